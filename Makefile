@@ -1,0 +1,44 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Everything else is plumbing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test lint check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -qq --upgrade pip
+	$(BIN)/pip install -qq -e '.[dev]'
+	touch $(STAMP)
+
+## Start the portal with demo data on the embedded default (SQLite + filesystem broker).
+demo: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py seed_demo
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m portal.devserver
+
+## Run the whole suite (uses DATABASE_URL / CELERY_BROKER_URL when set, embedded defaults otherwise).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: $(STAMP)
+	$(BIN)/python manage.py check --deploy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.engine
+
+clean:
+	rm -rf var/ $(VENV)

@@ -1,0 +1,1 @@
+"""AWS accounts the portal reads: credentials by assume-role, regions and discovery."""

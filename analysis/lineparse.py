@@ -1,0 +1,263 @@
+"""DuckDB SQL that reads raw flow log lines and turns them into typed, classified rows.
+
+This is loading SQL, so it may use DuckDB-only features (read_csv options, macros, UHUGEINT);
+analyzer SQL must not. Each line of a file becomes one row of `_parsed` with:
+`line_no` (1-based physical line), `status` (header, blank, malformed, filtered, nodata,
+skipdata, ok), `reason` and `sample` for malformed lines, one typed column per field of the
+format, and the derived columns (src_ip, dst_ip, src_family, dst_family).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analysis.formats import FieldKind, FlowField, FlowFormat
+from analysis.window import TimeWindow
+
+# A line is read whole as one VARCHAR: the "delimiter" is a 4-byte run of control bytes that
+# text never contains (were it to occur, the reader would drop the rest of that line). A second
+# column would catch that case but makes DuckDB skip empty lines, which breaks line numbers.
+# latin-1 maps every byte to a character, so NUL bytes and invalid UTF-8 cannot fail a read.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+SAMPLE_CHARS = 200
+
+_H = "[0-9a-f]{1,4}"
+_IPV6_RE = "|".join(
+    [
+        rf"({_H}:){{7}}{_H}",
+        rf"({_H}:){{1,7}}:",
+        rf"({_H}:){{1,6}}:{_H}",
+        rf"({_H}:){{1,5}}(:{_H}){{1,2}}",
+        rf"({_H}:){{1,4}}(:{_H}){{1,3}}",
+        rf"({_H}:){{1,3}}(:{_H}){{1,4}}",
+        rf"({_H}:){{1,2}}(:{_H}){{1,5}}",
+        rf"{_H}:(:{_H}){{1,6}}",
+        rf":((:{_H}){{1,7}}|:)",
+    ]
+)
+
+# Address text -> the shared 128-bit integer space of analysis.addresses (NULL if invalid).
+# Written without lambdas so it runs on every DuckDB release the project allows.
+MACROS_SQL = f"""
+CREATE OR REPLACE TEMP MACRO flowlog_ipv4_of(p) AS (
+  CASE WHEN len(p) = 4 THEN
+    CAST(281470681743360
+         + CAST(TRY_CAST(p[1] AS UTINYINT) AS BIGINT) * 16777216
+         + CAST(TRY_CAST(p[2] AS UTINYINT) AS BIGINT) * 65536
+         + CAST(TRY_CAST(p[3] AS UTINYINT) AS BIGINT) * 256
+         + CAST(TRY_CAST(p[4] AS UTINYINT) AS BIGINT) AS UHUGEINT)
+  END
+);
+CREATE OR REPLACE TEMP MACRO flowlog_ipv4_int(s) AS (
+  CASE WHEN regexp_full_match(s, '[0-9.]{7,15}') THEN flowlog_ipv4_of(string_split(s, '.')) END
+);
+CREATE OR REPLACE TEMP MACRO flowlog_v6_groups(t) AS (
+  CASE WHEN t = '' THEN 0 ELSE length(t) - length(replace(t, ':', '')) + 1 END
+);
+CREATE OR REPLACE TEMP MACRO flowlog_v6_pad(t) AS (
+  CASE WHEN t = '' THEN '' ELSE concat_ws('',
+    lpad(string_split(t, ':')[1], 4, '0'), lpad(string_split(t, ':')[2], 4, '0'),
+    lpad(string_split(t, ':')[3], 4, '0'), lpad(string_split(t, ':')[4], 4, '0'),
+    lpad(string_split(t, ':')[5], 4, '0'), lpad(string_split(t, ':')[6], 4, '0'),
+    lpad(string_split(t, ':')[7], 4, '0'), lpad(string_split(t, ':')[8], 4, '0')) END
+);
+CREATE OR REPLACE TEMP MACRO flowlog_v6_hex_of(l, r) AS (
+  flowlog_v6_pad(l)
+  || repeat('0', 32 - 4 * (flowlog_v6_groups(l) + flowlog_v6_groups(r)))
+  || flowlog_v6_pad(r)
+);
+CREATE OR REPLACE TEMP MACRO flowlog_v6_hex(s) AS (
+  CASE WHEN NOT regexp_full_match(s, '{_IPV6_RE}') THEN NULL
+       WHEN strpos(s, '::') > 0 THEN
+         flowlog_v6_hex_of(split_part(s, '::', 1), split_part(s, '::', 2))
+       ELSE flowlog_v6_hex_of(s, '')
+  END
+);
+CREATE OR REPLACE TEMP MACRO flowlog_hex_int(h) AS (
+  CAST(CAST('0x' || substr(h, 1, 16) AS UBIGINT) AS UHUGEINT) * CAST(18446744073709551616 AS UHUGEINT)
+  + CAST(CAST('0x' || substr(h, 17, 16) AS UBIGINT) AS UHUGEINT)
+);
+CREATE OR REPLACE TEMP MACRO flowlog_ip_int(s) AS (
+  CASE WHEN s IS NULL THEN NULL
+       WHEN strpos(s, ':') > 0 THEN flowlog_hex_int(flowlog_v6_hex(lower(s)))
+       ELSE flowlog_ipv4_int(s)
+  END
+);
+"""
+
+DERIVED_COLUMNS: dict[str, str] = {
+    "src_ip": "UHUGEINT",
+    "dst_ip": "UHUGEINT",
+    "src_family": "TINYINT",
+    "dst_family": "TINYINT",
+    "start_ts": "TIMESTAMP",
+    "end_ts": "TIMESTAMP",
+}
+
+# Flow times beyond year 9999 cannot become timestamps: such a line is malformed.
+_MAX_EPOCH = 253402300799
+
+
+def sql_string(value: str) -> str:
+    """A single-quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class ParsePlan:
+    """Everything the parse query needs to know about one file."""
+
+    path: str
+    compression: str  # "gzip" or "none"
+    flow_format: FlowFormat
+    header_line: str | None
+    window: TimeWindow | None
+
+
+def read_lines_sql(path: str, compression: str) -> str:
+    """Rows (line_no, line) for every physical line of the file, in file order."""
+    return f"""
+SELECT row_number() OVER () AS line_no, line
+FROM read_csv({sql_string(path)},
+    columns = {{'line': 'VARCHAR'}},
+    delim = chr(1) || chr(2) || chr(30) || chr(31), quote = '', escape = '', header = false, auto_detect = false,
+    strict_mode = false, encoding = 'latin-1',
+    max_line_size = {MAX_LINE_BYTES}, compression = {sql_string(compression)})
+"""
+
+
+def _typed_value(field: FlowField, text: str) -> str:
+    if field.kind is FieldKind.INTEGER:
+        return f"TRY_CAST(CASE WHEN regexp_full_match({text}, '[0-9]{{1,19}}') THEN {text} END AS BIGINT)"
+    if field.kind is FieldKind.ADDRESS:
+        return f"flowlog_ip_int(NULLIF({text}, '-'))"
+    return f"NULLIF({text}, '-')"
+
+
+def _bad_value(field: FlowField, text: str, value: str) -> str | None:
+    """SQL that is true when the field's text is not acceptable (None: anything goes)."""
+    if field.kind is FieldKind.INTEGER:
+        hi = field.maximum
+        if field.name in ("start", "end"):
+            hi = _MAX_EPOCH
+        range_check = f" OR {value} > {hi}" if hi is not None else ""
+        return f"({text} <> '-' AND ({value} IS NULL{range_check}))"
+    if field.kind is FieldKind.ADDRESS:
+        return f"({text} <> '-' AND {value} IS NULL)"
+    if field.kind is FieldKind.ACTION:
+        return f"({text} NOT IN ('ACCEPT', 'REJECT', '-'))"
+    if field.kind is FieldKind.LOG_STATUS:
+        return f"({text} NOT IN ('OK', 'NODATA', 'SKIPDATA'))"
+    return None
+
+
+def parse_sql(plan: ParsePlan) -> str:
+    """SELECT producing one classified row per line of the planned file."""
+    fmt = plan.flow_format
+    count = len(fmt)
+    texts = {field.name: f"t_{field.column}" for field in fmt}
+    text_cols = [f"f[{index + 1}] AS t_{field.column}" for index, field in enumerate(fmt)]
+    typed_cols: list[str] = []
+    checks: list[str] = []
+    for field in fmt:
+        text = texts[field.name]
+        value = f"v_{field.column}"
+        typed_cols.append(f"{_typed_value(field, text)} AS {value}")
+        bad = _bad_value(field, text, value)
+        if bad is not None:
+            shown = f"left({text}, 40)"
+            checks.append(f"WHEN {bad} THEN 'bad {field.name}: ' || {shown}")
+    if fmt.has("start") and fmt.has("end"):
+        checks.append("WHEN v_start > v_end THEN 'start is after end'")
+
+    header_test = "FALSE"
+    if plan.header_line is not None:
+        header_test = f"trimmed = {sql_string(plan.header_line)}"
+
+    window_test = "FALSE"
+    window = plan.window
+    if window is not None and fmt.has("start") and fmt.has("end"):
+        terms = []
+        if window.start_epoch is not None:
+            terms.append(f"v_end < {window.start_epoch}")
+        if window.end_epoch is not None:
+            terms.append(f"v_start > {window.end_epoch}")
+        if terms:
+            window_test = "(" + " OR ".join(terms) + ")"
+
+    status_text = texts.get("log-status")
+    status_case = "'ok'"
+    if status_text is not None:
+        status_case = (
+            f"CASE {status_text} WHEN 'NODATA' THEN 'nodata' "
+            f"WHEN 'SKIPDATA' THEN 'skipdata' ELSE 'ok' END"
+        )
+
+    out_cols: list[str] = []
+    for field in fmt:
+        value = f"v_{field.column}"
+        if field.kind is FieldKind.ADDRESS:
+            out_cols.append(f"NULLIF({texts[field.name]}, '-') AS {quote_ident(field.column)}")
+            if field.name == "srcaddr":
+                out_cols.append(f"{value} AS src_ip")
+            elif field.name == "dstaddr":
+                out_cols.append(f"{value} AS dst_ip")
+        elif field.kind is FieldKind.INTEGER:
+            out_cols.append(
+                f"TRY_CAST({value} AS {field.sql_type}) AS {quote_ident(field.column)}"
+            )
+        else:
+            out_cols.append(f"{value} AS {quote_ident(field.column)}")
+    for addr, family in (("srcaddr", "src_family"), ("dstaddr", "dst_family")):
+        if addr in texts:
+            out_cols.append(
+                f"CAST(CASE WHEN v_{addr} IS NULL THEN NULL "
+                f"WHEN strpos({texts[addr]}, ':') > 0 THEN 6 ELSE 4 END AS TINYINT) AS {family}"
+            )
+
+    return f"""
+WITH raw AS ({read_lines_sql(plan.path, plan.compression)}),
+split AS (
+    SELECT line_no, line, trim(line, ' ' || chr(9) || chr(13)) AS trimmed
+    FROM raw
+),
+fields AS (
+    SELECT *, string_split(trimmed, ' ') AS f FROM split
+),
+texts AS (
+    SELECT line_no, line, trimmed, len(f) AS field_count, {", ".join(text_cols)} FROM fields
+),
+typed AS (
+    SELECT *, {", ".join(typed_cols)} FROM texts
+),
+checked AS (
+    SELECT *,
+        CASE
+            WHEN line IS NULL OR trimmed = '' THEN 'empty line'
+            WHEN regexp_matches(line, '[^\\x20-\\x7E\\t\\r]')
+                THEN 'binary or non-ASCII data'
+            WHEN field_count <> {count}
+                THEN 'expected {count} fields, found ' || CAST(field_count AS VARCHAR)
+            {" ".join(checks)}
+        END AS reason
+    FROM typed
+)
+SELECT
+    line_no,
+    CASE
+        WHEN {header_test} THEN 'header'
+        WHEN reason IS NOT NULL THEN 'malformed'
+        WHEN {window_test} THEN 'filtered'
+        ELSE {status_case}
+    END AS status,
+    reason,
+    CASE WHEN reason IS NOT NULL
+        THEN coalesce(regexp_replace(left(line, {SAMPLE_CHARS}), '[^\\x20-\\x7E]', '\uFFFD', 'g'), '')
+    END AS sample,
+    {", ".join(out_cols)}
+FROM checked
+"""

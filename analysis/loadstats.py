@@ -1,0 +1,113 @@
+"""What a load read: line counts by outcome, malformed samples, coverage gaps, per-file figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_MALFORMED_SAMPLES = 20
+MAX_SKIPDATA_GAPS = 100
+
+
+@dataclass
+class MalformedLine:
+    """One rejected line: where it is, why, and its text (truncated, control bytes replaced)."""
+
+    file: str
+    line: int
+    reason: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "reason": self.reason, "text": self.text}
+
+
+@dataclass
+class CoverageGap:
+    """A SKIPDATA record: AWS dropped flows of this interface during [start, end]."""
+
+    file: str
+    line: int
+    interface_id: str | None
+    start: datetime | None
+    end: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "interface_id": self.interface_id,
+            "start": None if self.start is None else self.start.isoformat(),
+            "end": None if self.end is None else self.end.isoformat(),
+        }
+
+
+@dataclass
+class FileStats:
+    """One file of a load. `error` is set when the file could not be read at all."""
+
+    path: str
+    name: str
+    bytes: int
+    compression: str
+    flow_format: str
+    header: bool
+    lines: int = 0
+    records: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "bytes": self.bytes,
+            "compression": self.compression,
+            "format": self.flow_format,
+            "header": self.header,
+            "lines": self.lines,
+            "records": self.records,
+            "error": self.error,
+        }
+
+
+@dataclass
+class LoadStats:
+    """Counts for one `load_files` call; total == ok + nodata + skipdata + malformed + filtered_out."""
+
+    total: int = 0
+    ok: int = 0
+    nodata: int = 0
+    skipdata: int = 0
+    malformed: int = 0
+    filtered_out: int = 0
+    malformed_samples: list[MalformedLine] = field(default_factory=list)
+    skipdata_gaps: list[CoverageGap] = field(default_factory=list)
+    files: list[FileStats] = field(default_factory=list)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+
+    @property
+    def failed_files(self) -> list[FileStats]:
+        return [stats for stats in self.files if stats.error is not None]
+
+    def note_seen(self, first: datetime | None, last: datetime | None) -> None:
+        if first is not None and (self.first_seen is None or first < self.first_seen):
+            self.first_seen = first
+        if last is not None and (self.last_seen is None or last > self.last_seen):
+            self.last_seen = last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "nodata": self.nodata,
+            "skipdata": self.skipdata,
+            "malformed": self.malformed,
+            "filtered_out": self.filtered_out,
+            "malformed_samples": [sample.to_dict() for sample in self.malformed_samples],
+            "skipdata_gaps": [gap.to_dict() for gap in self.skipdata_gaps],
+            "files": [stats.to_dict() for stats in self.files],
+            "first_seen": None if self.first_seen is None else self.first_seen.isoformat(),
+            "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
+        }

@@ -1,0 +1,111 @@
+"""API representations of investigations, runs and results; shape checks only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from analysis.window import parse_time
+from investigations.models import Investigation, QueryRun, RunResult
+
+
+class InvestigationSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+
+    class Meta:
+        model = Investigation
+        fields = ["id", "title", "description", "status", "owner", "members", "created_at",
+                  "updated_at"]
+        read_only_fields = ["id", "status", "owner", "members", "created_at", "updated_at"]
+
+
+class RunResultSummarySerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RunResult
+        fields = ["analysis", "title", "columns", "row_count", "total_groups", "truncated",
+                  "summary", "url"]
+
+    def get_url(self, obj: RunResult) -> str:
+        return reverse("api:run-result", args=[obj.run_id, obj.analysis],
+                       request=self.context.get("request"))
+
+
+class QueryRunSerializer(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = QueryRun
+        fields = ["id", "investigation", "requested_by", "analyses", "parameters", "source",
+                  "window_start", "window_end", "status", "progress", "stage", "error",
+                  "cancel_requested", "records", "data_read", "created_at", "updated_at",
+                  "started_at", "finished_at", "results"]
+        read_only_fields = fields
+
+    def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
+        return RunResultSummarySerializer(
+            obj.results.order_by("position"), many=True, context=self.context
+        ).data
+
+
+class _CommaListField(serializers.ListField):
+    """Accepts repeated form fields, a JSON list, or one comma-separated string."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, str):
+            data = [data]
+        flat = [part.strip() for item in data for part in str(item).split(",") if part.strip()]
+        return super().to_internal_value(flat)
+
+
+class QueryRunCreateSerializer(serializers.Serializer):
+    investigation = serializers.PrimaryKeyRelatedField(queryset=Investigation.objects.none())
+    analyses = _CommaListField(child=serializers.CharField(max_length=64), allow_empty=False)
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    target_ips = _CommaListField(child=serializers.CharField(max_length=64), required=False,
+                                 default=list)
+    vpc_cidrs = _CommaListField(child=serializers.CharField(max_length=64), required=False,
+                                default=list)
+    port = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                    max_value=65535)
+    top_n = serializers.IntegerField(required=False, default=100, min_value=1, max_value=10_000)
+    rank_by = serializers.ChoiceField(choices=["flows", "bytes"], required=False, default="flows")
+    start_time = serializers.CharField(required=False, allow_blank=True)
+    end_time = serializers.CharField(required=False, allow_blank=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["investigation"].queryset = Investigation.objects.for_user(request.user)
+
+    def _time(self, value: str) -> Any:
+        if not value:
+            return None
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate_start_time(self, value: str) -> Any:
+        return self._time(value)
+
+    def validate_end_time(self, value: str) -> Any:
+        return self._time(value)
+
+    def parameters(self) -> dict[str, Any]:
+        data = self.validated_data
+        targets = data.get("target_ips", [])
+        return {
+            "target_ips": [t for t in targets if "/" not in t],
+            "target_cidrs": [t for t in targets if "/" in t],
+            "vpc_cidrs": data.get("vpc_cidrs", []),
+            "port": data.get("port"),
+            "top_n": data.get("top_n", 100),
+            "rank_by": data.get("rank_by", "flows"),
+        }

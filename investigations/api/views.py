@@ -1,0 +1,169 @@
+"""API views: the same scoped querysets and service functions as the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from investigations.api.serializers import (
+    InvestigationSerializer,
+    QueryRunCreateSerializer,
+    QueryRunSerializer,
+    RunResultSummarySerializer,
+)
+from investigations.models import Investigation, QueryRun, RunResult
+from investigations.services import (
+    RunRequestInvalid,
+    cancel_run,
+    create_investigation,
+    submit_run,
+)
+from investigations.uploads import UploadRejected
+from portal.api.permissions import TokenHasScope
+from portal.audit import client_ip_of
+from portal.models import ApiToken
+
+
+def _token_id(request: Request) -> int | None:
+    return request.auth.pk if isinstance(request.auth, ApiToken) else None
+
+
+class PayloadTooLarge(serializers.ValidationError):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class InvestigationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = InvestigationSerializer
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:investigations", "POST": "write:investigations"}
+
+    def get_queryset(self) -> Any:
+        return (
+            Investigation.objects.for_user(self.request.user)
+            .select_related("owner")
+            .prefetch_related("members")
+            .order_by("-updated_at", "-id")
+        )
+
+    def perform_create(self, serializer: Any) -> None:
+        serializer.instance = create_investigation(
+            user=self.request.user,
+            title=serializer.validated_data["title"],
+            description=serializer.validated_data.get("description", ""),
+            client_ip=client_ip_of(self.request),
+            api_token_id=_token_id(self.request),
+        )
+
+
+class QueryRunViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = QueryRunSerializer
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:investigations", "POST": "write:runs"}
+
+    def get_queryset(self) -> Any:
+        runs = (
+            QueryRun.objects.for_user(self.request.user)
+            .select_related("requested_by")
+            .order_by("-created_at", "-id")
+        )
+        investigation = self.request.query_params.get("investigation")
+        if investigation and investigation.isdigit():
+            runs = runs.filter(investigation_id=int(investigation))
+        return runs
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            run = submit_run(
+                user=request.user,
+                investigation=data["investigation"],
+                analyses=data["analyses"],
+                parameters=serializer.parameters(),
+                files=data["files"],
+                window_start=data.get("start_time"),
+                window_end=data.get("end_time"),
+                client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
+            )
+        except UploadRejected as exc:
+            if exc.too_large:
+                raise PayloadTooLarge({"files": [str(exc)]}) from exc
+            raise serializers.ValidationError({"files": [str(exc)]}) from exc
+        except RunRequestInvalid as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
+        body = QueryRunSerializer(run, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": run.get_absolute_url()})
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        try:
+            run = cancel_run(user=request.user, run=run, client_ip=client_ip_of(request),
+                             api_token_id=_token_id(request))
+        except RunRequestInvalid as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(QueryRunSerializer(run, context={"request": request}).data)
+
+    @action(detail=True, methods=["get"], url_path="results")
+    def results(self, request: Request, pk: str | None = None) -> Response:
+        run = self.get_object()
+        results = RunResult.objects.filter(run=run).order_by("position")
+        return Response(
+            RunResultSummarySerializer(results, many=True, context={"request": request}).data
+        )
+
+
+class RunResultViewSet(viewsets.ViewSet):
+    """Rows of one analysis of one run, paged (`?page=`, `?page_size=` up to 1000)."""
+
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:investigations"}
+
+    def retrieve(self, request: Request, run_pk: str, analysis: str) -> Response:
+        run = QueryRun.objects.for_user(request.user).filter(pk=run_pk).first()
+        if run is None:
+            raise Http404("No such run.")
+        result = RunResult.objects.filter(run=run, analysis=analysis).first()
+        if result is None:
+            raise Http404("This run has no such result.")
+        try:
+            size = max(1, min(1000, int(request.query_params.get("page_size", 100))))
+            number = int(request.query_params.get("page", 1))
+        except ValueError:
+            return Response({"detail": "page and page_size must be integers."}, status=400)
+        rows = result.rows.order_by("position").values_list("data", flat=True)
+        paginator = Paginator(rows, size)
+        try:
+            page = paginator.page(number)
+        except EmptyPage:
+            raise Http404("No such page.") from None
+        return Response(
+            {
+                "run": run.pk,
+                "analysis": result.analysis,
+                "title": result.title,
+                "columns": result.columns,
+                "total_groups": result.total_groups,
+                "row_count": result.row_count,
+                "truncated": result.truncated,
+                "summary": result.summary,
+                "page": page.number,
+                "pages": paginator.num_pages,
+                "rows": list(page.object_list),
+            }
+        )

@@ -1,0 +1,35 @@
+"""Enumerations shared by investigation models, forms and the API."""
+
+from django.db import models
+
+
+class InvestigationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+FINISHED_RUN_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+# The only legal moves of a run's status; anything else is refused by the model.
+RUN_TRANSITIONS: dict[str, set[str]] = {
+    RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED},
+    RunStatus.RUNNING: {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED},
+    RunStatus.SUCCEEDED: set(),
+    RunStatus.FAILED: set(),
+    RunStatus.CANCELLED: set(),
+}
+
+
+class RunSource(models.TextChoices):
+    FILE = "file", "Uploaded file"
+    S3 = "s3", "S3 bucket"
+    CLOUDWATCH = "cloudwatch", "CloudWatch Logs"

@@ -1,0 +1,175 @@
+"""Executes one claimed QueryRun: load its flow logs into DuckDB, run the analyzers, store results.
+
+The Celery task is a thin shell over `execute`; so is anything else that needs to run a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from analysis.analyzers import AnalysisParams, get_analyzer
+from analysis.engine import FlowEngine
+from analysis.window import TimeWindow
+from investigations.models import QueryRun, ResultRow, RunResult
+from portal import audit
+
+logger = logging.getLogger(__name__)
+
+LOAD_SHARE = (5, 60)  # progress percent while loading
+ANALYSE_SHARE = (60, 95)  # progress percent while analysing
+PROGRESS_EVERY_SECONDS = 0.5
+
+
+class RunCancelled(Exception):
+    """The analyst asked to stop; raised at the next stage boundary."""
+
+
+class _Progress:
+    """Throttled progress writer that also notices cancellation."""
+
+    def __init__(self, run: QueryRun) -> None:
+        self.run = run
+        self.last = 0.0
+
+    def __call__(self, percent: float, stage: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY_SECONDS:
+            return
+        self.last = now
+        self.run.report_progress(percent=int(percent), stage=stage)
+
+    def checkpoint(self) -> None:
+        if self.run.cancel_was_requested():
+            raise RunCancelled
+
+
+def execute(run: QueryRun) -> None:
+    """Run a claimed (running) run to a final status. Never raises for a problem with the run."""
+    progress = _Progress(run)
+    scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
+    records: dict[str, Any] | None = None
+    try:
+        paths = [upload.path for upload in run.uploads.order_by("pk")]
+        missing = [p for p in paths if not Path(p).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} uploaded file(s) are no longer on disk; upload them again."
+            )
+        params = AnalysisParams.from_dict(run.parameters)
+        window = None
+        if run.window_start or run.window_end:
+            window = TimeWindow.build(run.window_start, run.window_end)
+        scratch.mkdir(parents=True, exist_ok=True)
+        progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
+        with FlowEngine(
+            memory_limit=settings.ENGINE_MEMORY_LIMIT,
+            threads=settings.ENGINE_THREADS,
+            temp_directory=str(scratch),
+        ) as engine:
+
+            def on_load(stage: str, fraction: float) -> None:
+                low, high = LOAD_SHARE
+                progress(low + (high - low) * max(0.0, min(1.0, fraction)), stage)
+
+            stats = engine.load_files(paths, window=window, progress=on_load)
+            records = stats.to_dict()
+            progress.checkpoint()
+            results = []
+            count = len(run.analyses)
+            for index, name in enumerate(run.analyses):
+                low, high = ANALYSE_SHARE
+                analyzer = get_analyzer(name)
+                progress(low + (high - low) * index / count, f"Analysing: {analyzer.title}",
+                         force=True)
+                results.append(engine.run(name, params))
+                progress.checkpoint()
+        data_read = {
+            "source": run.source,
+            "files": [
+                {**file_stats, "name": upload.original_name, "sha256": upload.sha256}
+                for upload, file_stats in zip(
+                    run.uploads.order_by("pk"), records.get("files", []), strict=False
+                )
+            ],
+            "window": [
+                run.window_start.isoformat() if run.window_start else None,
+                run.window_end.isoformat() if run.window_end else None,
+            ],
+            "first_seen": records.get("first_seen"),
+            "last_seen": records.get("last_seen"),
+        }
+        progress(96, "Saving results", force=True)
+        _save_results(run, results, records=records, data_read=data_read)
+    except RunCancelled:
+        with transaction.atomic():
+            if run.mark_cancelled():
+                audit.record(actor=None, action="run.cancelled", target=run, details={})
+    except Exception as exc:
+        logger.exception("Run %s failed", run.pk)
+        _fail(run, _explain(exc), records)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, (ValueError, FileNotFoundError, PermissionError, KeyError)):
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return str(text)
+    if isinstance(exc, OSError):
+        return f"Storage error: {exc}"
+    return f"Internal error ({type(exc).__name__}): {exc}"
+
+
+def _fail(run: QueryRun, message: str, records: dict[str, Any] | None) -> None:
+    with transaction.atomic():
+        if run.mark_failed(error=message, records=records):
+            audit.record(actor=None, action="run.failed", target=run, details={"error": message})
+
+
+def _save_results(
+    run: QueryRun, results: list[Any], *, records: dict[str, Any], data_read: dict[str, Any]
+) -> None:
+    """All results and the final status in one transaction: a run's results appear complete or
+    not at all."""
+    limit = settings.RESULT_ROW_LIMIT
+    with transaction.atomic():
+        for position, result in enumerate(results):
+            data = result.to_dict()
+            rows = data["rows"]
+            kept = rows[:limit]
+            stored = RunResult.objects.create(
+                run=run,
+                analysis=data["name"],
+                title=data["title"],
+                position=position,
+                columns=data["columns"],
+                row_count=len(kept),
+                total_groups=data["total_groups"],
+                truncated=bool(data.get("truncated")) or len(rows) > limit,
+                summary=data.get("summary") or {},
+            )
+            ResultRow.objects.bulk_create(
+                [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
+                batch_size=1000,
+            )
+        if not run.mark_succeeded(records=records, data_read=data_read):
+            # Cancelled or failed meanwhile: drop everything written above.
+            transaction.set_rollback(True)
+            return
+        audit.record(
+            actor=None,
+            action="run.succeeded",
+            target=run,
+            details={
+                "records": {k: records.get(k) for k in
+                            ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")},
+                "results": {r.name: r.total_groups for r in results},
+            },
+        )

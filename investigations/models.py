@@ -1,0 +1,234 @@
+"""Investigations, the query runs inside them, uploaded flow-log files and stored results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from investigations.choices import (
+    ACTIVE_RUN_STATUSES,
+    RUN_TRANSITIONS,
+    InvestigationStatus,
+    RunSource,
+    RunStatus,
+)
+from investigations.querysets import InvestigationQuerySet, QueryRunQuerySet
+
+
+class IllegalRunTransition(Exception):
+    """A run was asked to move to a status it cannot reach from its current one."""
+
+
+class Investigation(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=InvestigationStatus.choices, default=InvestigationStatus.OPEN
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_investigations"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="shared_investigations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = InvestigationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("investigations:detail", args=[self.pk])
+
+
+def _upload_path(instance: UploadedLog, filename: str) -> str:
+    return f"uploads/{instance.storage_key}"
+
+
+class UploadedLog(models.Model):
+    """A flow-log file an analyst uploaded; stored under DATA_DIR with a generated, safe name."""
+
+    investigation = models.ForeignKey(
+        Investigation, on_delete=models.CASCADE, related_name="uploads"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    original_name = models.CharField(max_length=255)
+    storage_key = models.CharField(max_length=100, unique=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def path(self) -> str:
+        return str(settings.UPLOAD_DIR / self.storage_key)
+
+
+class QueryRun(models.Model):
+    """One analysis request and the record of its execution; the queue only carries its id."""
+
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE, related_name="runs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="query_runs"
+    )
+    analyses = models.JSONField(default=list)
+    parameters = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=RunSource.choices, default=RunSource.FILE)
+    source_config = models.JSONField(default=dict, blank=True)
+    uploads = models.ManyToManyField(UploadedLog, blank=True, related_name="runs")
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    records = models.JSONField(default=dict, blank=True)
+    data_read = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = QueryRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({', '.join(self.analyses)})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("investigations:run_detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return (end - self.started_at).total_seconds()
+
+    # State changes. Each is a conditional UPDATE on the current status, so two workers (or a
+    # worker and a cancel) cannot both win, and an illegal move is refused before touching the row.
+
+    def _transition(self, new: str, **fields: Any) -> bool:
+        if new not in RUN_TRANSITIONS[self.status]:
+            raise IllegalRunTransition(f"A {self.status} run cannot become {new}.")
+        now = timezone.now()
+        fields.update(status=new, updated_at=now)
+        updated = QueryRun.objects.filter(pk=self.pk, status=self.status).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    @classmethod
+    def claim(cls, run_id: int) -> QueryRun | None:
+        """queued → running for exactly one caller; None if the run is gone or already taken."""
+        now = timezone.now()
+        won = cls.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            stage="Starting",
+        )
+        return cls.objects.get(pk=run_id) if won else None
+
+    def mark_succeeded(self, *, records: dict[str, Any], data_read: dict[str, Any]) -> bool:
+        return self._transition(
+            RunStatus.SUCCEEDED,
+            progress=100,
+            stage="Finished",
+            records=records,
+            data_read=data_read,
+            finished_at=timezone.now(),
+        )
+
+    def mark_failed(self, *, error: str, records: dict[str, Any] | None = None) -> bool:
+        fields: dict[str, Any] = {"error": error[:10_000], "finished_at": timezone.now(),
+                                  "stage": "Failed"}
+        if records is not None:
+            fields["records"] = records
+        return self._transition(RunStatus.FAILED, **fields)
+
+    def mark_cancelled(self) -> bool:
+        return self._transition(
+            RunStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now()
+        )
+
+    def report_progress(self, *, percent: int, stage: str) -> None:
+        """Progress and heartbeat; only while running, never moving a finished run."""
+        now = timezone.now()
+        QueryRun.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(
+            progress=max(0, min(99, percent)), stage=stage[:200], heartbeat_at=now, updated_at=now
+        )
+
+    def cancel_was_requested(self) -> bool:
+        return QueryRun.objects.filter(pk=self.pk, cancel_requested=True).exists()
+
+
+class RunResult(models.Model):
+    """One analysis's output for a run: its columns and totals; rows live in ResultRow."""
+
+    run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="results")
+    analysis = models.CharField(max_length=64)
+    title = models.CharField(max_length=200)
+    position = models.PositiveSmallIntegerField(default=0)
+    columns = models.JSONField(default=list)
+    row_count = models.PositiveIntegerField(default=0)
+    total_groups = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(default=False)
+    summary = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "analysis"], name="one_result_per_analysis")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analysis} of run #{self.run_id}"
+
+
+class ResultRow(models.Model):
+    """A row of a result table, in rank order, so pages and the API can page through it."""
+
+    result = models.ForeignKey(RunResult, on_delete=models.CASCADE, related_name="rows")
+    position = models.PositiveIntegerField()
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["result", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["result", "position"], name="unique_row_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.position} of {self.result}"

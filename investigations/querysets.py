@@ -1,0 +1,38 @@
+"""Access gates: every page and API endpoint reads investigations and runs through these."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+from portal.roles import can_view_everything
+
+if TYPE_CHECKING:
+    pass
+
+
+class InvestigationQuerySet(models.QuerySet["Investigation"]):
+    def for_user(self, user: Any) -> InvestigationQuerySet:
+        """Managers and admins see all; analysts see what they own or are members of."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if can_view_everything(user):
+            return self
+        return self.filter(models.Q(owner=user) | models.Q(members=user)).distinct()
+
+    def writable_by(self, user: Any) -> InvestigationQuerySet:
+        """Investigations the user may change: owner or member, and holding the analyst role."""
+        from portal.roles import can_run_analyses
+
+        if not can_run_analyses(user):
+            return self.none()
+        return self.filter(models.Q(owner=user) | models.Q(members=user)).distinct()
+
+
+class QueryRunQuerySet(models.QuerySet["QueryRun"]):
+    def for_user(self, user: Any) -> QueryRunQuerySet:
+        from investigations.models import Investigation
+
+        visible = Investigation.objects.for_user(user).values("pk")
+        return self.filter(investigation__in=visible)

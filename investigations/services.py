@@ -1,0 +1,182 @@
+"""Every change to investigations and runs goes through these functions, with its audit event.
+
+Views, the API, tasks and management commands all call them; none takes a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from analysis.analyzers import AnalysisParams, all_analyzers
+from investigations.choices import RunSource, RunStatus
+from investigations.models import Investigation, QueryRun, UploadedLog
+from investigations.uploads import store_upload
+from portal import audit
+from portal.roles import can_run_analyses
+
+
+class RunRequestInvalid(ValueError):
+    """The run request is well-formed but cannot be run (unknown analysis, bad parameter...)."""
+
+
+def known_analyses() -> list[str]:
+    return [analyzer.name for analyzer in all_analyzers()]
+
+
+def create_investigation(
+    *,
+    user: Any,
+    title: str,
+    description: str = "",
+    members: Iterable[Any] = (),
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> Investigation:
+    if not can_run_analyses(user):
+        raise PermissionDenied("Only analysts can open investigations.")
+    with transaction.atomic():
+        investigation = Investigation.objects.create(
+            title=title, description=description, owner=user
+        )
+        member_list = [m for m in members if m.pk != user.pk]
+        if member_list:
+            investigation.members.set(member_list)
+        audit.record(
+            actor=user,
+            action="investigation.created",
+            target=investigation,
+            details={"title": title, "members": [m.get_username() for m in member_list]},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
+    return investigation
+
+
+def _check_writable(user: Any, investigation: Investigation) -> None:
+    if not Investigation.objects.writable_by(user).filter(pk=investigation.pk).exists():
+        raise PermissionDenied("You cannot start runs in this investigation.")
+
+
+def validate_run_request(analyses: Sequence[str], parameters: dict[str, Any]) -> tuple[
+    list[str], dict[str, Any]
+]:
+    """Normalise analyses (expanding `all`) and parameters; RunRequestInvalid says what is wrong."""
+    names = known_analyses()
+    requested = list(dict.fromkeys(a.strip() for a in analyses if a.strip()))
+    if not requested:
+        raise RunRequestInvalid("Pick at least one analysis.")
+    if "all" in requested:
+        requested = names
+    unknown = [a for a in requested if a not in names]
+    if unknown:
+        raise RunRequestInvalid(
+            f"Unknown analysis: {', '.join(unknown)}. Known: {', '.join(names)}, all."
+        )
+    try:
+        params = AnalysisParams.from_dict(parameters).to_dict()
+    except (TypeError, ValueError) as exc:
+        raise RunRequestInvalid(str(exc)) from exc
+    return requested, params
+
+
+def submit_run(
+    *,
+    user: Any,
+    investigation: Investigation,
+    analyses: Sequence[str],
+    parameters: dict[str, Any] | None = None,
+    files: Sequence[Any] = (),
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> QueryRun:
+    """Store the uploaded files, then in one transaction write the queued run and its audit event;
+    the Celery task is queued only once that transaction commits."""
+    from investigations.tasks import execute_run
+
+    _check_writable(user, investigation)
+    names, params = validate_run_request(analyses, parameters or {})
+    if not files:
+        raise RunRequestInvalid("Upload at least one flow-log file.")
+    if window_start and window_end and window_start > window_end:
+        raise RunRequestInvalid("The start of the time window is after its end.")
+
+    stored = [(f, store_upload(f)) for f in files]
+    with transaction.atomic():
+        uploads = [
+            UploadedLog.objects.create(
+                investigation=investigation,
+                uploaded_by=user,
+                original_name=str(getattr(f, "name", "upload"))[:255],
+                storage_key=s.storage_key,
+                size=s.size,
+                sha256=s.sha256,
+            )
+            for f, s in stored
+        ]
+        run = QueryRun.objects.create(
+            investigation=investigation,
+            requested_by=user,
+            analyses=names,
+            parameters=params,
+            source=RunSource.FILE,
+            source_config={"uploads": [u.pk for u in uploads]},
+            window_start=window_start,
+            window_end=window_end,
+            stage="Queued",
+        )
+        run.uploads.set(uploads)
+        audit.record(
+            actor=user,
+            action="run.submitted",
+            target=run,
+            details={
+                "investigation": investigation.pk,
+                "analyses": names,
+                "parameters": params,
+                "source": RunSource.FILE,
+                "files": [
+                    {"name": u.original_name, "size": u.size, "sha256": u.sha256} for u in uploads
+                ],
+                "window": [
+                    window_start.isoformat() if window_start else None,
+                    window_end.isoformat() if window_end else None,
+                ],
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
+        Investigation.objects.filter(pk=investigation.pk).update(updated_at=run.created_at)
+        transaction.on_commit(lambda: execute_run.delay(run.pk))
+    return run
+
+
+def cancel_run(
+    *, user: Any, run: QueryRun, client_ip: str | None = None, api_token_id: int | None = None
+) -> QueryRun:
+    """A queued run is cancelled at once; a running one stops at its next stage boundary."""
+    _check_writable(user, run.investigation)
+    with transaction.atomic():
+        run = QueryRun.objects.select_for_update().get(pk=run.pk)
+        if not run.is_active:
+            raise RunRequestInvalid(f"Run #{run.pk} has already {run.status}.")
+        if run.status == RunStatus.QUEUED:
+            run.mark_cancelled()
+        else:
+            QueryRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+            run.cancel_requested = True
+        audit.record(
+            actor=user,
+            action="run.cancel_requested",
+            target=run,
+            details={"status": run.status},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
+    return run

@@ -1,0 +1,111 @@
+"""Storing uploaded flow-log files: safe names, size limits, gzip bomb refusal, hashing."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+
+
+class UploadRejected(ValueError):
+    """The upload is refused; the message says why (and the HTTP layer answers 400 or 413)."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    storage_key: str
+    size: int
+    sha256: str
+
+
+def _looks_like_text(sample: bytes) -> bool:
+    if not sample:
+        return True
+    if b"\x00" in sample[:4096]:
+        return False
+    try:
+        sample[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the sample's end is still text.
+        return exc.start >= len(sample[:4096]) - 3
+    return True
+
+
+def store_upload(upload: Any, *, max_bytes: int | None = None) -> StoredFile:
+    """Copy an uploaded file (Django UploadedFile or any binary file object with `.name`) to
+    DATA_DIR/uploads under a random name, checking type and size as it streams."""
+    limit = max_bytes if max_bytes is not None else settings.FLOWLOG_MAX_UPLOAD_BYTES
+    size = getattr(upload, "size", None)
+    if size is not None and size > limit:
+        raise UploadRejected(
+            f"{_name(upload)} is {size:,} bytes; the limit is {limit:,} bytes.", too_large=True
+        )
+    key = f"{uuid.uuid4().hex}.log"
+    destination = Path(settings.UPLOAD_DIR) / key
+    digest = hashlib.sha256()
+    written = 0
+    head = b""
+    source: IO[bytes] = upload
+    chunks = (
+        upload.chunks() if hasattr(upload, "chunks") else iter(lambda: source.read(_CHUNK), b"")
+    )
+    try:
+        with destination.open("xb") as out:
+            for chunk in chunks:
+                if not head:
+                    head = chunk[:8192]
+                written += len(chunk)
+                if written > limit:
+                    raise UploadRejected(
+                        f"{_name(upload)} is larger than the {limit:,}-byte limit.",
+                        too_large=True,
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        if written == 0:
+            raise UploadRejected(f"{_name(upload)} is empty.")
+        if head.startswith(GZIP_MAGIC):
+            _check_gzip(destination, limit=limit * 20, name=_name(upload))
+        elif not head.startswith(PARQUET_MAGIC) and not _looks_like_text(head):
+            raise UploadRejected(
+                f"{_name(upload)} is neither a text flow log, gzip nor Parquet file."
+            )
+    except BaseException:
+        destination.unlink(missing_ok=True)
+        raise
+    return StoredFile(storage_key=key, size=written, sha256=digest.hexdigest())
+
+
+def _check_gzip(path: Path, *, limit: int, name: str) -> None:
+    """Refuse corrupt gzip and gzip bombs: decompress in a stream, stop past `limit` bytes."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise UploadRejected(
+                        f"{name} decompresses to more than {limit:,} bytes; refused.",
+                        too_large=True,
+                    )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UploadRejected(f"{name} is not a valid gzip file: {exc}.") from exc
+
+
+def _name(upload: Any) -> str:
+    return Path(getattr(upload, "name", "") or "upload").name[:100]

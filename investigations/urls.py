@@ -1,0 +1,18 @@
+"""Page URLs for investigations and runs."""
+
+from django.urls import path
+
+from investigations import views
+
+app_name = "investigations"
+
+urlpatterns = [
+    path("", views.investigation_list, name="list"),
+    path("new/", views.investigation_create, name="create"),
+    path("<int:pk>/", views.investigation_detail, name="detail"),
+    path("<int:pk>/runs/new/", views.run_create, name="run_create"),
+    path("runs/<int:pk>/", views.run_detail, name="run_detail"),
+    path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/results/<slug:analysis>/", views.run_result, name="run_result"),
+]

@@ -1,0 +1,190 @@
+"""Pages for investigations and runs. Short function views: access gate, form, service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from investigations.access import (
+    get_investigation_for_user,
+    get_run_for_user,
+    get_rw_investigation_for_user,
+    get_rw_run_for_user,
+)
+from investigations.choices import InvestigationStatus
+from investigations.forms import InvestigationForm, RunForm
+from investigations.models import Investigation, RunResult
+from investigations.services import (
+    RunRequestInvalid,
+    cancel_run,
+    create_investigation,
+    submit_run,
+)
+from investigations.uploads import UploadRejected
+from portal.audit import client_ip_of
+from portal.roles import can_run_analyses
+
+RESULT_PAGE_SIZE = 50
+
+
+@require_GET
+def investigation_list(request: HttpRequest) -> HttpResponse:
+    investigations = (
+        Investigation.objects.for_user(request.user)
+        .select_related("owner")
+        .annotate(run_count=Count("runs", distinct=True))
+        .order_by("-updated_at", "-id")
+    )
+    status = request.GET.get("status", "")
+    if status in InvestigationStatus.values:
+        investigations = investigations.filter(status=status)
+    query = request.GET.get("q", "").strip()
+    if query:
+        investigations = investigations.filter(
+            Q(title__icontains=query) | Q(description__icontains=query)
+        )
+    page = Paginator(investigations, 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "investigations/list.html",
+        {"page": page, "status": status, "q": query, "statuses": InvestigationStatus.choices},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def investigation_create(request: HttpRequest) -> HttpResponse:
+    if not can_run_analyses(request.user):
+        raise PermissionDenied("Only analysts can open investigations.")
+    form = InvestigationForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        investigation = create_investigation(
+            user=request.user,
+            title=form.cleaned_data["title"],
+            description=form.cleaned_data["description"],
+            members=form.cleaned_data["members"],
+            client_ip=client_ip_of(request),
+        )
+        messages.success(request, "Investigation opened.")
+        return redirect(investigation)
+    return render(request, "investigations/form.html", {"form": form})
+
+
+@require_GET
+def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_investigation_for_user(request.user, pk)
+    runs = investigation.runs.select_related("requested_by").order_by("-created_at")
+    can_write = Investigation.objects.writable_by(request.user).filter(pk=pk).exists()
+    return render(
+        request,
+        "investigations/detail.html",
+        {
+            "investigation": investigation,
+            "runs": runs,
+            "members": investigation.members.order_by("username"),
+            "can_write": can_write,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def run_create(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    form = RunForm(request.POST or None, request.FILES or None,
+                   initial={"analyses": ["traffic-summary", "ssh-inbound"]})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                run = submit_run(
+                    user=request.user,
+                    investigation=investigation,
+                    analyses=form.cleaned_data["analyses"],
+                    parameters=form.parameters(),
+                    files=form.cleaned_data["files"],
+                    window_start=form.cleaned_data.get("start_time"),
+                    window_end=form.cleaned_data.get("end_time"),
+                    client_ip=client_ip_of(request),
+                )
+            except UploadRejected as exc:
+                form.add_error("files", str(exc))
+                status = 413 if exc.too_large else 400
+            except RunRequestInvalid as exc:
+                form.add_error(None, str(exc))
+                status = 400
+            else:
+                messages.success(request, f"Run #{run.pk} queued.")
+                return redirect(run)
+        else:
+            status = 400
+    return render(
+        request,
+        "investigations/run_form.html",
+        {"investigation": investigation, "form": form},
+        status=status,
+    )
+
+
+def _results_context(run_pk: int) -> list[RunResult]:
+    return list(RunResult.objects.filter(run_id=run_pk).order_by("position"))
+
+
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run_for_user(request.user, pk)
+    can_write = Investigation.objects.writable_by(request.user).filter(
+        pk=run.investigation_id
+    ).exists()
+    results = _results_context(run.pk)
+    tables = [(result, _page_of(result, 1)) for result in results]
+    return render(
+        request,
+        "investigations/run_detail.html",
+        {"run": run, "tables": tables, "can_write": can_write,
+         "uploads": run.uploads.order_by("pk")},
+    )
+
+
+@require_GET
+def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_run_for_user(request.user, pk)
+    response = render(request, "investigations/_run_progress.html", {"run": run})
+    if not run.is_active and request.headers.get("HX-Request"):
+        # Finished: reload the whole page so the result tables appear.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+def _page_of(result: RunResult, number: int | str | None):  # type: ignore[no-untyped-def]
+    rows = result.rows.order_by("position").values_list("data", flat=True)
+    return Paginator(rows, RESULT_PAGE_SIZE).get_page(number)
+
+
+@require_GET
+def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponse:
+    run = get_run_for_user(request.user, pk)
+    result = RunResult.objects.filter(run=run, analysis=analysis).first()
+    if result is None:
+        raise Http404("This run has no such result.")
+    page = _page_of(result, request.GET.get("page"))
+    template = (
+        "investigations/_result_table.html"
+        if request.headers.get("HX-Request")
+        else "investigations/result_page.html"
+    )
+    return render(request, template, {"run": run, "result": result, "page": page})
+
+
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = get_rw_run_for_user(request.user, pk)
+    try:
+        cancel_run(user=request.user, run=run, client_ip=client_ip_of(request))
+        messages.info(request, f"Cancellation of run #{run.pk} requested.")
+    except RunRequestInvalid as exc:
+        messages.error(request, str(exc))
+    return redirect(run)

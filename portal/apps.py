@@ -1,0 +1,8 @@
+"""App config for the portal's own models (audit log, API tokens)."""
+
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = "Portal"

@@ -1,0 +1,50 @@
+"""Writes audit events; every service function calls `record` inside its own transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from portal.models import AuditEvent
+
+# Any constant works: it only serialises writers of the hash chain on PostgreSQL.
+_AUDIT_CHAIN_LOCK_ID = 7_300_001
+
+
+def record(
+    *,
+    actor: Any,
+    action: str,
+    target: models.Model | None = None,
+    details: dict[str, Any] | None = None,
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> AuditEvent:
+    """Append one event to the chain. Call it inside the transaction that makes the change."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_CHAIN_LOCK_ID])
+        previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        user = actor if getattr(actor, "is_authenticated", False) else None
+        event = AuditEvent(
+            actor=user,
+            actor_name=user.get_username() if user else "system",
+            action=action,
+            target_type=target._meta.label_lower if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
+            target_repr=str(target)[:255] if target is not None else "",
+            details=details or {},
+            client_ip=client_ip or None,
+            api_token_id=api_token_id,
+            prev_hash=previous or "",
+        )
+        event.hash = event.compute_hash()
+        event.save()
+    return event
+
+
+def client_ip_of(request: Any) -> str | None:
+    """The caller's address as the web server saw it (REMOTE_ADDR; proxies are configured there)."""
+    return request.META.get("REMOTE_ADDR") or None

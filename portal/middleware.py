@@ -1,0 +1,23 @@
+"""Site-wide login requirement: every page needs a session except login and static files.
+
+The API authenticates on its own (bearer tokens or session) and answers 401/403 instead of
+redirecting, so it is exempt here.
+"""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+
+EXEMPT_PREFIXES = ("/auth/login/", "/api/", "/static/", "/healthz", "/favicon.ico")
+
+
+class LoginRequiredMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated and not request.path.startswith(EXEMPT_PREFIXES):
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        return self.get_response(request)

@@ -1,0 +1,21 @@
+"""Root URLs: pages, auth, admin and the API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("auth/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True),
+         name="login"),
+    path("auth/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("auth/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("auth/password/done/", auth_views.PasswordChangeDoneView.as_view(),
+         name="password_change_done"),
+    path("investigations/", include("investigations.urls")),
+    path("api/v1/", include("portal.api.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,167 @@
+"""Shared fixtures: people in every role, a real Celery worker, Playwright on Debian chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM must be allowed there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_READY_TIMEOUT = 90
+
+
+@pytest.fixture
+def analyst(db: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="alice", role="analyst")
+
+
+@pytest.fixture
+def teammate(db: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="bob", role="analyst")
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="mallory", role="analyst")
+
+
+@pytest.fixture
+def manager(db: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="maggie", role="manager")
+
+
+@pytest.fixture
+def admin_user(db: Any) -> Any:
+    from tests.factories import UserFactory
+
+    return UserFactory(username="root", role="admin")
+
+
+@pytest.fixture
+def investigation(analyst: Any, teammate: Any) -> Any:
+    from tests.factories import InvestigationFactory
+
+    inv = InvestigationFactory(owner=analyst, title="Web tier brute force")
+    inv.members.add(teammate)
+    return inv
+
+
+def client_for(user: Any) -> Any:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _database_url(settings_dict: dict[str, Any]) -> str:
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or 5432
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"No worker support for database engine {engine}")
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the configured broker, against the test database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.process: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        env = os.environ.copy()
+        env["DATABASE_URL"] = self.database_url
+        env.setdefault("DEBUG", "true")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
+             "--loglevel=INFO", "--without-mingle", "--without-gossip", "-n", "test@%h"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self.ready.wait(WORKER_READY_TIMEOUT):
+            self.stop()
+            raise RuntimeError("Celery worker did not start:\n" + "".join(self.output[-50:]))
+
+    def _pump(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if " ready." in line:
+                self.ready.set()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: Any, django_db_blocker: Any
+) -> Iterator[WorkerProcess]:
+    from django.db import connection
+
+    from portal.celery import app
+
+    with django_db_blocker.unblock():
+        url = _database_url(connection.settings_dict)
+    app.control.purge()  # nothing left over from an earlier session may reach this worker
+    worker = WorkerProcess(url)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def wait_for_run(run: Any, *, timeout: float = 120) -> Any:
+    """Poll the database until the run leaves queued/running (the worker writes it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if not run.is_active:
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"Run {run.pk} still {run.status} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"],
+    }

@@ -1,0 +1,135 @@
+"""Investigation and run pages without the worker: forms, validation, rejected uploads."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.urls import reverse
+
+from investigations.models import Investigation, QueryRun
+from portal.models import AuditEvent
+from tests.conftest import client_for
+from tests.flowlogs import sample_upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _post_run(client: Any, investigation: Any, **overrides: Any) -> Any:
+    data = {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
+            "rank_by": "flows"}
+    data.update(overrides)
+    return client.post(reverse("investigations:run_create", args=[investigation.pk]), data)
+
+
+def test_an_analyst_opens_an_investigation_and_shares_it(analyst: Any, teammate: Any) -> None:
+    client = client_for(analyst)
+    response = client.post(
+        reverse("investigations:create"),
+        {"title": "Odd SSH", "description": "Seen by GuardDuty", "members": [teammate.pk]},
+    )
+    investigation = Investigation.objects.get(title="Odd SSH")
+    assert response["Location"] == reverse("investigations:detail", args=[investigation.pk])
+    assert investigation.owner == analyst
+    assert list(investigation.members.all()) == [teammate]
+    event = AuditEvent.objects.get(action="investigation.created")
+    assert event.details["members"] == ["bob"]
+    assert client_for(teammate).get(response["Location"]).status_code == 200
+
+
+def test_the_investigation_list_filters_by_text_and_status(analyst: Any) -> None:
+    from tests.factories import InvestigationFactory
+
+    InvestigationFactory(owner=analyst, title="Alpha case")
+    InvestigationFactory(owner=analyst, title="Beta case", status="closed")
+    client = client_for(analyst)
+    body = client.get(reverse("investigations:list"), {"q": "alpha"}).content
+    assert b"Alpha case" in body and b"Beta case" not in body
+    body = client.get(reverse("investigations:list"), {"status": "closed"}).content
+    assert b"Beta case" in body and b"Alpha case" not in body
+
+
+def test_the_run_form_lists_the_analyses(investigation: Any, analyst: Any) -> None:
+    body = client_for(analyst).get(
+        reverse("investigations:run_create", args=[investigation.pk])
+    ).content
+    assert b'value="traffic-summary"' in body
+    assert b'value="ssh-inbound"' in body
+
+
+def test_a_bad_target_address_is_reported_and_nothing_is_queued(
+    investigation: Any, analyst: Any
+) -> None:
+    response = _post_run(client_for(analyst), investigation, target_ips="10.0.1.300")
+    assert response.status_code == 400
+    assert b"10.0.1.300" in response.content
+    assert not QueryRun.objects.exists()
+
+
+def test_a_start_after_the_end_is_refused(investigation: Any, analyst: Any) -> None:
+    response = _post_run(client_for(analyst), investigation, start_time="2026-01-02T00:00",
+                         end_time="2026-01-01T00:00")
+    assert response.status_code == 400
+    assert b"The start is after the end" in response.content
+
+
+def test_missing_analyses_are_refused(investigation: Any, analyst: Any) -> None:
+    response = _post_run(client_for(analyst), investigation, analyses=[])
+    assert response.status_code == 400
+    assert b"Pick at least one analysis" in response.content
+
+
+@override_settings(FLOWLOG_MAX_UPLOAD_BYTES=100)
+def test_an_oversized_upload_gets_413(investigation: Any, analyst: Any) -> None:
+    response = _post_run(client_for(analyst), investigation)
+    assert response.status_code == 413
+    assert b"limit" in response.content
+    assert not QueryRun.objects.exists()
+
+
+@override_settings(FLOWLOG_MAX_UPLOAD_BYTES=10_000)
+def test_a_gzip_bomb_is_refused(investigation: Any, analyst: Any, settings: Any) -> None:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as out:
+        out.write(b"0" * 5_000_000)
+    bomb = SimpleUploadedFile("bomb.log.gz", buffer.getvalue())
+    response = _post_run(client_for(analyst), investigation, files=bomb)
+    assert response.status_code == 413
+    assert b"decompresses to more than" in response.content
+    assert list((settings.UPLOAD_DIR).iterdir()) == [] or not QueryRun.objects.exists()
+
+
+def test_a_binary_file_is_refused_with_a_reason(investigation: Any, analyst: Any) -> None:
+    binary = SimpleUploadedFile("photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" * 10)
+    response = _post_run(client_for(analyst), investigation, files=binary)
+    assert response.status_code == 400
+    assert b"neither a text flow log, gzip nor Parquet" in response.content
+
+
+def test_a_queued_run_page_polls_for_progress(investigation: Any, analyst: Any) -> None:
+    run = QueryRun.objects.create(
+        investigation=investigation, requested_by=analyst, analyses=["traffic-summary"]
+    )
+    client = client_for(analyst)
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    progress_url = reverse("investigations:run_progress", args=[run.pk])
+    assert f'hx-get="{progress_url}"'.encode() in page.content
+    assert b'hx-trigger="every 1s"' in page.content
+    fragment = client.get(progress_url, headers={"HX-Request": "true"})
+    assert "HX-Refresh" not in fragment
+    assert b'data-status="queued"' in fragment.content
+
+
+def test_cancelling_a_queued_run_cancels_it_at_once(investigation: Any, teammate: Any) -> None:
+    run = QueryRun.objects.create(
+        investigation=investigation, requested_by=investigation.owner,
+        analyses=["traffic-summary"],
+    )
+    client_for(teammate).post(reverse("investigations:run_cancel", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == "cancelled"
+    assert AuditEvent.objects.get(action="run.cancel_requested").actor == teammate

@@ -1,0 +1,156 @@
+"""The vertical slice with a real Celery worker: upload → queued run + audit → worker → results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from investigations.models import QueryRun
+from portal.models import AuditEvent
+from tests.conftest import client_for, wait_for_run
+from tests.flowlogs import sample_upload
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def _rows(run: QueryRun, analysis: str) -> list[dict[str, Any]]:
+    result = run.results.get(analysis=analysis)
+    return list(result.rows.order_by("position").values_list("data", flat=True))
+
+
+def test_an_uploaded_log_is_analysed_by_the_worker(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    client = client_for(analyst)
+    response = client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"files": sample_upload(gzip=True), "analyses": ["traffic-summary", "ssh-inbound"],
+         "target_ips": "10.0.1.10", "vpc_cidrs": "10.0.0.0/16", "top_n": 100,
+         "rank_by": "flows"},
+    )
+    run = QueryRun.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("investigations:run_detail", args=[run.pk])
+    submitted = AuditEvent.objects.get(action="run.submitted")
+    assert submitted.target_id == str(run.pk)
+    assert submitted.actor == analyst
+    assert submitted.details["analyses"] == ["traffic-summary", "ssh-inbound"]
+    assert submitted.details["files"][0]["name"] == "sample.log.gz"
+
+    run = wait_for_run(run)
+    assert run.status == "succeeded", run.error + celery_worker_process.log()[-3000:]
+    assert run.progress == 100
+    assert run.records["total"] == 9
+    assert run.records["ok"] == 7
+    assert run.records["nodata"] == 1
+    assert run.records["malformed"] == 1
+    assert run.data_read["files"][0]["name"] == "sample.log.gz"
+
+    summary = {(r["protocol"], r["action"]): r for r in _rows(run, "traffic-summary")}
+    assert summary[("tcp", "ACCEPT")] | {} == summary[("tcp", "ACCEPT")]
+    assert (summary[("tcp", "ACCEPT")]["flows"], summary[("tcp", "ACCEPT")]["packets"],
+            summary[("tcp", "ACCEPT")]["bytes"]) == (3, 50, 9800)
+    assert (summary[("tcp", "REJECT")]["flows"], summary[("tcp", "REJECT")]["bytes"]) == (2, 1320)
+    assert summary[("udp", "ACCEPT")]["flows"] == 1
+    assert summary[("icmp", "REJECT")]["packets"] == 3
+
+    ssh = {(r["srcaddr"], r["action"]): r["flows"] for r in _rows(run, "ssh-inbound")}
+    assert ssh == {
+        ("203.0.113.50", "REJECT"): 2,
+        ("203.0.113.50", "ACCEPT"): 1,
+        ("198.51.100.7", "ACCEPT"): 1,
+    }
+    assert AuditEvent.objects.filter(action="run.succeeded", target_id=str(run.pk)).exists()
+
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    assert page.status_code == 200
+    assert b"Traffic summary" in page.content
+    assert b"203.0.113.50" in page.content
+    assert b"Succeeded" in page.content
+
+
+def test_a_run_that_cannot_parse_anything_still_succeeds_and_says_so(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    junk = SimpleUploadedFile("junk.log", b"hello\nworld\n")
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"files": junk, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
+    )
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded"
+    assert run.records["malformed"] == 2
+    assert run.records["ok"] == 0
+    assert _rows(run, "traffic-summary") == []
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    assert b"First malformed lines" in page.content
+
+
+def test_a_failed_run_records_why_and_the_page_shows_it(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+         "rank_by": "flows"},
+    )
+    run = QueryRun.objects.get()
+    # The stored file disappears before the worker gets to it.
+    for upload in run.uploads.all():
+        import os
+
+        os.remove(upload.path)
+    run = wait_for_run(run)
+    assert run.status == "failed"
+    assert "no longer on disk" in run.error
+    assert not run.results.exists()
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    assert b"The run failed" in page.content
+    assert b"no longer on disk" in page.content
+    failed = AuditEvent.objects.get(action="run.failed")
+    assert "no longer on disk" in failed.details["error"]
+
+
+def test_a_second_delivery_of_the_same_run_does_nothing(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    from investigations.tasks import execute_run
+
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+         "rank_by": "flows"},
+    )
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded"
+    finished_at = run.finished_at
+    execute_run.delay(run.pk)  # redelivered message: the worker must not run it again
+    execute_run(run.pk)  # and neither may a direct call
+    run.refresh_from_db()
+    assert run.finished_at == finished_at
+    assert run.results.count() == 1
+    assert AuditEvent.objects.filter(action="run.succeeded").count() == 1
+
+
+def test_the_progress_fragment_asks_htmx_to_reload_when_done(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+         "rank_by": "flows"},
+    )
+    run = QueryRun.objects.get()
+    url = reverse("investigations:run_progress", args=[run.pk])
+    run = wait_for_run(run)
+    fragment = client.get(url, headers={"HX-Request": "true"})
+    assert fragment["HX-Refresh"] == "true"
+    assert b'data-status="succeeded"' in fragment.content
