@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Start the portal with demo data on the embedded default (SQLite + filesystem broker).
+demo: export DEBUG ?= true
 demo: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
@@ -24,6 +25,9 @@ demo: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m portal.devserver
 
 ## Run the whole suite (uses DATABASE_URL / CELERY_BROKER_URL when set, embedded defaults otherwise).
+# Tests keep their files (SQLite test database, broker folders, uploads) apart from the demo's.
+test: export DEBUG ?= true
+test: export DATA_DIR ?= $(CURDIR)/var/test
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py check

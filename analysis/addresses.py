@@ -28,7 +28,7 @@ def parse_ip(value: str) -> IPAddress:
 
 
 def parse_cidr(value: str) -> IPNetwork:
-    """Parse a CIDR such as 10.0.0.0/16 (host bits must be zero; a bare address is a /32 or /128)."""
+    """Parse a CIDR such as 10.0.0.0/16 (host bits must be zero; a bare address is a /32, /128)."""
     try:
         return ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as error:

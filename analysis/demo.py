@@ -164,8 +164,8 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
         "TCP SYN scan of 650 distinct ports of the web server",
     ))
 
-    # (c) Exfiltration: several GB from db to one external peer on 443.
-    transfers = 40
+    # (c) Exfiltration: several GB from db to one external peer on 443, far above any peer.
+    transfers = max(40, lines // 25_000)
     total = 0
     for _ in range(transfers):
         size = rng.randrange(90_000_000, 130_000_000)
@@ -216,6 +216,11 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
         f"The app server tried SSH, RDP and SMB on {len(targets)} internal addresses",
     ))
 
+    # Not an incident: the admin's own SSH sessions to the bastion, a handful of long flows.
+    for _ in range(25):
+        w.flow(bastion.interface_id, ADMIN_IP, bastion.ip, rng.randrange(32768, 61000), 22, 6,
+               rng.randrange(200, 900), rng.randrange(40000, 400000), "ACCEPT")
+
     # Coverage: an idle interface (NODATA) and dropped records on web (SKIPDATA).
     for _ in range(5):
         first = rng.randrange(w.start, w.end - 600)
@@ -240,7 +245,7 @@ class _NormalTraffic:
         self.internal = list(INSTANCES)
         emitters: list[tuple[int, Callable[[], int]]] = [
             (44, self.https), (16, self.database), (9, self.updates), (14, self.dns),
-            (3, self.icmp), (8, self.internet_noise), (5, self.peering), (1, self.admin_ssh),
+            (3, self.icmp), (8, self.internet_noise), (5, self.peering),
         ]
         self.table: list[Callable[[], int]] = []
         for weight, emitter in emitters:
@@ -281,10 +286,14 @@ class _NormalTraffic:
     def updates(self) -> int:
         rng = self.rng
         host = rng.choice(self.internal)
-        self.w.flow(host.interface_id, host.ip, rng.choice(UPDATE_SERVERS),
-                    rng.randrange(32768, 61000), 443, 6, rng.randrange(10, 400),
-                    rng.randrange(2000, 900000), "ACCEPT")
-        return 1
+        server = rng.choice(UPDATE_SERVERS)
+        port = rng.randrange(32768, 61000)
+        when = self._when()
+        self.w.flow(host.interface_id, host.ip, server, port, 443, 6, rng.randrange(4, 20),
+                    rng.randrange(500, 3000), "ACCEPT", when)
+        self.w.flow(host.interface_id, server, host.ip, 443, port, 6, rng.randrange(10, 60),
+                    rng.randrange(2000, 60000), "ACCEPT", when)
+        return 2
 
     def dns(self) -> int:
         rng = self.rng
@@ -314,11 +323,6 @@ class _NormalTraffic:
                     6, rng.randrange(4, 50), rng.randrange(500, 20000), "ACCEPT")
         return 1
 
-    def admin_ssh(self) -> int:
-        rng, bastion = self.rng, _BY_NAME["bastion"]
-        self.w.flow(bastion.interface_id, ADMIN_IP, bastion.ip, rng.randrange(32768, 61000), 22,
-                    6, rng.randrange(20, 400), rng.randrange(4000, 90000), "ACCEPT")
-        return 1
 
 
 def generate(

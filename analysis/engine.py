@@ -69,6 +69,7 @@ class FlowEngine:
         self.connection.execute("SET temp_directory = ?", [temp_directory])
         # Line numbers come from row_number() over the read order; keep that order.
         self.connection.execute("SET preserve_insertion_order = true")
+        self.connection.execute("SET enable_progress_bar = false")
         self.connection.execute(MACROS_SQL)
         self._ensure_flows_columns(DEFAULT_FORMAT)
 

@@ -49,7 +49,7 @@ CREATE OR REPLACE TEMP MACRO flowlog_ipv4_of(p) AS (
   END
 );
 CREATE OR REPLACE TEMP MACRO flowlog_ipv4_int(s) AS (
-  CASE WHEN regexp_full_match(s, '[0-9.]{7,15}') THEN flowlog_ipv4_of(string_split(s, '.')) END
+  CASE WHEN regexp_full_match(s, '[0-9.]{{7,15}}') THEN flowlog_ipv4_of(string_split(s, '.')) END
 );
 CREATE OR REPLACE TEMP MACRO flowlog_v6_groups(t) AS (
   CASE WHEN t = '' THEN 0 ELSE length(t) - length(replace(t, ':', '')) + 1 END
@@ -74,7 +74,8 @@ CREATE OR REPLACE TEMP MACRO flowlog_v6_hex(s) AS (
   END
 );
 CREATE OR REPLACE TEMP MACRO flowlog_hex_int(h) AS (
-  CAST(CAST('0x' || substr(h, 1, 16) AS UBIGINT) AS UHUGEINT) * CAST(18446744073709551616 AS UHUGEINT)
+  CAST(CAST('0x' || substr(h, 1, 16) AS UBIGINT) AS UHUGEINT)
+    * CAST(18446744073709551616 AS UHUGEINT)
   + CAST(CAST('0x' || substr(h, 17, 16) AS UBIGINT) AS UHUGEINT)
 );
 CREATE OR REPLACE TEMP MACRO flowlog_ip_int(s) AS (
@@ -124,34 +125,50 @@ def read_lines_sql(path: str, compression: str) -> str:
 SELECT row_number() OVER () AS line_no, line
 FROM read_csv({sql_string(path)},
     columns = {{'line': 'VARCHAR'}},
-    delim = chr(1) || chr(2) || chr(30) || chr(31), quote = '', escape = '', header = false, auto_detect = false,
+    delim = chr(1) || chr(2) || chr(30) || chr(31), quote = '', escape = '',
+    header = false, auto_detect = false,
     strict_mode = false, encoding = 'latin-1',
     max_line_size = {MAX_LINE_BYTES}, compression = {sql_string(compression)})
 """
 
 
+# The shape each kind of field must have. One regex over the whole line checks them all at
+# once (cheap); the per-field tests below only run on lines that fail it, to name the reason.
+_FIELD_SHAPES: dict[FieldKind, str] = {
+    FieldKind.INTEGER: "-|[0-9]{1,19}",
+    FieldKind.ADDRESS: "-|[0-9A-Fa-f:.]{2,39}",
+    FieldKind.ACTION: "ACCEPT|REJECT|-",
+    FieldKind.LOG_STATUS: "OK|NODATA|SKIPDATA",
+    FieldKind.TEXT: "[\\x21-\\x7E]+",
+}
+
+
+def line_shape_regex(fmt: FlowFormat) -> str:
+    """A regex a well-formed line of `fmt` matches in full (RE2 syntax)."""
+    return " ".join(f"({_FIELD_SHAPES[field.kind]})" for field in fmt)
+
+
 def _typed_value(field: FlowField, text: str) -> str:
     if field.kind is FieldKind.INTEGER:
-        return f"TRY_CAST(CASE WHEN regexp_full_match({text}, '[0-9]{{1,19}}') THEN {text} END AS BIGINT)"
+        return f"TRY_CAST({text} AS BIGINT)"
     if field.kind is FieldKind.ADDRESS:
-        return f"flowlog_ip_int(NULLIF({text}, '-'))"
+        return f"ip_{field.column}.ip"
     return f"NULLIF({text}, '-')"
 
 
-def _bad_value(field: FlowField, text: str, value: str) -> str | None:
-    """SQL that is true when the field's text is not acceptable (None: anything goes)."""
+def _shape_problem(field: FlowField, text: str) -> str:
+    """SQL true when the field's text does not have the shape of its kind."""
+    return f"NOT regexp_full_match({text}, '{_FIELD_SHAPES[field.kind]}')"
+
+
+def _value_problem(field: FlowField, text: str, value: str) -> str | None:
+    """SQL true when a well-shaped field still has an unusable value (range, address)."""
     if field.kind is FieldKind.INTEGER:
-        hi = field.maximum
-        if field.name in ("start", "end"):
-            hi = _MAX_EPOCH
+        hi = _MAX_EPOCH if field.name in ("start", "end") else field.maximum
         range_check = f" OR {value} > {hi}" if hi is not None else ""
         return f"({text} <> '-' AND ({value} IS NULL{range_check}))"
     if field.kind is FieldKind.ADDRESS:
         return f"({text} <> '-' AND {value} IS NULL)"
-    if field.kind is FieldKind.ACTION:
-        return f"({text} NOT IN ('ACCEPT', 'REJECT', '-'))"
-    if field.kind is FieldKind.LOG_STATUS:
-        return f"({text} NOT IN ('OK', 'NODATA', 'SKIPDATA'))"
     return None
 
 
@@ -162,17 +179,30 @@ def parse_sql(plan: ParsePlan) -> str:
     texts = {field.name: f"t_{field.column}" for field in fmt}
     text_cols = [f"f[{index + 1}] AS t_{field.column}" for index, field in enumerate(fmt)]
     typed_cols: list[str] = []
-    checks: list[str] = []
+    shape_checks: list[str] = []
+    value_checks: list[str] = []
     for field in fmt:
         text = texts[field.name]
         value = f"v_{field.column}"
         typed_cols.append(f"{_typed_value(field, text)} AS {value}")
-        bad = _bad_value(field, text, value)
-        if bad is not None:
-            shown = f"left({text}, 40)"
-            checks.append(f"WHEN {bad} THEN 'bad {field.name}: ' || {shown}")
+        shown = f"'bad {field.name}: ' || left({text}, 40)"
+        shape_checks.append(f"WHEN {_shape_problem(field, text)} THEN {shown}")
+        problem = _value_problem(field, text, value)
+        if problem is not None:
+            value_checks.append(f"WHEN {problem} THEN {shown}")
     if fmt.has("start") and fmt.has("end"):
-        checks.append("WHEN v_start > v_end THEN 'start is after end'")
+        value_checks.append("WHEN v_start > v_end THEN 'start is after end'")
+
+    # Addresses repeat a lot: convert each distinct text once, then join it back.
+    addresses = [field for field in fmt if field.kind is FieldKind.ADDRESS]
+    address_joins = "".join(
+        f"\n    LEFT JOIN address_ints AS ip_{field.column} "
+        f"ON ip_{field.column}.a = texts.t_{field.column}"
+        for field in addresses
+    )
+    address_texts = " UNION ALL ".join(
+        f"SELECT t_{field.column} AS a FROM texts" for field in addresses
+    ) or "SELECT CAST(NULL AS VARCHAR) AS a"
 
     header_test = "FALSE"
     if plan.header_line is not None:
@@ -220,29 +250,44 @@ def parse_sql(plan: ParsePlan) -> str:
             )
 
     return f"""
-WITH raw AS ({read_lines_sql(plan.path, plan.compression)}),
+WITH raw AS NOT MATERIALIZED ({read_lines_sql(plan.path, plan.compression)}),
 split AS (
-    SELECT line_no, line, trim(line, ' ' || chr(9) || chr(13)) AS trimmed
+    -- trim() is costly, and AWS lines have no surrounding blanks: trim only when needed.
+    SELECT line_no, line,
+        CASE WHEN prefix(line, ' ') OR suffix(line, ' ') OR suffix(line, chr(13))
+                OR prefix(line, chr(9)) OR suffix(line, chr(9))
+            THEN trim(line, ' ' || chr(9) || chr(13)) ELSE line END AS trimmed
     FROM raw
 ),
 fields AS (
     SELECT *, string_split(trimmed, ' ') AS f FROM split
 ),
-texts AS (
+texts AS MATERIALIZED (
     SELECT line_no, line, trimmed, len(f) AS field_count, {", ".join(text_cols)} FROM fields
 ),
+address_ints AS (
+    SELECT a, flowlog_ip_int(a) AS ip
+    FROM (SELECT DISTINCT a FROM ({address_texts}) AS all_addresses) AS distinct_addresses
+    WHERE a <> '-'
+),
 typed AS (
-    SELECT *, {", ".join(typed_cols)} FROM texts
+    SELECT texts.*, {", ".join(typed_cols)}
+    FROM texts{address_joins}
 ),
 checked AS (
     SELECT *,
         CASE
             WHEN line IS NULL OR trimmed = '' THEN 'empty line'
-            WHEN regexp_matches(line, '[^\\x20-\\x7E\\t\\r]')
-                THEN 'binary or non-ASCII data'
-            WHEN field_count <> {count}
-                THEN 'expected {count} fields, found ' || CAST(field_count AS VARCHAR)
-            {" ".join(checks)}
+            WHEN NOT regexp_full_match(trimmed, {sql_string(line_shape_regex(fmt))}) THEN
+                CASE
+                    WHEN regexp_matches(line, '[^\\x20-\\x7E\\t\\r]')
+                        THEN 'binary or non-ASCII data'
+                    WHEN field_count <> {count}
+                        THEN 'expected {count} fields, found ' || CAST(field_count AS VARCHAR)
+                    {" ".join(shape_checks)}
+                    ELSE 'unreadable line'
+                END
+            {" ".join(value_checks)}
         END AS reason
     FROM typed
 )
@@ -256,7 +301,8 @@ SELECT
     END AS status,
     reason,
     CASE WHEN reason IS NOT NULL
-        THEN coalesce(regexp_replace(left(line, {SAMPLE_CHARS}), '[^\\x20-\\x7E]', '\uFFFD', 'g'), '')
+        THEN coalesce(
+            regexp_replace(left(line, {SAMPLE_CHARS}), '[^\\x20-\\x7E]', '\uFFFD', 'g'), '')
     END AS sample,
     {", ".join(out_cols)}
 FROM checked

@@ -73,7 +73,11 @@ class FileStats:
 
 @dataclass
 class LoadStats:
-    """Counts for one `load_files` call; total == ok + nodata + skipdata + malformed + filtered_out."""
+    """Counts of one `load_files` call.
+
+    Every line except header lines and trailing blank lines counts once in `total`:
+    total == ok + nodata + skipdata + malformed + filtered_out.
+    """
 
     total: int = 0
     ok: int = 0

@@ -47,7 +47,9 @@ class InvestigationForm(forms.ModelForm):
         analysts = get_user_model().objects.filter(groups__name=Role.ANALYST, is_active=True)
         if user is not None:
             analysts = analysts.exclude(pk=user.pk)
-        self.fields["members"].queryset = analysts.order_by("username")
+        members = self.fields["members"]
+        assert isinstance(members, forms.ModelMultipleChoiceField)
+        members.queryset = analysts.order_by("username")
 
 
 _SPLIT = re.compile(r"[\s,;]+")
@@ -62,7 +64,7 @@ def analysis_choices() -> list[tuple[str, str]]:
 
 
 class RunForm(forms.Form):
-    files = MultipleFileField(
+    log_files = MultipleFileField(
         label="Flow-log files",
         help_text="VPC flow logs in the default or a custom format (header line), plain or gzip.",
     )
@@ -103,7 +105,7 @@ class RunForm(forms.Form):
         return self._clean_time("end_time")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("start_time"), data.get("end_time")
         if start and end and start > end:
             self.add_error("start_time", "The start is after the end.")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import models
 
 from portal.roles import can_view_everything
 
-if TYPE_CHECKING:
-    pass
 
-
-class InvestigationQuerySet(models.QuerySet["Investigation"]):
+class InvestigationQuerySet(models.QuerySet):
     def for_user(self, user: Any) -> InvestigationQuerySet:
         """Managers and admins see all; analysts see what they own or are members of."""
         if not getattr(user, "is_authenticated", False):
@@ -30,7 +27,7 @@ class InvestigationQuerySet(models.QuerySet["Investigation"]):
         return self.filter(models.Q(owner=user) | models.Q(members=user)).distinct()
 
 
-class QueryRunQuerySet(models.QuerySet["QueryRun"]):
+class QueryRunQuerySet(models.QuerySet):
     def for_user(self, user: Any) -> QueryRunQuerySet:
         from investigations.models import Investigation
 

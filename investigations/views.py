@@ -105,13 +105,13 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
                     investigation=investigation,
                     analyses=form.cleaned_data["analyses"],
                     parameters=form.parameters(),
-                    files=form.cleaned_data["files"],
+                    files=form.cleaned_data["log_files"],
                     window_start=form.cleaned_data.get("start_time"),
                     window_end=form.cleaned_data.get("end_time"),
                     client_ip=client_ip_of(request),
                 )
             except UploadRejected as exc:
-                form.add_error("files", str(exc))
+                form.add_error("log_files", str(exc))
                 status = 413 if exc.too_large else 400
             except RunRequestInvalid as exc:
                 form.add_error(None, str(exc))

@@ -15,7 +15,7 @@ class AuditLogIsAppendOnly(Exception):
     """Raised on any attempt to change or delete an audit event."""
 
 
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+class AuditEventQuerySet(models.QuerySet):
     def update(self, **kwargs: Any) -> int:
         raise AuditLogIsAppendOnly("Audit events cannot be changed.")
 
@@ -83,7 +83,7 @@ class AuditEvent(models.Model):
         return hashlib.sha256(encoded.encode()).hexdigest()
 
 
-class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+class ApiTokenQuerySet(models.QuerySet):
     def active(self) -> ApiTokenQuerySet:
         now = timezone.now()
         return self.filter(revoked_at__isnull=True).filter(

@@ -16,6 +16,7 @@ urlpatterns = [
     path("auth/password/done/", auth_views.PasswordChangeDoneView.as_view(),
          name="password_change_done"),
     path("investigations/", include("investigations.urls")),
+    path("aws/", include("accounts.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("admin/", admin.site.urls),
 ]

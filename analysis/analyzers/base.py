@@ -36,6 +36,7 @@ class Analyzer:
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     required_fields: ClassVar[tuple[str, ...]] = ()
+    order: ClassVar[int] = 100  # position in lists shown to users
 
     def run(self, source: FlowSource, params: AnalysisParams) -> AnalysisResult:
         connection = connection_of(source)
@@ -97,4 +98,4 @@ def get_analyzer(name: str) -> Analyzer:
 
 def all_analyzers() -> list[Analyzer]:
     """Every registered analyzer, in display order."""
-    return list(_REGISTRY.values())
+    return sorted(_REGISTRY.values(), key=lambda analyzer: (analyzer.order, analyzer.name))

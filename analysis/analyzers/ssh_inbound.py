@@ -30,6 +30,7 @@ class SshInboundAnalyzer(GroupedAnalyzer):
     )
     keys = (SRCADDR, ACTION)
     extras = (FIRST_SEEN, LAST_SEEN)
+    order = 20
 
     def condition(self, params: AnalysisParams) -> str:
         terms = [f"dstport = {SSH_PORT}", f"protocol = {TCP}"]

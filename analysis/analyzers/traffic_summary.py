@@ -16,3 +16,4 @@ class TrafficSummaryAnalyzer(GroupedAnalyzer):
     )
     required_fields = ("protocol", "action", "packets", "bytes")
     keys = (PROTOCOL, ACTION)
+    order = 10

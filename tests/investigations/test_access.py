@@ -52,7 +52,7 @@ def test_a_manager_reads_everything_but_gets_403_when_starting_a_run(
     assert b"Web tier brute force" in client.get(reverse("investigations:list")).content
     url = reverse("investigations:run_create", args=[investigation.pk])
     assert client.get(url).status_code == 403
-    response = client.post(url, {"files": sample_upload(), "analyses": ["traffic-summary"],
+    response = client.post(url, {"log_files": sample_upload(), "analyses": ["traffic-summary"],
                                  "top_n": 100, "rank_by": "flows"})
     assert response.status_code == 403
     assert not QueryRun.objects.exists()

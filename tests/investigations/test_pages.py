@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _post_run(client: Any, investigation: Any, **overrides: Any) -> Any:
-    data = {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
+    data = {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
             "rank_by": "flows"}
     data.update(overrides)
     return client.post(reverse("investigations:run_create", args=[investigation.pk]), data)
@@ -97,7 +97,7 @@ def test_a_gzip_bomb_is_refused(investigation: Any, analyst: Any, settings: Any)
     with gzip.GzipFile(fileobj=buffer, mode="wb") as out:
         out.write(b"0" * 5_000_000)
     bomb = SimpleUploadedFile("bomb.log.gz", buffer.getvalue())
-    response = _post_run(client_for(analyst), investigation, files=bomb)
+    response = _post_run(client_for(analyst), investigation, log_files=bomb)
     assert response.status_code == 413
     assert b"decompresses to more than" in response.content
     assert list((settings.UPLOAD_DIR).iterdir()) == [] or not QueryRun.objects.exists()
@@ -105,7 +105,7 @@ def test_a_gzip_bomb_is_refused(investigation: Any, analyst: Any, settings: Any)
 
 def test_a_binary_file_is_refused_with_a_reason(investigation: Any, analyst: Any) -> None:
     binary = SimpleUploadedFile("photo.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" * 10)
-    response = _post_run(client_for(analyst), investigation, files=binary)
+    response = _post_run(client_for(analyst), investigation, log_files=binary)
     assert response.status_code == 400
     assert b"neither a text flow log, gzip nor Parquet" in response.content
 

@@ -26,7 +26,7 @@ def test_an_uploaded_log_is_analysed_by_the_worker(
     client = client_for(analyst)
     response = client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"files": sample_upload(gzip=True), "analyses": ["traffic-summary", "ssh-inbound"],
+        {"log_files": sample_upload(gzip=True), "analyses": ["traffic-summary", "ssh-inbound"],
          "target_ips": "10.0.1.10", "vpc_cidrs": "10.0.0.0/16", "top_n": 100,
          "rank_by": "flows"},
     )
@@ -80,7 +80,7 @@ def test_a_run_that_cannot_parse_anything_still_succeeds_and_says_so(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"files": junk, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
+        {"log_files": junk, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
     )
     run = wait_for_run(QueryRun.objects.get())
     assert run.status == "succeeded"
@@ -97,7 +97,7 @@ def test_a_failed_run_records_why_and_the_page_shows_it(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
          "rank_by": "flows"},
     )
     run = QueryRun.objects.get()
@@ -125,7 +125,7 @@ def test_a_second_delivery_of_the_same_run_does_nothing(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
          "rank_by": "flows"},
     )
     run = wait_for_run(QueryRun.objects.get())
@@ -145,7 +145,7 @@ def test_the_progress_fragment_asks_htmx_to_reload_when_done(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
+        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
          "rank_by": "flows"},
     )
     run = QueryRun.objects.get()
