@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
-	$(BIN)/pip install -qq -e '.[dev]'
+	$(BIN)/pip install -qq -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 ## Start the portal with demo data on the embedded default (SQLite + filesystem broker).

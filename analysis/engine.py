@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +24,7 @@ from analysis.loadstats import (
     LoadStats,
     MalformedLine,
 )
+from analysis.sanitize import sanitized_copy
 from analysis.sniff import sniff_file
 from analysis.window import TimeWindow
 
@@ -66,6 +69,7 @@ class FlowEngine:
             self.connection.execute("SET memory_limit = ?", [memory_limit])
         if threads is not None:
             self.connection.execute(f"SET threads = {int(threads)}")
+        self.temp_directory = temp_directory
         self.connection.execute("SET temp_directory = ?", [temp_directory])
         # Line numbers come from row_number() over the read order; keep that order.
         self.connection.execute("SET preserve_insertion_order = true")
@@ -169,6 +173,27 @@ class FlowEngine:
         stats.files.append(file_stats)
         self._ensure_flows_columns(fmt)
         plan = ParsePlan(path, sniff.compression, fmt, sniff.header_line, window)
+        try:
+            self._load_plan(plan, fmt, file_stats, stats)
+        except duckdb.InvalidInputException:
+            # The reader refused some bytes or an over-long line: load a cleaned copy instead.
+            os.makedirs(self.temp_directory, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
+                clean = os.path.join(scratch, "clean.log")
+                try:
+                    sanitized_copy(path, clean, sniff.compression)
+                except (OSError, EOFError, zlib.error) as error:
+                    file_stats.error = f"cannot read {name}: {error}"
+                    return
+                self._load_plan(replace(plan, path=clean, compression="none"), fmt, file_stats,
+                                stats)
+        except duckdb.Error as error:
+            file_stats.error = " ".join(str(error).split())[:500]
+
+    def _load_plan(
+        self, plan: ParsePlan, fmt: FlowFormat, file_stats: FileStats, stats: LoadStats
+    ) -> None:
+        """Parse one file into `_parsed`, append its good rows to `flows`, and count. Atomic."""
         con = self.connection
         con.execute("BEGIN TRANSACTION")
         try:
@@ -183,11 +208,9 @@ class FlowEngine:
             self._collect_stats(fmt, file_stats, stats)
             con.execute(f"DROP TABLE {_PARSED}")
             con.execute("COMMIT")
-        except duckdb.Error as error:
+        except duckdb.Error:
             con.execute("ROLLBACK")
-            file_stats.error = str(error).splitlines()[0][:500]
-            file_stats.lines = 0
-            file_stats.records = 0
+            raise
 
     def _insert_ok_rows(self, fmt: FlowFormat) -> None:
         columns = [quote_ident(field.column) for field in fmt]

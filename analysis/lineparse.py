@@ -18,7 +18,10 @@ from analysis.window import TimeWindow
 # text never contains (were it to occur, the reader would drop the rest of that line). A second
 # column would catch that case but makes DuckDB skip empty lines, which breaks line numbers.
 # latin-1 maps every byte to a character, so NUL bytes and invalid UTF-8 cannot fail a read.
-MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_LINE_BYTES = 8 * 1024 * 1024
+READ_BUFFER_BYTES = 4 * MAX_LINE_BYTES
+# analysis.sanitize ends a line it had to cut with this mark (SUB + text).
+TOO_LONG_MARK = "\x1a[line too long]"
 SAMPLE_CHARS = 200
 
 _H = "[0-9a-f]{1,4}"
@@ -128,7 +131,7 @@ FROM read_csv({sql_string(path)},
     delim = chr(1) || chr(2) || chr(30) || chr(31), quote = '', escape = '',
     header = false, auto_detect = false,
     strict_mode = false, encoding = 'latin-1',
-    max_line_size = {MAX_LINE_BYTES}, compression = {sql_string(compression)})
+    max_line_size = {MAX_LINE_BYTES}, buffer_size = {READ_BUFFER_BYTES}, compression = {sql_string(compression)})
 """
 
 
@@ -280,6 +283,8 @@ checked AS (
             WHEN line IS NULL OR trimmed = '' THEN 'empty line'
             WHEN NOT regexp_full_match(trimmed, {sql_string(line_shape_regex(fmt))}) THEN
                 CASE
+                    WHEN suffix(line, {sql_string(TOO_LONG_MARK)})
+                        THEN 'line too long (over {MAX_LINE_BYTES // 2} bytes)'
                     WHEN regexp_matches(line, '[^\\x20-\\x7E\\t\\r]')
                         THEN 'binary or non-ASCII data'
                     WHEN field_count <> {count}

@@ -19,6 +19,13 @@ ROLE_DESCRIPTIONS = {
 }
 
 
+def role_group(role: Role | str) -> Any:
+    """The group behind a role (made by a migration; recreated if someone deleted it)."""
+    from django.contrib.auth.models import Group
+
+    return Group.objects.get_or_create(name=Role(role).value)[0]
+
+
 def user_roles(user: Any) -> set[Role]:
     """The roles a user holds; cached on the user object for the request."""
     if not getattr(user, "is_authenticated", False):

@@ -6,9 +6,9 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 from investigations.models import Investigation
+from portal.roles import role_group
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -29,7 +29,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.is_staff = extracted == "admin"
         self.save()
         if create and extracted:
-            self.groups.add(Group.objects.get(name=extracted))
+            self.groups.add(role_group(extracted))
 
 
 class InvestigationFactory(factory.django.DjangoModelFactory):

@@ -92,7 +92,8 @@ def get_analyzer(name: str) -> Analyzer:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(
-            f"unknown analysis {name!r}; known analyses: {', '.join(_REGISTRY)}"
+            f"unknown analysis {name!r}; known analyses: "
+            + ", ".join(analyzer.name for analyzer in all_analyzers())
         ) from None
 
 

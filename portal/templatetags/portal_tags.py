@@ -15,6 +15,16 @@ def get_item(mapping: Any, key: str) -> Any:
         return None
 
 
+MEASURE_COLUMNS = frozenset({"flows", "packets", "bytes", "count", "distinct_ports",
+                             "distinct_hosts"})
+
+
+@register.filter
+def is_measure(column: str) -> bool:
+    """Columns holding counts or volumes are right-aligned like their numbers."""
+    return column in MEASURE_COLUMNS
+
+
 @register.filter
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -94,7 +94,7 @@ def test_a_siem_creates_a_run_polls_it_and_reads_the_results(
     run = wait_for_run(QueryRun.objects.get(pk=run_id))
     status = client.get(f"/api/v1/runs/{run_id}/").json()
     assert status["status"] == "succeeded"
-    assert status["records"]["ok"] == 7
+    assert status["records"]["ok"] == 7, status["records"]
     assert [r["analysis"] for r in status["results"]] == ["traffic-summary", "ssh-inbound"]
 
     result = client.get(f"/api/v1/runs/{run.pk}/results/ssh-inbound/", {"page_size": 2})

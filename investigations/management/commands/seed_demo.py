@@ -8,7 +8,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -17,6 +16,7 @@ from investigations.models import Investigation
 from investigations.services import create_investigation, submit_run
 from investigations.tasks import execute_run
 from portal.devserver import DEMO_LOGINS
+from portal.roles import role_group
 
 DEMO_TITLE = "Demo: suspicious activity around the web tier"
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.is_staff = username == "admin"
                 user.save()
-                user.groups.set(Group.objects.filter(name=username))
+                user.groups.set([role_group(username)])
             users[username] = user
         if Investigation.objects.filter(title=DEMO_TITLE).exists():
             self.stdout.write("Demo data already present.")

@@ -6,14 +6,13 @@ import getpass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from portal import audit
-from portal.roles import Role
+from portal.roles import Role, role_group
 
 
 class Command(BaseCommand):
@@ -51,7 +50,7 @@ class Command(BaseCommand):
             roles = sorted(set(options["role"]))
             user.is_staff = Role.ADMIN.value in roles
             user.save()
-            user.groups.set(Group.objects.filter(name__in=roles))
+            user.groups.set([role_group(role) for role in roles])
             audit.record(
                 actor=None,
                 action="user.created" if created else "user.updated",

@@ -1,0 +1,1 @@
+"""REST API for AWS accounts, discovery and the instance picker."""

@@ -1,0 +1,140 @@
+"""The IAM policies a customer attaches to the portal's role: least privilege, ready to paste."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from accounts.choices import FlowLogDestination
+from accounts.conf import portal_principal_arn
+
+LOG_GROUP_PLACEHOLDER = "<flow-log-group-name>"
+BUCKET_PLACEHOLDER = "<flow-log-bucket>"
+
+
+def trust_policy(*, external_id: str, principal_arn: str | None = None) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "FlowLogPortalAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"AWS": principal_arn or portal_principal_arn()},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": external_id}},
+            }
+        ],
+    }
+
+
+def permission_policy(
+    *,
+    account_id: str,
+    regions: Iterable[str],
+    log_groups: Iterable[tuple[str, str]] = (),
+    s3_locations: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """`log_groups` are (region, name); `s3_locations` (bucket, prefix). Without discovered
+    destinations the statements carry placeholders to replace by hand."""
+    regions = sorted(set(regions)) or ["<region>"]
+    groups = sorted(set(log_groups)) or [(region, LOG_GROUP_PLACEHOLDER) for region in regions]
+    locations = sorted(set(s3_locations))
+    group_arns: list[str] = []
+    for region, name in groups:
+        base = f"arn:aws:logs:{region}:{account_id}:log-group:{name}"
+        group_arns += [base, f"{base}:*"]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DiscoverInstancesNetworksAndFlowLogs",
+            "Effect": "Allow",
+            "Action": [
+                "ec2:DescribeInstances",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeFlowLogs",
+            ],
+            # EC2 Describe* actions support no resource-level restriction.
+            "Resource": "*",
+        },
+        {
+            "Sid": "ListLogGroups",
+            "Effect": "Allow",
+            "Action": ["logs:DescribeLogGroups"],
+            "Resource": [
+                f"arn:aws:logs:{region}:{account_id}:log-group:*" for region in regions
+            ],
+        },
+        {
+            "Sid": "ReadFlowLogGroups",
+            "Effect": "Allow",
+            "Action": [
+                "logs:DescribeLogStreams",
+                "logs:FilterLogEvents",
+                "logs:GetLogEvents",
+                "logs:StartQuery",
+            ],
+            "Resource": group_arns,
+        },
+        {
+            "Sid": "ReadLogsInsightsResults",
+            "Effect": "Allow",
+            # GetQueryResults/StopQuery take a query id, not a resource.
+            "Action": ["logs:GetQueryResults", "logs:StopQuery"],
+            "Resource": "*",
+        },
+    ]
+    if locations:
+        for index, (bucket, prefix) in enumerate(locations, start=1):
+            statements.append({
+                "Sid": f"ListFlowLogPrefix{index}",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{bucket}",
+                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}AWSLogs/*"]}},
+            })
+            statements.append({
+                "Sid": f"ReadFlowLogObjects{index}",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": f"arn:aws:s3:::{bucket}/{prefix}AWSLogs/*",
+            })
+        statements.append({
+            "Sid": "DecryptFlowLogObjectsThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": "*",
+            # Only when S3 decrypts SSE-KMS objects on the portal's behalf.
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": [f"s3.{region}.amazonaws.com" for region in regions]
+                }
+            },
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policies_for(account: Any) -> dict[str, Any]:
+    """Both policies of an account as pretty JSON, using what discovery found."""
+    from accounts.models import FlowLogConfig
+
+    flow_logs = FlowLogConfig.objects.filter(account=account)
+    log_groups = [
+        (f.region, f.log_group_name) for f in flow_logs
+        if f.destination_type == FlowLogDestination.CLOUDWATCH and f.log_group_name
+    ]
+    locations = [
+        (f.s3_bucket, f.s3_prefix) for f in flow_logs
+        if f.destination_type == FlowLogDestination.S3 and f.s3_bucket
+    ]
+    return {
+        "trust": json.dumps(trust_policy(external_id=account.external_id), indent=2),
+        "permissions": json.dumps(
+            permission_policy(account_id=account.account_id, regions=account.regions,
+                              log_groups=log_groups, s3_locations=locations),
+            indent=2,
+        ),
+        "has_s3": bool(locations),
+        "has_destinations": bool(log_groups or locations),
+    }

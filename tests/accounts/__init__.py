@@ -1,0 +1,1 @@
+"""Tests for AWS accounts: validation, assume-role, discovery, connection test, pages, API."""

@@ -1,0 +1,202 @@
+"""Loading flow log files: counts, malformed lines, coverage gaps, windows, persistence."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+from analysis.engine import FlowEngine
+from analysis.window import TimeWindow
+from tests.analysis.conftest import HEADER, WriteLog
+
+T0 = 1_700_000_000
+
+
+def ok_line(src: str = "192.0.2.1", dport: int = 22, start: int = T0, end: int = T0 + 10) -> str:
+    return f"2 123456789012 eni-1 {src} 10.0.0.5 40000 {dport} 6 3 180 {start} {end} ACCEPT OK"
+
+
+def test_malformed_lines_are_counted_with_line_numbers(
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
+    lines: list[str | bytes] = [
+        ok_line(),                                                            # 1
+        "2 123456789012 eni-1 192.0.2.1 10.0.0.5 40000 22 6 3 180 1700000000",  # 2 too few
+        ok_line() + " extra",                                                 # 3 too many
+        ok_line().encode().replace(b"eni-1", b"eni\x00-1"),                  # 4 NUL
+        ok_line().encode().replace(b"eni-1", b"eni-\xff\xfe"),               # 5 bad UTF-8
+        ok_line().replace("40000", "abc"),                                    # 6 not an integer
+        ok_line().replace("40000", "70000"),                                  # 7 port range
+        ok_line().replace("ACCEPT", "ALLOW"),                                 # 8 action
+        ok_line(src="10.0.0.256"),                                            # 9 address
+        ok_line(src="2001:db8:::1"),                                          # 10 IPv6
+        "",                                                                   # 11 empty
+        b"\x89PNG\x1a\x00\xff\xfe\x01\x07garbage\x1b[0m",                     # 12 binary
+        ok_line(start=T0 + 50, end=T0 + 10),                                  # 13 start > end
+        ok_line().replace(" OK", " WHAT"),                                    # 14 log-status
+        "x" * 300_000,                                                        # 15 very long
+        ok_line().replace("40000", "4.5"),                                    # 16 not integer
+        ok_line(src="2001:db8::1"),                                           # 17 ok
+    ]
+    stats = engine.load_files([write_log(lines, name="bad.log", trailing=b"\n\n\n")])
+    assert (stats.total, stats.ok, stats.malformed, stats.nodata, stats.skipdata) == (
+        17, 2, 15, 0, 0
+    )
+    reasons = [(sample.line, sample.reason) for sample in stats.malformed_samples]
+    assert reasons == [
+        (2, "expected 14 fields, found 11"),
+        (3, "expected 14 fields, found 15"),
+        (4, "binary or non-ASCII data"),
+        (5, "binary or non-ASCII data"),
+        (6, "bad srcport: abc"),
+        (7, "bad srcport: 70000"),
+        (8, "bad action: ALLOW"),
+        (9, "bad srcaddr: 10.0.0.256"),
+        (10, "bad srcaddr: 2001:db8:::1"),
+        (11, "empty line"),
+        (12, "binary or non-ASCII data"),
+        (13, "start is after end"),
+        (14, "bad log-status: WHAT"),
+        (15, "expected 14 fields, found 1"),
+        (16, "bad srcport: 4.5"),
+    ]
+    assert {sample.file for sample in stats.malformed_samples} == {"bad.log"}
+    assert stats.malformed_samples[2].text == ok_line().replace("eni-1", "eni\ufffd-1")
+    assert len(stats.malformed_samples[13].text) == 200
+    assert stats.files[0].lines == 17 and stats.files[0].records == 2
+    assert engine.record_count() == 2
+
+
+def test_only_the_first_twenty_malformed_lines_are_kept(
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
+    first = write_log([f"junk {n}" for n in range(15)])
+    second = write_log([ok_line()] + [f"junk {n}" for n in range(15)])
+    stats = engine.load_files([first, second])
+    assert stats.malformed == 30
+    assert len(stats.malformed_samples) == 20
+    assert [sample.line for sample in stats.malformed_samples[14:]] == [15, 2, 3, 4, 5, 6]
+
+
+def test_nodata_and_skipdata_are_counted_not_loaded(
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
+    lines = [
+        HEADER,
+        ok_line(),
+        f"2 123456789012 eni-9 - - - - - - - {T0} {T0 + 60} - NODATA",
+        f"2 123456789012 eni-7 - - - - - - - {T0 + 60} {T0 + 120} - SKIPDATA",
+    ]
+    stats = engine.load_files([write_log(lines, name="gaps.log")])
+    assert (stats.total, stats.ok, stats.nodata, stats.skipdata) == (3, 1, 1, 1)
+    assert [gap.to_dict() for gap in stats.skipdata_gaps] == [{
+        "file": "gaps.log", "line": 4, "interface_id": "eni-7",
+        "start": "2023-11-14T22:14:20+00:00", "end": "2023-11-14T22:15:20+00:00",
+    }]
+    assert engine.record_count() == 1
+
+
+def test_crlf_files_and_header_lines(engine: FlowEngine, write_log: WriteLog) -> None:
+    path = write_log([HEADER, ok_line(), "bad", ok_line()], newline=b"\r\n", trailing=b"\r\n")
+    stats = engine.load_files([path])
+    assert (stats.total, stats.ok, stats.malformed) == (3, 2, 1)
+    assert stats.malformed_samples[0].line == 3
+    assert stats.files[0].header is True
+
+
+def test_gzip_is_detected_by_content_not_name(engine: FlowEngine, tmp_path: Path) -> None:
+    disguised = tmp_path / "flows.txt"
+    disguised.write_bytes(gzip.compress((ok_line() + "\n").encode()))
+    plain_named_gz = tmp_path / "flows.gz"
+    plain_named_gz.write_bytes((ok_line() + "\n").encode())
+    stats = engine.load_files([str(disguised), str(plain_named_gz)])
+    assert [(f.compression, f.records) for f in stats.files] == [("gzip", 1), ("none", 1)]
+
+
+def test_unreadable_files_are_reported_and_skipped(engine: FlowEngine, tmp_path: Path,
+                                                   write_log: WriteLog) -> None:
+    broken = tmp_path / "broken.log.gz"
+    broken.write_bytes(gzip.compress(("\n".join([ok_line()] * 2000) + "\n").encode())[:-30])
+    good = write_log([ok_line()])
+    stats = engine.load_files([str(tmp_path / "missing.log"), str(broken), good])
+    assert [f.error is not None for f in stats.files] == [True, True, False]
+    assert (stats.total, stats.ok) == (1, 1)
+    assert engine.record_count() == 1  # nothing of the damaged file is half-loaded
+
+
+def test_the_window_keeps_overlapping_records(engine: FlowEngine, write_log: WriteLog) -> None:
+    lines = [
+        ok_line(start=T0, end=T0 + 59),          # ends before the window
+        ok_line(start=T0 + 30, end=T0 + 60),     # ends at its start
+        ok_line(start=T0 + 90, end=T0 + 100),    # inside
+        ok_line(start=T0 + 110, end=T0 + 200),   # starts at its end
+        ok_line(start=T0 + 121, end=T0 + 200),   # starts after
+        f"2 123456789012 eni-7 - - - - - - - {T0 + 500} {T0 + 560} - SKIPDATA",  # outside
+    ]
+    window = TimeWindow(datetime.fromtimestamp(T0 + 60, UTC), datetime.fromtimestamp(T0 + 120, UTC))
+    stats = engine.load_files([write_log(lines)], window=window)
+    assert (stats.total, stats.ok, stats.filtered_out, stats.skipdata) == (6, 3, 3, 0)
+    assert stats.first_seen == datetime.fromtimestamp(T0 + 30, UTC)
+    assert stats.last_seen == datetime.fromtimestamp(T0 + 200, UTC)
+
+
+def test_loads_append_and_persist_in_a_database_file(tmp_path: Path, write_log: WriteLog) -> None:
+    database = str(tmp_path / "cache.duckdb")
+    path = write_log([ok_line(), ok_line(src="2001:db8::7")])
+    progress: list[tuple[str, float]] = []
+    with FlowEngine(database, memory_limit="256MB", threads=1,
+                    temp_directory=str(tmp_path / "spill")) as engine:
+        engine.load_files([path], progress=lambda message, done: progress.append((message, done)))
+        engine.load_files([path])
+        assert engine.record_count() == 4
+    assert progress[0][1] == 0.0 and progress[-1] == ("Loaded", 1.0)
+    with FlowEngine(database) as reopened:
+        assert reopened.record_count() == 4
+        families = reopened.connection.execute(
+            "SELECT src_family, count(*) FROM flows GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert families == [(4, 2), (6, 2)]
+
+
+def test_stats_serialise_to_plain_values(engine: FlowEngine, write_log: WriteLog) -> None:
+    stats = engine.load_files([write_log([ok_line(), "junk"], name="a.log")])
+    data = stats.to_dict()
+    assert data["total"] == 2 and data["ok"] == 1 and data["malformed"] == 1
+    assert data["malformed_samples"] == [
+        {"file": "a.log", "line": 2, "reason": "expected 14 fields, found 1", "text": "junk"}
+    ]
+    assert data["files"][0]["name"] == "a.log"
+    assert data["files"][0]["lines"] == 2
+    assert data["first_seen"] == "2023-11-14T22:13:20+00:00"
+
+
+def test_line_numbers_stay_exact_in_a_large_file(engine: FlowEngine, write_log: WriteLog) -> None:
+    count = 300_000
+    lines = [ok_line(dport=n % 65536, start=T0 + n, end=T0 + n) for n in range(count)]
+    for bad in (1, 150_001, count):
+        lines[bad - 1] = f"broken line {bad}"
+    stats = engine.load_files([write_log(lines)])
+    assert stats.ok == count - 3
+    assert [(s.line, s.text) for s in stats.malformed_samples] == [
+        (1, "broken line 1"), (150_001, "broken line 150001"), (count, f"broken line {count}")
+    ]
+
+
+def test_lines_the_reader_refuses_are_still_counted_in_place(
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
+    lines: list[str | bytes] = [
+        ok_line(),
+        b"caf\xc3\xa9 \x80\x9f c1 control bytes",
+        b"y" * 9_000_000,
+        ok_line(),
+    ]
+    for gz in (False, True):
+        stats = engine.load_files([write_log(lines, gz=gz)])
+        assert (stats.total, stats.ok, stats.malformed) == (4, 2, 2)
+        assert [(s.line, s.reason) for s in stats.malformed_samples] == [
+            (2, "binary or non-ASCII data"),
+            (3, "line too long (over 4194304 bytes)"),
+        ]
+        assert stats.files[0].error is None
