@@ -18,12 +18,39 @@ from botocore.exceptions import BotoCoreError, ClientError
 # Commercial-partition regions, so validation works offline and without boto3's endpoint data;
 # `known_regions()` adds whatever the installed botocore knows on top.
 AWS_REGIONS: tuple[str, ...] = (
-    "af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2",
-    "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2",
-    "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7",
-    "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
-    "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1",
-    "me-south-1", "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1",
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
     "us-west-2",
 )
 
@@ -65,7 +92,7 @@ class AwsSettings:
         return Config(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+            retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
             user_agent_extra="flowlog-portal",
         )
 
@@ -85,8 +112,11 @@ class AwsError(Exception):
             return exc
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
-            return cls(str(error.get("Code") or "ClientError"),
-                       str(error.get("Message") or exc), operation=operation)
+            return cls(
+                str(error.get("Code") or "ClientError"),
+                str(error.get("Message") or exc),
+                operation=operation,
+            )
         return cls(type(exc).__name__, str(exc), operation=operation)
 
 
@@ -140,7 +170,11 @@ def clear_session_cache() -> None:
 
 
 def assume_role(
-    *, role_arn: str, external_id: str, session_name: str, aws: AwsSettings,
+    *,
+    role_arn: str,
+    external_id: str,
+    session_name: str,
+    aws: AwsSettings,
     now: datetime | None = None,
 ) -> RoleSession:
     """sts:AssumeRole with the external ID, reusing cached credentials until shortly before
@@ -186,8 +220,11 @@ def _role_session(
         aws_session_token=credentials.session_token,
     )
     return RoleSession(
-        session=session, role_arn=role_arn, session_name=session_name,
-        assumed_role_arn=credentials.assumed_role_arn, expires_at=credentials.expires_at,
+        session=session,
+        role_arn=role_arn,
+        session_name=session_name,
+        assumed_role_arn=credentials.assumed_role_arn,
+        expires_at=credentials.expires_at,
         from_cache=from_cache,
     )
 
@@ -200,8 +237,9 @@ def caller_identity(session: boto3.Session, aws: AwsSettings) -> dict[str, str]:
     return {key: response.get(key, "") for key in ("Account", "Arn", "UserId")}
 
 
-def _pages(client: Any, operation: str, result_key: str, page_size: int,
-           **kwargs: Any) -> Iterator[dict[str, Any]]:
+def _pages(
+    client: Any, operation: str, result_key: str, page_size: int, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
     paginator = client.get_paginator(operation)
     for page in paginator.paginate(PaginationConfig={"PageSize": page_size}, **kwargs):
         yield from page.get(result_key, [])
@@ -212,6 +250,7 @@ def _unique(values: Iterable[str | None]) -> list[str]:
 
 
 # ---------------------------------------------------------------- discovery (plain dicts)
+
 
 def normalize_instance(raw: dict[str, Any], region: str) -> dict[str, Any]:
     """Every address and interface of one DescribeInstances instance."""
@@ -248,12 +287,15 @@ def normalize_instance(raw: dict[str, Any], region: str) -> dict[str, Any]:
 def normalize_vpc(raw: dict[str, Any], region: str) -> dict[str, Any]:
     primary = raw.get("CidrBlock", "")
     secondary = [
-        item["CidrBlock"] for item in raw.get("CidrBlockAssociationSet", [])
-        if item.get("CidrBlock") and item["CidrBlock"] != primary
+        item["CidrBlock"]
+        for item in raw.get("CidrBlockAssociationSet", [])
+        if item.get("CidrBlock")
+        and item["CidrBlock"] != primary
         and item.get("CidrBlockState", {}).get("State", "associated") == "associated"
     ]
     ipv6 = [
-        item["Ipv6CidrBlock"] for item in raw.get("Ipv6CidrBlockAssociationSet", [])
+        item["Ipv6CidrBlock"]
+        for item in raw.get("Ipv6CidrBlockAssociationSet", [])
         if item.get("Ipv6CidrBlock")
         and item.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
     ]
@@ -270,8 +312,11 @@ def normalize_vpc(raw: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 _RESOURCE_TYPES = (
-    ("vpc-", "VPC"), ("subnet-", "Subnet"), ("eni-", "NetworkInterface"),
-    ("tgw-attach-", "TransitGatewayAttachment"), ("tgw-", "TransitGateway"),
+    ("vpc-", "VPC"),
+    ("subnet-", "Subnet"),
+    ("eni-", "NetworkInterface"),
+    ("tgw-attach-", "TransitGatewayAttachment"),
+    ("tgw-", "TransitGateway"),
 )
 
 
@@ -363,6 +408,7 @@ def discover_region(session: boto3.Session, region: str, aws: AwsSettings) -> Re
 
 # ---------------------------------------------------------------- connection test
 
+
 @dataclass(frozen=True)
 class LogTargets:
     """Where flow logs of one region go, so the connection test can try reading them."""
@@ -381,14 +427,27 @@ def _check(name: str, region: str, target: str, call: Any) -> tuple[dict[str, An
         result = call()
     except (ClientError, BotoCoreError) as exc:
         error = AwsError.from_exception(exc, operation=name)
-        return ({"check": name, "region": region, "target": target, "ok": False,
-                 "code": error.code, "message": error.message}, None)
-    return ({"check": name, "region": region, "target": target, "ok": True, "code": "",
-             "message": ""}, result)
+        return (
+            {
+                "check": name,
+                "region": region,
+                "target": target,
+                "ok": False,
+                "code": error.code,
+                "message": error.message,
+            },
+            None,
+        )
+    return (
+        {"check": name, "region": region, "target": target, "ok": True, "code": "", "message": ""},
+        result,
+    )
 
 
 def check_permissions(
-    session: boto3.Session, regions: Iterable[str], aws: AwsSettings,
+    session: boto3.Session,
+    regions: Iterable[str],
+    aws: AwsSettings,
     known_targets: dict[str, LogTargets] | None = None,
 ) -> list[dict[str, Any]]:
     """The cheapest real call for each permission the portal needs, per region. Flow-log
@@ -401,18 +460,24 @@ def check_permissions(
         s3 = make_client(session, "s3", region, aws)
         simple = [
             ("ec2:DescribeInstances", partial(ec2.describe_instances, MaxResults=5)),
-            ("ec2:DescribeNetworkInterfaces",
-             partial(ec2.describe_network_interfaces, MaxResults=5)),
+            (
+                "ec2:DescribeNetworkInterfaces",
+                partial(ec2.describe_network_interfaces, MaxResults=5),
+            ),
             ("ec2:DescribeVpcs", partial(ec2.describe_vpcs, MaxResults=5)),
             ("ec2:DescribeSubnets", partial(ec2.describe_subnets, MaxResults=5)),
         ]
         for name, call in simple:
             results.append(_check(name, region, "", call)[0])
-        outcome, flow_logs = _check("ec2:DescribeFlowLogs", region, "",
-                                    partial(ec2.describe_flow_logs, MaxResults=1000))
+        outcome, flow_logs = _check(
+            "ec2:DescribeFlowLogs", region, "", partial(ec2.describe_flow_logs, MaxResults=1000)
+        )
         results.append(outcome)
-        results.append(_check("logs:DescribeLogGroups", region, "",
-                              partial(logs.describe_log_groups, limit=1))[0])
+        results.append(
+            _check(
+                "logs:DescribeLogGroups", region, "", partial(logs.describe_log_groups, limit=1)
+            )[0]
+        )
 
         known = known_targets.get(region, LogTargets())
         groups = list(known.log_groups)
@@ -424,22 +489,40 @@ def check_permissions(
             elif item["destination_type"] == S3 and item["s3_bucket"]:
                 locations.append((item["s3_bucket"], item["s3_prefix"]))
         for group in _unique(groups):
-            results.append(_check("logs:DescribeLogStreams", region, group, partial(
-                logs.describe_log_streams, logGroupName=group, limit=1))[0])
-            results.append(_check("logs:FilterLogEvents", region, group, partial(
-                logs.filter_log_events, logGroupName=group, limit=1))[0])
+            results.append(
+                _check(
+                    "logs:DescribeLogStreams",
+                    region,
+                    group,
+                    partial(logs.describe_log_streams, logGroupName=group, limit=1),
+                )[0]
+            )
+            results.append(
+                _check(
+                    "logs:FilterLogEvents",
+                    region,
+                    group,
+                    partial(logs.filter_log_events, logGroupName=group, limit=1),
+                )[0]
+            )
         for bucket, prefix in dict.fromkeys(locations):
             listing_prefix = f"{prefix}AWSLogs/"
             outcome, listing = _check(
-                "s3:ListBucket", region, f"s3://{bucket}/{listing_prefix}",
+                "s3:ListBucket",
+                region,
+                f"s3://{bucket}/{listing_prefix}",
                 partial(s3.list_objects_v2, Bucket=bucket, Prefix=listing_prefix, MaxKeys=1),
             )
             results.append(outcome)
             contents = (listing or {}).get("Contents", [])
             if contents:
                 key = contents[0]["Key"]
-                results.append(_check(
-                    "s3:GetObject", region, f"s3://{bucket}/{key}",
-                    partial(_first_byte, s3, bucket, key),
-                )[0])
+                results.append(
+                    _check(
+                        "s3:GetObject",
+                        region,
+                        f"s3://{bucket}/{key}",
+                        partial(_first_byte, s3, bucket, key),
+                    )[0]
+                )
     return results

@@ -104,8 +104,17 @@ class _Writer:
         self.count = 0
 
     def flow(
-        self, eni: str, src: str, dst: str, sport: int, dport: int, proto: int,
-        packets: int, size: int, action: str, when: int | None = None,
+        self,
+        eni: str,
+        src: str,
+        dst: str,
+        sport: int,
+        dport: int,
+        proto: int,
+        packets: int,
+        size: int,
+        action: str,
+        when: int | None = None,
     ) -> None:
         rng = self.rng
         first = when if when is not None else rng.randrange(self.start, self.end - 60)
@@ -146,23 +155,45 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
     for index in range(attempts):
         target = bastion if index % 3 else web
         action = "ACCEPT" if target is bastion else "REJECT"
-        w.flow(target.interface_id, SSH_ATTACKER, target.ip, rng.randrange(32768, 61000), 22, 6,
-               rng.randrange(8, 24), rng.randrange(1500, 4200), action)
-    incidents.append(PlantedIncident(
-        "ssh-bruteforce", SSH_ATTACKER, [bastion.ip, web.ip], [22], attempts,
-        "SSH password guessing against the bastion (accepted by its security group) and web",
-    ))
+        w.flow(
+            target.interface_id,
+            SSH_ATTACKER,
+            target.ip,
+            rng.randrange(32768, 61000),
+            22,
+            6,
+            rng.randrange(8, 24),
+            rng.randrange(1500, 4200),
+            action,
+        )
+    incidents.append(
+        PlantedIncident(
+            "ssh-bruteforce",
+            SSH_ATTACKER,
+            [bastion.ip, web.ip],
+            [22],
+            attempts,
+            "SSH password guessing against the bastion (accepted by its security group) and web",
+        )
+    )
 
     # (b) Port scan: one SYN to each of 600+ distinct ports of web, nearly all rejected.
-    ports = sorted(rng.sample(range(1, 10000), 650))
+    ports = sorted(set(rng.sample(range(1, 10000), 650)) | {22, 80, 443})
     for port in ports:
         action = "ACCEPT" if port in (80, 443) else "REJECT"
-        w.flow(web.interface_id, SCANNER, web.ip, rng.randrange(40000, 60000), port, 6, 1, 44,
-               action)
-    incidents.append(PlantedIncident(
-        "port-scan", SCANNER, [web.ip], ports, len(ports),
-        "TCP SYN scan of 650 distinct ports of the web server",
-    ))
+        w.flow(
+            web.interface_id, SCANNER, web.ip, rng.randrange(40000, 60000), port, 6, 1, 44, action
+        )
+    incidents.append(
+        PlantedIncident(
+            "port-scan",
+            SCANNER,
+            [web.ip],
+            ports,
+            len(ports),
+            f"TCP SYN scan of {len(ports)} distinct ports of the web server",
+        )
+    )
 
     # (c) Exfiltration: several GB from db to one external peer on 443, far above any peer.
     transfers = max(40, lines // 25_000)
@@ -170,62 +201,136 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
     for _ in range(transfers):
         size = rng.randrange(90_000_000, 130_000_000)
         total += size
-        w.flow(db.interface_id, db.ip, EXFIL_PEER, rng.randrange(32768, 61000), 443, 6,
-               size // 1400, size, "ACCEPT")
-    incidents.append(PlantedIncident(
-        "exfiltration", db.ip, [EXFIL_PEER], [443], transfers,
-        f"{total} bytes sent from the database server to one external address",
-    ))
+        w.flow(
+            db.interface_id,
+            db.ip,
+            EXFIL_PEER,
+            rng.randrange(32768, 61000),
+            443,
+            6,
+            size // 1400,
+            size,
+            "ACCEPT",
+        )
+    incidents.append(
+        PlantedIncident(
+            "exfiltration",
+            db.ip,
+            [EXFIL_PEER],
+            [443],
+            transfers,
+            f"{total} bytes sent from the database server to one external address",
+        )
+    )
 
     # (d) RDP and database probes; the database's MongoDB port is left open.
     probes = 0
     for target in (web, bastion, app):
         for _ in range(8):
-            w.flow(target.interface_id, RDP_PROBER, target.ip, rng.randrange(40000, 60000),
-                   3389, 6, 2, 88, "REJECT")
+            w.flow(
+                target.interface_id,
+                RDP_PROBER,
+                target.ip,
+                rng.randrange(40000, 60000),
+                3389,
+                6,
+                2,
+                88,
+                "REJECT",
+            )
             probes += 1
     for port in DB_PORTS:
         for _ in range(6):
             action = "ACCEPT" if port == 27017 else "REJECT"
-            w.flow(db.interface_id, DB_PROBER, db.ip, rng.randrange(40000, 60000), port, 6,
-                   3 if action == "ACCEPT" else 1, 180 if action == "ACCEPT" else 44, action)
+            w.flow(
+                db.interface_id,
+                DB_PROBER,
+                db.ip,
+                rng.randrange(40000, 60000),
+                port,
+                6,
+                3 if action == "ACCEPT" else 1,
+                180 if action == "ACCEPT" else 44,
+                action,
+            )
             probes += 1
-    incidents.append(PlantedIncident(
-        "rdp-db-probe", RDP_PROBER, [web.ip, bastion.ip, app.ip], [3389], 24,
-        "RDP probes against three instances, all rejected",
-    ))
-    incidents.append(PlantedIncident(
-        "db-probe", DB_PROBER, [db.ip], DB_PORTS, 24,
-        "Database port probes; MongoDB (27017) on the database server accepted them",
-    ))
+    incidents.append(
+        PlantedIncident(
+            "rdp-db-probe",
+            RDP_PROBER,
+            [web.ip, bastion.ip, app.ip],
+            [3389],
+            24,
+            "RDP probes against three instances, all rejected",
+        )
+    )
+    incidents.append(
+        PlantedIncident(
+            "db-probe",
+            DB_PROBER,
+            [db.ip],
+            DB_PORTS,
+            24,
+            "Database port probes; MongoDB (27017) on the database server accepted them",
+        )
+    )
 
     # (e) Lateral movement: app reaches out to many internal hosts on admin ports.
     targets = sorted(
-        {f"10.{rng.choice((0, 1))}.{rng.randrange(1, 20)}.{rng.randrange(2, 250)}"
-         for _ in range(150)} - {instance.ip for instance in INSTANCES}
+        {
+            f"10.{rng.choice((0, 1))}.{rng.randrange(1, 20)}.{rng.randrange(2, 250)}"
+            for _ in range(150)
+        }
+        - {instance.ip for instance in INSTANCES}
     )
     moves = 0
     for target_ip in targets:
         for port in ADMIN_PORTS:
             action = "ACCEPT" if rng.random() < 0.1 else "REJECT"
-            w.flow(app.interface_id, app.ip, target_ip, rng.randrange(40000, 60000), port, 6,
-                   2, 104, action)
+            w.flow(
+                app.interface_id,
+                app.ip,
+                target_ip,
+                rng.randrange(40000, 60000),
+                port,
+                6,
+                2,
+                104,
+                action,
+            )
             moves += 1
-    incidents.append(PlantedIncident(
-        "lateral-movement", app.ip, targets, ADMIN_PORTS, moves,
-        f"The app server tried SSH, RDP and SMB on {len(targets)} internal addresses",
-    ))
+    incidents.append(
+        PlantedIncident(
+            "lateral-movement",
+            app.ip,
+            targets,
+            ADMIN_PORTS,
+            moves,
+            f"The app server tried SSH, RDP and SMB on {len(targets)} internal addresses",
+        )
+    )
 
     # Not an incident: the admin's own SSH sessions to the bastion, a handful of long flows.
     for _ in range(25):
-        w.flow(bastion.interface_id, ADMIN_IP, bastion.ip, rng.randrange(32768, 61000), 22, 6,
-               rng.randrange(200, 900), rng.randrange(40000, 400000), "ACCEPT")
+        w.flow(
+            bastion.interface_id,
+            ADMIN_IP,
+            bastion.ip,
+            rng.randrange(32768, 61000),
+            22,
+            6,
+            rng.randrange(200, 900),
+            rng.randrange(40000, 400000),
+            "ACCEPT",
+        )
 
     # Coverage: an idle interface (NODATA) and dropped records on web (SKIPDATA).
     for _ in range(5):
         first = rng.randrange(w.start, w.end - 600)
-        w.raw(f"2 {ACCOUNT_ID} {_BY_NAME['batch'].interface_id} - - - - - - - "
-              f"{first} {first + 600} - NODATA")
+        w.raw(
+            f"2 {ACCOUNT_ID} {_BY_NAME['batch'].interface_id} - - - - - - - "
+            f"{first} {first + 600} - NODATA"
+        )
     for _ in range(3):
         first = rng.randrange(w.start, w.end - 600)
         w.raw(f"2 {ACCOUNT_ID} {web.interface_id} - - - - - - - {first} {first + 600} - SKIPDATA")
@@ -244,8 +349,13 @@ class _NormalTraffic:
         self.noise_ports = [23, 25, 80, 123, 161, 445, 1723, 5900, 8080, 8443]
         self.internal = list(INSTANCES)
         emitters: list[tuple[int, Callable[[], int]]] = [
-            (44, self.https), (16, self.database), (9, self.updates), (14, self.dns),
-            (3, self.icmp), (8, self.internet_noise), (5, self.peering),
+            (44, self.https),
+            (16, self.database),
+            (9, self.updates),
+            (14, self.dns),
+            (3, self.icmp),
+            (8, self.internet_noise),
+            (5, self.peering),
         ]
         self.table: list[Callable[[], int]] = []
         for weight, emitter in emitters:
@@ -268,10 +378,30 @@ class _NormalTraffic:
         port = rng.randrange(1024, 65535)
         size = rng.randrange(600, 40000)
         when = self._when()
-        self.w.flow(web.interface_id, client, web.ip, port, 443, 6, rng.randrange(4, 30), size,
-                    "ACCEPT", when)
-        self.w.flow(web.interface_id, web.ip, client, 443, port, 6, rng.randrange(4, 60),
-                    size * 8, "ACCEPT", when)
+        self.w.flow(
+            web.interface_id,
+            client,
+            web.ip,
+            port,
+            443,
+            6,
+            rng.randrange(4, 30),
+            size,
+            "ACCEPT",
+            when,
+        )
+        self.w.flow(
+            web.interface_id,
+            web.ip,
+            client,
+            443,
+            port,
+            6,
+            rng.randrange(4, 60),
+            size * 8,
+            "ACCEPT",
+            when,
+        )
         return 2
 
     def database(self) -> int:
@@ -279,8 +409,18 @@ class _NormalTraffic:
         port = rng.randrange(32768, 61000)
         when = self._when()
         for eni in (app.interface_id, db.interface_id):
-            self.w.flow(eni, app.ip, db.ip, port, 5432, 6, rng.randrange(4, 40),
-                        rng.randrange(400, 9000), "ACCEPT", when)
+            self.w.flow(
+                eni,
+                app.ip,
+                db.ip,
+                port,
+                5432,
+                6,
+                rng.randrange(4, 40),
+                rng.randrange(400, 9000),
+                "ACCEPT",
+                when,
+            )
         return 2
 
     def updates(self) -> int:
@@ -289,40 +429,95 @@ class _NormalTraffic:
         server = rng.choice(UPDATE_SERVERS)
         port = rng.randrange(32768, 61000)
         when = self._when()
-        self.w.flow(host.interface_id, host.ip, server, port, 443, 6, rng.randrange(4, 20),
-                    rng.randrange(500, 3000), "ACCEPT", when)
-        self.w.flow(host.interface_id, server, host.ip, 443, port, 6, rng.randrange(10, 60),
-                    rng.randrange(2000, 60000), "ACCEPT", when)
+        self.w.flow(
+            host.interface_id,
+            host.ip,
+            server,
+            port,
+            443,
+            6,
+            rng.randrange(4, 20),
+            rng.randrange(500, 3000),
+            "ACCEPT",
+            when,
+        )
+        self.w.flow(
+            host.interface_id,
+            server,
+            host.ip,
+            443,
+            port,
+            6,
+            rng.randrange(10, 60),
+            rng.randrange(2000, 60000),
+            "ACCEPT",
+            when,
+        )
         return 2
 
     def dns(self) -> int:
         rng = self.rng
         host = rng.choice(self.internal)
-        self.w.flow(host.interface_id, host.ip, DNS_RESOLVER, rng.randrange(32768, 61000), 53,
-                    17, 1, rng.randrange(60, 120), "ACCEPT")
+        self.w.flow(
+            host.interface_id,
+            host.ip,
+            DNS_RESOLVER,
+            rng.randrange(32768, 61000),
+            53,
+            17,
+            1,
+            rng.randrange(60, 120),
+            "ACCEPT",
+        )
         return 1
 
     def icmp(self) -> int:
         rng = self.rng
         host = rng.choice(self.internal)
         peer = rng.choice(self.internal)
-        self.w.flow(host.interface_id, host.ip, peer.ip, 0, 0, 1, rng.randrange(1, 5),
-                    rng.randrange(84, 420), "ACCEPT")
+        self.w.flow(
+            host.interface_id,
+            host.ip,
+            peer.ip,
+            0,
+            0,
+            1,
+            rng.randrange(1, 5),
+            rng.randrange(84, 420),
+            "ACCEPT",
+        )
         return 1
 
     def internet_noise(self) -> int:
         rng = self.rng
         host = _BY_NAME["web"] if rng.random() < 0.5 else _BY_NAME["bastion"]
-        self.w.flow(host.interface_id, rng.choice(self.noise), host.ip,
-                    rng.randrange(1024, 65535), rng.choice(self.noise_ports), 6, 1, 40, "REJECT")
+        self.w.flow(
+            host.interface_id,
+            rng.choice(self.noise),
+            host.ip,
+            rng.randrange(1024, 65535),
+            rng.choice(self.noise_ports),
+            6,
+            1,
+            40,
+            "REJECT",
+        )
         return 1
 
     def peering(self) -> int:
         rng, worker, app = self.rng, _BY_NAME["worker"], _BY_NAME["app"]
-        self.w.flow(worker.interface_id, worker.ip, app.ip, rng.randrange(32768, 61000), 8080,
-                    6, rng.randrange(4, 50), rng.randrange(500, 20000), "ACCEPT")
+        self.w.flow(
+            worker.interface_id,
+            worker.ip,
+            app.ip,
+            rng.randrange(32768, 61000),
+            8080,
+            6,
+            rng.randrange(4, 50),
+            rng.randrange(500, 20000),
+            "ACCEPT",
+        )
         return 1
-
 
 
 def generate(
@@ -353,9 +548,9 @@ def generate(
 
     with open(path, "wb") as binary:
         compressed = (
-            gzip_module.GzipFile(filename="", mode="wb", fileobj=binary, mtime=0,
-                                 compresslevel=5)
-            if gzip else None
+            gzip_module.GzipFile(filename="", mode="wb", fileobj=binary, mtime=0, compresslevel=5)
+            if gzip
+            else None
         )
         target = compressed if compressed is not None else binary
         with io.TextIOWrapper(target, encoding="ascii", newline="\n") as out:
@@ -387,8 +582,16 @@ def generate(
             compressed.close()
 
     return DemoManifest(
-        path=str(path), lines=lines, seed=seed, start=start, end=end, gzip=gzip, header=header,
-        account_id=ACCOUNT_ID, vpc_cidrs=list(VPC_CIDRS), instances=list(INSTANCES),
+        path=str(path),
+        lines=lines,
+        seed=seed,
+        start=start,
+        end=end,
+        gzip=gzip,
+        header=header,
+        account_id=ACCOUNT_ID,
+        vpc_cidrs=list(VPC_CIDRS),
+        instances=list(INSTANCES),
         incidents=incidents,
     )
 
@@ -403,8 +606,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--end", help="ISO 8601 time of the last records (default: this hour)")
     args = parser.parse_args(argv)
     end = datetime.fromisoformat(args.end) if args.end else None
-    manifest = generate(args.out, lines=args.lines, seed=args.seed, end=end, hours=args.hours,
-                        gzip=args.gzip)
+    manifest = generate(
+        args.out, lines=args.lines, seed=args.seed, end=end, hours=args.hours, gzip=args.gzip
+    )
     print(json.dumps(manifest.to_dict(), indent=2))
 
 

@@ -185,8 +185,9 @@ class FlowEngine:
                 except (OSError, EOFError, zlib.error) as error:
                     file_stats.error = f"cannot read {name}: {error}"
                     return
-                self._load_plan(replace(plan, path=clean, compression="none"), fmt, file_stats,
-                                stats)
+                self._load_plan(
+                    replace(plan, path=clean, compression="none"), fmt, file_stats, stats
+                )
         except duckdb.Error as error:
             file_stats.error = " ".join(str(error).split())[:500]
 
@@ -289,8 +290,11 @@ class FlowEngine:
 
     # -- analysis ----------------------------------------------------------------------------
 
-    def run(self, name: str, params: AnalysisParams | dict[str, Any] | None = None,
-            ) -> AnalysisResult:
+    def run(
+        self,
+        name: str,
+        params: AnalysisParams | dict[str, Any] | None = None,
+    ) -> AnalysisResult:
         """Run the registered analyzer `name` over `flows`."""
         from analysis.analyzers import AnalysisParams, get_analyzer
 
@@ -299,4 +303,3 @@ class FlowEngine:
         elif isinstance(params, dict):
             params = AnalysisParams.from_dict(params)
         return get_analyzer(name).run(self, params)
-

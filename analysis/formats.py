@@ -34,8 +34,13 @@ class FlowField:
         return self.name.replace("-", "_")
 
 
-def _int(name: str, version: int, sql_type: str = "BIGINT", lo: int = 0, hi: int | None = None,
-         ) -> FlowField:
+def _int(
+    name: str,
+    version: int,
+    sql_type: str = "BIGINT",
+    lo: int = 0,
+    hi: int | None = None,
+) -> FlowField:
     return FlowField(name, FieldKind.INTEGER, sql_type, version, lo, hi)
 
 

@@ -131,7 +131,8 @@ FROM read_csv({sql_string(path)},
     delim = chr(1) || chr(2) || chr(30) || chr(31), quote = '', escape = '',
     header = false, auto_detect = false,
     strict_mode = false, encoding = 'latin-1',
-    max_line_size = {MAX_LINE_BYTES}, buffer_size = {READ_BUFFER_BYTES}, compression = {sql_string(compression)})
+    max_line_size = {MAX_LINE_BYTES}, buffer_size = {READ_BUFFER_BYTES},
+    compression = {sql_string(compression)})
 """
 
 
@@ -203,9 +204,10 @@ def parse_sql(plan: ParsePlan) -> str:
         f"ON ip_{field.column}.a = texts.t_{field.column}"
         for field in addresses
     )
-    address_texts = " UNION ALL ".join(
-        f"SELECT t_{field.column} AS a FROM texts" for field in addresses
-    ) or "SELECT CAST(NULL AS VARCHAR) AS a"
+    address_texts = (
+        " UNION ALL ".join(f"SELECT t_{field.column} AS a FROM texts" for field in addresses)
+        or "SELECT CAST(NULL AS VARCHAR) AS a"
+    )
 
     header_test = "FALSE"
     if plan.header_line is not None:
@@ -240,9 +242,7 @@ def parse_sql(plan: ParsePlan) -> str:
             elif field.name == "dstaddr":
                 out_cols.append(f"{value} AS dst_ip")
         elif field.kind is FieldKind.INTEGER:
-            out_cols.append(
-                f"TRY_CAST({value} AS {field.sql_type}) AS {quote_ident(field.column)}"
-            )
+            out_cols.append(f"TRY_CAST({value} AS {field.sql_type}) AS {quote_ident(field.column)}")
         else:
             out_cols.append(f"{value} AS {quote_ident(field.column)}")
     for addr, family in (("srcaddr", "src_family"), ("dstaddr", "dst_family")):
@@ -307,7 +307,7 @@ SELECT
     reason,
     CASE WHEN reason IS NOT NULL
         THEN coalesce(
-            regexp_replace(left(line, {SAMPLE_CHARS}), '[^\\x20-\\x7E]', '\uFFFD', 'g'), '')
+            regexp_replace(left(line, {SAMPLE_CHARS}), '[^\\x20-\\x7E]', '\ufffd', 'g'), '')
     END AS sample,
     {", ".join(out_cols)}
 FROM checked

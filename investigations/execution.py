@@ -56,7 +56,8 @@ def execute(run: QueryRun) -> None:
     scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
     records: dict[str, Any] | None = None
     try:
-        paths = [upload.path for upload in run.uploads.order_by("pk")]
+        uploads = list(run.uploads.order_by("pk"))
+        paths = [upload.path for upload in uploads]
         missing = [p for p in paths if not Path(p).is_file()]
         if missing:
             raise FileNotFoundError(
@@ -79,7 +80,7 @@ def execute(run: QueryRun) -> None:
                 progress(low + (high - low) * max(0.0, min(1.0, fraction)), stage)
 
             stats = engine.load_files(paths, window=window, progress=on_load)
-            records = stats.to_dict()
+            records = _with_original_names(stats.to_dict(), uploads)
             progress.checkpoint()
             results = []
             count = len(run.analyses)
@@ -94,9 +95,7 @@ def execute(run: QueryRun) -> None:
             "source": run.source,
             "files": [
                 {**file_stats, "name": upload.original_name, "sha256": upload.sha256}
-                for upload, file_stats in zip(
-                    run.uploads.order_by("pk"), records.get("files", []), strict=False
-                )
+                for upload, file_stats in zip(uploads, records.get("files", []), strict=False)
             ],
             "window": [
                 run.window_start.isoformat() if run.window_start else None,
@@ -116,6 +115,19 @@ def execute(run: QueryRun) -> None:
         _fail(run, _explain(exc), records)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _with_original_names(records: dict[str, Any], uploads: list[Any]) -> dict[str, Any]:
+    """The engine names files by their storage key; analysts know them by their upload name."""
+    names = {Path(upload.path).name: upload.original_name for upload in uploads}
+    for key in ("malformed_samples", "skipdata_gaps", "files"):
+        for item in records.get(key) or []:
+            if item.get("file") in names:
+                item["file"] = names[item["file"]]
+            if item.get("name") in names:
+                item["name"] = names[item["name"]]
+            item.pop("path", None)  # server paths are not the analyst's business
+    return records
 
 
 def _explain(exc: Exception) -> str:

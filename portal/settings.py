@@ -141,7 +141,7 @@ ENGINE_THREADS: int = env.int("ENGINE_THREADS", default=2)
 RESULT_ROW_LIMIT: int = env.int("RESULT_ROW_LIMIT", default=10_000)
 
 # Celery: the queue only carries run ids; the QueryRun row is the record of every run.
-CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("processed", "control"):

@@ -24,8 +24,10 @@ def iso_time(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC).isoformat() if value.tzinfo is None else (
-            value.astimezone(UTC).isoformat()
+        return (
+            value.replace(tzinfo=UTC).isoformat()
+            if value.tzinfo is None
+            else (value.astimezone(UTC).isoformat())
         )
     return str(value)
 

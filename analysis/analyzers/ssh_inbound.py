@@ -26,7 +26,15 @@ class SshInboundAnalyzer(GroupedAnalyzer):
         "when no target is given), by source and action, ranked by flows or bytes."
     )
     required_fields = (
-        "srcaddr", "dstaddr", "dstport", "protocol", "action", "packets", "bytes", "start", "end",
+        "srcaddr",
+        "dstaddr",
+        "dstport",
+        "protocol",
+        "action",
+        "packets",
+        "bytes",
+        "start",
+        "end",
     )
     keys = (SRCADDR, ACTION)
     extras = (FIRST_SEEN, LAST_SEEN)

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.views import AwsAccountViewSet
 from investigations.api.views import InvestigationViewSet, QueryRunViewSet, RunResultViewSet
 
 app_name = "api"
@@ -10,6 +11,7 @@ app_name = "api"
 router = DefaultRouter()
 router.register("investigations", InvestigationViewSet, basename="investigation")
 router.register("runs", QueryRunViewSet, basename="run")
+router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [
     *router.urls,

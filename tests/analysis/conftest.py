@@ -24,14 +24,21 @@ def write_log(tmp_path: Path) -> WriteLog:
     counter = {"n": 0}
 
     def write(
-        lines: list[str | bytes], *, gz: bool = False, name: str | None = None,
-        newline: bytes = b"\n", trailing: bytes = b"\n",
+        lines: list[str | bytes],
+        *,
+        gz: bool = False,
+        name: str | None = None,
+        newline: bytes = b"\n",
+        trailing: bytes = b"\n",
     ) -> str:
         counter["n"] += 1
         path = tmp_path / (name or f"log{counter['n']}.log")
-        data = newline.join(
-            line if isinstance(line, bytes) else line.encode("ascii") for line in lines
-        ) + trailing
+        data = (
+            newline.join(
+                line if isinstance(line, bytes) else line.encode("ascii") for line in lines
+            )
+            + trailing
+        )
         path.write_bytes(gzip.compress(data) if gz else data)
         return str(path)
 

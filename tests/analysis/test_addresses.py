@@ -60,8 +60,9 @@ def test_sql_conditions_select_the_right_rows() -> None:
     con = duckdb.connect()
     con.execute(MACROS_SQL)
     addresses = ["10.0.1.5", "10.0.10.5", "10.1.0.5", "2001:db8::1", "2001:db9::1", "ffff::1"]
-    con.execute("CREATE TABLE a AS SELECT s, flowlog_ip_int(s) AS ip FROM unnest(?) AS t(s)",
-                [addresses])
+    con.execute(
+        "CREATE TABLE a AS SELECT s, flowlog_ip_int(s) AS ip FROM unnest(?) AS t(s)", [addresses]
+    )
 
     def matching(condition: str) -> list[str]:
         sql = f"SELECT s FROM a WHERE {condition} ORDER BY s"
@@ -71,7 +72,8 @@ def test_sql_conditions_select_the_right_rows() -> None:
     assert matching(sql_in_cidrs("ip", ["10.0.0.0/16"])) == ["10.0.1.5", "10.0.10.5"]
     assert matching(sql_in_cidrs("ip", ["10.0.0.0/15"])) == ["10.0.1.5", "10.0.10.5", "10.1.0.5"]
     assert matching(sql_in_cidrs("ip", ["2001:db8::/32", "ff00::/8"])) == [
-        "2001:db8::1", "ffff::1",
+        "2001:db8::1",
+        "ffff::1",
     ]
     assert matching(sql_in_ips("ip", ["10.1.0.5", "ffff::1"])) == ["10.1.0.5", "ffff::1"]
     assert matching(sql_in_ips("ip", [])) == []
@@ -82,13 +84,36 @@ def test_sql_address_parsing_matches_python() -> None:
     con = duckdb.connect()
     con.execute(MACROS_SQL)
     good = [
-        "0.0.0.0", "10.0.1.10", "255.255.255.255", "::", "::1", "1::", "2001:db8::1",
-        "2001:DB8:0:0:8:800:200C:417A", "fe80::1:2:3:4:5:6", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7::",
-        "::2:3:4:5:6:7:8", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        "0.0.0.0",
+        "10.0.1.10",
+        "255.255.255.255",
+        "::",
+        "::1",
+        "1::",
+        "2001:db8::1",
+        "2001:DB8:0:0:8:800:200C:417A",
+        "fe80::1:2:3:4:5:6",
+        "1:2:3:4:5:6:7:8",
+        "1:2:3:4:5:6:7::",
+        "::2:3:4:5:6:7:8",
+        "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
     ]
     bad = [
-        "10.0.0.256", "10.0.0", "10.0.0.1.2", "1.2.3.-4", "2001:db8:::1", "1:2:3:4:5:6:7:8:9",
-        "1::2::3", "12345::1", "g::1", ":1", "1:", "abc", "", "1:2:3:4:5:6:7", "::ffff:1.2.3.4",
+        "10.0.0.256",
+        "10.0.0",
+        "10.0.0.1.2",
+        "1.2.3.-4",
+        "2001:db8:::1",
+        "1:2:3:4:5:6:7:8:9",
+        "1::2::3",
+        "12345::1",
+        "g::1",
+        ":1",
+        "1:",
+        "abc",
+        "",
+        "1:2:3:4:5:6:7",
+        "::ffff:1.2.3.4",
     ]
     rows = con.execute("SELECT s, flowlog_ip_int(s) FROM unnest(?) AS t(s)", [good + bad])
     result = dict(rows.fetchall())

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
-from analysis.formats import FlowFormat
-from tests.analysis.conftest import HEADER, WriteLog
+from analysis.formats import DEFAULT_FORMAT, FlowFormat
+
+WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
+HEADER = " ".join(DEFAULT_FORMAT.names)
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 
-def flow(src: str, dst: str, sport: int, dport: int, proto: int, packets: int, size: int,
-         start: int, action: str, eni: str = "eni-aaa") -> str:
-    return (f"2 111122223333 {eni} {src} {dst} {sport} {dport} {proto} {packets} {size} "
-            f"{T0 + start} {T0 + start + 10} {action} OK")
+def flow(
+    src: str,
+    dst: str,
+    sport: int,
+    dport: int,
+    proto: int,
+    packets: int,
+    size: int,
+    start: int,
+    action: str,
+    eni: str = "eni-aaa",
+) -> str:
+    return (
+        f"2 111122223333 {eni} {src} {dst} {sport} {dport} {proto} {packets} {size} "
+        f"{T0 + start} {T0 + start + 10} {action} OK"
+    )
 
 
 LINES = [
@@ -49,7 +65,11 @@ def iso(offset: int) -> str:
 def loaded(engine: FlowEngine, write_log: WriteLog) -> FlowEngine:
     stats = engine.load_files([write_log(LINES)])
     assert (stats.total, stats.ok, stats.nodata, stats.skipdata, stats.malformed) == (
-        14, 12, 1, 1, 0
+        14,
+        12,
+        1,
+        1,
+        0,
     )
     return engine
 
@@ -58,19 +78,60 @@ def test_ssh_inbound_to_target_addresses(loaded: FlowEngine) -> None:
     params = AnalysisParams(target_ips=["10.0.1.10", "2001:db8:0:1::10"])
     result = loaded.run("ssh-inbound", params)
     assert result.columns == [
-        "srcaddr", "action", "flows", "packets", "bytes", "first_seen", "last_seen",
+        "srcaddr",
+        "action",
+        "flows",
+        "packets",
+        "bytes",
+        "first_seen",
+        "last_seen",
     ]
     assert result.rows == [
-        {"srcaddr": "203.0.113.50", "action": "REJECT", "flows": 2, "packets": 22, "bytes": 1320,
-         "first_seen": iso(0), "last_seen": iso(30)},
-        {"srcaddr": "198.51.100.7", "action": "ACCEPT", "flows": 1, "packets": 100,
-         "bytes": 90000, "first_seen": iso(200), "last_seen": iso(210)},
-        {"srcaddr": "203.0.113.50", "action": "ACCEPT", "flows": 1, "packets": 30, "bytes": 5000,
-         "first_seen": iso(40), "last_seen": iso(50)},
-        {"srcaddr": "10.1.5.5", "action": "ACCEPT", "flows": 1, "packets": 20, "bytes": 2000,
-         "first_seen": iso(400), "last_seen": iso(410)},
-        {"srcaddr": "2001:db8::50", "action": "REJECT", "flows": 1, "packets": 4, "bytes": 400,
-         "first_seen": iso(300), "last_seen": iso(310)},
+        {
+            "srcaddr": "203.0.113.50",
+            "action": "REJECT",
+            "flows": 2,
+            "packets": 22,
+            "bytes": 1320,
+            "first_seen": iso(0),
+            "last_seen": iso(30),
+        },
+        {
+            "srcaddr": "198.51.100.7",
+            "action": "ACCEPT",
+            "flows": 1,
+            "packets": 100,
+            "bytes": 90000,
+            "first_seen": iso(200),
+            "last_seen": iso(210),
+        },
+        {
+            "srcaddr": "203.0.113.50",
+            "action": "ACCEPT",
+            "flows": 1,
+            "packets": 30,
+            "bytes": 5000,
+            "first_seen": iso(40),
+            "last_seen": iso(50),
+        },
+        {
+            "srcaddr": "10.1.5.5",
+            "action": "ACCEPT",
+            "flows": 1,
+            "packets": 20,
+            "bytes": 2000,
+            "first_seen": iso(400),
+            "last_seen": iso(410),
+        },
+        {
+            "srcaddr": "2001:db8::50",
+            "action": "REJECT",
+            "flows": 1,
+            "packets": 4,
+            "bytes": 400,
+            "first_seen": iso(300),
+            "last_seen": iso(310),
+        },
     ]
     assert (result.total_groups, result.truncated) == (5, False)
     assert result.summary["flows"] == 6
@@ -101,7 +162,8 @@ def test_ssh_inbound_without_target_counts_every_destination(loaded: FlowEngine)
 def test_ssh_inbound_ranked_by_bytes_and_truncated(loaded: FlowEngine) -> None:
     result = loaded.run("ssh-inbound", {"rank_by": "bytes", "top_n": 2})
     assert [(row["srcaddr"], row["bytes"]) for row in result.rows] == [
-        ("198.51.100.7", 90300), ("203.0.113.50", 5000),
+        ("198.51.100.7", 90300),
+        ("203.0.113.50", 5000),
     ]
     assert (result.total_groups, result.truncated) == (5, True)
     assert result.summary["flows"] == 8  # totals cover every group, not just the top 2
@@ -133,8 +195,10 @@ def test_results_are_plain_json_values(loaded: FlowEngine) -> None:
 def test_a_custom_format_with_a_header_loads_gzip_and_appends(
     loaded: FlowEngine, write_log: WriteLog
 ) -> None:
-    header = ("version vpc-id dstaddr srcaddr dstport srcport protocol packets bytes start end "
-              "action log-status tcp-flags flow-direction")
+    header = (
+        "version vpc-id dstaddr srcaddr dstport srcport protocol packets bytes start end "
+        "action log-status tcp-flags flow-direction"
+    )
     lines = [
         header,
         f"5 vpc-01 10.0.1.10 192.0.2.1 22 50000 6 3 150 {T0 + 900} {T0 + 910} REJECT OK 2 ingress",
@@ -150,14 +214,18 @@ def test_a_custom_format_with_a_header_loads_gzip_and_appends(
     assert rows == [("192.0.2.1", 22, 2, "vpc-01")] * 2
     result = loaded.run("ssh-inbound", {"target_ips": ["10.0.1.10"]})
     assert {(row["srcaddr"], row["action"]): row["flows"] for row in result.rows} == {
-        ("203.0.113.50", "REJECT"): 2, ("203.0.113.50", "ACCEPT"): 1, ("192.0.2.1", "REJECT"): 2,
-        ("198.51.100.7", "ACCEPT"): 1, ("10.1.5.5", "ACCEPT"): 1,
+        ("203.0.113.50", "REJECT"): 2,
+        ("203.0.113.50", "ACCEPT"): 1,
+        ("192.0.2.1", "REJECT"): 2,
+        ("198.51.100.7", "ACCEPT"): 1,
+        ("10.1.5.5", "ACCEPT"): 1,
     }
 
 
 def test_an_explicit_format_wins_over_the_default(engine: FlowEngine, write_log: WriteLog) -> None:
-    fmt = FlowFormat.parse("${srcaddr} ${dstaddr} ${dstport} ${protocol} ${action} ${packets} "
-                           "${bytes} ${start} ${end}")
+    fmt = FlowFormat.parse(
+        "${srcaddr} ${dstaddr} ${dstport} ${protocol} ${action} ${packets} ${bytes} ${start} ${end}"
+    )
     path = write_log([f"192.0.2.9 10.0.1.10 22 6 ACCEPT 1 60 {T0} {T0 + 5}"])
     stats = engine.load_files([path], flow_format=fmt)
     assert stats.ok == 1

@@ -60,7 +60,8 @@ def test_the_brute_force_tops_ssh_inbound(demo: tuple[DemoManifest, FlowEngine])
     web = manifest.instance("web").ip
     to_web = engine.run("ssh-inbound", {"target_ips": [web]})
     assert {(row["srcaddr"], row["action"]) for row in to_web.rows} >= {
-        (SSH_ATTACKER, "REJECT"), (SCANNER, "REJECT"),
+        (SSH_ATTACKER, "REJECT"),
+        (SCANNER, "REJECT"),
     }
 
 

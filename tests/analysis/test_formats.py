@@ -9,8 +9,20 @@ from analysis.formats import DEFAULT_FORMAT, KNOWN_FIELDS, FieldKind, FlowFormat
 
 def test_default_format_is_the_v2_default() -> None:
     assert DEFAULT_FORMAT.names == [
-        "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
-        "protocol", "packets", "bytes", "start", "end", "action", "log-status",
+        "version",
+        "account-id",
+        "interface-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "action",
+        "log-status",
     ]
     assert DEFAULT_FORMAT.columns[1] == "account_id"
 
@@ -23,8 +35,16 @@ def test_it_knows_every_field_of_versions_2_to_8() -> None:
     assert by_name["pkt-srcaddr"].column == "pkt_srcaddr"
     integers = {field.name for field in KNOWN_FIELDS if field.kind is FieldKind.INTEGER}
     assert integers == {
-        "version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end",
-        "tcp-flags", "traffic-path",
+        "version",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "tcp-flags",
+        "traffic-path",
     }
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.engine import FlowEngine
+from analysis.formats import DEFAULT_FORMAT
 from analysis.window import TimeWindow
-from tests.analysis.conftest import HEADER, WriteLog
+
+WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
+HEADER = " ".join(DEFAULT_FORMAT.names)
 
 T0 = 1_700_000_000
 
@@ -21,27 +25,31 @@ def test_malformed_lines_are_counted_with_line_numbers(
     engine: FlowEngine, write_log: WriteLog
 ) -> None:
     lines: list[str | bytes] = [
-        ok_line(),                                                            # 1
+        ok_line(),  # 1
         "2 123456789012 eni-1 192.0.2.1 10.0.0.5 40000 22 6 3 180 1700000000",  # 2 too few
-        ok_line() + " extra",                                                 # 3 too many
-        ok_line().encode().replace(b"eni-1", b"eni\x00-1"),                  # 4 NUL
-        ok_line().encode().replace(b"eni-1", b"eni-\xff\xfe"),               # 5 bad UTF-8
-        ok_line().replace("40000", "abc"),                                    # 6 not an integer
-        ok_line().replace("40000", "70000"),                                  # 7 port range
-        ok_line().replace("ACCEPT", "ALLOW"),                                 # 8 action
-        ok_line(src="10.0.0.256"),                                            # 9 address
-        ok_line(src="2001:db8:::1"),                                          # 10 IPv6
-        "",                                                                   # 11 empty
-        b"\x89PNG\x1a\x00\xff\xfe\x01\x07garbage\x1b[0m",                     # 12 binary
-        ok_line(start=T0 + 50, end=T0 + 10),                                  # 13 start > end
-        ok_line().replace(" OK", " WHAT"),                                    # 14 log-status
-        "x" * 300_000,                                                        # 15 very long
-        ok_line().replace("40000", "4.5"),                                    # 16 not integer
-        ok_line(src="2001:db8::1"),                                           # 17 ok
+        ok_line() + " extra",  # 3 too many
+        ok_line().encode().replace(b"eni-1", b"eni\x00-1"),  # 4 NUL
+        ok_line().encode().replace(b"eni-1", b"eni-\xff\xfe"),  # 5 bad UTF-8
+        ok_line().replace("40000", "abc"),  # 6 not an integer
+        ok_line().replace("40000", "70000"),  # 7 port range
+        ok_line().replace("ACCEPT", "ALLOW"),  # 8 action
+        ok_line(src="10.0.0.256"),  # 9 address
+        ok_line(src="2001:db8:::1"),  # 10 IPv6
+        "",  # 11 empty
+        b"\x89PNG\x1a\x00\xff\xfe\x01\x07garbage\x1b[0m",  # 12 binary
+        ok_line(start=T0 + 50, end=T0 + 10),  # 13 start > end
+        ok_line().replace(" OK", " WHAT"),  # 14 log-status
+        "x" * 300_000,  # 15 very long
+        ok_line().replace("40000", "4.5"),  # 16 not integer
+        ok_line(src="2001:db8::1"),  # 17 ok
     ]
     stats = engine.load_files([write_log(lines, name="bad.log", trailing=b"\n\n\n")])
     assert (stats.total, stats.ok, stats.malformed, stats.nodata, stats.skipdata) == (
-        17, 2, 15, 0, 0
+        17,
+        2,
+        15,
+        0,
+        0,
     )
     reasons = [(sample.line, sample.reason) for sample in stats.malformed_samples]
     assert reasons == [
@@ -90,10 +98,15 @@ def test_nodata_and_skipdata_are_counted_not_loaded(
     ]
     stats = engine.load_files([write_log(lines, name="gaps.log")])
     assert (stats.total, stats.ok, stats.nodata, stats.skipdata) == (3, 1, 1, 1)
-    assert [gap.to_dict() for gap in stats.skipdata_gaps] == [{
-        "file": "gaps.log", "line": 4, "interface_id": "eni-7",
-        "start": "2023-11-14T22:14:20+00:00", "end": "2023-11-14T22:15:20+00:00",
-    }]
+    assert [gap.to_dict() for gap in stats.skipdata_gaps] == [
+        {
+            "file": "gaps.log",
+            "line": 4,
+            "interface_id": "eni-7",
+            "start": "2023-11-14T22:14:20+00:00",
+            "end": "2023-11-14T22:15:20+00:00",
+        }
+    ]
     assert engine.record_count() == 1
 
 
@@ -114,8 +127,9 @@ def test_gzip_is_detected_by_content_not_name(engine: FlowEngine, tmp_path: Path
     assert [(f.compression, f.records) for f in stats.files] == [("gzip", 1), ("none", 1)]
 
 
-def test_unreadable_files_are_reported_and_skipped(engine: FlowEngine, tmp_path: Path,
-                                                   write_log: WriteLog) -> None:
+def test_unreadable_files_are_reported_and_skipped(
+    engine: FlowEngine, tmp_path: Path, write_log: WriteLog
+) -> None:
     broken = tmp_path / "broken.log.gz"
     broken.write_bytes(gzip.compress(("\n".join([ok_line()] * 2000) + "\n").encode())[:-30])
     good = write_log([ok_line()])
@@ -127,11 +141,11 @@ def test_unreadable_files_are_reported_and_skipped(engine: FlowEngine, tmp_path:
 
 def test_the_window_keeps_overlapping_records(engine: FlowEngine, write_log: WriteLog) -> None:
     lines = [
-        ok_line(start=T0, end=T0 + 59),          # ends before the window
-        ok_line(start=T0 + 30, end=T0 + 60),     # ends at its start
-        ok_line(start=T0 + 90, end=T0 + 100),    # inside
-        ok_line(start=T0 + 110, end=T0 + 200),   # starts at its end
-        ok_line(start=T0 + 121, end=T0 + 200),   # starts after
+        ok_line(start=T0, end=T0 + 59),  # ends before the window
+        ok_line(start=T0 + 30, end=T0 + 60),  # ends at its start
+        ok_line(start=T0 + 90, end=T0 + 100),  # inside
+        ok_line(start=T0 + 110, end=T0 + 200),  # starts at its end
+        ok_line(start=T0 + 121, end=T0 + 200),  # starts after
         f"2 123456789012 eni-7 - - - - - - - {T0 + 500} {T0 + 560} - SKIPDATA",  # outside
     ]
     window = TimeWindow(datetime.fromtimestamp(T0 + 60, UTC), datetime.fromtimestamp(T0 + 120, UTC))
@@ -145,8 +159,9 @@ def test_loads_append_and_persist_in_a_database_file(tmp_path: Path, write_log: 
     database = str(tmp_path / "cache.duckdb")
     path = write_log([ok_line(), ok_line(src="2001:db8::7")])
     progress: list[tuple[str, float]] = []
-    with FlowEngine(database, memory_limit="256MB", threads=1,
-                    temp_directory=str(tmp_path / "spill")) as engine:
+    with FlowEngine(
+        database, memory_limit="256MB", threads=1, temp_directory=str(tmp_path / "spill")
+    ) as engine:
         engine.load_files([path], progress=lambda message, done: progress.append((message, done)))
         engine.load_files([path])
         assert engine.record_count() == 4
@@ -179,7 +194,9 @@ def test_line_numbers_stay_exact_in_a_large_file(engine: FlowEngine, write_log: 
     stats = engine.load_files([write_log(lines)])
     assert stats.ok == count - 3
     assert [(s.line, s.text) for s in stats.malformed_samples] == [
-        (1, "broken line 1"), (150_001, "broken line 150001"), (count, f"broken line {count}")
+        (1, "broken line 1"),
+        (150_001, "broken line 150001"),
+        (count, f"broken line {count}"),
     ]
 
 

@@ -17,8 +17,14 @@ valid_lines = st.builds(
         f"2 123456789012 eni-1 10.{a}.{b}.1 2001:db8::{a:x} {port} 22 {proto} {packets} {size} "
         f"{T0 + start} {T0 + start + span} {action} OK"
     ),
-    st.integers(0, 255), st.integers(0, 255), st.integers(0, 65535), st.sampled_from([1, 6, 17]),
-    st.integers(0, 10**6), st.integers(0, 10**12), st.integers(0, 10**6), st.integers(0, 60),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.integers(0, 65535),
+    st.sampled_from([1, 6, 17]),
+    st.integers(0, 10**6),
+    st.integers(0, 10**12),
+    st.integers(0, 10**6),
+    st.integers(0, 60),
     st.sampled_from(["ACCEPT", "REJECT"]),
 )
 # Anything without a line break. (A lone CR counts as a line break for the reader.)
@@ -34,9 +40,12 @@ hostile_lines = st.one_of(
     st.just(""),
 )
 lines_strategy = st.lists(
-    st.one_of(valid_lines.map(lambda line: ("valid", line)),
-              hostile_lines.map(lambda line: ("hostile", line))),
-    min_size=1, max_size=40,
+    st.one_of(
+        valid_lines.map(lambda line: ("valid", line)),
+        hostile_lines.map(lambda line: ("hostile", line)),
+    ),
+    min_size=1,
+    max_size=40,
 )
 
 

@@ -8,16 +8,24 @@ from analysis.analyzers import AnalysisParams
 
 
 def test_from_dict_reads_plain_values() -> None:
-    params = AnalysisParams.from_dict({
-        "target_ips": "10.0.1.10, 2001:DB8::1", "target_cidrs": ["10.0.0.0/16"],
-        "vpc_cidrs": ["10.0.0.0/16", "10.1.0.0/16"], "port": "22", "top_n": 10,
-        "rank_by": "bytes",
-    })
+    params = AnalysisParams.from_dict(
+        {
+            "target_ips": "10.0.1.10, 2001:DB8::1",
+            "target_cidrs": ["10.0.0.0/16"],
+            "vpc_cidrs": ["10.0.0.0/16", "10.1.0.0/16"],
+            "port": "22",
+            "top_n": 10,
+            "rank_by": "bytes",
+        }
+    )
     assert params.target_ips == ["10.0.1.10", "2001:db8::1"]
     assert params.port == 22
     assert params.to_dict() == {
-        "target_ips": ["10.0.1.10", "2001:db8::1"], "target_cidrs": ["10.0.0.0/16"],
-        "vpc_cidrs": ["10.0.0.0/16", "10.1.0.0/16"], "port": 22, "top_n": 10,
+        "target_ips": ["10.0.1.10", "2001:db8::1"],
+        "target_cidrs": ["10.0.0.0/16"],
+        "vpc_cidrs": ["10.0.0.0/16", "10.1.0.0/16"],
+        "port": 22,
+        "top_n": 10,
         "rank_by": "bytes",
     }
     assert AnalysisParams.from_dict(params.to_dict()) == params

@@ -86,6 +86,9 @@ def test_a_run_that_cannot_parse_anything_still_succeeds_and_says_so(
     assert run.status == "succeeded"
     assert run.records["malformed"] == 2
     assert run.records["ok"] == 0
+    first = run.records["malformed_samples"][0]
+    assert (first["file"], first["line"]) == ("junk.log", 1)
+    assert "path" not in run.data_read["files"][0]
     assert _rows(run, "traffic-summary") == []
     page = client.get(reverse("investigations:run_detail", args=[run.pk]))
     assert b"First malformed lines" in page.content

@@ -1,0 +1,1 @@
+"""Benchmarks of the analysis engine (run as modules, not collected by pytest)."""
