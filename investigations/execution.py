@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from analysis.analyzers import AnalysisParams, get_analyzer
 from analysis.engine import FlowEngine
@@ -50,8 +52,41 @@ class _Progress:
             raise RunCancelled
 
 
+class _Heartbeat:
+    """Touches the run's heartbeat from a side thread while long DuckDB statements run, so the
+    reaper can tell a slow run from a dead worker."""
+
+    def __init__(self, run: QueryRun, every: float) -> None:
+        self.run_id = run.pk
+        self.every = every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.pk}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                QueryRun.touch_heartbeat(self.run_id)
+            except Exception:  # a missed beat is not fatal; the next one may get through
+                logger.warning("Heartbeat for run %s failed", self.run_id, exc_info=True)
+            finally:
+                close_old_connections()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=self.every + 5)
+
+
 def execute(run: QueryRun) -> None:
     """Run a claimed (running) run to a final status. Never raises for a problem with the run."""
+    with _Heartbeat(run, settings.RUN_HEARTBEAT_SECONDS):
+        _execute(run)
+
+
+def _execute(run: QueryRun) -> None:
     progress = _Progress(run)
     scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
     records: dict[str, Any] | None = None
@@ -106,6 +141,9 @@ def execute(run: QueryRun) -> None:
         }
         progress(96, "Saving results", force=True)
         _save_results(run, results, records=records, data_read=data_read)
+    except SoftTimeLimitExceeded:
+        _fail(run, f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s; "
+              "narrow the time window or the files.", records)
     except RunCancelled:
         with transaction.atomic():
             if run.mark_cancelled():

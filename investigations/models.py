@@ -102,6 +102,10 @@ class QueryRun(models.Model):
     stage = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker has started this run."
+    )
+    worker = models.CharField(max_length=200, blank=True, help_text="The worker that ran it last.")
 
     records = models.JSONField(default=dict, blank=True)
     data_read = models.JSONField(default=dict, blank=True)
@@ -149,7 +153,7 @@ class QueryRun(models.Model):
         return bool(updated)
 
     @classmethod
-    def claim(cls, run_id: int) -> QueryRun | None:
+    def claim(cls, run_id: int, *, worker: str = "") -> QueryRun | None:
         """queued → running for exactly one caller; None if the run is gone or already taken."""
         now = timezone.now()
         won = cls.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
@@ -158,8 +162,24 @@ class QueryRun(models.Model):
             heartbeat_at=now,
             updated_at=now,
             stage="Starting",
+            progress=0,
+            attempts=models.F("attempts") + 1,
+            worker=worker[:200],
         )
         return cls.objects.get(pk=run_id) if won else None
+
+    @classmethod
+    def touch_heartbeat(cls, run_id: int) -> None:
+        cls.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+
+    def requeue(self, *, reason: str) -> bool:
+        """running → queued after its worker died; the next worker starts it afresh."""
+        return self._transition(
+            RunStatus.QUEUED, stage=f"Requeued: {reason}"[:200], progress=0, started_at=None,
+            heartbeat_at=None,
+        )
 
     def mark_succeeded(self, *, records: dict[str, Any], data_read: dict[str, Any]) -> bool:
         return self._transition(

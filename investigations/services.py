@@ -5,12 +5,17 @@ Views, the API, tasks and management commands all call them; none takes a reques
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers
 from investigations.choices import RunSource, RunStatus
@@ -18,6 +23,8 @@ from investigations.models import Investigation, QueryRun, UploadedLog
 from investigations.uploads import store_upload
 from portal import audit
 from portal.roles import can_run_analyses
+
+logger = logging.getLogger(__name__)
 
 
 class RunRequestInvalid(ValueError):
@@ -180,3 +187,55 @@ def cancel_run(
             api_token_id=api_token_id,
         )
     return run
+
+
+@dataclass
+class ReapReport:
+    requeued: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    resent: list[int] = field(default_factory=list)
+
+
+def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
+    """Find runs whose worker died (heartbeat too old) and requeue them, or fail them with the
+    reason once they have used up their attempts; re-send queued runs nobody claimed."""
+    from investigations.tasks import execute_run
+
+    now = now or timezone.now()
+    report = ReapReport()
+    cutoff = now - timedelta(seconds=settings.RUN_STALE_SECONDS)
+    stale = QueryRun.objects.filter(status=RunStatus.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    for run in stale:
+        last = run.heartbeat_at or run.started_at
+        silent = f"its worker stopped responding (last heartbeat {last:%Y-%m-%d %H:%M:%S} UTC)"
+        with transaction.atomic():
+            if run.cancel_requested:
+                if run.mark_cancelled():
+                    report.cancelled.append(run.pk)
+                    audit.record(actor=None, action="run.cancelled", target=run,
+                                 details={"reason": silent})
+            elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
+                error = f"The run was stopped: {silent}; gave up after {run.attempts} attempts."
+                if run.mark_failed(error=error):
+                    report.failed.append(run.pk)
+                    audit.record(actor=None, action="run.failed", target=run,
+                                 details={"error": error})
+            elif run.requeue(reason=silent):
+                report.requeued.append(run.pk)
+                audit.record(actor=None, action="run.requeued", target=run,
+                             details={"reason": silent, "attempts": run.attempts})
+                pk = run.pk
+                transaction.on_commit(lambda pk=pk: execute_run.delay(pk))  # type: ignore[misc]
+    resend_before = now - timedelta(seconds=settings.RUN_RESEND_QUEUED_SECONDS)
+    for pk in QueryRun.objects.filter(status=RunStatus.QUEUED, updated_at__lt=resend_before
+                                      ).values_list("pk", flat=True):
+        # Touch it so it is re-sent at most once per interval; the claim makes extras harmless.
+        QueryRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(updated_at=now)
+        execute_run.delay(pk)
+        report.resent.append(pk)
+    if report.requeued or report.failed or report.cancelled or report.resent:
+        logger.warning("Reaper: %s", report)
+    return report

@@ -162,6 +162,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("RUN_SOFT_TIME_LIMIT", default=3 * 3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A running run touches its heartbeat this often; the reaper (Celery beat) requeues a run whose
+# heartbeat is older than RUN_STALE_SECONDS, up to RUN_MAX_ATTEMPTS starts, then fails it.
+RUN_HEARTBEAT_SECONDS: int = env.int("RUN_HEARTBEAT_SECONDS", default=10)
+RUN_STALE_SECONDS: int = env.int("RUN_STALE_SECONDS", default=120)
+RUN_MAX_ATTEMPTS: int = env.int("RUN_MAX_ATTEMPTS", default=3)
+# A queued run nobody claimed for this long has its message sent again (claims are idempotent).
+RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -96,6 +96,8 @@ class WorkerProcess:
         self.ready = threading.Event()
 
     def start(self) -> None:
+        self.ready.clear()
+        self.output.append("---- worker start ----\n")
         env = os.environ.copy()
         env["DATABASE_URL"] = self.database_url
         env.setdefault("DEBUG", "true")
@@ -115,6 +117,16 @@ class WorkerProcess:
             self.output.append(line)
             if " ready." in line:
                 self.ready.set()
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM killer or a lost machine would: no cleanup, no ack."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+    @property
+    def hostname_prefix(self) -> str:
+        return "test@"
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
