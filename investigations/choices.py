@@ -36,3 +36,21 @@ class RunSource(models.TextChoices):
     FILE = "file", "Uploaded file"
     S3 = "s3", "S3 bucket"
     CLOUDWATCH = "cloudwatch", "CloudWatch Logs"
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    RESOLVED = "resolved", "Resolved"
+
+
+def severity_label(severity: float) -> str:
+    """GuardDuty's bands: 1 to 3.9 low, 4 to 6.9 medium, 7 to 8.9 high, 9+ critical."""
+    if severity >= 9:
+        return "critical"
+    if severity >= 7:
+        return "high"
+    if severity >= 4:
+        return "medium"
+    return "low"

@@ -15,11 +15,12 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, get_analyzer
 from analysis.engine import FlowEngine
 from analysis.window import TimeWindow
-from investigations.models import QueryRun, ResultRow, RunResult
+from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from portal import audit
 
 logger = logging.getLogger(__name__)
@@ -168,6 +169,21 @@ def _with_original_names(records: dict[str, Any], uploads: list[Any]) -> dict[st
     return records
 
 
+def _finding(run: QueryRun, item: dict[str, Any]) -> Finding:
+    severity = max(1.0, min(10.0, float(item.get("severity") or 1)))
+    return Finding(
+        investigation_id=run.investigation_id,
+        run=run,
+        type=str(item.get("type", "Unknown"))[:100],
+        severity=round(severity, 1),
+        title=str(item.get("title") or item.get("type", ""))[:300],
+        explanation=str(item.get("explanation") or ""),
+        evidence=item.get("evidence") or {},
+        first_seen=parse_datetime(item["first_seen"]) if item.get("first_seen") else None,
+        last_seen=parse_datetime(item["last_seen"]) if item.get("last_seen") else None,
+    )
+
+
 def _explain(exc: Exception) -> str:
     if isinstance(exc, (ValueError, FileNotFoundError, PermissionError, KeyError)):
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -209,6 +225,9 @@ def _save_results(
                 [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
                 batch_size=1000,
             )
+            Finding.objects.bulk_create(
+                [_finding(run, item) for item in data.get("findings") or []], batch_size=500
+            )
         if not run.mark_succeeded(records=records, data_read=data_read):
             # Cancelled or failed meanwhile: drop everything written above.
             transaction.set_rollback(True)
@@ -221,5 +240,6 @@ def _save_results(
                 "records": {k: records.get(k) for k in
                             ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")},
                 "results": {r.name: r.total_groups for r in results},
+                "findings": sum(len(r.findings) for r in results),
             },
         )

@@ -12,11 +12,13 @@ from django.utils import timezone
 from investigations.choices import (
     ACTIVE_RUN_STATUSES,
     RUN_TRANSITIONS,
+    FindingStatus,
     InvestigationStatus,
     RunSource,
     RunStatus,
+    severity_label,
 )
-from investigations.querysets import InvestigationQuerySet, QueryRunQuerySet
+from investigations.querysets import FindingQuerySet, InvestigationQuerySet, QueryRunQuerySet
 
 
 class IllegalRunTransition(Exception):
@@ -252,3 +254,37 @@ class ResultRow(models.Model):
 
     def __str__(self) -> str:
         return f"row {self.position} of {self.result}"
+
+
+class Finding(models.Model):
+    """A detection from a run (GuardDuty-style type and severity) that analysts triage."""
+
+    investigation = models.ForeignKey(
+        Investigation, on_delete=models.CASCADE, related_name="findings"
+    )
+    run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="findings")
+    type = models.CharField(max_length=100, db_index=True)
+    severity = models.DecimalField(max_digits=3, decimal_places=1)
+    title = models.CharField(max_length=300)
+    explanation = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=FindingStatus.choices, default=FindingStatus.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-severity", "-last_seen", "-id"]
+        indexes = [models.Index(fields=["updated_at", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} ({self.severity})"
+
+    @property
+    def severity_label(self) -> str:
+        return severity_label(float(self.severity))

@@ -27,6 +27,14 @@ class InvestigationQuerySet(models.QuerySet):
         return self.filter(models.Q(owner=user) | models.Q(members=user)).distinct()
 
 
+class FindingQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> FindingQuerySet:
+        from investigations.models import Investigation
+
+        visible = Investigation.objects.for_user(user).values("pk")
+        return self.filter(investigation__in=visible)
+
+
 class QueryRunQuerySet(models.QuerySet):
     def for_user(self, user: Any) -> QueryRunQuerySet:
         from investigations.models import Investigation

@@ -86,6 +86,7 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "investigation": investigation,
             "runs": runs,
             "members": investigation.members.order_by("username"),
+            "findings": investigation.findings.all()[:200],
             "can_write": can_write,
         },
     )
@@ -145,7 +146,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "investigations/run_detail.html",
         {"run": run, "tables": tables, "can_write": can_write,
-         "uploads": run.uploads.order_by("pk")},
+         "uploads": run.uploads.order_by("pk"), "findings": run.findings.all()},
     )
 
 

@@ -9,6 +9,7 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("audit/", views.audit_log, name="audit_log"),
     path("auth/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True),
          name="login"),
     path("auth/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from analysis.window import parse_time
-from investigations.models import Investigation, QueryRun, RunResult
+from investigations.models import Finding, Investigation, QueryRun, RunResult
 
 
 class InvestigationSerializer(serializers.ModelSerializer):
@@ -109,3 +109,15 @@ class QueryRunCreateSerializer(serializers.Serializer):
             "top_n": data.get("top_n", 100),
             "rank_by": data.get("rank_by", "flows"),
         }
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    severity = serializers.FloatField()
+    severity_label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Finding
+        fields = ["id", "investigation", "run", "type", "severity", "severity_label", "title",
+                  "explanation", "evidence", "first_seen", "last_seen", "status", "created_at",
+                  "updated_at"]
+        read_only_fields = fields

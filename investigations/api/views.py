@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -13,12 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from investigations.api.serializers import (
+    FindingSerializer,
     InvestigationSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
     RunResultSummarySerializer,
 )
-from investigations.models import Investigation, QueryRun, RunResult
+from investigations.models import Finding, Investigation, QueryRun, RunResult
 from investigations.services import (
     RunRequestInvalid,
     cancel_run,
@@ -167,3 +169,39 @@ class RunResultViewSet(viewsets.ViewSet):
                 "rows": list(page.object_list),
             }
         )
+
+
+class FindingViewSet(viewsets.ReadOnlyModelViewSet):
+    """Findings the caller can see. Filters: `investigation`, `run`, `type`, `status`,
+    `min_severity`, `updated_since` (ISO time); ordered by (`updated_at`, `id`)."""
+
+    serializer_class = FindingSerializer
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:findings"}
+
+    def get_queryset(self) -> Any:
+        findings = Finding.objects.for_user(self.request.user).order_by("updated_at", "id")
+        params = self.request.query_params
+        for name in ("investigation", "run"):
+            value = params.get(name)
+            if value:
+                if not value.isdigit():
+                    raise serializers.ValidationError({name: "Must be an integer id."})
+                findings = findings.filter(**{f"{name}_id": int(value)})
+        if params.get("type"):
+            findings = findings.filter(type=params["type"])
+        if params.get("status"):
+            findings = findings.filter(status=params["status"])
+        if params.get("min_severity"):
+            try:
+                findings = findings.filter(severity__gte=float(params["min_severity"]))
+            except ValueError as exc:
+                raise serializers.ValidationError({"min_severity": "Must be a number."}) from exc
+        if params.get("updated_since"):
+            since = parse_datetime(params["updated_since"])
+            if since is None:
+                raise serializers.ValidationError(
+                    {"updated_since": "Must be an ISO 8601 date-time."}
+                )
+            findings = findings.filter(updated_at__gt=since)
+        return findings

@@ -4,13 +4,21 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
-from investigations.api.views import InvestigationViewSet, QueryRunViewSet, RunResultViewSet
+from investigations.api.views import (
+    FindingViewSet,
+    InvestigationViewSet,
+    QueryRunViewSet,
+    RunResultViewSet,
+)
+from portal.api.views import AuditEventViewSet
 
 app_name = "api"
 
 router = DefaultRouter()
 router.register("investigations", InvestigationViewSet, basename="investigation")
 router.register("runs", QueryRunViewSet, basename="run")
+router.register("findings", FindingViewSet, basename="finding")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [
