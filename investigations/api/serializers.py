@@ -121,3 +121,19 @@ class FindingSerializer(serializers.ModelSerializer):
                   "explanation", "evidence", "first_seen", "last_seen", "status", "created_at",
                   "updated_at"]
         read_only_fields = fields
+
+
+class ResultPageSerializer(serializers.Serializer):
+    """One page of an analysis's rows (documents the response; rows are plain objects)."""
+
+    run = serializers.IntegerField()
+    analysis = serializers.CharField()
+    title = serializers.CharField()
+    columns = serializers.ListField(child=serializers.CharField())
+    total_groups = serializers.IntegerField()
+    row_count = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    summary = serializers.DictField()
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    rows = serializers.ListField(child=serializers.DictField())

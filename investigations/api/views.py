@@ -7,6 +7,7 @@ from typing import Any
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +19,7 @@ from investigations.api.serializers import (
     InvestigationSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
+    ResultPageSerializer,
     RunResultSummarySerializer,
 )
 from investigations.models import Finding, Investigation, QueryRun, RunResult
@@ -85,6 +87,7 @@ class QueryRunViewSet(
             runs = runs.filter(investigation_id=int(investigation))
         return runs
 
+    @extend_schema(request=QueryRunCreateSerializer, responses={202: QueryRunSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -121,6 +124,8 @@ class QueryRunViewSet(
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(QueryRunSerializer(run, context={"request": request}).data)
 
+    @extend_schema(operation_id="runs_results_list",
+                   responses={200: RunResultSummarySerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="results")
     def results(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
@@ -136,6 +141,11 @@ class RunResultViewSet(viewsets.ViewSet):
     permission_classes = [IsAuthenticated, TokenHasScope]
     required_scopes = {"GET": "read:investigations"}
 
+    @extend_schema(
+        operation_id="runs_result_rows",
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: ResultPageSerializer},
+    )
     def retrieve(self, request: Request, run_pk: str, analysis: str) -> Response:
         run = QueryRun.objects.for_user(request.user).filter(pk=run_pk).first()
         if run is None:

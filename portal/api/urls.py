@@ -1,6 +1,7 @@
 """The REST API under /api/v1/ (namespace `api`)."""
 
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
@@ -23,6 +24,8 @@ router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [
     *router.urls,
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(
         "runs/<int:run_pk>/results/<slug:analysis>/",
         RunResultViewSet.as_view({"get": "retrieve"}),

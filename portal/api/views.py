@@ -24,6 +24,8 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     required_scopes = {"GET": "read:audit"}
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return AuditEvent.objects.none()
         if not can_read_audit(self.request.user):
             raise PermissionDenied("Only managers and admins read the audit log.")
         events: QuerySet[AuditEvent] = AuditEvent.objects.for_user(self.request.user).order_by(
