@@ -122,3 +122,24 @@ class RunForm(forms.Form):
             "top_n": data.get("top_n") or 100,
             "rank_by": data.get("rank_by") or "flows",
         }
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label="Add a note", widget=forms.Textarea(attrs={"rows": 3}),
+                           max_length=20_000)
+
+
+class MembersForm(forms.Form):
+    members = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple, label="Shared with",
+    )
+
+    def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        members = self.fields["members"]
+        assert isinstance(members, forms.ModelMultipleChoiceField)
+        members.queryset = (
+            get_user_model().objects.filter(groups__name=Role.ANALYST, is_active=True)
+            .exclude(pk=owner.pk).order_by("username")
+        )

@@ -288,3 +288,18 @@ class Finding(models.Model):
     @property
     def severity_label(self) -> str:
         return severity_label(float(self.severity))
+
+
+class Note(models.Model):
+    """A timestamped remark by an analyst in an investigation's timeline."""
+
+    investigation = models.ForeignKey(Investigation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Note by {self.author_id} on {self.investigation_id}"

@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers
-from investigations.choices import RunSource, RunStatus
-from investigations.models import Investigation, QueryRun, UploadedLog
+from investigations.choices import InvestigationStatus, RunSource, RunStatus
+from investigations.models import Investigation, Note, QueryRun, UploadedLog
 from investigations.uploads import store_upload
 from portal import audit
 from portal.roles import can_run_analyses
@@ -64,9 +64,11 @@ def create_investigation(
     return investigation
 
 
-def _check_writable(user: Any, investigation: Investigation) -> None:
+def _check_writable(
+    user: Any, investigation: Investigation, *, action: str = "start runs in"
+) -> None:
     if not Investigation.objects.writable_by(user).filter(pk=investigation.pk).exists():
-        raise PermissionDenied("You cannot start runs in this investigation.")
+        raise PermissionDenied(f"You cannot {action} this investigation.")
 
 
 def validate_run_request(analyses: Sequence[str], parameters: dict[str, Any]) -> tuple[
@@ -239,3 +241,56 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
     if report.requeued or report.failed or report.cancelled or report.resent:
         logger.warning("Reaper: %s", report)
     return report
+
+
+def add_note(
+    *, user: Any, investigation: Investigation, text: str, client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> Note:
+    _check_writable(user, investigation, action="add notes to")
+    text = text.strip()
+    if not text:
+        raise RunRequestInvalid("A note needs some text.")
+    with transaction.atomic():
+        note = Note.objects.create(investigation=investigation, author=user, text=text)
+        Investigation.objects.filter(pk=investigation.pk).update(updated_at=timezone.now())
+        audit.record(actor=user, action="investigation.note_added", target=investigation,
+                     details={"note": note.pk, "length": len(text)}, client_ip=client_ip,
+                     api_token_id=api_token_id)
+    return note
+
+
+def set_investigation_status(
+    *, user: Any, investigation: Investigation, status: str, client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> Investigation:
+    _check_writable(user, investigation, action="change")
+    if status not in InvestigationStatus.values:
+        raise RunRequestInvalid(
+            f"Unknown status {status!r}; use one of {', '.join(InvestigationStatus.values)}."
+        )
+    with transaction.atomic():
+        previous = investigation.status
+        investigation.status = status
+        investigation.save(update_fields=["status", "updated_at"])
+        audit.record(actor=user, action="investigation.status_changed", target=investigation,
+                     details={"from": previous, "to": status}, client_ip=client_ip,
+                     api_token_id=api_token_id)
+    return investigation
+
+
+def set_members(
+    *, user: Any, investigation: Investigation, members: Iterable[Any],
+    client_ip: str | None = None,
+) -> Investigation:
+    """Only the owner shares an investigation; members are analysts."""
+    if investigation.owner_id != user.pk or not can_run_analyses(user):
+        raise PermissionDenied("Only the owner can change who shares this investigation.")
+    chosen = [m for m in members if m.pk != user.pk]
+    with transaction.atomic():
+        before = sorted(investigation.members.values_list("username", flat=True))
+        investigation.members.set(chosen)
+        after = sorted(m.get_username() for m in chosen)
+        audit.record(actor=user, action="investigation.members_changed", target=investigation,
+                     details={"from": before, "to": after}, client_ip=client_ip)
+    return investigation

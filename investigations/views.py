@@ -17,12 +17,15 @@ from investigations.access import (
     get_rw_run_for_user,
 )
 from investigations.choices import InvestigationStatus
-from investigations.forms import InvestigationForm, RunForm
+from investigations.forms import InvestigationForm, MembersForm, NoteForm, RunForm
 from investigations.models import Investigation, RunResult
 from investigations.services import (
     RunRequestInvalid,
+    add_note,
     cancel_run,
     create_investigation,
+    set_investigation_status,
+    set_members,
     submit_run,
 )
 from investigations.uploads import UploadRejected
@@ -87,6 +90,13 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "runs": runs,
             "members": investigation.members.order_by("username"),
             "findings": investigation.findings.all()[:200],
+            "notes": investigation.notes.select_related("author"),
+            "note_form": NoteForm(),
+            "members_form": MembersForm(
+                owner=investigation.owner,
+                initial={"members": list(investigation.members.values_list("pk", flat=True))},
+            ),
+            "is_owner": investigation.owner_id == request.user.pk,
             "can_write": can_write,
         },
     )
@@ -189,3 +199,42 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except RunRequestInvalid as exc:
         messages.error(request, str(exc))
     return redirect(run)
+
+
+@require_POST
+def note_add(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    form = NoteForm(request.POST)
+    if form.is_valid():
+        add_note(user=request.user, investigation=investigation, text=form.cleaned_data["text"],
+                 client_ip=client_ip_of(request))
+        messages.success(request, "Note added.")
+    else:
+        messages.error(request, "A note needs some text.")
+    return redirect(investigation)
+
+
+@require_POST
+def investigation_status(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    try:
+        set_investigation_status(user=request.user, investigation=investigation,
+                                 status=request.POST.get("status", ""),
+                                 client_ip=client_ip_of(request))
+        messages.success(request, f"Investigation {investigation.get_status_display().lower()}.")
+    except RunRequestInvalid as exc:
+        messages.error(request, str(exc))
+    return redirect(investigation)
+
+
+@require_POST
+def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    form = MembersForm(request.POST, owner=investigation.owner)
+    if not form.is_valid():
+        messages.error(request, "Pick analysts to share with.")
+        return redirect(investigation)
+    set_members(user=request.user, investigation=investigation,
+                members=form.cleaned_data["members"], client_ip=client_ip_of(request))
+    messages.success(request, "Sharing updated.")
+    return redirect(investigation)

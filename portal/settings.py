@@ -198,6 +198,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "InvestigationStatusEnum": "investigations.choices.InvestigationStatus",
+        "RunStatusEnum": "investigations.choices.RunStatus",
+        "FindingStatusEnum": "investigations.choices.FindingStatus",
+    },
 }
 
 LOGGING = {

@@ -8,7 +8,8 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from analysis.window import parse_time
-from investigations.models import Finding, Investigation, QueryRun, RunResult
+from investigations.choices import InvestigationStatus
+from investigations.models import Finding, Investigation, Note, QueryRun, RunResult
 
 
 class InvestigationSerializer(serializers.ModelSerializer):
@@ -137,3 +138,16 @@ class ResultPageSerializer(serializers.Serializer):
     page = serializers.IntegerField()
     pages = serializers.IntegerField()
     rows = serializers.ListField(child=serializers.DictField())
+
+
+class InvestigationStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=InvestigationStatus.choices)
+
+
+class NoteSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True)
+
+    class Meta:
+        model = Note
+        fields = ["id", "author", "text", "created_at"]
+        read_only_fields = ["id", "author", "created_at"]

@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from investigations.api.serializers import (
     FindingSerializer,
     InvestigationSerializer,
+    InvestigationStatusSerializer,
+    NoteSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
     ResultPageSerializer,
@@ -25,8 +27,10 @@ from investigations.api.serializers import (
 from investigations.models import Finding, Investigation, QueryRun, RunResult
 from investigations.services import (
     RunRequestInvalid,
+    add_note,
     cancel_run,
     create_investigation,
+    set_investigation_status,
     submit_run,
 )
 from investigations.uploads import UploadRejected
@@ -47,9 +51,45 @@ class InvestigationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
+    http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = InvestigationSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:investigations", "POST": "write:investigations"}
+    required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
+                       "PATCH": "write:investigations"}
+
+    @extend_schema(request=InvestigationStatusSerializer, responses={200: InvestigationSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change the status (`open`/`closed`); owners and members with the analyst role."""
+        investigation = self.get_object()
+        body = InvestigationStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            investigation = set_investigation_status(
+                user=request.user, investigation=investigation,
+                status=body.validated_data["status"], client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
+            )
+        except RunRequestInvalid as exc:
+            raise serializers.ValidationError({"status": str(exc)}) from exc
+        return Response(InvestigationSerializer(investigation).data)
+
+    @extend_schema(request=NoteSerializer, responses={200: NoteSerializer(many=True),
+                                                      201: NoteSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def notes(self, request: Request, pk: str | None = None) -> Response:
+        investigation = self.get_object()
+        if request.method == "POST":
+            body = NoteSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            try:
+                note = add_note(user=request.user, investigation=investigation,
+                                text=body.validated_data["text"],
+                                client_ip=client_ip_of(request), api_token_id=_token_id(request))
+            except RunRequestInvalid as exc:
+                raise serializers.ValidationError({"text": str(exc)}) from exc
+            return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+        notes = investigation.notes.select_related("author")
+        return Response(NoteSerializer(notes, many=True).data)
 
     def get_queryset(self) -> Any:
         return (
