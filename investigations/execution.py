@@ -232,6 +232,8 @@ def _save_results(
             # Cancelled or failed meanwhile: drop everything written above.
             transaction.set_rollback(True)
             return
+        # The findings become visible to pollers with the run's (commit-ordered) change number.
+        Finding.objects.filter(run=run).update(change_number=run.change_number)
         audit.record(
             actor=None,
             action="run.succeeded",

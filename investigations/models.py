@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from investigations.choices import (
     severity_label,
 )
 from investigations.querysets import FindingQuerySet, InvestigationQuerySet, QueryRunQuerySet
+from portal.sequences import next_change_number
 
 
 class IllegalRunTransition(Exception):
@@ -108,6 +109,9 @@ class QueryRun(models.Model):
         default=0, help_text="How many times a worker has started this run."
     )
     worker = models.CharField(max_length=200, blank=True, help_text="The worker that ran it last.")
+    change_number = models.BigIntegerField(
+        default=0, db_index=True, help_text="Commit-ordered number of the last status change."
+    )
 
     records = models.JSONField(default=dict, blank=True)
     data_read = models.JSONField(default=dict, blank=True)
@@ -148,7 +152,11 @@ class QueryRun(models.Model):
             raise IllegalRunTransition(f"A {self.status} run cannot become {new}.")
         now = timezone.now()
         fields.update(status=new, updated_at=now)
-        updated = QueryRun.objects.filter(pk=self.pk, status=self.status).update(**fields)
+        with transaction.atomic():
+            updated = QueryRun.objects.filter(pk=self.pk, status=self.status).update(**fields)
+            if updated:
+                fields["change_number"] = next_change_number()
+                QueryRun.objects.filter(pk=self.pk).update(change_number=fields["change_number"])
         if updated:
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -158,16 +166,19 @@ class QueryRun(models.Model):
     def claim(cls, run_id: int, *, worker: str = "") -> QueryRun | None:
         """queued → running for exactly one caller; None if the run is gone or already taken."""
         now = timezone.now()
-        won = cls.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-            status=RunStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            updated_at=now,
-            stage="Starting",
-            progress=0,
-            attempts=models.F("attempts") + 1,
-            worker=worker[:200],
-        )
+        with transaction.atomic():
+            won = cls.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+                status=RunStatus.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                stage="Starting",
+                progress=0,
+                attempts=models.F("attempts") + 1,
+                worker=worker[:200],
+            )
+            if won:
+                cls.objects.filter(pk=run_id).update(change_number=next_change_number())
         return cls.objects.get(pk=run_id) if won else None
 
     @classmethod
@@ -275,12 +286,18 @@ class Finding(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    change_number = models.BigIntegerField(
+        default=0, help_text="Commit-ordered number of the last change (for incremental pulls)."
+    )
 
     objects = FindingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-severity", "-last_seen", "-id"]
-        indexes = [models.Index(fields=["updated_at", "id"])]
+        indexes = [
+            models.Index(fields=["updated_at", "id"]),
+            models.Index(fields=["change_number", "id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} ({self.severity})"

@@ -18,11 +18,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers
-from investigations.choices import InvestigationStatus, RunSource, RunStatus
-from investigations.models import Investigation, Note, QueryRun, UploadedLog
+from investigations.choices import FindingStatus, InvestigationStatus, RunSource, RunStatus
+from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
 from investigations.uploads import store_upload
 from portal import audit
 from portal.roles import can_run_analyses
+from portal.sequences import next_change_number
 
 logger = logging.getLogger(__name__)
 
@@ -294,3 +295,25 @@ def set_members(
         audit.record(actor=user, action="investigation.members_changed", target=investigation,
                      details={"from": before, "to": after}, client_ip=client_ip)
     return investigation
+
+
+def set_finding_status(
+    *, user: Any, finding: Finding, status: str, client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> Finding:
+    """Triage a finding (acknowledge, false positive, resolve); pollers see it as a change."""
+    _check_writable(user, finding.investigation, action="triage findings in")
+    if status not in FindingStatus.values:
+        raise RunRequestInvalid(
+            f"Unknown status {status!r}; use one of {', '.join(FindingStatus.values)}."
+        )
+    with transaction.atomic():
+        previous = finding.status
+        finding.status = status
+        finding.save(update_fields=["status", "updated_at"])
+        audit.record(actor=user, action="finding.status_changed", target=finding,
+                     details={"from": previous, "to": status}, client_ip=client_ip,
+                     api_token_id=api_token_id)
+        finding.change_number = next_change_number()  # last: holds the counter until commit
+        Finding.objects.filter(pk=finding.pk).update(change_number=finding.change_number)
+    return finding

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from analysis.window import parse_time
-from investigations.choices import InvestigationStatus
+from investigations.choices import FindingStatus, InvestigationStatus
 from investigations.models import Finding, Investigation, Note, QueryRun, RunResult
 
 
@@ -45,7 +45,7 @@ class QueryRunSerializer(serializers.ModelSerializer):
         fields = ["id", "investigation", "requested_by", "analyses", "parameters", "source",
                   "window_start", "window_end", "status", "progress", "stage", "error",
                   "cancel_requested", "records", "data_read", "created_at", "updated_at",
-                  "started_at", "finished_at", "results"]
+                  "started_at", "finished_at", "attempts", "worker", "change_number", "results"]
         read_only_fields = fields
 
     def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
@@ -120,7 +120,7 @@ class FindingSerializer(serializers.ModelSerializer):
         model = Finding
         fields = ["id", "investigation", "run", "type", "severity", "severity_label", "title",
                   "explanation", "evidence", "first_seen", "last_seen", "status", "created_at",
-                  "updated_at"]
+                  "updated_at", "change_number"]
         read_only_fields = fields
 
 
@@ -151,3 +151,7 @@ class NoteSerializer(serializers.ModelSerializer):
         model = Note
         fields = ["id", "author", "text", "created_at"]
         read_only_fields = ["id", "author", "created_at"]
+
+
+class FindingStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=FindingStatus.choices)

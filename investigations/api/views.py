@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from investigations.api.serializers import (
     FindingSerializer,
+    FindingStatusSerializer,
     InvestigationSerializer,
     InvestigationStatusSerializer,
     NoteSerializer,
@@ -30,10 +31,12 @@ from investigations.services import (
     add_note,
     cancel_run,
     create_investigation,
+    set_finding_status,
     set_investigation_status,
     submit_run,
 )
 from investigations.uploads import UploadRejected
+from portal.api.changes import ChangePageSerializer, change_feed
 from portal.api.permissions import TokenHasScope
 from portal.audit import client_ip_of
 from portal.models import ApiToken
@@ -154,6 +157,16 @@ class QueryRunViewSet(
         return Response(body, status=status.HTTP_202_ACCEPTED,
                         headers={"Location": run.get_absolute_url()})
 
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        responses={200: ChangePageSerializer},
+    )
+    @action(detail=False, methods=["get"])
+    def changes(self, request: Request) -> Response:
+        """Status changes of runs, each exactly once, in commit order."""
+        return change_feed(self.get_queryset(), request, QueryRunSerializer,
+                           self.get_serializer_context())
+
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
@@ -221,13 +234,38 @@ class RunResultViewSet(viewsets.ViewSet):
         )
 
 
-class FindingViewSet(viewsets.ReadOnlyModelViewSet):
+class FindingViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Findings the caller can see. Filters: `investigation`, `run`, `type`, `status`,
-    `min_severity`, `updated_since` (ISO time); ordered by (`updated_at`, `id`)."""
+    `min_severity`, `updated_since` (ISO time); ordered by (`updated_at`, `id`).
+    For polling, use `changes/?cursor=`: every change exactly once, in commit order."""
 
     serializer_class = FindingSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:findings"}
+    required_scopes = {"GET": "read:findings", "PATCH": "write:investigations"}
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        responses={200: ChangePageSerializer},
+    )
+    @action(detail=False, methods=["get"])
+    def changes(self, request: Request) -> Response:
+        return change_feed(self.get_queryset(), request, FindingSerializer,
+                           self.get_serializer_context())
+
+    @extend_schema(request=FindingStatusSerializer, responses={200: FindingSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Triage: set `status` (open, acknowledged, false_positive, resolved)."""
+        finding = self.get_object()
+        body = FindingStatusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        finding = set_finding_status(
+            user=request.user, finding=finding, status=body.validated_data["status"],
+            client_ip=client_ip_of(request), api_token_id=_token_id(request),
+        )
+        return Response(FindingSerializer(finding).data)
 
     def get_queryset(self) -> Any:
         findings = Finding.objects.for_user(self.request.user).order_by("updated_at", "id")
