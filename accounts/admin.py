@@ -21,8 +21,14 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AwsAccount)
 class AwsAccountAdmin(_ReadOnlyAdmin):
-    list_display = ("name", "account_id", "role_arn", "discovered_at", "last_tested_at",
-                    "last_test_ok")
+    list_display = (
+        "name",
+        "account_id",
+        "role_arn",
+        "discovered_at",
+        "last_tested_at",
+        "last_test_ok",
+    )
     search_fields = ("name", "account_id", "role_arn")
 
 
@@ -44,5 +50,4 @@ class VpcAdmin(_ReadOnlyAdmin):
 
 @admin.register(FlowLogConfig)
 class FlowLogConfigAdmin(_ReadOnlyAdmin):
-    list_display = ("flow_log_id", "account", "region", "resource_id", "destination_type",
-                    "status")
+    list_display = ("flow_log_id", "account", "region", "resource_id", "destination_type", "status")

@@ -29,14 +29,14 @@ class DiscoveryStatus(models.TextChoices):
 
 
 # Which flow log covers an instance: the most specific resource wins.
-COVERAGE_ORDER = (
+COVERAGE_ORDER: tuple[str, ...] = (
     FlowLogResourceType.INTERFACE,
     FlowLogResourceType.SUBNET,
     FlowLogResourceType.VPC,
 )
 
 # How a flow-log destination is read by a run (values of investigations' RunSource).
-RUN_SOURCE_OF_DESTINATION = {
+RUN_SOURCE_OF_DESTINATION: dict[str, str] = {
     FlowLogDestination.CLOUDWATCH: "cloudwatch",
     FlowLogDestination.S3: "s3",
 }

@@ -72,8 +72,11 @@ def seed_demo_account(
     account = AwsAccount.objects.filter(name=DEMO_ACCOUNT_NAME).first()
     if account is None:
         account = create_account(
-            user=None, name=DEMO_ACCOUNT_NAME, account_id=account_id,
-            role_arn=f"arn:aws:iam::{account_id}:role/{DEMO_ROLE_NAME}", regions=[DEMO_REGION],
+            user=None,
+            name=DEMO_ACCOUNT_NAME,
+            account_id=account_id,
+            role_arn=f"arn:aws:iam::{account_id}:role/{DEMO_ROLE_NAME}",
+            regions=[DEMO_REGION],
             notes=f"Demo world on the moto server at {endpoint_url}.",
         )
     _ensure_role(session, settings, account, principal_arn=identity["Arn"])
@@ -91,26 +94,34 @@ def _ensure_role(
     session: Any, settings: aws.AwsSettings, account: AwsAccount, *, principal_arn: str
 ) -> None:
     iam = aws.make_client(session, "iam", DEMO_REGION, settings)
-    trust = json.dumps(trust_policy(external_id=account.external_id,
-                                    principal_arn=principal_arn))
+    trust = json.dumps(trust_policy(external_id=account.external_id, principal_arn=principal_arn))
     try:
-        iam.create_role(RoleName=DEMO_ROLE_NAME, AssumeRolePolicyDocument=trust,
-                        Description="Read-only access for the Flow Log Portal demo")
+        iam.create_role(
+            RoleName=DEMO_ROLE_NAME,
+            AssumeRolePolicyDocument=trust,
+            Description="Read-only access for the Flow Log Portal demo",
+        )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "EntityAlreadyExists":
             raise
         iam.update_assume_role_policy(RoleName=DEMO_ROLE_NAME, PolicyDocument=trust)
     policy = permission_policy(
-        account_id=account.account_id, regions=[DEMO_REGION],
+        account_id=account.account_id,
+        regions=[DEMO_REGION],
         log_groups=[(DEMO_REGION, DEMO_LOG_GROUP)],
         s3_locations=[(demo_bucket(account.account_id), "")],
     )
-    iam.put_role_policy(RoleName=DEMO_ROLE_NAME, PolicyName="FlowLogPortalRead",
-                        PolicyDocument=json.dumps(policy))
+    iam.put_role_policy(
+        RoleName=DEMO_ROLE_NAME, PolicyName="FlowLogPortalRead", PolicyDocument=json.dumps(policy)
+    )
 
 
 def _build_world(
-    session: Any, settings: aws.AwsSettings, account_id: str, *, lines: int,
+    session: Any,
+    settings: aws.AwsSettings,
+    account_id: str,
+    *,
+    lines: int,
     end: datetime | None,
 ) -> list[dict[str, str]]:
     ec2 = aws.make_client(session, "ec2", DEMO_REGION, settings)
@@ -121,16 +132,16 @@ def _build_world(
     with tempfile.TemporaryDirectory() as folder:
         # Recent times: moto drops CloudWatch events older than 14 days or 2 hours ahead.
         moment = end or datetime.now(UTC).replace(second=0, microsecond=0)
-        manifest = generate(Path(folder) / "demo.log", lines=lines, seed=7, end=moment,
-                            header=True)
+        manifest = generate(Path(folder) / "demo.log", lines=lines, seed=7, end=moment, header=True)
         text = Path(manifest.path).read_text(encoding="ascii").splitlines()
     header, records = text[0], text[1:]
 
     primary, *secondary = manifest.vpc_cidrs
     vpc_id = ec2.create_vpc(
         CidrBlock=primary,
-        TagSpecifications=[{"ResourceType": "vpc",
-                            "Tags": [{"Key": "Name", "Value": DEMO_VPC_NAME}]}],
+        TagSpecifications=[
+            {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": DEMO_VPC_NAME}]}
+        ],
     )["Vpc"]["VpcId"]
     for cidr in secondary:
         ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock=cidr)
@@ -142,49 +153,82 @@ def _build_world(
         cidr = str(ipaddress.ip_network(f"{demo.ip}/24", strict=False))
         if cidr not in subnets:
             subnets[cidr] = ec2.create_subnet(
-                VpcId=vpc_id, CidrBlock=cidr,
-                TagSpecifications=[{"ResourceType": "subnet", "Tags": [
-                    {"Key": "Name", "Value": f"{DEMO_VPC_NAME}-{cidr}"}]}],
+                VpcId=vpc_id,
+                CidrBlock=cidr,
+                TagSpecifications=[
+                    {
+                        "ResourceType": "subnet",
+                        "Tags": [{"Key": "Name", "Value": f"{DEMO_VPC_NAME}-{cidr}"}],
+                    }
+                ],
             )["Subnet"]["SubnetId"]
         instance = ec2.run_instances(
-            ImageId=DEMO_AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-            SubnetId=subnets[cidr], PrivateIpAddress=demo.ip,
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                {"Key": "Name", "Value": demo.name},
-                {"Key": "flowlog-portal:generator-instance-id", "Value": demo.instance_id},
-                {"Key": "flowlog-portal:generator-interface-id", "Value": demo.interface_id},
-            ]}],
+            ImageId=DEMO_AMI,
+            InstanceType="t3.micro",
+            MinCount=1,
+            MaxCount=1,
+            SubnetId=subnets[cidr],
+            PrivateIpAddress=demo.ip,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "Name", "Value": demo.name},
+                        {"Key": "flowlog-portal:generator-instance-id", "Value": demo.instance_id},
+                        {
+                            "Key": "flowlog-portal:generator-interface-id",
+                            "Value": demo.interface_id,
+                        },
+                    ],
+                }
+            ],
         )["Instances"][0]
         eni = instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
         public_ip = ""
         if demo.name in PUBLIC_INSTANCES:
             allocation = ec2.allocate_address(Domain="vpc")
-            ec2.associate_address(AllocationId=allocation["AllocationId"],
-                                  InstanceId=instance["InstanceId"])
+            ec2.associate_address(
+                AllocationId=allocation["AllocationId"], InstanceId=instance["InstanceId"]
+            )
             public_ip = allocation["PublicIp"]
         eni_of[demo.interface_id] = eni
-        mapping.append({
-            "name": demo.name, "instance_id": instance["InstanceId"], "interface_id": eni,
-            "private_ip": instance["PrivateIpAddress"], "public_ip": public_ip,
-            "generator_instance_id": demo.instance_id,
-            "generator_interface_id": demo.interface_id,
-        })
+        mapping.append(
+            {
+                "name": demo.name,
+                "instance_id": instance["InstanceId"],
+                "interface_id": eni,
+                "private_ip": instance["PrivateIpAddress"],
+                "public_ip": public_ip,
+                "generator_instance_id": demo.instance_id,
+                "generator_interface_id": demo.interface_id,
+            }
+        )
 
     # The records name moto's interfaces, so what the logs say matches what discovery finds.
     records = [_rename_interface(line, eni_of) for line in records]
 
     delivery = iam.create_role(
         RoleName=DEMO_DELIVERY_ROLE_NAME,
-        AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}}],
-        }),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
     )["Role"]["Arn"]
     logs.create_log_group(logGroupName=DEMO_LOG_GROUP)
     ec2.create_flow_logs(
-        ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL",
-        LogDestinationType="cloud-watch-logs", LogGroupName=DEMO_LOG_GROUP,
+        ResourceIds=[vpc_id],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="cloud-watch-logs",
+        LogGroupName=DEMO_LOG_GROUP,
         DeliverLogsPermissionArn=delivery,
     )
     _put_cloudwatch(logs, records)
@@ -194,8 +238,11 @@ def _build_world(
     # moto refuses an S3 destination with a prefix (it looks the whole path up as a bucket),
     # so the demo uses the bucket root and AWS's default AWSLogs/... layout.
     flow_log_id = ec2.create_flow_logs(
-        ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL",
-        LogDestinationType="s3", LogDestination=f"arn:aws:s3:::{bucket}",
+        ResourceIds=[vpc_id],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="s3",
+        LogDestination=f"arn:aws:s3:::{bucket}",
     )["FlowLogIds"][0]
     _put_s3(s3, bucket, account_id, flow_log_id, header, records)
     return mapping
@@ -220,7 +267,7 @@ def _put_cloudwatch(logs: Any, records: list[str]) -> None:
         by_stream[f"{line.split(' ')[2]}-all"].append(line)
     for stream, lines in sorted(by_stream.items()):
         logs.create_log_stream(logGroupName=DEMO_LOG_GROUP, logStreamName=stream)
-        events = sorted(
+        events: list[dict[str, Any]] = sorted(
             ({"timestamp": _start_of(line) * 1000, "message": line} for line in lines),
             key=lambda event: event["timestamp"],
         )
@@ -229,14 +276,14 @@ def _put_cloudwatch(logs: Any, records: list[str]) -> None:
         for event in events:
             event_size = len(event["message"]) + _EVENT_OVERHEAD
             if batch and (len(batch) >= _MAX_BATCH_EVENTS or size + event_size > _MAX_BATCH_BYTES):
-                logs.put_log_events(logGroupName=DEMO_LOG_GROUP, logStreamName=stream,
-                                    logEvents=batch)
+                logs.put_log_events(
+                    logGroupName=DEMO_LOG_GROUP, logStreamName=stream, logEvents=batch
+                )
                 batch, size = [], 0
             batch.append(event)
             size += event_size
         if batch:
-            logs.put_log_events(logGroupName=DEMO_LOG_GROUP, logStreamName=stream,
-                                logEvents=batch)
+            logs.put_log_events(logGroupName=DEMO_LOG_GROUP, logStreamName=stream, logEvents=batch)
 
 
 def s3_key(account_id: str, region: str, flow_log_id: str, hour: datetime, digest: str) -> str:
@@ -247,8 +294,9 @@ def s3_key(account_id: str, region: str, flow_log_id: str, hour: datetime, diges
     )
 
 
-def _put_s3(s3: Any, bucket: str, account_id: str, flow_log_id: str, header: str,
-            records: list[str]) -> None:
+def _put_s3(
+    s3: Any, bucket: str, account_id: str, flow_log_id: str, header: str, records: list[str]
+) -> None:
     """One gzip file per hour of records, each with the header line AWS writes."""
     by_hour: dict[datetime, list[str]] = defaultdict(list)
     for line in records:
@@ -257,8 +305,9 @@ def _put_s3(s3: Any, bucket: str, account_id: str, flow_log_id: str, header: str
     for hour, lines in sorted(by_hour.items()):
         body = gzip.compress(("\n".join([header, *lines]) + "\n").encode("ascii"), mtime=0)
         digest = hashlib.sha256(body).hexdigest()[:8]
-        s3.put_object(Bucket=bucket, Key=s3_key(account_id, DEMO_REGION, flow_log_id, hour, digest),
-                      Body=body)
+        s3.put_object(
+            Bucket=bucket, Key=s3_key(account_id, DEMO_REGION, flow_log_id, hour, digest), Body=body
+        )
 
 
 def _notes(endpoint_url: str, mapping: list[dict[str, str]]) -> str:
@@ -268,5 +317,10 @@ def _notes(endpoint_url: str, mapping: list[dict[str, str]]) -> str:
         f" (generator {m['generator_instance_id']} {m['generator_interface_id']})"
         for m in mapping
     ]
-    return "\n".join([f"Demo world on the moto server at {endpoint_url}.",
-                      "Instances (moto ids ↔ analysis.demo ids):", *rows])
+    return "\n".join(
+        [
+            f"Demo world on the moto server at {endpoint_url}.",
+            "Instances (moto ids ↔ analysis.demo ids):",
+            *rows,
+        ]
+    )

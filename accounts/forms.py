@@ -20,10 +20,11 @@ class RegionsField(forms.CharField):
             return ", ".join(value)
         return value
 
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value)
-        return list(dict.fromkeys(item.strip().lower() for item in _SPLIT.split(text)
-                                  if item.strip()))
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return list(
+            dict.fromkeys(item.strip().lower() for item in _SPLIT.split(text) if item.strip())
+        )
 
 
 class AwsAccountForm(forms.ModelForm):
@@ -36,8 +37,9 @@ class AwsAccountForm(forms.ModelForm):
         model = AwsAccount
         fields = ["name", "account_id", "role_arn", "regions", "notes"]
         widgets = {
-            "account_id": forms.TextInput(attrs={"placeholder": "123456789012",
-                                                 "inputmode": "numeric"}),
+            "account_id": forms.TextInput(
+                attrs={"placeholder": "123456789012", "inputmode": "numeric"}
+            ),
             "role_arn": forms.TextInput(
                 attrs={"placeholder": "arn:aws:iam::123456789012:role/FlowLogPortalReader"}
             ),

@@ -63,12 +63,14 @@ class AwsAccount(models.Model):
     def clean(self) -> None:
         arn_account = role_arn_account(self.role_arn)
         if arn_account and self.account_id and arn_account != self.account_id:
-            raise ValidationError({
-                "role_arn": (
-                    f"The role belongs to account {arn_account}, not to {self.account_id}; "
-                    "the role must be in the account being registered."
-                )
-            })
+            raise ValidationError(
+                {
+                    "role_arn": (
+                        f"The role belongs to account {arn_account}, not to {self.account_id}; "
+                        "the role must be in the account being registered."
+                    )
+                }
+            )
 
 
 class RegionDiscovery(models.Model):

@@ -62,9 +62,7 @@ def permission_policy(
             "Sid": "ListLogGroups",
             "Effect": "Allow",
             "Action": ["logs:DescribeLogGroups"],
-            "Resource": [
-                f"arn:aws:logs:{region}:{account_id}:log-group:*" for region in regions
-            ],
+            "Resource": [f"arn:aws:logs:{region}:{account_id}:log-group:*" for region in regions],
         },
         {
             "Sid": "ReadFlowLogGroups",
@@ -87,31 +85,37 @@ def permission_policy(
     ]
     if locations:
         for index, (bucket, prefix) in enumerate(locations, start=1):
-            statements.append({
-                "Sid": f"ListFlowLogPrefix{index}",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket"],
-                "Resource": f"arn:aws:s3:::{bucket}",
-                "Condition": {"StringLike": {"s3:prefix": [f"{prefix}AWSLogs/*"]}},
-            })
-            statements.append({
-                "Sid": f"ReadFlowLogObjects{index}",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject"],
-                "Resource": f"arn:aws:s3:::{bucket}/{prefix}AWSLogs/*",
-            })
-        statements.append({
-            "Sid": "DecryptFlowLogObjectsThroughS3",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt"],
-            "Resource": "*",
-            # Only when S3 decrypts SSE-KMS objects on the portal's behalf.
-            "Condition": {
-                "StringEquals": {
-                    "kms:ViaService": [f"s3.{region}.amazonaws.com" for region in regions]
+            statements.append(
+                {
+                    "Sid": f"ListFlowLogPrefix{index}",
+                    "Effect": "Allow",
+                    "Action": ["s3:ListBucket"],
+                    "Resource": f"arn:aws:s3:::{bucket}",
+                    "Condition": {"StringLike": {"s3:prefix": [f"{prefix}AWSLogs/*"]}},
                 }
-            },
-        })
+            )
+            statements.append(
+                {
+                    "Sid": f"ReadFlowLogObjects{index}",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": f"arn:aws:s3:::{bucket}/{prefix}AWSLogs/*",
+                }
+            )
+        statements.append(
+            {
+                "Sid": "DecryptFlowLogObjectsThroughS3",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": "*",
+                # Only when S3 decrypts SSE-KMS objects on the portal's behalf.
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": [f"s3.{region}.amazonaws.com" for region in regions]
+                    }
+                },
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -121,18 +125,24 @@ def policies_for(account: Any) -> dict[str, Any]:
 
     flow_logs = FlowLogConfig.objects.filter(account=account)
     log_groups = [
-        (f.region, f.log_group_name) for f in flow_logs
+        (f.region, f.log_group_name)
+        for f in flow_logs
         if f.destination_type == FlowLogDestination.CLOUDWATCH and f.log_group_name
     ]
     locations = [
-        (f.s3_bucket, f.s3_prefix) for f in flow_logs
+        (f.s3_bucket, f.s3_prefix)
+        for f in flow_logs
         if f.destination_type == FlowLogDestination.S3 and f.s3_bucket
     ]
     return {
         "trust": json.dumps(trust_policy(external_id=account.external_id), indent=2),
         "permissions": json.dumps(
-            permission_policy(account_id=account.account_id, regions=account.regions,
-                              log_groups=log_groups, s3_locations=locations),
+            permission_policy(
+                account_id=account.account_id,
+                regions=account.regions,
+                log_groups=log_groups,
+                s3_locations=locations,
+            ),
             indent=2,
         ),
         "has_s3": bool(locations),

@@ -9,7 +9,7 @@ from django.db import models
 from portal.roles import Role, has_role, user_roles
 
 if TYPE_CHECKING:
-    pass
+    from accounts.models import AwsAccount  # noqa: F401 - named in a base-class string
 
 
 def can_manage_aws_accounts(user: Any) -> bool:
@@ -32,6 +32,6 @@ class AwsAccountQuerySet(models.QuerySet["AwsAccount"]):
 
 class DiscoveredQuerySet(models.QuerySet[Any]):
     def for_user(self, user: Any) -> DiscoveredQuerySet:
-        from accounts.models import AwsAccount
+        from accounts.models import AwsAccount as Account  # models import this module
 
-        return self.filter(account__in=AwsAccount.objects.for_user(user).values("pk"))
+        return self.filter(account__in=Account.objects.for_user(user).values("pk"))

@@ -56,6 +56,7 @@ def _username(user: Any) -> str:
 
 # ---------------------------------------------------------------- accounts
 
+
 def create_account(
     *,
     user: Any,
@@ -69,16 +70,21 @@ def create_account(
 ) -> AwsAccount:
     """Validates like the form does (ValidationError with per-field messages)."""
     _check_admin(user)
-    account = AwsAccount(name=name, account_id=account_id, role_arn=role_arn,
-                         regions=list(regions), notes=notes)
+    account = AwsAccount(
+        name=name, account_id=account_id, role_arn=role_arn, regions=list(regions), notes=notes
+    )
     account.full_clean()
     with transaction.atomic():
         account.save()
         audit.record(
-            actor=user, action="aws_account.created", target=account,
-            details={field: getattr(account, field) for field in _ACCOUNT_FIELDS
-                     if field != "notes"},
-            client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="aws_account.created",
+            target=account,
+            details={
+                field: getattr(account, field) for field in _ACCOUNT_FIELDS if field != "notes"
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     return account
 
@@ -102,13 +108,18 @@ def update_account(
     account.full_clean()
     changed = {
         field: {"from": before[field], "to": getattr(account, field)}
-        for field in _ACCOUNT_FIELDS if before[field] != getattr(account, field)
+        for field in _ACCOUNT_FIELDS
+        if before[field] != getattr(account, field)
     }
     with transaction.atomic():
         account.save()
         audit.record(
-            actor=user, action="aws_account.updated", target=account,
-            details={"changed": changed}, client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="aws_account.updated",
+            target=account,
+            details={"changed": changed},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     if "role_arn" in changed:
         aws.clear_session_cache()
@@ -116,21 +127,31 @@ def update_account(
 
 
 def delete_account(
-    *, user: Any, account: AwsAccount, client_ip: str | None = None,
+    *,
+    user: Any,
+    account: AwsAccount,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> None:
     _check_admin(user)
     with transaction.atomic():
         audit.record(
-            actor=user, action="aws_account.deleted", target=account,
-            details={"name": account.name, "account_id": account.account_id,
-                     "role_arn": account.role_arn},
-            client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="aws_account.deleted",
+            target=account,
+            details={
+                "name": account.name,
+                "account_id": account.account_id,
+                "role_arn": account.role_arn,
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
         account.delete()
 
 
 # ---------------------------------------------------------------- credentials
+
 
 def assume_account_role(
     *,
@@ -145,22 +166,45 @@ def assume_account_role(
     an audit event. Raises aws.AwsError."""
     settings = aws_settings or portal_aws_settings()
     session_name = aws.role_session_name(_username(user))
-    details: dict[str, Any] = {"purpose": purpose, "role_arn": account.role_arn,
-                               "session_name": session_name}
+    details: dict[str, Any] = {
+        "purpose": purpose,
+        "role_arn": account.role_arn,
+        "session_name": session_name,
+    }
     try:
-        role = aws.assume_role(role_arn=account.role_arn, external_id=account.external_id,
-                               session_name=session_name, aws=settings)
+        role = aws.assume_role(
+            role_arn=account.role_arn,
+            external_id=account.external_id,
+            session_name=session_name,
+            aws=settings,
+        )
     except aws.AwsError as exc:
         details.update(ok=False, code=exc.code, message=exc.message[:500])
         with transaction.atomic():
-            audit.record(actor=user, action="aws_account.role_assumed", target=account,
-                         details=details, client_ip=client_ip, api_token_id=api_token_id)
+            audit.record(
+                actor=user,
+                action="aws_account.role_assumed",
+                target=account,
+                details=details,
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
         raise
-    details.update(ok=True, from_cache=role.from_cache, assumed_role_arn=role.assumed_role_arn,
-                   expires_at=role.expires_at.isoformat())
+    details.update(
+        ok=True,
+        from_cache=role.from_cache,
+        assumed_role_arn=role.assumed_role_arn,
+        expires_at=role.expires_at.isoformat(),
+    )
     with transaction.atomic():
-        audit.record(actor=user, action="aws_account.role_assumed", target=account,
-                     details=details, client_ip=client_ip, api_token_id=api_token_id)
+        audit.record(
+            actor=user,
+            action="aws_account.role_assumed",
+            target=account,
+            details=details,
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     return role
 
 
@@ -172,8 +216,10 @@ def _known_targets(account: AwsAccount) -> dict[str, aws.LogTargets]:
             groups.append(flow_log.log_group_name)
         elif flow_log.destination_type == FlowLogDestination.S3 and flow_log.s3_bucket:
             locations.append((flow_log.s3_bucket, flow_log.s3_prefix))
-    return {region: aws.LogTargets(tuple(groups), tuple(locations))
-            for region, (groups, locations) in targets.items()}
+    return {
+        region: aws.LogTargets(tuple(groups), tuple(locations))
+        for region, (groups, locations) in targets.items()
+    }
 
 
 def run_connection_test(
@@ -190,47 +236,94 @@ def run_connection_test(
     settings = aws_settings or portal_aws_settings()
     now = timezone.now()
     result: dict[str, Any] = {
-        "tested_at": now.isoformat(), "ok": False, "role_arn": account.role_arn,
-        "session_name": aws.role_session_name(_username(user)), "assumed_role_arn": "",
-        "identity": None, "error": None, "checks": [],
+        "tested_at": now.isoformat(),
+        "ok": False,
+        "role_arn": account.role_arn,
+        "session_name": aws.role_session_name(_username(user)),
+        "assumed_role_arn": "",
+        "identity": None,
+        "error": None,
+        "checks": [],
     }
     try:
-        role = assume_account_role(user=user, account=account, purpose="connection test",
-                                   aws_settings=settings, client_ip=client_ip,
-                                   api_token_id=api_token_id)
+        role = assume_account_role(
+            user=user,
+            account=account,
+            purpose="connection test",
+            aws_settings=settings,
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     except aws.AwsError as exc:
         result["error"] = {"code": exc.code, "message": exc.message}
-        result["checks"].append({"check": "sts:AssumeRole", "region": "", "target":
-                                 account.role_arn, "ok": False, "code": exc.code,
-                                 "message": exc.message})
+        result["checks"].append(
+            {
+                "check": "sts:AssumeRole",
+                "region": "",
+                "target": account.role_arn,
+                "ok": False,
+                "code": exc.code,
+                "message": exc.message,
+            }
+        )
     else:
         result["assumed_role_arn"] = role.assumed_role_arn
-        result["checks"].append({"check": "sts:AssumeRole", "region": "",
-                                 "target": account.role_arn, "ok": True, "code": "",
-                                 "message": ""})
+        result["checks"].append(
+            {
+                "check": "sts:AssumeRole",
+                "region": "",
+                "target": account.role_arn,
+                "ok": True,
+                "code": "",
+                "message": "",
+            }
+        )
         try:
             result["identity"] = aws.caller_identity(role.session, settings)
-            result["checks"].append({"check": "sts:GetCallerIdentity", "region": "",
-                                     "target": "", "ok": True, "code": "", "message": ""})
+            result["checks"].append(
+                {
+                    "check": "sts:GetCallerIdentity",
+                    "region": "",
+                    "target": "",
+                    "ok": True,
+                    "code": "",
+                    "message": "",
+                }
+            )
         except aws.AwsError as exc:
-            result["checks"].append({"check": "sts:GetCallerIdentity", "region": "",
-                                     "target": "", "ok": False, "code": exc.code,
-                                     "message": exc.message})
-        result["checks"].extend(aws.check_permissions(
-            role.session, account.regions, settings, _known_targets(account)
-        ))
+            result["checks"].append(
+                {
+                    "check": "sts:GetCallerIdentity",
+                    "region": "",
+                    "target": "",
+                    "ok": False,
+                    "code": exc.code,
+                    "message": exc.message,
+                }
+            )
+        result["checks"].extend(
+            aws.check_permissions(role.session, account.regions, settings, _known_targets(account))
+        )
         result["ok"] = all(check["ok"] for check in result["checks"])
-    failed = [f"{c['check']} {c['region']} {c['target']}".strip()
-              for c in result["checks"] if not c["ok"]]
+    failed = [
+        f"{c['check']} {c['region']} {c['target']}".strip() for c in result["checks"] if not c["ok"]
+    ]
     with transaction.atomic():
         AwsAccount.objects.filter(pk=account.pk).update(
             last_tested_at=now, last_test_ok=result["ok"], last_test_result=result
         )
         audit.record(
-            actor=user, action="aws_account.connection_tested", target=account,
-            details={"ok": result["ok"], "checks": len(result["checks"]), "failed": failed,
-                     "identity": (result["identity"] or {}).get("Arn", "")},
-            client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="aws_account.connection_tested",
+            target=account,
+            details={
+                "ok": result["ok"],
+                "checks": len(result["checks"]),
+                "failed": failed,
+                "identity": (result["identity"] or {}).get("Arn", ""),
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     account.last_tested_at, account.last_test_ok = now, result["ok"]
     account.last_test_result = result
@@ -238,6 +331,7 @@ def run_connection_test(
 
 
 # ---------------------------------------------------------------- discovery
+
 
 @dataclass
 class DiscoveryResult:
@@ -256,8 +350,10 @@ class DiscoveryResult:
         parts = []
         for region, item in self.regions.items():
             if item["status"] == DiscoveryStatus.OK:
-                parts.append(f"{region}: {item['instances']} instances, {item['vpcs']} VPCs, "
-                             f"{item['flow_logs']} flow logs")
+                parts.append(
+                    f"{region}: {item['instances']} instances, {item['vpcs']} VPCs, "
+                    f"{item['flow_logs']} flow logs"
+                )
             else:
                 parts.append(f"{region}: failed ({item['error']})")
         return "; ".join(parts)
@@ -280,9 +376,14 @@ def refresh_discovery(
     inventories: dict[str, aws.RegionInventory] = {}
     errors: dict[str, str] = {}
     try:
-        role = assume_account_role(user=user, account=account, purpose="discovery",
-                                   aws_settings=settings, client_ip=client_ip,
-                                   api_token_id=api_token_id)
+        role = assume_account_role(
+            user=user,
+            account=account,
+            purpose="discovery",
+            aws_settings=settings,
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     except aws.AwsError as exc:
         errors = {region: f"{exc.code}: {exc.message}" for region in wanted}
     else:
@@ -298,37 +399,58 @@ def refresh_discovery(
         for region, inventory in inventories.items():
             _replace_region(account, inventory, now)
             RegionDiscovery.objects.update_or_create(
-                account=account, region=region,
-                defaults={"status": DiscoveryStatus.OK, "attempted_at": now,
-                          "refreshed_at": now, "error": "",
-                          "instance_count": len(inventory.instances),
-                          "vpc_count": len(inventory.vpcs),
-                          "flow_log_count": len(inventory.flow_logs)},
+                account=account,
+                region=region,
+                defaults={
+                    "status": DiscoveryStatus.OK,
+                    "attempted_at": now,
+                    "refreshed_at": now,
+                    "error": "",
+                    "instance_count": len(inventory.instances),
+                    "vpc_count": len(inventory.vpcs),
+                    "flow_log_count": len(inventory.flow_logs),
+                },
             )
-            result.regions[region] = {"status": DiscoveryStatus.OK, "error": "",
-                                      "instances": len(inventory.instances),
-                                      "vpcs": len(inventory.vpcs),
-                                      "flow_logs": len(inventory.flow_logs)}
+            result.regions[region] = {
+                "status": DiscoveryStatus.OK,
+                "error": "",
+                "instances": len(inventory.instances),
+                "vpcs": len(inventory.vpcs),
+                "flow_logs": len(inventory.flow_logs),
+            }
         for region, error in errors.items():
             RegionDiscovery.objects.update_or_create(
-                account=account, region=region,
-                defaults={"status": DiscoveryStatus.FAILED, "attempted_at": now,
-                          "error": error[:2000]},
+                account=account,
+                region=region,
+                defaults={
+                    "status": DiscoveryStatus.FAILED,
+                    "attempted_at": now,
+                    "error": error[:2000],
+                },
             )
-            result.regions[region] = {"status": DiscoveryStatus.FAILED, "error": error,
-                                      "instances": 0, "vpcs": 0, "flow_logs": 0}
+            result.regions[region] = {
+                "status": DiscoveryStatus.FAILED,
+                "error": error,
+                "instances": 0,
+                "vpcs": 0,
+                "flow_logs": 0,
+            }
         if regions is None:
             # Regions no longer configured on the account: drop what was cached for them.
             for model in (Instance, Vpc, FlowLogConfig, RegionDiscovery):
                 model.objects.filter(account=account).exclude(  # type: ignore[attr-defined]
-                    region__in=wanted).delete()
+                    region__in=wanted
+                ).delete()
         if inventories:
             AwsAccount.objects.filter(pk=account.pk).update(discovered_at=now)
             account.discovered_at = now
         audit.record(
-            actor=user, action="aws_account.discovery_refreshed", target=account,
+            actor=user,
+            action="aws_account.discovery_refreshed",
+            target=account,
             details={"ok": result.ok, "regions": result.regions},
-            client_ip=client_ip, api_token_id=api_token_id,
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     return result
 
@@ -349,6 +471,7 @@ def _replace_region(account: AwsAccount, inventory: aws.RegionInventory, now: An
 
 
 # ---------------------------------------------------------------- resolver for the run form
+
 
 @dataclass
 class InstanceTarget:
@@ -380,37 +503,53 @@ class _Resolver:
     def __init__(self, account: AwsAccount) -> None:
         self.account = account
         self.vpcs = {(v.region, v.vpc_id): v for v in Vpc.objects.filter(account=account)}
-        self.flow_logs = list(FlowLogConfig.objects.filter(
-            account=account, destination_type__in=list(RUN_SOURCE_OF_DESTINATION)
-        ))
+        self.flow_logs = list(
+            FlowLogConfig.objects.filter(
+                account=account, destination_type__in=list(RUN_SOURCE_OF_DESTINATION)
+            )
+        )
 
     def covering(self, instance: Instance) -> list[FlowLogConfig]:
-        wanted = {
+        wanted: dict[str, set[str]] = {
             COVERAGE_ORDER[0]: set(instance.interfaces),
             COVERAGE_ORDER[1]: {instance.subnet_id},
             COVERAGE_ORDER[2]: {instance.vpc_id},
         }
         matches = [
-            f for f in self.flow_logs
-            if f.region == instance.region and f.resource_id in wanted.get(f.resource_type, ())
+            f
+            for f in self.flow_logs
+            if f.region == instance.region and f.resource_id in wanted.get(f.resource_type, set())
         ]
         destinations = list(RUN_SOURCE_OF_DESTINATION)
         # Most specific resource first; active before inactive; CloudWatch before S3.
-        matches.sort(key=lambda f: (COVERAGE_ORDER.index(f.resource_type),
-                                    f.status not in ("", "ACTIVE"),
-                                    destinations.index(f.destination_type), f.flow_log_id))
+        matches.sort(
+            key=lambda f: (
+                COVERAGE_ORDER.index(f.resource_type),
+                f.status not in ("", "ACTIVE"),
+                destinations.index(f.destination_type),
+                f.flow_log_id,
+            )
+        )
         return matches
 
     def resolve(self, instance: Instance) -> InstanceTarget:
         vpc = self.vpcs.get((instance.region, instance.vpc_id))
         covering = [f.to_dict() for f in self.covering(instance)]
         return InstanceTarget(
-            account=self.account.pk, region=instance.region, instance_id=instance.instance_id,
-            name=instance.name, state=instance.state, private_ips=list(instance.private_ips),
-            ipv6_addresses=list(instance.ipv6_addresses), public_ips=list(instance.public_ips),
-            interfaces=list(instance.interfaces), vpc_id=instance.vpc_id,
-            subnet_id=instance.subnet_id, vpc_cidrs=vpc.cidrs if vpc else [],
-            flow_log=covering[0] if covering else None, flow_logs=covering,
+            account=self.account.pk,
+            region=instance.region,
+            instance_id=instance.instance_id,
+            name=instance.name,
+            state=instance.state,
+            private_ips=list(instance.private_ips),
+            ipv6_addresses=list(instance.ipv6_addresses),
+            public_ips=list(instance.public_ips),
+            interfaces=list(instance.interfaces),
+            vpc_id=instance.vpc_id,
+            subnet_id=instance.subnet_id,
+            vpc_cidrs=vpc.cidrs if vpc else [],
+            flow_log=covering[0] if covering else None,
+            flow_logs=covering,
         )
 
 
@@ -459,6 +598,5 @@ def resolve_instance(*, user: Any, account: AwsAccount, query: str) -> InstanceT
         raise InstanceNotFound(f"No discovered instance matches {query!r}; refresh discovery?")
     if len(candidates) > 1:
         names = ", ".join(str(i) for i in candidates[:10])
-        raise AmbiguousInstance(f"{len(candidates)} instances match {query!r}: {names}",
-                                candidates)
+        raise AmbiguousInstance(f"{len(candidates)} instances match {query!r}: {names}", candidates)
     return _Resolver(account).resolve(candidates[0])

@@ -21,7 +21,8 @@ def validate_account_id(value: str) -> None:
     if not ACCOUNT_ID_RE.match(value or ""):
         raise ValidationError(
             "An AWS account ID is exactly 12 digits, e.g. 123456789012 (got %(value)r).",
-            code="account_id", params={"value": value},
+            code="account_id",
+            params={"value": value},
         )
 
 
@@ -35,7 +36,8 @@ def validate_role_arn(value: str) -> None:
         raise ValidationError(
             "A role ARN looks like arn:aws:iam::123456789012:role/FlowLogPortalReader "
             "(optionally with a path: role/path/name); got %(value)r.",
-            code="role_arn", params={"value": value},
+            code="role_arn",
+            params={"value": value},
         )
 
 
@@ -49,7 +51,8 @@ def validate_regions(value: Any) -> None:
     if unknown:
         raise ValidationError(
             "Unknown region: %(unknown)s. Region names look like eu-west-1 or us-east-2.",
-            code="regions", params={"unknown": ", ".join(unknown)},
+            code="regions",
+            params={"unknown": ", ".join(unknown)},
         )
     if len(set(value)) != len(value):
         raise ValidationError("A region is listed twice.", code="regions")

@@ -23,26 +23,37 @@ from accounts.services import (
 )
 from portal.audit import client_ip_of
 
+# The page lists this many instances; the picker and the API find any of them.
+INSTANCES_SHOWN = 200
+
 
 @require_GET
 def account_list(request: HttpRequest) -> HttpResponse:
     accounts = AwsAccount.objects.for_user(request.user).order_by("name")
-    return render(request, "accounts/list.html", {
-        "accounts": accounts, "can_manage": can_manage_aws_accounts(request.user),
-    })
+    return render(
+        request,
+        "accounts/list.html",
+        {
+            "accounts": accounts,
+            "can_manage": can_manage_aws_accounts(request.user),
+        },
+    )
 
 
-def _save_form(request: HttpRequest, form: AwsAccountForm, account: AwsAccount | None) -> (
-    AwsAccount | None
-):
+def _save_form(
+    request: HttpRequest, form: AwsAccountForm, account: AwsAccount | None
+) -> AwsAccount | None:
     """Call the service; its validation errors go next to the form's fields."""
-    data = {name: form.cleaned_data[name] for name in ("name", "account_id", "role_arn",
-                                                        "regions", "notes")}
+    data = {
+        name: form.cleaned_data[name]
+        for name in ("name", "account_id", "role_arn", "regions", "notes")
+    }
     try:
         if account is None:
             return create_account(user=request.user, client_ip=client_ip_of(request), **data)
-        return update_account(user=request.user, account=account,
-                              client_ip=client_ip_of(request), **data)
+        return update_account(
+            user=request.user, account=account, client_ip=client_ip_of(request), **data
+        )
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -55,8 +66,11 @@ def account_create(request: HttpRequest) -> HttpResponse:
     form = AwsAccountForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid() and (account := _save_form(request, form, None)) is not None:
-            messages.success(request, "AWS account registered. Create the role with the policies "
-                                      "below, then test the connection.")
+            messages.success(
+                request,
+                "AWS account registered. Create the role with the policies "
+                "below, then test the connection.",
+            )
             return redirect(account)
         return render(request, "accounts/form.html", {"form": form}, status=400)
     return render(request, "accounts/form.html", {"form": form})
@@ -72,8 +86,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid() and (saved := _save_form(request, form, fresh)) is not None:
             messages.success(request, "AWS account updated.")
             return redirect(saved)
-        return render(request, "accounts/form.html", {"form": form, "account": account},
-                      status=400)
+        return render(request, "accounts/form.html", {"form": form, "account": account}, status=400)
     return render(request, "accounts/form.html", {"form": form, "account": account})
 
 
@@ -91,29 +104,40 @@ def account_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request.user, pk)
-    return render(request, "accounts/detail.html", {
-        "account": account,
-        "can_manage": can_manage_aws_accounts(request.user),
-        "policies": policies_for(account),
-        "discoveries": RegionDiscovery.objects.filter(account=account).order_by("region"),
-        "vpcs": Vpc.objects.filter(account=account),
-        "instances": Instance.objects.filter(account=account),
-        "flow_logs": FlowLogConfig.objects.filter(account=account),
-        "test": account.last_test_result or None,
-    })
+    instances = Instance.objects.filter(account=account)
+    return render(
+        request,
+        "accounts/detail.html",
+        {
+            "account": account,
+            "can_manage": can_manage_aws_accounts(request.user),
+            "policies": policies_for(account),
+            "discoveries": RegionDiscovery.objects.filter(account=account).order_by("region"),
+            "vpcs": Vpc.objects.filter(account=account),
+            "instances": instances[:INSTANCES_SHOWN],
+            "instance_count": instances.count(),
+            "instances_shown": INSTANCES_SHOWN,
+            "flow_logs": FlowLogConfig.objects.filter(account=account),
+            "test": account.last_test_result or None,
+        },
+    )
 
 
 @require_POST
 def account_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_rw_account_for_user(request.user, pk)
-    result = run_connection_test(user=request.user, account=account,
-                                 client_ip=client_ip_of(request))
+    result = run_connection_test(
+        user=request.user, account=account, client_ip=client_ip_of(request)
+    )
     failed = [c for c in result["checks"] if not c["ok"]]
     if result["ok"]:
         messages.success(request, f"Connection works: all {len(result['checks'])} checks passed.")
     else:
-        messages.error(request, f"Connection test: {len(failed)} of {len(result['checks'])} "
-                                "checks failed; see the details below.")
+        messages.error(
+            request,
+            f"Connection test: {len(failed)} of {len(result['checks'])} "
+            "checks failed; see the details below.",
+        )
     return redirect(account)
 
 
@@ -122,13 +146,14 @@ def account_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_rw_account_for_user(request.user, pk)
     # Inline: a few Describe calls per region. `accounts.tasks.refresh_discovery` does the same
     # in the background for scheduled refreshes.
-    result = refresh_discovery(user=request.user, account=account,
-                               client_ip=client_ip_of(request))
+    result = refresh_discovery(user=request.user, account=account, client_ip=client_ip_of(request))
     if result.ok:
         messages.success(request, f"Discovery refreshed. {result.summary()}.")
     else:
-        messages.error(request, f"Discovery incomplete; cached rows of failed regions were kept. "
-                                f"{result.summary()}.")
+        messages.error(
+            request,
+            f"Discovery incomplete; cached rows of failed regions were kept. {result.summary()}.",
+        )
     return redirect(account)
 
 
@@ -138,7 +163,12 @@ def instance_search(request: HttpRequest, pk: int) -> JsonResponse:
     account = get_account_for_user(request.user, pk)
     query = request.GET.get("q", "")
     targets, total = search_instances(user=request.user, account=account, query=query)
-    return JsonResponse({
-        "account": account.pk, "query": query, "count": total,
-        "truncated": total > len(targets), "results": [t.to_dict() for t in targets],
-    })
+    return JsonResponse(
+        {
+            "account": account.pk,
+            "query": query,
+            "count": total,
+            "truncated": total > len(targets),
+            "results": [t.to_dict() for t in targets],
+        }
+    )

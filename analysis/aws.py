@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -60,17 +61,20 @@ SESSION_NAME_MAX = 64
 # Assumed credentials are renewed this long before they expire.
 REFRESH_MARGIN = timedelta(minutes=5)
 
+_XML_ERROR = re.compile(r"<Code>(?P<code>[^<]+)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
+
 CLOUDWATCH = "cloud-watch-logs"
 S3 = "s3"
 
 
+@functools.cache
 def known_regions() -> list[str]:
     """Region names the portal accepts: the shipped list plus those of the installed botocore."""
     names = set(AWS_REGIONS)
     # The shipped list is enough when botocore has no endpoint data.
     with contextlib.suppress(Exception):
         names.update(boto3.Session().get_available_regions("ec2"))
-    return sorted(names)
+    return sorted(names)  # callers must not change the cached list
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class AwsSettings:
     sts_region: str = "us-east-1"
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    max_attempts: int = 6
+    max_attempts: int = 6  # in all, the first try included
     retry_mode: str = "standard"
     session_seconds: int = 3600
     page_size: int = 200
@@ -112,11 +116,14 @@ class AwsError(Exception):
             return exc
         if isinstance(exc, ClientError):
             error = exc.response.get("Error", {})
-            return cls(
-                str(error.get("Code") or "ClientError"),
-                str(error.get("Message") or exc),
-                operation=operation,
-            )
+            code = str(error.get("Code") or "ClientError")
+            message = str(error.get("Message") or exc)
+            embedded = _XML_ERROR.search(message)
+            if code.isdigit() and embedded:
+                # An error body in another protocol than the client expects (moto answers JSON
+                # services with XML errors): botocore keeps only the HTTP status; read the body.
+                code, message = embedded.group("code"), embedded.group("message")
+            return cls(code, message, operation=operation)
         return cls(type(exc).__name__, str(exc), operation=operation)
 
 

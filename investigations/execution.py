@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, get_analyzer
@@ -64,13 +64,15 @@ class _Heartbeat:
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.pk}", daemon=True)
 
     def _beat(self) -> None:
-        while not self.stopped.wait(self.every):
-            try:
-                QueryRun.touch_heartbeat(self.run_id)
-            except Exception:  # a missed beat is not fatal; the next one may get through
-                logger.warning("Heartbeat for run %s failed", self.run_id, exc_info=True)
-            finally:
-                close_old_connections()
+        try:
+            while not self.stopped.wait(self.every):
+                try:
+                    QueryRun.touch_heartbeat(self.run_id)
+                except Exception:  # a missed beat is not fatal; the next one may get through
+                    logger.warning("Heartbeat for run %s failed", self.run_id, exc_info=True)
+                    close_old_connections()
+        finally:
+            connection.close()  # this thread's own connection; it must not outlive the run
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()

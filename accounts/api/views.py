@@ -23,9 +23,7 @@ def _token_id(request: Request) -> int | None:
     return request.auth.pk if isinstance(request.auth, ApiToken) else None
 
 
-class AwsAccountViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Accounts for every portal role; test-connection and refresh for admins (session only:
     no token scope allows changes to AWS accounts yet)."""
 
@@ -49,25 +47,36 @@ class AwsAccountViewSet(
     @action(detail=True, methods=["post"], url_path="test-connection")
     def test_connection(self, request: Request, pk: str | None = None) -> Response:
         account = self._writable(request)
-        result = run_connection_test(user=request.user, account=account,
-                                     client_ip=client_ip_of(request),
-                                     api_token_id=_token_id(request))
+        result = run_connection_test(
+            user=request.user,
+            account=account,
+            client_ip=client_ip_of(request),
+            api_token_id=_token_id(request),
+        )
         return Response(result)
 
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str | None = None) -> Response:
         account = self._writable(request)
-        result = refresh_discovery(user=request.user, account=account,
-                                   client_ip=client_ip_of(request),
-                                   api_token_id=_token_id(request))
+        result = refresh_discovery(
+            user=request.user,
+            account=account,
+            client_ip=client_ip_of(request),
+            api_token_id=_token_id(request),
+        )
         return Response(result.to_dict())
 
-    @action(detail=True, methods=["get"], url_path="instances/search",
-            url_name="instance-search")
+    @action(detail=True, methods=["get"], url_path="instances/search", url_name="instance-search")
     def instance_search(self, request: Request, pk: str | None = None) -> Response:
         account = self.get_object()
         query = request.query_params.get("q", "")
         targets, total = search_instances(user=request.user, account=account, query=query)
-        return Response({"account": account.pk, "query": query, "count": total,
-                         "truncated": total > len(targets),
-                         "results": [t.to_dict() for t in targets]})
+        return Response(
+            {
+                "account": account.pk,
+                "query": query,
+                "count": total,
+                "truncated": total > len(targets),
+                "results": [t.to_dict() for t in targets],
+            }
+        )

@@ -8,124 +8,287 @@ import accounts.validators
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AwsAccount',
+            name="AwsAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('account_id', models.CharField(max_length=12, validators=[accounts.validators.validate_account_id], verbose_name='account ID')),
-                ('role_arn', models.CharField(max_length=2048, validators=[accounts.validators.validate_role_arn], verbose_name='role ARN')),
-                ('external_id', models.CharField(default=accounts.models.new_external_id, editable=False, max_length=128, unique=True, verbose_name='external ID')),
-                ('regions', models.JSONField(default=list, validators=[accounts.validators.validate_regions])),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('discovered_at', models.DateTimeField(blank=True, null=True)),
-                ('last_tested_at', models.DateTimeField(blank=True, null=True)),
-                ('last_test_ok', models.BooleanField(blank=True, null=True)),
-                ('last_test_result', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "account_id",
+                    models.CharField(
+                        max_length=12,
+                        validators=[accounts.validators.validate_account_id],
+                        verbose_name="account ID",
+                    ),
+                ),
+                (
+                    "role_arn",
+                    models.CharField(
+                        max_length=2048,
+                        validators=[accounts.validators.validate_role_arn],
+                        verbose_name="role ARN",
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        default=accounts.models.new_external_id,
+                        editable=False,
+                        max_length=128,
+                        unique=True,
+                        verbose_name="external ID",
+                    ),
+                ),
+                (
+                    "regions",
+                    models.JSONField(
+                        default=list, validators=[accounts.validators.validate_regions]
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("discovered_at", models.DateTimeField(blank=True, null=True)),
+                ("last_tested_at", models.DateTimeField(blank=True, null=True)),
+                ("last_test_ok", models.BooleanField(blank=True, null=True)),
+                ("last_test_result", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'verbose_name': 'AWS account',
-                'ordering': ['name'],
+                "verbose_name": "AWS account",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='FlowLogConfig',
+            name="FlowLogConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('refreshed_at', models.DateTimeField()),
-                ('flow_log_id', models.CharField(max_length=32, verbose_name='flow log ID')),
-                ('resource_id', models.CharField(max_length=64, verbose_name='resource ID')),
-                ('resource_type', models.CharField(choices=[('VPC', 'VPC'), ('Subnet', 'Subnet'), ('NetworkInterface', 'Network interface'), ('TransitGateway', 'Transit gateway'), ('TransitGatewayAttachment', 'Transit gateway attachment'), ('Other', 'Other')], max_length=32)),
-                ('traffic_type', models.CharField(blank=True, max_length=16)),
-                ('destination_type', models.CharField(choices=[('cloud-watch-logs', 'CloudWatch Logs'), ('s3', 'S3'), ('kinesis-data-firehose', 'Kinesis Data Firehose')], max_length=32)),
-                ('log_destination', models.CharField(blank=True, max_length=2048)),
-                ('log_group_name', models.CharField(blank=True, max_length=512)),
-                ('s3_bucket', models.CharField(blank=True, max_length=63, verbose_name='S3 bucket')),
-                ('s3_prefix', models.CharField(blank=True, max_length=1024, verbose_name='S3 prefix')),
-                ('log_format', models.TextField(blank=True)),
-                ('file_format', models.CharField(choices=[('plain-text', 'Text'), ('parquet', 'Parquet')], default='plain-text', max_length=16)),
-                ('hive_compatible_partitions', models.BooleanField(default=False)),
-                ('per_hour_partition', models.BooleanField(default=False)),
-                ('status', models.CharField(blank=True, max_length=16)),
-                ('deliver_logs_status', models.CharField(blank=True, max_length=16)),
-                ('max_aggregation_interval', models.PositiveIntegerField(default=600)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='flow_logs', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("region", models.CharField(max_length=32)),
+                ("refreshed_at", models.DateTimeField()),
+                ("flow_log_id", models.CharField(max_length=32, verbose_name="flow log ID")),
+                ("resource_id", models.CharField(max_length=64, verbose_name="resource ID")),
+                (
+                    "resource_type",
+                    models.CharField(
+                        choices=[
+                            ("VPC", "VPC"),
+                            ("Subnet", "Subnet"),
+                            ("NetworkInterface", "Network interface"),
+                            ("TransitGateway", "Transit gateway"),
+                            ("TransitGatewayAttachment", "Transit gateway attachment"),
+                            ("Other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("traffic_type", models.CharField(blank=True, max_length=16)),
+                (
+                    "destination_type",
+                    models.CharField(
+                        choices=[
+                            ("cloud-watch-logs", "CloudWatch Logs"),
+                            ("s3", "S3"),
+                            ("kinesis-data-firehose", "Kinesis Data Firehose"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("log_destination", models.CharField(blank=True, max_length=2048)),
+                ("log_group_name", models.CharField(blank=True, max_length=512)),
+                (
+                    "s3_bucket",
+                    models.CharField(blank=True, max_length=63, verbose_name="S3 bucket"),
+                ),
+                (
+                    "s3_prefix",
+                    models.CharField(blank=True, max_length=1024, verbose_name="S3 prefix"),
+                ),
+                ("log_format", models.TextField(blank=True)),
+                (
+                    "file_format",
+                    models.CharField(
+                        choices=[("plain-text", "Text"), ("parquet", "Parquet")],
+                        default="plain-text",
+                        max_length=16,
+                    ),
+                ),
+                ("hive_compatible_partitions", models.BooleanField(default=False)),
+                ("per_hour_partition", models.BooleanField(default=False)),
+                ("status", models.CharField(blank=True, max_length=16)),
+                ("deliver_logs_status", models.CharField(blank=True, max_length=16)),
+                ("max_aggregation_interval", models.PositiveIntegerField(default=600)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="flow_logs",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'flow log',
-                'ordering': ['region', 'flow_log_id'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'region', 'flow_log_id'), name='unique_flow_log')],
+                "verbose_name": "flow log",
+                "ordering": ["region", "flow_log_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "region", "flow_log_id"), name="unique_flow_log"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('refreshed_at', models.DateTimeField()),
-                ('instance_id', models.CharField(max_length=32, verbose_name='instance ID')),
-                ('name', models.CharField(blank=True, db_index=True, max_length=255)),
-                ('state', models.CharField(blank=True, max_length=32)),
-                ('private_ips', models.JSONField(blank=True, default=list, verbose_name='private IPv4 addresses')),
-                ('ipv6_addresses', models.JSONField(blank=True, default=list, verbose_name='IPv6 addresses')),
-                ('public_ips', models.JSONField(blank=True, default=list, verbose_name='public IPv4 addresses')),
-                ('interfaces', models.JSONField(blank=True, default=list)),
-                ('vpc_id', models.CharField(blank=True, max_length=32, verbose_name='VPC ID')),
-                ('subnet_id', models.CharField(blank=True, max_length=32, verbose_name='subnet ID')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("region", models.CharField(max_length=32)),
+                ("refreshed_at", models.DateTimeField()),
+                ("instance_id", models.CharField(max_length=32, verbose_name="instance ID")),
+                ("name", models.CharField(blank=True, db_index=True, max_length=255)),
+                ("state", models.CharField(blank=True, max_length=32)),
+                (
+                    "private_ips",
+                    models.JSONField(
+                        blank=True, default=list, verbose_name="private IPv4 addresses"
+                    ),
+                ),
+                (
+                    "ipv6_addresses",
+                    models.JSONField(blank=True, default=list, verbose_name="IPv6 addresses"),
+                ),
+                (
+                    "public_ips",
+                    models.JSONField(
+                        blank=True, default=list, verbose_name="public IPv4 addresses"
+                    ),
+                ),
+                ("interfaces", models.JSONField(blank=True, default=list)),
+                ("vpc_id", models.CharField(blank=True, max_length=32, verbose_name="VPC ID")),
+                (
+                    "subnet_id",
+                    models.CharField(blank=True, max_length=32, verbose_name="subnet ID"),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['region', 'name', 'instance_id'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'region', 'instance_id'), name='unique_instance')],
+                "ordering": ["region", "name", "instance_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "region", "instance_id"), name="unique_instance"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RegionDiscovery',
+            name="RegionDiscovery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('failed', 'Failed')], max_length=8)),
-                ('attempted_at', models.DateTimeField()),
-                ('refreshed_at', models.DateTimeField(blank=True, help_text='Last successful refresh; the cached rows are this old.', null=True)),
-                ('error', models.TextField(blank=True)),
-                ('instance_count', models.PositiveIntegerField(default=0)),
-                ('vpc_count', models.PositiveIntegerField(default=0)),
-                ('flow_log_count', models.PositiveIntegerField(default=0)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='discoveries', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("region", models.CharField(max_length=32)),
+                (
+                    "status",
+                    models.CharField(choices=[("ok", "OK"), ("failed", "Failed")], max_length=8),
+                ),
+                ("attempted_at", models.DateTimeField()),
+                (
+                    "refreshed_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Last successful refresh; the cached rows are this old.",
+                        null=True,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("instance_count", models.PositiveIntegerField(default=0)),
+                ("vpc_count", models.PositiveIntegerField(default=0)),
+                ("flow_log_count", models.PositiveIntegerField(default=0)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="discoveries",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['account', 'region'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'region'), name='one_discovery_per_region')],
+                "ordering": ["account", "region"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "region"), name="one_discovery_per_region"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Vpc',
+            name="Vpc",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('refreshed_at', models.DateTimeField()),
-                ('vpc_id', models.CharField(max_length=32, verbose_name='VPC ID')),
-                ('name', models.CharField(blank=True, max_length=255)),
-                ('is_default', models.BooleanField(default=False)),
-                ('primary_cidr', models.CharField(blank=True, max_length=64, verbose_name='primary CIDR')),
-                ('secondary_cidrs', models.JSONField(blank=True, default=list)),
-                ('ipv6_cidrs', models.JSONField(blank=True, default=list, verbose_name='IPv6 CIDRs')),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='vpcs', to='accounts.awsaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("region", models.CharField(max_length=32)),
+                ("refreshed_at", models.DateTimeField()),
+                ("vpc_id", models.CharField(max_length=32, verbose_name="VPC ID")),
+                ("name", models.CharField(blank=True, max_length=255)),
+                ("is_default", models.BooleanField(default=False)),
+                (
+                    "primary_cidr",
+                    models.CharField(blank=True, max_length=64, verbose_name="primary CIDR"),
+                ),
+                ("secondary_cidrs", models.JSONField(blank=True, default=list)),
+                (
+                    "ipv6_cidrs",
+                    models.JSONField(blank=True, default=list, verbose_name="IPv6 CIDRs"),
+                ),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="vpcs",
+                        to="accounts.awsaccount",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'VPC',
-                'ordering': ['region', 'vpc_id'],
-                'constraints': [models.UniqueConstraint(fields=('account', 'region', 'vpc_id'), name='unique_vpc')],
+                "verbose_name": "VPC",
+                "ordering": ["region", "vpc_id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("account", "region", "vpc_id"), name="unique_vpc"
+                    )
+                ],
             },
         ),
     ]

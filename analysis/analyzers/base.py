@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import duckdb
@@ -25,23 +26,57 @@ def connection_of(source: FlowSource) -> duckdb.DuckDBPyConnection:
     return source.connection
 
 
+def flow_columns(source: FlowSource) -> set[str]:
+    """Column names of the `flows` table."""
+    return {
+        row[0]
+        for row in connection_of(source)
+        .execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'flows' AND table_schema = 'main'"
+        )
+        .fetchall()
+    }
+
+
 class Analyzer:
     """One analysis over the `flows` table: a name, a description and a `run` method.
 
     Subclasses set the class attributes and implement `analyze`; `run` first checks that the
-    loaded logs have the fields the analysis needs.
+    loaded logs have the fields the analysis needs and that the parameters give it its inputs
+    (`is_applicable`). `optional_fields` are used when present (e.g. tcp-flags).
     """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     required_fields: ClassVar[tuple[str, ...]] = ()
+    optional_fields: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[str] = ""  # the parameter input it needs, in words, for describe()
     order: ClassVar[int] = 100  # position in lists shown to users
 
     def run(self, source: FlowSource, params: AnalysisParams) -> AnalysisResult:
         connection = connection_of(source)
         self.check_fields(connection)
+        reason = self.missing_input(params)
+        if reason is not None:
+            raise ValueError(f"analysis {self.name!r} {reason}")
         return self.analyze(connection, params)
+
+    def missing_input(self, params: AnalysisParams) -> str | None:
+        """Why the parameters do not let this analysis run (e.g. "needs a port"), or None."""
+        return None
+
+    def is_applicable(self, params: AnalysisParams, columns: Collection[str]) -> str | None:
+        """None when the analysis can run on logs with `columns` and these parameters, else why.
+
+        `columns` are flows-table column names (underscores) or AWS field names (dashes).
+        """
+        present = {name.replace("-", "_") for name in columns}
+        missing = [name for name in self.required_fields if field_named(name).column not in present]
+        if missing:
+            return f"needs flow log field(s) {', '.join(missing)}, which the logs do not have"
+        return self.missing_input(params)
 
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
@@ -69,6 +104,8 @@ class Analyzer:
             "title": self.title,
             "description": self.description,
             "required_fields": list(self.required_fields),
+            "optional_fields": list(self.optional_fields),
+            "needs": self.needs,
         }
 
 
@@ -100,3 +137,10 @@ def get_analyzer(name: str) -> Analyzer:
 def all_analyzers() -> list[Analyzer]:
     """Every registered analyzer, in display order."""
     return sorted(_REGISTRY.values(), key=lambda analyzer: (analyzer.order, analyzer.name))
+
+
+def applicable_analyzers(
+    params: AnalysisParams, columns: Collection[str]
+) -> list[tuple[Analyzer, str | None]]:
+    """Every analyzer with None when it can run, else the reason it cannot (for "all")."""
+    return [(analyzer, analyzer.is_applicable(params, columns)) for analyzer in all_analyzers()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import duckdb
 
 from analysis.addresses import int_to_ip
-from analysis.analyzers.base import Analyzer
+from analysis.analyzers.base import Analyzer, flow_columns
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
+from analysis.analyzers.scope import ensure_packet_addresses
 from analysis.protocols import protocol_name
 
 
@@ -66,65 +67,177 @@ FIRST_SEEN = OutputColumn("first_seen", "MIN(start_ts)", iso_time)
 LAST_SEEN = OutputColumn("last_seen", "MAX(end_ts)", iso_time)
 
 
+RANK_MEASURES = ("flows", "packets", "bytes")
+
+
+def rank_order(rank: str, keys: tuple[OutputColumn, ...]) -> list[str]:
+    """ORDER BY terms: the rank measure, then flows or bytes, then the keys (stable)."""
+    measures = [rank] + [name for name in ("flows", "bytes") if name != rank]
+    return [f"{name} DESC" for name in measures] + [f"{key.key} ASC" for key in keys]
+
+
+def grouped_sql(
+    *,
+    keys: tuple[OutputColumn, ...],
+    extras: tuple[OutputColumn, ...] = (),
+    condition: str = "TRUE",
+    source: str = "flows",
+    rank: str = "flows",
+    limit: int | None = None,
+) -> str:
+    """Groups with their measures and window totals, ranked, in SQL DuckDB and Trino both run.
+
+    `source` is `flows` or a parenthesised subquery with an alias that has the columns the
+    keys and measures use (packets, bytes, start_ts, end_ts...).
+    """
+    key_sql = [f"{key.sql} AS {key.key}" for key in keys]
+    aggregates = [f"{col.sql} AS {col.key}" for col in (*MEASURES, *extras)]
+    outer = [col.key for col in (*keys, *MEASURES, *extras)]
+    group_by = f"    GROUP BY {', '.join(key.sql for key in keys)}\n" if keys else ""
+    limit_sql = f"\nLIMIT {int(limit)}" if limit is not None else ""
+    return (
+        f"SELECT {', '.join(outer)},\n"
+        "       COUNT(*) OVER () AS total_groups,\n"
+        "       SUM(flows) OVER () AS total_flows,\n"
+        "       SUM(packets) OVER () AS total_packets,\n"
+        "       SUM(bytes) OVER () AS total_bytes\n"
+        f"FROM (\n"
+        f"    SELECT {', '.join(key_sql + aggregates)}\n"
+        f"    FROM {source}\n"
+        f"    WHERE {condition}\n"
+        f"{group_by}"
+        f") AS grouped\n"
+        f"ORDER BY {', '.join(rank_order(rank, keys))}"
+        f"{limit_sql}"
+    )
+
+
+@dataclass
+class GroupedRows:
+    """Rows of a grouped query, with the number of groups and totals before truncation."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total_groups: int
+    flows: int
+    packets: int
+    bytes: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.total_groups > len(self.rows)
+
+    def totals(self) -> dict[str, int]:
+        return {"flows": self.flows, "packets": self.packets, "bytes": self.bytes}
+
+
+def run_grouped(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    keys: tuple[OutputColumn, ...],
+    extras: tuple[OutputColumn, ...] = (),
+    condition: str = "TRUE",
+    source: str = "flows",
+    rank: str = "flows",
+    limit: int | None = None,
+) -> GroupedRows:
+    """Run grouped_sql and convert its rows to plain JSON values."""
+    outputs = (*keys, *MEASURES, *extras)
+    sql = grouped_sql(
+        keys=keys, extras=extras, condition=condition, source=source, rank=rank, limit=limit
+    )
+    fetched = connection.execute(sql).fetchall()
+    rows = [
+        {col.key: col.convert(value) for col, value in zip(outputs, record, strict=False)}
+        for record in fetched
+    ]
+    total_groups = int(fetched[0][len(outputs)]) if fetched else 0
+    totals = fetched[0][len(outputs) + 1 :] if fetched else (0, 0, 0)
+    return GroupedRows(
+        columns=[col.key for col in outputs],
+        rows=rows,
+        total_groups=total_groups,
+        flows=int(totals[0] or 0),
+        packets=int(totals[1] or 0),
+        bytes=int(totals[2] or 0),
+    )
+
+
 class GroupedAnalyzer(Analyzer):
-    """Subclasses name their group keys, extra aggregates and WHERE condition."""
+    """Subclasses name their group keys, extra aggregates and WHERE condition.
+
+    Keys and extras may depend on the columns the logs have (`group_keys`, `extra_columns`);
+    `rank` fixes the ranking measure for analyses defined by one (top-external: bytes).
+    """
 
     keys: ClassVar[tuple[OutputColumn, ...]] = ()
     extras: ClassVar[tuple[OutputColumn, ...]] = ()
+    rank: ClassVar[str | None] = None
 
-    def condition(self, params: AnalysisParams) -> str:
+    def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         """SQL boolean over `flows` selecting the records to count."""
         return "TRUE"
 
-    def build_sql(self, params: AnalysisParams) -> str:
+    def group_keys(
+        self, params: AnalysisParams, columns: Collection[str]
+    ) -> tuple[OutputColumn, ...]:
+        return self.keys
+
+    def extra_columns(
+        self, params: AnalysisParams, columns: Collection[str]
+    ) -> tuple[OutputColumn, ...]:
+        return self.extras
+
+    def source(self, params: AnalysisParams, columns: Collection[str]) -> str:
+        """The relation to group: `flows`, or a subquery over it."""
+        return "flows"
+
+    def rank_measure(self, params: AnalysisParams) -> str:
+        return self.rank or params.rank_by
+
+    def build_sql(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         """Top-N groups with window totals, in SQL both DuckDB and Athena/Trino run."""
-        key_sql = [f"{key.sql} AS {key.key}" for key in self.keys]
-        aggregates = [f"{col.sql} AS {col.key}" for col in (*MEASURES, *self.extras)]
-        outer = [col.key for col in (*self.keys, *MEASURES, *self.extras)]
-        first, second = ("bytes", "flows") if params.rank_by == "bytes" else ("flows", "bytes")
-        order = [f"{first} DESC", f"{second} DESC"] + [f"{key.key} ASC" for key in self.keys]
-        return (
-            f"SELECT {', '.join(outer)},\n"
-            "       COUNT(*) OVER () AS total_groups,\n"
-            "       SUM(flows) OVER () AS total_flows,\n"
-            "       SUM(packets) OVER () AS total_packets,\n"
-            "       SUM(bytes) OVER () AS total_bytes\n"
-            f"FROM (\n"
-            f"    SELECT {', '.join(key_sql + aggregates)}\n"
-            f"    FROM flows\n"
-            f"    WHERE {self.condition(params)}\n"
-            f"    GROUP BY {', '.join(key.sql for key in self.keys)}\n"
-            f") AS grouped\n"
-            f"ORDER BY {', '.join(order)}\n"
-            f"LIMIT {int(params.top_n)}"
+        return grouped_sql(
+            keys=self.group_keys(params, columns),
+            extras=self.extra_columns(params, columns),
+            condition=self.condition(params, columns),
+            source=self.source(params, columns),
+            rank=self.rank_measure(params),
+            limit=params.top_n,
         )
+
+    def summarize(
+        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams, columns: set[str]
+    ) -> dict[str, Any]:
+        """Extra summary entries (scope, notes); none by default."""
+        return {}
 
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        outputs = (*self.keys, *MEASURES, *self.extras)
-        cursor = connection.execute(self.build_sql(params))
-        fetched = cursor.fetchall()
-        rows = [
-            {col.key: col.convert(value) for col, value in zip(outputs, record, strict=False)}
-            for record in fetched
-        ]
-        total_groups = int(fetched[0][len(outputs)]) if fetched else 0
-        totals = fetched[0][len(outputs) + 1 :] if fetched else (0, 0, 0)
+        columns = ensure_packet_addresses(connection, flow_columns(connection))
+        grouped = run_grouped(
+            connection,
+            keys=self.group_keys(params, columns),
+            extras=self.extra_columns(params, columns),
+            condition=self.condition(params, columns),
+            source=self.source(params, columns),
+            rank=self.rank_measure(params),
+            limit=params.top_n,
+        )
         summary = {
-            "flows": int(totals[0] or 0),
-            "packets": int(totals[1] or 0),
-            "bytes": int(totals[2] or 0),
-            "groups": total_groups,
-            "rank_by": params.rank_by,
+            **grouped.totals(),
+            "groups": grouped.total_groups,
+            "rank_by": self.rank_measure(params),
             "top_n": params.top_n,
+            **self.summarize(connection, params, columns),
         }
         return AnalysisResult(
             name=self.name,
             title=self.title,
-            columns=[col.key for col in outputs],
-            rows=rows,
-            total_groups=total_groups,
-            truncated=total_groups > len(rows),
+            columns=grouped.columns,
+            rows=grouped.rows,
+            total_groups=grouped.total_groups,
+            truncated=grouped.truncated,
             summary=summary,
         )

@@ -7,8 +7,35 @@ from typing import Any
 
 
 @dataclass
+class ResultTable:
+    """A secondary table of a multi-table result (e.g. per-source totals, graph nodes)."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total_groups: int
+    truncated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "columns": list(self.columns),
+            "rows": [dict(row) for row in self.rows],
+            "total_groups": self.total_groups,
+            "truncated": self.truncated,
+        }
+
+
+@dataclass
 class AnalysisResult:
-    """Rows are plain JSON values; `total_groups` counts groups before top-N truncation."""
+    """Rows are plain JSON values; `total_groups` counts groups before top-N truncation.
+
+    `rows` is the primary table; `tables` holds any further ones. `annotations` maps an
+    address shown in the rows to labels about it (alias, kind, organisation), filled by
+    analysis.enrich.
+    """
 
     name: str
     title: str
@@ -18,6 +45,11 @@ class AnalysisResult:
     truncated: bool
     summary: dict[str, Any] = field(default_factory=dict)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    tables: list[ResultTable] = field(default_factory=list)
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def table(self, name: str) -> ResultTable:
+        return next(table for table in self.tables if table.name == name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -29,4 +61,6 @@ class AnalysisResult:
             "truncated": self.truncated,
             "summary": dict(self.summary),
             "findings": list(self.findings),
+            "tables": [table.to_dict() for table in self.tables],
+            "annotations": {key: dict(value) for key, value in self.annotations.items()},
         }

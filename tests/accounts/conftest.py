@@ -22,9 +22,17 @@ AMI = "ami-12c6146b"
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     """No real credentials, profiles or endpoints can leak in; the session cache starts empty."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN",
-                 "AWS_SECURITY_TOKEN", "PORTAL_AWS_PROFILE", "PORTAL_AWS_PRINCIPAL_ARN",
-                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "PORTAL_AWS_PROFILE",
+        "PORTAL_AWS_PRINCIPAL_ARN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -48,7 +56,10 @@ def aws_account(db: Any) -> Any:
     from accounts.models import AwsAccount
 
     return AwsAccount.objects.create(
-        name="Production", account_id=ACCOUNT, role_arn=ROLE_ARN, regions=[REGION],
+        name="Production",
+        account_id=ACCOUNT,
+        role_arn=ROLE_ARN,
+        regions=[REGION],
     )
 
 
@@ -83,11 +94,16 @@ def build_world(region: str = REGION) -> dict[str, Any]:
     """A VPC with a secondary and an IPv6 CIDR, two subnets, a two-interface web instance with a
     public and an IPv6 address, a db instance, and flow logs on the VPC (S3), the db's subnet
     (CloudWatch) and the web's second interface (CloudWatch)."""
-    ec2, logs, s3, iam = client("ec2", region), client("logs", region), client("s3", region), \
-        client("iam", region)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16",
-                         TagSpecifications=[{"ResourceType": "vpc",
-                                             "Tags": [{"Key": "Name", "Value": "main"}]}])
+    ec2, logs, s3, iam = (
+        client("ec2", region),
+        client("logs", region),
+        client("s3", region),
+        client("iam", region),
+    )
+    vpc = ec2.create_vpc(
+        CidrBlock="10.0.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "main"}]}],
+    )
     vpc_id = vpc["Vpc"]["VpcId"]
     ec2.associate_vpc_cidr_block(VpcId=vpc_id, CidrBlock="10.1.0.0/16")
     ec2.associate_vpc_cidr_block(VpcId=vpc_id, AmazonProvidedIpv6CidrBlock=True)
@@ -95,9 +111,12 @@ def build_world(region: str = REGION) -> dict[str, Any]:
     db_subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.1.3.0/24")["Subnet"]["SubnetId"]
 
     web = ec2.run_instances(
-        ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=web_subnet, PrivateIpAddress="10.0.1.10",
-        TagSpecifications=[{"ResourceType": "instance",
-                            "Tags": [{"Key": "Name", "Value": "web"}]}],
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=web_subnet,
+        PrivateIpAddress="10.0.1.10",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]}],
     )["Instances"][0]
     web_eni = web["NetworkInterfaces"][0]["NetworkInterfaceId"]
     ec2.assign_private_ip_addresses(NetworkInterfaceId=web_eni, PrivateIpAddresses=["10.0.1.11"])
@@ -106,36 +125,59 @@ def build_world(region: str = REGION) -> dict[str, Any]:
     ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=web["InstanceId"])
     second = ec2.create_network_interface(SubnetId=web_subnet, PrivateIpAddress="10.0.1.77")
     second_eni = second["NetworkInterface"]["NetworkInterfaceId"]
-    ec2.attach_network_interface(NetworkInterfaceId=second_eni, InstanceId=web["InstanceId"],
-                                 DeviceIndex=1)
+    ec2.attach_network_interface(
+        NetworkInterfaceId=second_eni, InstanceId=web["InstanceId"], DeviceIndex=1
+    )
     db = ec2.run_instances(
-        ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=db_subnet, PrivateIpAddress="10.1.3.30",
-        TagSpecifications=[{"ResourceType": "instance",
-                            "Tags": [{"Key": "Name", "Value": "db"}]}],
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=db_subnet,
+        PrivateIpAddress="10.1.3.30",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "db"}]}],
     )["Instances"][0]
 
     delivery = iam.create_role(RoleName="delivery", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     logs.create_log_group(logGroupName="/flow/subnets")
     logs.create_log_group(logGroupName="/flow/web-eni")
     s3.create_bucket(Bucket="flow-bucket", CreateBucketConfiguration={"LocationConstraint": region})
-    s3.put_object(Bucket="flow-bucket",
-                  Key=f"AWSLogs/{ACCOUNT}/vpcflowlogs/{region}/2026/01/01/x.log.gz", Body=b"x")
+    s3.put_object(
+        Bucket="flow-bucket",
+        Key=f"AWSLogs/{ACCOUNT}/vpcflowlogs/{region}/2026/01/01/x.log.gz",
+        Body=b"x",
+    )
     vpc_flow = ec2.create_flow_logs(
-        ResourceIds=[vpc_id], ResourceType="VPC", TrafficType="ALL", LogDestinationType="s3",
+        ResourceIds=[vpc_id],
+        ResourceType="VPC",
+        TrafficType="ALL",
+        LogDestinationType="s3",
         LogDestination="arn:aws:s3:::flow-bucket",
     )["FlowLogIds"][0]
     subnet_flow = ec2.create_flow_logs(
-        ResourceIds=[db_subnet], ResourceType="Subnet", TrafficType="ALL",
-        LogGroupName="/flow/subnets", DeliverLogsPermissionArn=delivery,
+        ResourceIds=[db_subnet],
+        ResourceType="Subnet",
+        TrafficType="ALL",
+        LogGroupName="/flow/subnets",
+        DeliverLogsPermissionArn=delivery,
         LogFormat="${version} ${interface-id} ${srcaddr} ${dstaddr} ${action}",
     )["FlowLogIds"][0]
     eni_flow = ec2.create_flow_logs(
-        ResourceIds=[second_eni], ResourceType="NetworkInterface", TrafficType="REJECT",
-        LogGroupName="/flow/web-eni", DeliverLogsPermissionArn=delivery,
+        ResourceIds=[second_eni],
+        ResourceType="NetworkInterface",
+        TrafficType="REJECT",
+        LogGroupName="/flow/web-eni",
+        DeliverLogsPermissionArn=delivery,
     )["FlowLogIds"][0]
     return {
-        "vpc_id": vpc_id, "web_subnet": web_subnet, "db_subnet": db_subnet,
-        "web": web["InstanceId"], "web_eni": web_eni, "second_eni": second_eni,
-        "public_ip": eip["PublicIp"], "db": db["InstanceId"],
-        "vpc_flow": vpc_flow, "subnet_flow": subnet_flow, "eni_flow": eni_flow,
+        "vpc_id": vpc_id,
+        "web_subnet": web_subnet,
+        "db_subnet": db_subnet,
+        "web": web["InstanceId"],
+        "web_eni": web_eni,
+        "second_eni": second_eni,
+        "public_ip": eip["PublicIp"],
+        "db": db["InstanceId"],
+        "vpc_flow": vpc_flow,
+        "subnet_flow": subnet_flow,
+        "eni_flow": eni_flow,
     }

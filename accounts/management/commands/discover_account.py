@@ -15,8 +15,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("account", help="the account's portal id, name or 12-digit id")
-        parser.add_argument("--region", action="append", dest="regions",
-                            help="only this region (repeatable); default: all of the account's")
+        parser.add_argument(
+            "--region",
+            action="append",
+            dest="regions",
+            help="only this region (repeatable); default: all of the account's",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = options["account"]
