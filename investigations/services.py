@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from investigations.choices import FindingStatus, InvestigationStatus, RunSource
 from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
 from investigations.uploads import store_upload
 from portal import audit
+from portal.idempotency import MAX_KEY_LENGTH, fingerprint, previous_object_id, remember
 from portal.roles import can_run_analyses
 from portal.sequences import next_change_number
 
@@ -105,11 +107,10 @@ def submit_run(
     window_end: datetime | None = None,
     client_ip: str | None = None,
     api_token_id: int | None = None,
+    idempotency: tuple[str, str] | None = None,
 ) -> QueryRun:
     """Store the uploaded files, then in one transaction write the queued run and its audit event;
     the Celery task is queued only once that transaction commits."""
-    from investigations.tasks import execute_run
-
     _check_writable(user, investigation)
     names, params = validate_run_request(analyses, parameters or {})
     if not files:
@@ -117,7 +118,33 @@ def submit_run(
     if window_start and window_end and window_start > window_end:
         raise RunRequestInvalid("The start of the time window is after its end.")
 
-    stored = [(f, store_upload(f)) for f in files]
+    stored: list[tuple[Any, Any]] = []
+    try:
+        for upload in files:
+            stored.append((upload, store_upload(upload)))
+        return _create_run(
+            user=user, investigation=investigation, names=names, params=params, stored=stored,
+            window_start=window_start, window_end=window_end, client_ip=client_ip,
+            api_token_id=api_token_id, idempotency=idempotency,
+        )
+    except BaseException:
+        # Nothing half-kept: files stored for a run that was never written are removed.
+        for _upload, saved in stored:
+            (Path(settings.UPLOAD_DIR) / saved.storage_key).unlink(missing_ok=True)
+        raise
+
+
+class _IdempotentReplay(Exception):
+    """A concurrent request with the same Idempotency-Key created the run first."""
+
+
+def _create_run(
+    *, user: Any, investigation: Investigation, names: list[str], params: dict[str, Any],
+    stored: list[tuple[Any, Any]], window_start: datetime | None, window_end: datetime | None,
+    client_ip: str | None, api_token_id: int | None, idempotency: tuple[str, str] | None,
+) -> QueryRun:
+    from investigations.tasks import execute_run
+
     with transaction.atomic():
         uploads = [
             UploadedLog.objects.create(
@@ -163,8 +190,40 @@ def submit_run(
             api_token_id=api_token_id,
         )
         Investigation.objects.filter(pk=investigation.pk).update(updated_at=run.created_at)
+        if idempotency is not None:
+            key, print_ = idempotency
+            if not remember(user=user, scope="runs", key=key, print_=print_, object_id=run.pk):
+                raise _IdempotentReplay
         transaction.on_commit(lambda: execute_run.delay(run.pk))
     return run
+
+
+def submit_run_idempotent(*, user: Any, idempotency_key: str, **request: Any) -> tuple[
+    QueryRun, bool
+]:
+    """`submit_run`, except that a retry with the same key and request returns the run made the
+    first time (and True); the same key with a different request raises IdempotencyConflict."""
+    if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise RunRequestInvalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
+    files = request.get("files") or ()
+    print_ = fingerprint({
+        "investigation": request["investigation"].pk,
+        "analyses": list(request.get("analyses") or []),
+        "parameters": request.get("parameters") or {},
+        "files": [(str(getattr(f, "name", "")), getattr(f, "size", None)) for f in files],
+        "window": [request.get("window_start"), request.get("window_end")],
+    })
+    existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)
+    if existing is not None:
+        return QueryRun.objects.get(pk=existing), True
+    try:
+        run = submit_run(user=user, idempotency=(idempotency_key, print_), **request)
+    except _IdempotentReplay:
+        existing = previous_object_id(user=user, scope="runs", key=idempotency_key,
+                                      print_=print_)
+        assert existing is not None
+        return QueryRun.objects.get(pk=existing), True
+    return run, False
 
 
 def cancel_run(

@@ -34,11 +34,13 @@ from investigations.services import (
     set_finding_status,
     set_investigation_status,
     submit_run,
+    submit_run_idempotent,
 )
 from investigations.uploads import UploadRejected
 from portal.api.changes import ChangePageSerializer, change_feed
 from portal.api.permissions import TokenHasScope
 from portal.audit import client_ip_of
+from portal.idempotency import IdempotencyConflict
 from portal.models import ApiToken
 
 
@@ -135,18 +137,27 @@ class QueryRunViewSet(
         serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        submission: dict[str, Any] = {
+            "investigation": data["investigation"],
+            "analyses": data["analyses"],
+            "parameters": serializer.parameters(),
+            "files": data["files"],
+            "window_start": data.get("start_time"),
+            "window_end": data.get("end_time"),
+            "client_ip": client_ip_of(request),
+            "api_token_id": _token_id(request),
+        }
+        key = request.headers.get("Idempotency-Key")
+        replayed = False
         try:
-            run = submit_run(
-                user=request.user,
-                investigation=data["investigation"],
-                analyses=data["analyses"],
-                parameters=serializer.parameters(),
-                files=data["files"],
-                window_start=data.get("start_time"),
-                window_end=data.get("end_time"),
-                client_ip=client_ip_of(request),
-                api_token_id=_token_id(request),
-            )
+            if key is not None:
+                run, replayed = submit_run_idempotent(
+                    user=request.user, idempotency_key=key, **submission
+                )
+            else:
+                run = submit_run(user=request.user, **submission)
+        except IdempotencyConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
         except UploadRejected as exc:
             if exc.too_large:
                 raise PayloadTooLarge({"files": [str(exc)]}) from exc
@@ -154,8 +165,10 @@ class QueryRunViewSet(
         except RunRequestInvalid as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from exc
         body = QueryRunSerializer(run, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED,
-                        headers={"Location": run.get_absolute_url()})
+        headers = {"Location": run.get_absolute_url()}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
     @extend_schema(
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
