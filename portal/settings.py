@@ -185,7 +185,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenRateThrottle"],
 }
+# Requests per token (or session user) and period: "1200/min", "50/s", "100000/day".
+API_TOKEN_RATE: str = env.str("API_TOKEN_RATE", default="1200/min")
+
+# Throttle counters live in this cache; use Redis when several web processes serve the API.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Flow Log Portal API",

@@ -20,6 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT = 90
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Throttle counters and other cached values never leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def analyst(db: Any) -> Any:
     from tests.factories import UserFactory
