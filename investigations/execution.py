@@ -22,6 +22,7 @@ from analysis.engine import FlowEngine
 from analysis.window import TimeWindow
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from portal import audit
+from portal.webhooks import emit
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def _execute(run: QueryRun) -> None:
         with transaction.atomic():
             if run.mark_cancelled():
                 audit.record(actor=None, action="run.cancelled", target=run, details={})
+                _announce(run, findings=[])
     except Exception as exc:
         logger.exception("Run %s failed", run.pk)
         _fail(run, _explain(exc), records)
@@ -199,6 +201,27 @@ def _fail(run: QueryRun, message: str, records: dict[str, Any] | None) -> None:
     with transaction.atomic():
         if run.mark_failed(error=message, records=records):
             audit.record(actor=None, action="run.failed", target=run, details={"error": message})
+            _announce(run, findings=[])
+
+
+MAX_FINDING_EVENTS = 100
+
+
+def _announce(run: QueryRun, *, findings: list[Finding]) -> None:
+    """Webhook events for everyone who may see this run (in the finishing transaction)."""
+    audience = run.investigation.audience()
+    emit("run.finished", {
+        "run": run.pk, "investigation": run.investigation_id, "status": run.status,
+        "analyses": run.analyses, "error": run.error or None,
+        "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},
+        "findings": len(findings), "url": run.get_absolute_url(),
+    }, recipients=audience)
+    for finding in findings[:MAX_FINDING_EVENTS]:
+        emit("finding.created", {
+            "finding": finding.pk, "run": run.pk, "investigation": run.investigation_id,
+            "type": finding.type, "severity": float(finding.severity), "title": finding.title,
+            "evidence": finding.evidence,
+        }, recipients=audience)
 
 
 def _save_results(
@@ -236,6 +259,7 @@ def _save_results(
             return
         # The findings become visible to pollers with the run's (commit-ordered) change number.
         Finding.objects.filter(run=run).update(change_number=run.change_number)
+        _announce(run, findings=list(Finding.objects.filter(run=run).order_by("-severity", "pk")))
         audit.record(
             actor=None,
             action="run.succeeded",

@@ -52,6 +52,21 @@ class Investigation(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("investigations:detail", args=[self.pk])
 
+    def audience(self) -> list[Any]:
+        """Everyone who may see this investigation: owner, members, managers and admins."""
+        from django.contrib.auth import get_user_model
+
+        from portal.roles import Role
+
+        return list(
+            get_user_model().objects.filter(
+                models.Q(pk=self.owner_id)
+                | models.Q(shared_investigations=self)
+                | models.Q(groups__name__in=[Role.MANAGER, Role.ADMIN])
+                | models.Q(is_superuser=True)
+            ).filter(is_active=True).distinct()
+        )
+
 
 def _upload_path(instance: UploadedLog, filename: str) -> str:
     return f"uploads/{instance.storage_key}"

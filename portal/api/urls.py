@@ -11,7 +11,7 @@ from investigations.api.views import (
     QueryRunViewSet,
     RunResultViewSet,
 )
-from portal.api.views import AuditEventViewSet
+from portal.api.views import AuditEventViewSet, WebhookViewSet
 
 app_name = "api"
 
@@ -20,6 +20,7 @@ router.register("investigations", InvestigationViewSet, basename="investigation"
 router.register("runs", QueryRunViewSet, basename="run")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [

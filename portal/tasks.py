@@ -1,0 +1,19 @@
+"""Celery tasks of the portal itself: webhook delivery with exponential backoff."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from portal.models import WebhookDelivery
+from portal.webhooks import MAX_ATTEMPTS, attempt_delivery
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_ATTEMPTS)
+def deliver_webhook(self: Task, delivery_id: int) -> None:
+    delivery = WebhookDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.PENDING:
+        return
+    if attempt_delivery(delivery) or delivery.status == WebhookDelivery.FAILED:
+        return
+    # 5 s, 10 s, 20 s ... capped at an hour; the delivery row keeps every outcome.
+    raise self.retry(countdown=min(3600, 5 * 2 ** (delivery.attempts - 1)))
