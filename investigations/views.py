@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,6 +18,7 @@ from investigations.access import (
     get_rw_run_for_user,
 )
 from investigations.choices import InvestigationStatus
+from investigations.exports import export_rows
 from investigations.forms import InvestigationForm, MembersForm, NoteForm, RunForm
 from investigations.models import Investigation, RunResult
 from investigations.services import (
@@ -176,11 +178,15 @@ def _page_of(result: RunResult, number: int | str | None):  # type: ignore[no-un
 
 
 @require_GET
-def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponse:
+def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponseBase:
     run = get_run_for_user(request.user, pk)
     result = RunResult.objects.filter(run=run, analysis=analysis).first()
     if result is None:
         raise Http404("This run has no such result.")
+    export = request.GET.get("format")
+    if export:
+        rows = result.rows.order_by("position").values_list("data", flat=True)
+        return export_rows(result, rows, export)
     page = _page_of(result, request.GET.get("page"))
     template = (
         "investigations/_result_table.html"

@@ -186,6 +186,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenRateThrottle"],
+    # `?format=` selects export formats (csv, ndjson, ocsf), not DRF renderers.
+    "URL_FORMAT_OVERRIDE": None,
 }
 # Requests per token (or session user) and period: "1200/min", "50/s", "100000/day".
 API_TOKEN_RATE: str = env.str("API_TOKEN_RATE", default="1200/min")

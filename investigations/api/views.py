@@ -25,7 +25,9 @@ from investigations.api.serializers import (
     ResultPageSerializer,
     RunResultSummarySerializer,
 )
+from investigations.exports import EXPORT_FORMATS, export_rows
 from investigations.models import Finding, Investigation, QueryRun, RunResult
+from investigations.ocsf import detection_finding
 from investigations.services import (
     RunRequestInvalid,
     add_note,
@@ -209,7 +211,9 @@ class RunResultViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="runs_result_rows",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int),
+                    OpenApiParameter("format", str, enum=list(EXPORT_FORMATS),
+                                     description="Download every row instead of a page.")],
         responses={200: ResultPageSerializer},
     )
     def retrieve(self, request: Request, run_pk: str, analysis: str) -> Response:
@@ -225,6 +229,9 @@ class RunResultViewSet(viewsets.ViewSet):
         except ValueError:
             return Response({"detail": "page and page_size must be integers."}, status=400)
         rows = result.rows.order_by("position").values_list("data", flat=True)
+        export = request.query_params.get("format")
+        if export:
+            return export_rows(result, rows, export)
         paginator = Paginator(rows, size)
         try:
             page = paginator.page(number)
@@ -279,6 +286,13 @@ class FindingViewSet(
             client_ip=client_ip_of(request), api_token_id=_token_id(request),
         )
         return Response(FindingSerializer(finding).data)
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "ocsf"])])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if request.query_params.get("format") == "ocsf":
+            page = self.paginate_queryset(self.get_queryset().select_related("run"))
+            return self.get_paginated_response([detection_finding(f) for f in page or []])
+        return super().list(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
         findings = Finding.objects.for_user(self.request.user).order_by("updated_at", "id")
