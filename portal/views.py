@@ -1,20 +1,26 @@
 """Site-wide pages: home, health check and the audit log."""
 
 import json
+from datetime import timedelta
 
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.api.tokens import create_token, revoke_token
 from portal.csvexport import csv_response
 from portal.filtersets import AuditEventFilterForm
-from portal.models import AuditEvent
+from portal.forms import ApiTokenForm, WebhookForm
+from portal.models import ApiToken, AuditEvent, Webhook
 from portal.roles import can_read_audit
+from portal.webhooks import create_webhook, delete_webhook
 
 
 @require_GET
@@ -64,3 +70,61 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
     query.pop("page", None)
     return render(request, "portal/audit_log.html",
                   {"form": form, "page": page, "query": query.urlencode()})
+
+
+@require_http_methods(["GET", "POST"])
+def integrations(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens and webhooks; a new secret is shown once, right here."""
+    token_form = ApiTokenForm(prefix="token")
+    webhook_form = WebhookForm(prefix="hook")
+    revealed: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if "token-name" in request.POST:
+            token_form = ApiTokenForm(request.POST, prefix="token")
+            if token_form.is_valid():
+                data = token_form.cleaned_data
+                expires = (timezone.now() + timedelta(days=data["expires_days"])
+                           if data.get("expires_days") else None)
+                try:
+                    token, key = create_token(user=request.user, name=data["name"],
+                                              scopes=data["scopes"], expires_at=expires,
+                                              actor=request.user)
+                    revealed = {"kind": "API token", "name": token.name, "secret": key}
+                    token_form = ApiTokenForm(prefix="token")
+                except (ValueError, IntegrityError):
+                    token_form.add_error("name", "You already have a token with this name.")
+            status = 200 if revealed else 400
+        elif "hook-name" in request.POST:
+            webhook_form = WebhookForm(request.POST, prefix="hook")
+            if webhook_form.is_valid():
+                try:
+                    hook, secret = create_webhook(user=request.user, **webhook_form.cleaned_data)
+                    revealed = {"kind": "Webhook signing secret", "name": hook.name,
+                                "secret": secret}
+                    webhook_form = WebhookForm(prefix="hook")
+                except ValueError as exc:
+                    webhook_form.add_error("url", str(exc))
+            status = 200 if revealed else 400
+    user_id = int(request.user.pk or 0)  # the login middleware guarantees a user
+    return render(request, "portal/integrations.html", {
+        "tokens": ApiToken.objects.filter(user_id=user_id),
+        "webhooks": Webhook.objects.filter(user_id=user_id).prefetch_related("deliveries"),
+        "token_form": token_form, "webhook_form": webhook_form, "revealed": revealed,
+    }, status=status)
+
+
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=pk, user_id=request.user.pk)
+    revoke_token(token=token, actor=request.user)
+    messages.success(request, f"Token “{token.name}” revoked.")
+    return redirect("integrations")
+
+
+@require_POST
+def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    hook = get_object_or_404(Webhook, pk=pk, user_id=request.user.pk)
+    delete_webhook(user=request.user, webhook=hook)
+    messages.success(request, f"Webhook “{hook.name}” deleted.")
+    return redirect("integrations")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from portal import audit
 from portal.models import ApiToken
@@ -42,3 +43,13 @@ def create_token(
             details={"user": user.get_username(), "scopes": token.scopes},
         )
     return token, key
+
+
+def revoke_token(*, token: ApiToken, actor: Any) -> ApiToken:
+    with transaction.atomic():
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record(actor=actor, action="api_token.revoked", target=token,
+                         details={"user": token.user.get_username()})
+    return token
