@@ -21,3 +21,22 @@ class LoginRequiredMiddleware:
         if not request.user.is_authenticated and not request.path.startswith(EXEMPT_PREFIXES):
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         return self.get_response(request)
+
+
+CSP_RELAXED_PREFIXES = ("/api/v1/docs/",)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends the Content-Security-Policy from settings; Swagger UI's page needs inline script."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        policy = settings.CONTENT_SECURITY_POLICY
+        if request.path.startswith(CSP_RELAXED_PREFIXES):
+            policy = policy.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+            policy = policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+        response.headers.setdefault("Content-Security-Policy", policy)
+        return response

@@ -44,8 +44,9 @@ def _free_port() -> int:
 def _production_env(tmp_path: Path) -> dict[str, str]:
     env = os.environ.copy()
     env.update(
-        DEBUG="false", SECRET_KEY="x" * 50, ALLOWED_HOSTS="127.0.0.1",
+        DEBUG="false", SECRET_KEY="x" * 10 + "-a-long-random-production-secret-for-tests-1234", ALLOWED_HOSTS="127.0.0.1",
         DATA_DIR=str(tmp_path), SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
+        SECURE_SSL_REDIRECT="false",
     )
     env.pop("DATABASE_URL", None)
     return env
@@ -121,3 +122,16 @@ def test_the_beat_command_starts(tmp_path: Path) -> None:
     finally:
         beat.terminate()
         beat.wait(timeout=20)
+
+
+def test_production_defaults_pass_the_deploy_check(tmp_path: Path) -> None:
+    env = _production_env(tmp_path)
+    for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT",
+                 "DJANGO_ALLOW_ASYNC_UNSAFE"):  # the last is set for Playwright tests only
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
