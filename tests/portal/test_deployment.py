@@ -78,7 +78,11 @@ def test_the_web_command_serves_health_with_production_settings(tmp_path: Path) 
             assert b"--accent" in r.read()
     finally:
         web.terminate()
-        web.wait(timeout=20)
+        try:
+            web.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            web.kill()
+            web.wait()
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path: Path) -> None:
@@ -121,7 +125,11 @@ def test_the_beat_command_starts(tmp_path: Path) -> None:
         assert any("beat: Starting" in line for line in seen), "".join(seen)
     finally:
         beat.terminate()
-        beat.wait(timeout=20)
+        try:
+            beat.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            beat.kill()
+            beat.wait()
 
 
 def test_production_defaults_pass_the_deploy_check(tmp_path: Path) -> None:
