@@ -86,6 +86,9 @@ class UploadedLog(models.Model):
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
+    purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When retention removed the file (its hash stays)."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -376,3 +376,45 @@ def set_finding_status(
         finding.change_number = next_change_number()  # last: holds the counter until commit
         Finding.objects.filter(pk=finding.pk).update(change_number=finding.change_number)
     return finding
+
+
+@dataclass
+class PruneReport:
+    uploads_purged: int = 0
+    bytes_freed: int = 0
+    scratch_removed: int = 0
+
+
+def prune_old_data(*, now: datetime | None = None) -> PruneReport:
+    """Apply the retention policy: uploaded files whose runs all finished long ago, and scratch
+    folders no running run owns. Audit events are never pruned."""
+    import shutil
+
+    now = now or timezone.now()
+    report = PruneReport()
+    days = settings.UPLOAD_RETENTION_DAYS
+    if days > 0:
+        cutoff = now - timedelta(days=days)
+        stale = (
+            UploadedLog.objects.filter(purged_at__isnull=True, created_at__lt=cutoff)
+            .exclude(runs__status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+            .exclude(runs__finished_at__gte=cutoff)
+        )
+        for upload in stale:
+            path = Path(upload.path)
+            if path.exists():
+                report.bytes_freed += path.stat().st_size
+                path.unlink()
+            UploadedLog.objects.filter(pk=upload.pk).update(purged_at=now)
+            report.uploads_purged += 1
+    running = {f"run-{pk}" for pk in QueryRun.objects.filter(
+        status=RunStatus.RUNNING).values_list("pk", flat=True)}
+    for folder in Path(settings.WORK_DIR).glob("run-*"):
+        if folder.name not in running:
+            shutil.rmtree(folder, ignore_errors=True)
+            report.scratch_removed += 1
+    if report.uploads_purged or report.scratch_removed:
+        audit.record(actor=None, action="data.pruned", details={
+            "uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
+            "scratch_removed": report.scratch_removed, "retention_days": days})
+    return report

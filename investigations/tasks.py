@@ -28,3 +28,13 @@ def reap_stale_runs() -> dict[str, list[int]]:
     report = reap()
     return {"requeued": report.requeued, "failed": report.failed,
             "cancelled": report.cancelled, "resent": report.resent}
+
+
+@shared_task(ignore_result=True)
+def prune_old_data() -> dict[str, int]:
+    """Periodic (Celery beat): apply the data retention policy."""
+    from investigations.services import prune_old_data as prune
+
+    report = prune()
+    return {"uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
+            "scratch_removed": report.scratch_removed}

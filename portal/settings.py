@@ -189,7 +189,11 @@ RUN_MAX_ATTEMPTS: int = env.int("RUN_MAX_ATTEMPTS", default=3)
 RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
+    "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},
 }
+# Retention: uploaded flow-log files of finished runs are removed after this many days (their
+# name, size and SHA-256 stay on the run). 0 keeps them forever. Audit events are never pruned.
+UPLOAD_RETENTION_DAYS: int = env.int("UPLOAD_RETENTION_DAYS", default=90)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

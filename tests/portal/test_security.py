@@ -41,3 +41,20 @@ def test_pages_carry_a_strict_content_security_policy(analyst: Any) -> None:
     assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_values_from_logs_are_shown_as_text(investigation: Any, analyst: Any) -> None:
+    from investigations.models import QueryRun, ResultRow, RunResult
+
+    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
+                                  analyses=["ssh-inbound"], status="succeeded")
+    result = RunResult.objects.create(run=run, analysis="ssh-inbound", title="SSH inbound",
+                                      columns=["srcaddr", "action"], row_count=1,
+                                      total_groups=1)
+    ResultRow.objects.create(result=result, position=0,
+                             data={"srcaddr": "<script>alert(1)</script>", "action": "ACCEPT"})
+    client = Client()
+    client.force_login(analyst)
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    assert b"&lt;script&gt;alert(1)&lt;/script&gt;" in page.content
+    assert b"<script>alert(1)</script>" not in page.content
