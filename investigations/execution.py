@@ -9,12 +9,13 @@ import logging
 import shutil
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, get_analyzer
@@ -153,6 +154,9 @@ def _execute(run: QueryRun) -> None:
             if run.mark_cancelled():
                 audit.record(actor=None, action="run.cancelled", target=run, details={})
                 _announce(run, findings=[])
+    except DatabaseError as exc:
+        logger.exception("Run %s lost its database connection", run.pk)
+        _retry_after_database_error(run, exc, records)
     except Exception as exc:
         logger.exception("Run %s failed", run.pk)
         _fail(run, _explain(exc), records)
@@ -195,6 +199,32 @@ def _explain(exc: Exception) -> str:
     if isinstance(exc, OSError):
         return f"Storage error: {exc}"
     return f"Internal error ({type(exc).__name__}): {exc}"
+
+
+def _retry_after_database_error(
+    run: QueryRun, exc: DatabaseError, records: dict[str, Any] | None
+) -> None:
+    """A dropped or failed-over database connection is transient: reconnect and requeue the run
+    (a fresh attempt), or fail it with the reason once its attempts are used up. If the database
+    is still unreachable, the reaper finds the run by its stopped heartbeat later."""
+    from investigations.tasks import execute_run
+
+    connection.close()  # the broken connection; the next query opens a new one
+    reason = f"database connection lost ({type(exc).__name__}: {str(exc).strip()[:200]})"
+    try:
+        run.refresh_from_db()
+        if run.attempts >= settings.RUN_MAX_ATTEMPTS:
+            _fail(run, f"The run was stopped: {reason}; gave up after {run.attempts} attempts.",
+                  records)
+            return
+        with transaction.atomic():
+            if run.requeue(reason=reason):
+                audit.record(actor=None, action="run.requeued", target=run,
+                             details={"reason": reason, "attempts": run.attempts})
+                transaction.on_commit(partial(execute_run.delay, run.pk))
+    except DatabaseError:
+        logger.exception("Run %s: database still unreachable; the reaper will retry it", run.pk)
+        connection.close()
 
 
 def _fail(run: QueryRun, message: str, records: dict[str, Any] | None) -> None:
