@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/notes/", views.note_add, name="note_add"),
     path("<int:pk>/status/", views.investigation_status, name="status"),
     path("<int:pk>/members/", views.investigation_members, name="members"),
+    path("runs/", views.run_history, name="run_history"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),

@@ -19,8 +19,9 @@ from investigations.access import (
 )
 from investigations.choices import InvestigationStatus
 from investigations.exports import export_rows
+from investigations.filtersets import RunFilterForm
 from investigations.forms import InvestigationForm, MembersForm, NoteForm, RunForm
-from investigations.models import Investigation, RunResult
+from investigations.models import Investigation, QueryRun, RunResult
 from investigations.services import (
     RunRequestInvalid,
     add_note,
@@ -244,3 +245,18 @@ def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
                 members=form.cleaned_data["members"], client_ip=client_ip_of(request))
     messages.success(request, "Sharing updated.")
     return redirect(investigation)
+
+
+@require_GET
+def run_history(request: HttpRequest) -> HttpResponse:
+    """Every run the user may see, across investigations: the managers' review page."""
+    form = RunFilterForm(request.GET or None)
+    runs = (QueryRun.objects.for_user(request.user)
+            .select_related("investigation", "requested_by").order_by("-created_at", "-id"))
+    if request.GET:
+        runs = form.filter(runs)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "investigations/history.html",
+                  {"form": form, "page": page, "query": query.urlencode()})

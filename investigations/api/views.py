@@ -26,6 +26,7 @@ from investigations.api.serializers import (
     RunResultSummarySerializer,
 )
 from investigations.exports import EXPORT_FORMATS, export_rows
+from investigations.filtersets import RunFilterForm
 from investigations.models import Finding, Investigation, QueryRun, RunResult
 from investigations.ocsf import detection_finding
 from investigations.services import (
@@ -124,14 +125,18 @@ class QueryRunViewSet(
     required_scopes = {"GET": "read:investigations", "POST": "write:runs"}
 
     def get_queryset(self) -> Any:
+        """Filters as on the history page: `analyst`, `analysis`, `status`, `investigation`,
+        `since`, `until` (YYYY-MM-DD)."""
         runs = (
             QueryRun.objects.for_user(self.request.user)
             .select_related("requested_by")
             .order_by("-created_at", "-id")
         )
-        investigation = self.request.query_params.get("investigation")
-        if investigation and investigation.isdigit():
-            runs = runs.filter(investigation_id=int(investigation))
+        if self.request.query_params and self.action == "list":
+            form = RunFilterForm(self.request.query_params)
+            if not form.is_valid():
+                raise serializers.ValidationError(form.errors)
+            runs = form.filter(runs)
         return runs
 
     @extend_schema(request=QueryRunCreateSerializer, responses={202: QueryRunSerializer})
