@@ -68,3 +68,20 @@ def flow_key(
 
 def create_bucket(s3: Any, bucket: str = BUCKET) -> None:
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def put_events(logs: Any, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    """Create the stream if needed and put (timestamp ms, message) events, in time order."""
+    existing = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=stream)
+    if stream not in {item["logStreamName"] for item in existing["logStreams"]}:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    ordered = sorted(events)
+    for first in range(0, len(ordered), 5000):
+        batch = ordered[first : first + 5000]
+        response = logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": ms, "message": message} for ms, message in batch],
+        )
+        # moto drops events over 14 days old or 2 hours ahead without failing the call.
+        assert "rejectedLogEventsInfo" not in response, response["rejectedLogEventsInfo"]
