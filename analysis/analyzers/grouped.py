@@ -73,7 +73,7 @@ RANK_MEASURES = ("flows", "packets", "bytes")
 def rank_order(rank: str, keys: tuple[OutputColumn, ...]) -> list[str]:
     """ORDER BY terms: the rank measure, then flows or bytes, then the keys (stable)."""
     measures = [rank] + [name for name in ("flows", "bytes") if name != rank]
-    return [f"{name} DESC" for name in measures] + [f"{key.key} ASC" for key in keys]
+    return [f"{name} DESC" for name in measures] + [f'"{key.key}" ASC' for key in keys]
 
 
 def grouped_sql(
@@ -90,9 +90,10 @@ def grouped_sql(
     `source` is `flows` or a parenthesised subquery with an alias that has the columns the
     keys and measures use (packets, bytes, start_ts, end_ts...).
     """
-    key_sql = [f"{key.sql} AS {key.key}" for key in keys]
-    aggregates = [f"{col.sql} AS {col.key}" for col in (*MEASURES, *extras)]
-    outer = [col.key for col in (*keys, *MEASURES, *extras)]
+    # Output names are quoted: some are SQL keywords ("table").
+    key_sql = [f'{key.sql} AS "{key.key}"' for key in keys]
+    aggregates = [f'{col.sql} AS "{col.key}"' for col in (*MEASURES, *extras)]
+    outer = [f'"{col.key}"' for col in (*keys, *MEASURES, *extras)]
     group_by = f"    GROUP BY {', '.join(key.sql for key in keys)}\n" if keys else ""
     limit_sql = f"\nLIMIT {int(limit)}" if limit is not None else ""
     return (

@@ -38,6 +38,7 @@ DEFAULT_SENSITIVE_PORTS: dict[int, str] = {
 # Detection thresholds (see analysis.analyzers.detections for what each one means).
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "bruteforce_min_attempts": 20,  # short flows from one source to SSH or RDP
+    "bruteforce_min_per_target": 5,  # ... and on average this many per address it tried
     "bruteforce_max_packets": 50,  # a flow with more packets is a session, not an attempt
     "portscan_min_ports": 25,  # distinct destination ports from one source
     "probe_max_packets": 10,  # an accepted flow this small to a sensitive port is a probe
@@ -167,6 +168,7 @@ def _lookup_rows(value: Any) -> list[tuple[int, int, str]]:
     if not isinstance(value, list | tuple):
         raise ValueError("lookup_table must be a list of (port, protocol, tag)")
     rows = []
+    tags: dict[tuple[int, int], str] = {}
     for item in value:
         if not isinstance(item, list | tuple) or len(item) != 3:
             raise ValueError(f"lookup_table rows are (port, protocol, tag), got {item!r}")
@@ -177,7 +179,10 @@ def _lookup_rows(value: Any) -> list[tuple[int, int, str]]:
         tag = str(item[2]).strip()
         if not tag:
             raise ValueError(f"lookup_table row {item!r} has an empty tag")
-        rows.append((port, protocol, tag))
+        if tags.setdefault((port, protocol), tag) != tag:
+            raise ValueError(f"lookup_table: port {port} protocol {protocol} is tagged twice")
+        if (port, protocol, tag) not in rows:
+            rows.append((port, protocol, tag))
     return rows
 
 
@@ -296,9 +301,7 @@ class AnalysisParams:
             top_n=100 if top_n is None else top_n,
             rank_by=str(data.get("rank_by") or "flows"),
             target_interfaces=_as_list(data.get("target_interfaces"), "target_interfaces"),
-            extra_internal_cidrs=_as_list(
-                data.get("extra_internal_cidrs"), "extra_internal_cidrs"
-            ),
+            extra_internal_cidrs=_as_list(data.get("extra_internal_cidrs"), "extra_internal_cidrs"),
             sensitive_ports=parse_sensitive_ports(data.get("sensitive_ports")),
             thresholds=parse_thresholds(data.get("thresholds")),
             time_bin_seconds=_as_int(data.get("time_bin_seconds"), "time_bin_seconds"),
@@ -320,8 +323,10 @@ class AnalysisParams:
         data["sensitive_ports"] = {str(port): name for port, name in self.sensitive_ports.items()}
         data["lookup_table"] = [list(row) for row in self.lookup_table]
         data["cidr_tables"] = [
-            {"name": table["name"], "entries": [[cidr, dict(labels)] for cidr, labels in
-                                                table["entries"]]}
+            {
+                "name": table["name"],
+                "entries": [[cidr, dict(labels)] for cidr, labels in table["entries"]],
+            }
             for table in self.cidr_tables
         ]
         defaults = AnalysisParams()

@@ -239,9 +239,11 @@ def test_an_analyzer_reports_missing_fields(engine: FlowEngine, write_log: Write
 
 
 def test_the_registry_lists_and_finds_analyzers() -> None:
-    assert [analyzer.name for analyzer in all_analyzers()] == ["traffic-summary", "ssh-inbound"]
+    names = [analyzer.name for analyzer in all_analyzers()]
+    assert {"traffic-summary", "ssh-inbound"} <= set(names)
+    assert names.index("traffic-summary") < names.index("ssh-inbound")
     assert get_analyzer("ssh-inbound").title == "SSH inbound"
-    with pytest.raises(KeyError, match="known analyses: traffic-summary, ssh-inbound"):
+    with pytest.raises(KeyError, match=r"known analyses: traffic-summary, .*ssh-inbound"):
         get_analyzer("nope")
 
 

@@ -1,0 +1,104 @@
+"""tag-mapping: flows counted by the tag a lookup table gives their (dstport, protocol)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from analysis.analyzers.base import Analyzer, register
+from analysis.analyzers.grouped import plain_int
+from analysis.analyzers.params import AnalysisParams
+from analysis.analyzers.reftables import load_lookup_table
+from analysis.analyzers.result import AnalysisResult, ResultTable
+from analysis.protocols import protocol_name
+
+UNTAGGED = "Untagged"
+PORT_PROTOCOL_TABLE = "port_protocol"
+
+
+@register
+class TagMappingAnalyzer(Analyzer):
+    name = "tag-mapping"
+    title = "Tag mapping"
+    description = (
+        "Every flow tagged through the lookup table by destination port and protocol: flows "
+        "per tag (most first, Untagged last), and flows per destination port and protocol."
+    )
+    required_fields = ("dstport", "protocol")
+    needs = "a lookup table"
+    order = 62
+
+    def missing_input(self, params: AnalysisParams) -> str | None:
+        return None if params.lookup_table else "needs a lookup table"
+
+    def tags_sql(self, lookup: str, top_n: int) -> str:
+        # The untagged group is the NULL tag, so a real tag called "Untagged" stays apart.
+        return (
+            "SELECT tag, flows, COUNT(*) OVER () AS total_groups, SUM(flows) OVER () AS total,\n"
+            "       SUM(CASE WHEN tag IS NULL THEN flows ELSE 0 END) OVER () AS untagged\n"
+            "FROM (\n"
+            "    SELECT l.tag AS tag, COUNT(*) AS flows\n"
+            f"    FROM flows AS f LEFT JOIN {lookup} AS l\n"
+            "        ON f.dstport = l.dstport AND f.protocol = l.protocol\n"
+            "    GROUP BY l.tag\n"
+            ") AS tagged\n"
+            "ORDER BY CASE WHEN tag IS NULL THEN 1 ELSE 0 END, flows DESC, tag ASC\n"
+            f"LIMIT {int(top_n)}"
+        )
+
+    def port_protocol_sql(self, top_n: int) -> str:
+        return (
+            "SELECT dstport, protocol, flows, COUNT(*) OVER () AS total_groups\n"
+            "FROM (\n"
+            "    SELECT dstport, protocol, COUNT(*) AS flows FROM flows\n"
+            "    GROUP BY dstport, protocol\n"
+            ") AS pairs\n"
+            "ORDER BY dstport ASC NULLS LAST, protocol ASC NULLS LAST\n"
+            f"LIMIT {int(top_n)}"
+        )
+
+    def analyze(
+        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
+    ) -> AnalysisResult:
+        lookup = load_lookup_table(connection, params.lookup_table)
+        fetched = connection.execute(self.tags_sql(lookup, params.top_n)).fetchall()
+        rows: list[dict[str, Any]] = [
+            {"tag": UNTAGGED if tag is None else str(tag), "count": int(count)}
+            for tag, count, *_ in fetched
+        ]
+        total_groups = int(fetched[0][2]) if fetched else 0
+        total = int(fetched[0][3]) if fetched else 0
+        untagged = int(fetched[0][4]) if fetched else 0
+
+        pairs = connection.execute(self.port_protocol_sql(params.top_n)).fetchall()
+        pair_rows = [
+            {"dstport": plain_int(port), "protocol": protocol_name(protocol), "count": int(count)}
+            for port, protocol, count, _ in pairs
+        ]
+        pair_groups = int(pairs[0][3]) if pairs else 0
+        return AnalysisResult(
+            name=self.name,
+            title=self.title,
+            columns=["tag", "count"],
+            rows=rows,
+            total_groups=total_groups,
+            truncated=total_groups > len(rows),
+            summary={
+                "flows": total,
+                "groups": total_groups,
+                "untagged": untagged,
+                "lookup_entries": len(params.lookup_table),
+                "top_n": params.top_n,
+            },
+            tables=[
+                ResultTable(
+                    name=PORT_PROTOCOL_TABLE,
+                    title="Flows per destination port and protocol",
+                    columns=["dstport", "protocol", "count"],
+                    rows=pair_rows,
+                    total_groups=pair_groups,
+                    truncated=pair_groups > len(pair_rows),
+                )
+            ],
+        )
