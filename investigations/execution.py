@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from analysis.analyzers import AnalysisParams, get_analyzer
+from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
 from analysis.window import TimeWindow
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
@@ -122,14 +122,15 @@ def _execute(run: QueryRun) -> None:
             stats = engine.load_files(paths, window=window, progress=on_load)
             records = _with_original_names(stats.to_dict(), uploads)
             progress.checkpoint()
+            planned, skipped = plan_analyses(run.analyses, params, engine.columns())
+            records["skipped_analyses"] = skipped
             results = []
-            count = len(run.analyses)
-            for index, name in enumerate(run.analyses):
+            count = max(1, len(planned))
+            for index, analyzer in enumerate(planned):
                 low, high = ANALYSE_SHARE
-                analyzer = get_analyzer(name)
                 progress(low + (high - low) * index / count, f"Analysing: {analyzer.title}",
                          force=True)
-                results.append(engine.run(name, params))
+                results.append(engine.run(analyzer.name, params))
                 progress.checkpoint()
         data_read = {
             "source": run.source,
@@ -162,6 +163,23 @@ def _execute(run: QueryRun) -> None:
         _fail(run, _explain(exc), records)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def plan_analyses(
+    requested: list[str], params: AnalysisParams, columns: list[str]
+) -> tuple[list[Any], dict[str, str]]:
+    """The analyzers to run, and why each other requested one is not: `all` means every
+    analysis the data and parameters allow; a named one the logs cannot serve (say, no
+    `tcp-flags`) is skipped with the reason rather than failing the run."""
+    wanted = all_analyzers() if "all" in requested else [get_analyzer(n) for n in requested]
+    planned, skipped = [], {}
+    for analyzer in wanted:
+        reason = analyzer.is_applicable(params, columns)
+        if reason is None:
+            planned.append(analyzer)
+        else:
+            skipped[analyzer.name] = reason
+    return planned, skipped
 
 
 def _with_original_names(records: dict[str, Any], uploads: list[Any]) -> dict[str, Any]:
@@ -260,26 +278,36 @@ def _save_results(
     """All results and the final status in one transaction: a run's results appear complete or
     not at all."""
     limit = settings.RESULT_ROW_LIMIT
+    position = 0
     with transaction.atomic():
-        for position, result in enumerate(results):
+        for result in results:
             data = result.to_dict()
-            rows = data["rows"]
-            kept = rows[:limit]
-            stored = RunResult.objects.create(
-                run=run,
-                analysis=data["name"],
-                title=data["title"],
-                position=position,
-                columns=data["columns"],
-                row_count=len(kept),
-                total_groups=data["total_groups"],
-                truncated=bool(data.get("truncated")) or len(rows) > limit,
-                summary=data.get("summary") or {},
-            )
-            ResultRow.objects.bulk_create(
-                [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
-                batch_size=1000,
-            )
+            # The primary table under the analysis name, further ones as "<name>:<table>".
+            tables = [(data["name"], data["title"], data, data.get("annotations") or {},
+                       data.get("summary") or {})]
+            tables += [(f"{data['name']}:{t['name']}", t.get("title") or t["name"], t, {}, {})
+                       for t in data.get("tables") or []]
+            for analysis, title, table, annotations, summary in tables:
+                rows = table["rows"]
+                kept = rows[:limit]
+                stored = RunResult.objects.create(
+                    run=run,
+                    analysis=analysis,
+                    title=title,
+                    position=position,
+                    columns=table["columns"],
+                    row_count=len(kept),
+                    total_groups=table["total_groups"],
+                    truncated=bool(table.get("truncated")) or len(rows) > limit,
+                    summary=summary,
+                    annotations=annotations,
+                )
+                position += 1
+                ResultRow.objects.bulk_create(
+                    [ResultRow(result=stored, position=i, data=row)
+                     for i, row in enumerate(kept)],
+                    batch_size=1000,
+                )
             Finding.objects.bulk_create(
                 [_finding(run, item) for item in data.get("findings") or []], batch_size=500
             )

@@ -249,7 +249,7 @@ class RunResult(models.Model):
     """One analysis's output for a run: its columns and totals; rows live in ResultRow."""
 
     run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="results")
-    analysis = models.CharField(max_length=64)
+    analysis = models.CharField(max_length=100)
     title = models.CharField(max_length=200)
     position = models.PositiveSmallIntegerField(default=0)
     columns = models.JSONField(default=list)
@@ -257,6 +257,9 @@ class RunResult(models.Model):
     total_groups = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False)
     summary = models.JSONField(default=dict, blank=True)
+    annotations = models.JSONField(
+        default=dict, blank=True, help_text="Per address: alias, kind, organisation (WHOIS)."
+    )
 
     class Meta:
         ordering = ["run", "position"]

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from analysis.analyzers import AnalysisParams, all_analyzers
+from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from investigations.choices import FindingStatus, InvestigationStatus, RunSource, RunStatus
 from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
 from investigations.uploads import store_upload
@@ -83,17 +83,24 @@ def validate_run_request(analyses: Sequence[str], parameters: dict[str, Any]) ->
     if not requested:
         raise RunRequestInvalid("Pick at least one analysis.")
     if "all" in requested:
-        requested = names
-    unknown = [a for a in requested if a not in names]
+        # Expanded when the data is loaded: "all" means every analysis its inputs allow.
+        requested = ["all"]
+    unknown = [a for a in requested if a not in names and a != "all"]
     if unknown:
         raise RunRequestInvalid(
             f"Unknown analysis: {', '.join(unknown)}. Known: {', '.join(names)}, all."
         )
     try:
-        params = AnalysisParams.from_dict(parameters).to_dict()
+        parsed = AnalysisParams.from_dict(parameters)
     except (TypeError, ValueError) as exc:
         raise RunRequestInvalid(str(exc)) from exc
-    return requested, params
+    missing = [
+        f"{name} {reason}" for name in requested if name != "all"
+        for reason in [get_analyzer(name).missing_input(parsed)] if reason
+    ]
+    if missing:
+        raise RunRequestInvalid("Cannot run: " + "; ".join(missing) + ".")
+    return requested, parsed.to_dict()
 
 
 def submit_run(

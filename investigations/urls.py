@@ -18,5 +18,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
-    path("runs/<int:pk>/results/<slug:analysis>/", views.run_result, name="run_result"),
+    path("runs/<int:pk>/results/<str:analysis>/", views.run_result, name="run_result"),
 ]

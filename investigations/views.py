@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -251,7 +251,7 @@ def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
 def run_history(request: HttpRequest) -> HttpResponse:
     """Every run the user may see, across investigations: the managers' review page."""
     form = RunFilterForm(request.GET or None)
-    runs = (QueryRun.objects.for_user(request.user)
+    runs: QuerySet[QueryRun] = (QueryRun.objects.for_user(request.user)
             .select_related("investigation", "requested_by").order_by("-created_at", "-id"))
     if request.GET:
         runs = form.filter(runs)

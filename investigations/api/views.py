@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import EmptyPage, Paginator
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -127,7 +128,7 @@ class QueryRunViewSet(
     def get_queryset(self) -> Any:
         """Filters as on the history page: `analyst`, `analysis`, `status`, `investigation`,
         `since`, `until` (YYYY-MM-DD)."""
-        runs = (
+        runs: QuerySet[QueryRun] = (
             QueryRun.objects.for_user(self.request.user)
             .select_related("requested_by")
             .order_by("-created_at", "-id")

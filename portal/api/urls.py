@@ -28,7 +28,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path(
-        "runs/<int:run_pk>/results/<slug:analysis>/",
+        "runs/<int:run_pk>/results/<str:analysis>/",
         RunResultViewSet.as_view({"get": "retrieve"}),
         name="run-result",
     ),

@@ -26,5 +26,18 @@ def is_measure(column: str) -> bool:
 
 
 @register.filter
+def annotation_of(value: Any, annotations: Any) -> str:
+    """A short label for an address shown in a table: alias, organisation or network kind."""
+    if not isinstance(value, str) or not isinstance(annotations, dict):
+        return ""
+    info = annotations.get(value)
+    if not isinstance(info, dict):
+        return ""
+    parts = [info.get("alias"), info.get("org") or info.get("label"), info.get("country")]
+    text = " · ".join(str(p) for p in parts if p)
+    return text or str(info.get("kind") or "")
+
+
+@register.filter
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
