@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
 from analysis.window import TimeWindow
+from investigations.choices import RunSource
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from portal import audit
 from portal.webhooks import emit
@@ -96,31 +97,20 @@ def _execute(run: QueryRun) -> None:
     scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
     records: dict[str, Any] | None = None
     try:
-        uploads = list(run.uploads.order_by("pk"))
-        paths = [upload.path for upload in uploads]
-        missing = [p for p in paths if not Path(p).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{len(missing)} uploaded file(s) are no longer on disk; upload them again."
-            )
         params = AnalysisParams.from_dict(run.parameters)
         window = None
         if run.window_start or run.window_end:
             window = TimeWindow.build(run.window_start, run.window_end)
         scratch.mkdir(parents=True, exist_ok=True)
-        progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
         with FlowEngine(
             memory_limit=settings.ENGINE_MEMORY_LIMIT,
             threads=settings.ENGINE_THREADS,
             temp_directory=str(scratch),
         ) as engine:
-
-            def on_load(stage: str, fraction: float) -> None:
-                low, high = LOAD_SHARE
-                progress(low + (high - low) * max(0.0, min(1.0, fraction)), stage)
-
-            stats = engine.load_files(paths, window=window, progress=on_load)
-            records = _with_original_names(stats.to_dict(), uploads)
+            if run.source == RunSource.FILE:
+                records, data_read = _load_uploads(run, engine, window, progress)
+            else:
+                records, data_read = _fetch_and_load(run, engine, window, scratch, progress)
             progress.checkpoint()
             planned, skipped = plan_analyses(run.analyses, params, engine.columns())
             records["skipped_analyses"] = skipped
@@ -132,19 +122,14 @@ def _execute(run: QueryRun) -> None:
                          force=True)
                 results.append(engine.run(analyzer.name, params))
                 progress.checkpoint()
-        data_read = {
-            "source": run.source,
-            "files": [
-                {**file_stats, "name": upload.original_name, "sha256": upload.sha256}
-                for upload, file_stats in zip(uploads, records.get("files", []), strict=False)
-            ],
-            "window": [
+        data_read.update(
+            window=[
                 run.window_start.isoformat() if run.window_start else None,
                 run.window_end.isoformat() if run.window_end else None,
             ],
-            "first_seen": records.get("first_seen"),
-            "last_seen": records.get("last_seen"),
-        }
+            first_seen=records.get("first_seen"),
+            last_seen=records.get("last_seen"),
+        )
         progress(96, "Saving results", force=True)
         _save_results(run, results, records=records, data_read=data_read)
     except SoftTimeLimitExceeded:
@@ -163,6 +148,114 @@ def _execute(run: QueryRun) -> None:
         _fail(run, _explain(exc), records)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _load_progress(progress: _Progress, low: float, high: float) -> Any:
+    def on_load(stage: str, fraction: float) -> None:
+        progress(low + (high - low) * max(0.0, min(1.0, fraction)), stage)
+
+    return on_load
+
+
+def _load_uploads(
+    run: QueryRun, engine: FlowEngine, window: TimeWindow | None, progress: _Progress
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    uploads = list(run.uploads.order_by("pk"))
+    paths = [upload.path for upload in uploads]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} uploaded file(s) are no longer on disk; upload them again."
+        )
+    progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
+    stats = engine.load_files(paths, window=window, progress=_load_progress(progress, *LOAD_SHARE))
+    records = _with_original_names(stats.to_dict(), uploads)
+    data_read = {
+        "source": run.source,
+        "files": [
+            {**file_stats, "name": upload.original_name, "sha256": upload.sha256}
+            for upload, file_stats in zip(uploads, records.get("files", []), strict=False)
+        ],
+    }
+    return records, data_read
+
+
+FETCH_SHARE = (5, 40)
+PARSE_SHARE = (40, 60)
+
+
+def _fetch_and_load(
+    run: QueryRun, engine: FlowEngine, window: TimeWindow | None, scratch: Path,
+    progress: _Progress,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Assume the account's role as the analyst, fetch the flow log's data for the window from
+    CloudWatch or S3 into scratch space, and load it. Records exactly what was read."""
+    from accounts.conf import portal_aws_settings
+    from accounts.models import AwsAccount
+    from accounts.services import assume_account_role
+    from analysis import aws
+    from analysis.sources import FetchRequest, get_source
+
+    config = run.source_config
+    account = AwsAccount.objects.filter(pk=config.get("account")).first()
+    if account is None:
+        raise ValueError("The AWS account of this run no longer exists.")
+    if window is None or window.start is None:
+        raise ValueError("A run over AWS data needs a time window.")
+    progress(FETCH_SHARE[0], "Connecting to AWS", force=True)
+    settings_ = portal_aws_settings()
+    role = assume_account_role(user=run.requested_by, account=account,
+                               purpose=f"run #{run.pk}", aws_settings=settings_)
+
+    def clients(service: str, region: str) -> Any:
+        return aws.make_client(role.session, service, region, settings_)
+
+    request = FetchRequest.for_flow_log(
+        config["flow_log"], window=window,
+        interface_ids=(config.get("instance") or {}).get("interfaces") or (),
+    )
+    source = get_source(config["kind"])(clients=clients)
+    fetched = source.fetch(
+        request, dest_dir=str(scratch / "fetch"),
+        progress=_load_progress(progress, *FETCH_SHARE), cancel=run.cancel_was_requested,
+    )
+    progress(PARSE_SHARE[0], "Parsing flow logs", force=True)
+    parts = [
+        engine.load_files(paths, flow_format=flow_format, window=window,
+                          progress=_load_progress(progress, *PARSE_SHARE)).to_dict()
+        for flow_format, paths in fetched.load_groups()
+    ]
+    if fetched.parquet_paths:
+        parts.append(engine.load_files(fetched.parquet_paths, window=window).to_dict())
+    records = merge_load_stats(parts)
+    data_read = {"source": config["kind"], "account": account.account_id,
+                 "flow_log": config["flow_log"].get("flow_log_id"),
+                 "instance": (config.get("instance") or {}).get("instance_id"),
+                 "role_session": role.session_name, **fetched.read}
+    return records, data_read
+
+
+_COUNTS = ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")
+_SAMPLE_LIMITS = {"malformed_samples": 20, "skipdata_gaps": 100}
+
+
+def merge_load_stats(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several loads (one per format) as one record: counts add up, samples are kept in order
+    up to their limits, and the time span covers all."""
+    merged: dict[str, Any] = {name: 0 for name in _COUNTS}
+    merged.update(malformed_samples=[], skipdata_gaps=[], files=[], first_seen=None,
+                  last_seen=None)
+    for part in parts:
+        for name in _COUNTS:
+            merged[name] += int(part.get(name) or 0)
+        for name, limit in _SAMPLE_LIMITS.items():
+            room = limit - len(merged[name])
+            merged[name].extend((part.get(name) or [])[:max(0, room)])
+        merged["files"].extend(part.get("files") or [])
+        for name, pick in (("first_seen", min), ("last_seen", max)):
+            values = [v for v in (merged[name], part.get(name)) if v]
+            merged[name] = pick(values) if values else None
+    return merged
 
 
 def plan_analyses(

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from accounts.models import AwsAccount
 from analysis.analyzers import all_analyzers
 from analysis.window import parse_time
 from investigations.models import Investigation
@@ -25,8 +26,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data: Any, initial: Any = None) -> list[Any]:
         single = super().clean
         if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)]
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data or self.required else []
 
 
 class InvestigationForm(forms.ModelForm):
@@ -64,9 +65,25 @@ def analysis_choices() -> list[tuple[str, str]]:
 
 
 class RunForm(forms.Form):
+    source = forms.ChoiceField(
+        label="Read flow logs from",
+        choices=[("upload", "Uploaded files"), ("auto", "AWS: the flow log covering the instance"),
+                 ("cloudwatch", "AWS: CloudWatch Logs"), ("s3", "AWS: S3")],
+        initial="upload", required=False,
+    )
     log_files = MultipleFileField(
-        label="Flow-log files",
+        label="Flow-log files", required=False,
         help_text="VPC flow logs in the default or a custom format (header line), plain or gzip.",
+    )
+    account = forms.ModelChoiceField(
+        label="AWS account", queryset=AwsAccount.objects.none(), required=False,
+        help_text="Registered by an admin; discovery finds its instances and flow logs.",
+    )
+    instance = forms.CharField(
+        label="Instance", required=False,
+        widget=forms.TextInput(attrs={"placeholder": "i-0abc…, Name tag or address",
+                                      "autocomplete": "off"}),
+        help_text="Its addresses, interfaces, VPC ranges and flow log are filled in for you.",
     )
     analyses = forms.MultipleChoiceField(
         choices=analysis_choices, widget=forms.CheckboxSelectMultiple,
@@ -104,12 +121,35 @@ class RunForm(forms.Form):
     def clean_end_time(self) -> datetime | None:
         return self._clean_time("end_time")
 
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        account = self.fields["account"]
+        assert isinstance(account, forms.ModelChoiceField)
+        account.queryset = AwsAccount.objects.for_user(user).order_by("name")
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("start_time"), data.get("end_time")
         if start and end and start > end:
             self.add_error("start_time", "The start is after the end.")
+        data["source"] = data.get("source") or "upload"
+        if data["source"] == "upload":
+            if not data.get("log_files") and "log_files" not in self.errors:
+                self.add_error("log_files", "Upload at least one flow-log file.")
+        elif data.get("source"):
+            if not data.get("account"):
+                self.add_error("account", "Pick the AWS account to read.")
+            if not (data.get("instance") or "").strip():
+                self.add_error("instance", "Name the instance to investigate.")
         return data
+
+    def source_arguments(self) -> dict[str, Any]:
+        """The service's keyword arguments for where the data comes from."""
+        data = self.cleaned_data
+        if data["source"] == "upload":
+            return {"files": data["log_files"]}
+        return {"account": data["account"], "instance": data["instance"].strip(),
+                "source": data["source"]}
 
     def parameters(self) -> dict[str, Any]:
         data = self.cleaned_data

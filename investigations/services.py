@@ -115,15 +115,32 @@ def submit_run(
     client_ip: str | None = None,
     api_token_id: int | None = None,
     idempotency: tuple[str, str] | None = None,
+    account: Any = None,
+    instance: str = "",
+    source: str = "auto",
 ) -> QueryRun:
-    """Store the uploaded files, then in one transaction write the queued run and its audit event;
-    the Celery task is queued only once that transaction commits."""
+    """Store the uploaded files (or plan the AWS source), then in one transaction write the
+    queued run and its audit event; the Celery task is queued only once that commits.
+
+    With `files`, the run reads them. With `account` and `instance`, it reads the flow log that
+    covers the instance (`source`: auto, cloudwatch or s3) over the window (default: 24 h)."""
     _check_writable(user, investigation)
-    names, params = validate_run_request(analyses, parameters or {})
-    if not files:
-        raise RunRequestInvalid("Upload at least one flow-log file.")
     if window_start and window_end and window_start > window_end:
         raise RunRequestInvalid("The start of the time window is after its end.")
+    aws_config: dict[str, Any] | None = None
+    parameters = dict(parameters or {})
+    if account is not None:
+        if files:
+            raise RunRequestInvalid("Either upload files or pick an AWS account, not both.")
+        if source not in ("auto", RunSource.S3, RunSource.CLOUDWATCH):
+            raise RunRequestInvalid("The source must be auto, cloudwatch or s3.")
+        aws_config, parameters, window_start, window_end = plan_aws_source(
+            user=user, account=account, instance_query=instance, source=source,
+            parameters=parameters, window_start=window_start, window_end=window_end,
+        )
+    elif not files:
+        raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
+    names, params = validate_run_request(analyses, parameters)
 
     stored: list[tuple[Any, Any]] = []
     try:
@@ -132,7 +149,7 @@ def submit_run(
         return _create_run(
             user=user, investigation=investigation, names=names, params=params, stored=stored,
             window_start=window_start, window_end=window_end, client_ip=client_ip,
-            api_token_id=api_token_id, idempotency=idempotency,
+            api_token_id=api_token_id, idempotency=idempotency, aws_config=aws_config,
         )
     except BaseException:
         # Nothing half-kept: files stored for a run that was never written are removed.
@@ -149,8 +166,14 @@ def _create_run(
     *, user: Any, investigation: Investigation, names: list[str], params: dict[str, Any],
     stored: list[tuple[Any, Any]], window_start: datetime | None, window_end: datetime | None,
     client_ip: str | None, api_token_id: int | None, idempotency: tuple[str, str] | None,
+    aws_config: dict[str, Any] | None = None,
 ) -> QueryRun:
     from investigations.tasks import execute_run
+
+    if aws_config is not None:
+        source, source_config = aws_config["kind"], aws_config
+    else:
+        source, source_config = RunSource.FILE, {}
 
     with transaction.atomic():
         uploads = [
@@ -169,8 +192,8 @@ def _create_run(
             requested_by=user,
             analyses=names,
             parameters=params,
-            source=RunSource.FILE,
-            source_config={"uploads": [u.pk for u in uploads]},
+            source=source,
+            source_config={**source_config, "uploads": [u.pk for u in uploads]},
             window_start=window_start,
             window_end=window_end,
             stage="Queued",
@@ -184,7 +207,10 @@ def _create_run(
                 "investigation": investigation.pk,
                 "analyses": names,
                 "parameters": params,
-                "source": RunSource.FILE,
+                "source": source,
+                "aws": {k: source_config[k] for k in ("account", "account_id", "instance")
+                        if k in source_config} or None,
+                "flow_log": (source_config.get("flow_log") or {}).get("flow_log_id"),
                 "files": [
                     {"name": u.original_name, "size": u.size, "sha256": u.sha256} for u in uploads
                 ],
@@ -219,6 +245,8 @@ def submit_run_idempotent(*, user: Any, idempotency_key: str, **request: Any) ->
         "parameters": request.get("parameters") or {},
         "files": [(str(getattr(f, "name", "")), getattr(f, "size", None)) for f in files],
         "window": [request.get("window_start"), request.get("window_end")],
+        "aws": [getattr(request.get("account"), "pk", None), request.get("instance"),
+                request.get("source")],
     })
     existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)
     if existing is not None:
@@ -425,3 +453,52 @@ def prune_old_data(*, now: datetime | None = None) -> PruneReport:
             "uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
             "scratch_removed": report.scratch_removed, "retention_days": days})
     return report
+
+
+DEFAULT_AWS_WINDOW = timedelta(hours=24)
+
+
+def plan_aws_source(
+    *, user: Any, account: Any, instance_query: str, source: str, parameters: dict[str, Any],
+    window_start: datetime | None, window_end: datetime | None,
+) -> tuple[dict[str, Any], dict[str, Any], datetime, datetime]:
+    """Turn "this instance of this account, from CloudWatch/S3/auto" into the run's source
+    configuration and parameters: the flow log that covers the instance (interface, then
+    subnet, then VPC), its format, the instance's addresses and interfaces, the VPC's CIDRs.
+    Parameters the analyst gave win over the discovered ones."""
+    from accounts.services import AmbiguousInstance, InstanceNotFound, resolve_instance
+    from analysis.sources import source_kind_for
+
+    try:
+        target = resolve_instance(user=user, account=account, query=instance_query)
+    except (InstanceNotFound, AmbiguousInstance) as exc:
+        raise RunRequestInvalid(str(exc)) from exc
+    candidates = [
+        f for f in target.flow_logs if source == "auto" or source_kind_for(f) == source
+    ]
+    if not candidates:
+        kind = {"auto": "", "s3": "S3 ", "cloudwatch": "CloudWatch Logs "}.get(source, "")
+        raise RunRequestInvalid(
+            f"No {kind}flow log covers {target.instance_id} ({target.name or 'no name'}); "
+            "check the account's flow logs and refresh discovery."
+        )
+    flow_log = dict(candidates[0])
+    flow_log.setdefault("account_id", account.account_id)
+    end = window_end or timezone.now()
+    start = window_start or end - DEFAULT_AWS_WINDOW
+    params = dict(parameters)
+    if not params.get("target_ips") and not params.get("target_cidrs"):
+        params["target_ips"] = [*target.private_ips, *target.ipv6_addresses, *target.public_ips]
+    params.setdefault("target_interfaces", list(target.interfaces))
+    if not params.get("vpc_cidrs"):
+        params["vpc_cidrs"] = list(target.vpc_cidrs)
+    config = {
+        "account": account.pk,
+        "account_id": account.account_id,
+        "instance": {"instance_id": target.instance_id, "name": target.name,
+                     "region": target.region, "vpc_id": target.vpc_id,
+                     "interfaces": target.interfaces},
+        "flow_log": flow_log,
+        "kind": source_kind_for(flow_log),
+    }
+    return config, params, start, end

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from investigations import views
+from investigations import chartdata, views
 
 app_name = "investigations"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/results/<str:analysis>/", views.run_result, name="run_result"),
+    path("runs/<int:pk>/charts.json", chartdata.run_charts, name="run_charts"),
+    path("runs/<int:pk>/graph.json", chartdata.run_graph, name="run_graph"),
 ]

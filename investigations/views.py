@@ -108,7 +108,7 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
-    form = RunForm(request.POST or None, request.FILES or None,
+    form = RunForm(request.POST or None, request.FILES or None, user=request.user,
                    initial={"analyses": ["traffic-summary", "ssh-inbound"]})
     status = 200
     if request.method == "POST":
@@ -119,7 +119,7 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
                     investigation=investigation,
                     analyses=form.cleaned_data["analyses"],
                     parameters=form.parameters(),
-                    files=form.cleaned_data["log_files"],
+                    **form.source_arguments(),
                     window_start=form.cleaned_data.get("start_time"),
                     window_end=form.cleaned_data.get("end_time"),
                     client_ip=client_ip_of(request),

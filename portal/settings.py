@@ -153,6 +153,16 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FLOWLOG_MAX_UPLOAD_BYTES: int = env.int("FLOWLOG_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# AWS: the portal's own identity (default credential chain, or a named profile for a single-user
+# install) assumes each registered account's role. `AWS_ENDPOINT_URL` (read by botocore itself)
+# points every client at a local moto server in tests and the demo.
+PORTAL_AWS_PRINCIPAL_ARN: str = env.str("PORTAL_AWS_PRINCIPAL_ARN", default="")
+PORTAL_AWS_PROFILE: str = env.str("PORTAL_AWS_PROFILE", default="")
+PORTAL_AWS_STS_REGION: str = env.str("PORTAL_AWS_STS_REGION", default="us-east-1")
+PORTAL_AWS_CONNECT_TIMEOUT: float = env.float("PORTAL_AWS_CONNECT_TIMEOUT", default=5.0)
+PORTAL_AWS_READ_TIMEOUT: float = env.float("PORTAL_AWS_READ_TIMEOUT", default=30.0)
+PORTAL_AWS_MAX_ATTEMPTS: int = env.int("PORTAL_AWS_MAX_ATTEMPTS", default=6)
+
 # Analysis engine limits (DuckDB spills to WORK_DIR beyond the memory limit).
 ENGINE_MEMORY_LIMIT: str = env.str("ENGINE_MEMORY_LIMIT", default="1GB")
 ENGINE_THREADS: int = env.int("ENGINE_THREADS", default=2)

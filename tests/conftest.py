@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -100,10 +101,12 @@ def _database_url(settings_dict: dict[str, Any]) -> str:
 
 
 class WorkerProcess:
-    """A real `celery worker` subprocess on the configured broker, against the test database."""
+    """A real `celery worker` subprocess on the configured broker, against the test database,
+    with every AWS client pointed at the session's local moto server."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, moto_url: str = "") -> None:
         self.database_url = database_url
+        self.moto_url = moto_url
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.ready = threading.Event()
@@ -114,6 +117,11 @@ class WorkerProcess:
         env = os.environ.copy()
         env["DATABASE_URL"] = self.database_url
         env.setdefault("DEBUG", "true")
+        if self.moto_url:
+            env.update(AWS_ENDPOINT_URL=self.moto_url, AWS_ACCESS_KEY_ID="testing",
+                       AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "PORTAL_AWS_PROFILE"):
+                env.pop(name, None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
              "--loglevel=INFO", "--without-mingle", "--without-gossip", "-n", "test@%h"],
@@ -154,8 +162,22 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A local moto server for the whole session: the worker's AWS, never the internet."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup: Any, django_db_blocker: Any
+    django_db_setup: Any, django_db_blocker: Any, moto_endpoint: str
 ) -> Iterator[WorkerProcess]:
     from django.db import connection
 
@@ -164,7 +186,7 @@ def celery_worker_process(
     with django_db_blocker.unblock():
         url = _database_url(connection.settings_dict)
     app.control.purge()  # nothing left over from an earlier session may reach this worker
-    worker = WorkerProcess(url)
+    worker = WorkerProcess(url, moto_endpoint)
     worker.start()
     yield worker
     worker.stop()

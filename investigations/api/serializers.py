@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
+from accounts.models import AwsAccount
 from analysis.window import parse_time
 from investigations.choices import FindingStatus, InvestigationStatus
 from investigations.models import Finding, Investigation, Note, QueryRun, RunResult
@@ -67,7 +68,15 @@ class _CommaListField(serializers.ListField):
 class QueryRunCreateSerializer(serializers.Serializer):
     investigation = serializers.PrimaryKeyRelatedField(queryset=Investigation.objects.none())
     analyses = _CommaListField(child=serializers.CharField(max_length=64), allow_empty=False)
-    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+    files = serializers.ListField(child=serializers.FileField(), required=False, default=list,
+                                  help_text="Flow-log files (multipart); or give account and "
+                                  "instance instead.")
+    account = serializers.PrimaryKeyRelatedField(
+        queryset=AwsAccount.objects.none(), required=False, allow_null=True,
+        help_text="Read the flow log covering `instance` in this AWS account.")
+    instance = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    source = serializers.ChoiceField(choices=["auto", "cloudwatch", "s3"], required=False,
+                                     default="auto")
     target_ips = _CommaListField(child=serializers.CharField(max_length=64), required=False,
                                  default=list)
     vpc_cidrs = _CommaListField(child=serializers.CharField(max_length=64), required=False,
@@ -84,6 +93,22 @@ class QueryRunCreateSerializer(serializers.Serializer):
         request = self.context.get("request")
         if request is not None:
             self.fields["investigation"].queryset = Investigation.objects.for_user(request.user)
+            self.fields["account"].queryset = AwsAccount.objects.for_user(request.user)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("account") is None and not attrs.get("files"):
+            raise serializers.ValidationError(
+                {"files": ["Upload flow-log files, or give an account and an instance."]})
+        if attrs.get("account") is not None and not (attrs.get("instance") or "").strip():
+            raise serializers.ValidationError({"instance": ["Name the instance to read."]})
+        return attrs
+
+    def source_arguments(self) -> dict[str, Any]:
+        data = self.validated_data
+        if data.get("account") is not None:
+            return {"account": data["account"], "instance": data["instance"].strip(),
+                    "source": data.get("source", "auto")}
+        return {"files": data["files"]}
 
     def _time(self, value: str) -> Any:
         if not value:

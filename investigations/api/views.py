@@ -149,7 +149,7 @@ class QueryRunViewSet(
             "investigation": data["investigation"],
             "analyses": data["analyses"],
             "parameters": serializer.parameters(),
-            "files": data["files"],
+            **serializer.source_arguments(),
             "window_start": data.get("start_time"),
             "window_end": data.get("end_time"),
             "client_ip": client_ip_of(request),

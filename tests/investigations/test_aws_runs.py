@@ -1,0 +1,68 @@
+"""Runs over AWS data: pick an account and an instance, the worker assumes the role as the
+analyst and reads the covering flow log from CloudWatch Logs or S3 (a local moto server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from investigations.models import QueryRun
+from investigations.services import RunRequestInvalid, submit_run
+from portal.models import AuditEvent
+from tests.conftest import client_for, wait_for_run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+@pytest.fixture
+def demo_account(moto_endpoint: str) -> Any:
+    from accounts.demo import seed_demo_account
+
+    return seed_demo_account(moto_endpoint, lines=4000)
+
+
+@pytest.mark.parametrize("source", ["cloudwatch", "s3"])
+def test_a_run_reads_the_instances_flow_log_from_aws(
+    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    source: str,
+) -> None:
+    client = client_for(analyst)
+    response = client.post(reverse("investigations:run_create", args=[investigation.pk]), {
+        "source": source, "account": demo_account.pk, "instance": "web",
+        "analyses": ["traffic-summary", "ssh-inbound"], "top_n": 50, "rank_by": "flows",
+        "start_time": "2d", "end_time": "now",
+    })
+    assert response.status_code == 302, response.content[:2000]
+    run = QueryRun.objects.get()
+    assert run.source == source
+    assert run.parameters["target_ips"][0].startswith("10.0.1.")
+    assert run.parameters["vpc_cidrs"] == ["10.0.0.0/16", "10.1.0.0/16"]
+    run = wait_for_run(run, timeout=180)
+    assert run.status == "succeeded", run.error + celery_worker_process.log()[-3000:]
+    assert run.records["ok"] > 0 and run.records["malformed"] == 0
+    assert run.data_read["source"] == source
+    assert run.data_read["account"] == demo_account.account_id
+    assert run.data_read["role_session"] == "portal-alice"
+    ssh = {r["srcaddr"] for r in run.results.get(analysis="ssh-inbound").rows.values_list(
+        "data", flat=True)}
+    assert "203.0.113.50" in ssh  # the planted brute force reached the web instance
+    assumed = AuditEvent.objects.filter(action="aws_account.role_assumed",
+                                        details__purpose=f"run #{run.pk}")
+    assert assumed.count() == 1 and assumed.get().actor == analyst
+
+
+def test_a_missing_flow_log_source_is_refused_up_front(
+    demo_account: Any, investigation: Any, analyst: Any
+) -> None:
+    from accounts.models import FlowLogConfig
+
+    FlowLogConfig.objects.filter(account=demo_account, destination_type="s3").delete()
+    with pytest.raises(RunRequestInvalid, match="No S3 flow log covers i-"):
+        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                   account=demo_account, instance="web", source="s3")
+    with pytest.raises(RunRequestInvalid, match="No discovered instance"):
+        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                   account=demo_account, instance="i-doesnotexist", source="auto")
+    assert not QueryRun.objects.exists()
