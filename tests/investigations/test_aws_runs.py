@@ -51,6 +51,11 @@ def test_a_run_reads_the_instances_flow_log_from_aws(
     assumed = AuditEvent.objects.filter(action="aws_account.role_assumed",
                                         details__purpose=f"run #{run.pk}")
     assert assumed.count() == 1 and assumed.get().actor == analyst
+    page = client.get(reverse("investigations:run_detail", args=[run.pk])).content.decode()
+    assert "Data read from AWS" in page and "portal-alice" in page
+    listed = run.data_read["streams"] if source == "cloudwatch" else run.data_read["objects"]
+    first = listed[0]["name"] if source == "cloudwatch" else listed[0]["key"]
+    assert first in page
 
 
 def test_a_missing_flow_log_source_is_refused_up_front(
