@@ -54,3 +54,9 @@ def severity_label(severity: float) -> str:
     if severity >= 4:
         return "medium"
     return "low"
+
+
+class ReferenceKind(models.TextChoices):
+    LOOKUP = "lookup", "Lookup table (port/protocol → tag)"
+    CIDR = "cidr", "CIDR table (ranges → labels)"
+    KNOWN_HOSTS = "known_hosts", "Known hosts (IP → alias)"

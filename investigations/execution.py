@@ -23,6 +23,7 @@ from analysis.engine import FlowEngine
 from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
+from investigations.reference import reference_params
 from portal import audit
 from portal.webhooks import emit
 
@@ -97,7 +98,8 @@ def _execute(run: QueryRun) -> None:
     scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
     records: dict[str, Any] | None = None
     try:
-        params = AnalysisParams.from_dict(run.parameters)
+        versions = run.reference_versions.select_related("table")
+        params = AnalysisParams.from_dict({**run.parameters, **reference_params(versions)})
         window = None
         if run.window_start or run.window_end:
             window = TimeWindow.build(run.window_start, run.window_end)

@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from accounts.models import AwsAccount
 from analysis.analyzers import all_analyzers
 from analysis.window import parse_time
-from investigations.models import Investigation
+from investigations.choices import ReferenceKind
+from investigations.models import Investigation, ReferenceTable
 from portal.roles import Role
 
 
@@ -101,6 +102,19 @@ class RunForm(forms.Form):
     port = forms.IntegerField(required=False, min_value=0, max_value=65535)
     top_n = forms.IntegerField(label="Top N", initial=100, min_value=1, max_value=10_000)
     rank_by = forms.ChoiceField(choices=[("flows", "Flows"), ("bytes", "Bytes")], initial="flows")
+    lookup_table = forms.ModelChoiceField(
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.LOOKUP), required=False,
+        help_text="For tag-mapping: port/protocol → tag.",
+    )
+    cidr_tables = forms.ModelMultipleChoiceField(
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.CIDR), required=False,
+        label="CIDR tables", widget=forms.CheckboxSelectMultiple,
+        help_text="For cidr-connections: provider ranges, known networks.",
+    )
+    known_hosts = forms.ModelChoiceField(
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.KNOWN_HOSTS), required=False,
+        help_text="Aliases for addresses in tables and the graph.",
+    )
     start_time = forms.CharField(
         required=False, help_text="e.g. 24h, 7d, 2026-11-20T10:00, epoch seconds; empty = all."
     )
@@ -143,6 +157,12 @@ class RunForm(forms.Form):
                 self.add_error("instance", "Name the instance to investigate.")
         return data
 
+    def reference_tables(self) -> list[ReferenceTable]:
+        data = self.cleaned_data
+        chosen = [data.get("lookup_table"), *(data.get("cidr_tables") or []),
+                  data.get("known_hosts")]
+        return [table for table in chosen if table is not None]
+
     def source_arguments(self) -> dict[str, Any]:
         """The service's keyword arguments for where the data comes from."""
         data = self.cleaned_data
@@ -183,3 +203,13 @@ class MembersForm(forms.Form):
             get_user_model().objects.filter(groups__name=Role.ANALYST, is_active=True)
             .exclude(pk=owner.pk).order_by("username")
         )
+
+
+class ReferenceUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=ReferenceKind.choices)
+    name = forms.CharField(max_length=100, help_text="Uploading to an existing name adds a "
+                                                     "new version.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    file = forms.FileField(help_text="Lookup: CSV dstport,protocol,tag. CIDR: AWS "
+                                     "ip-ranges.json, RFC 8805 geofeed, CSV cidr,label,… or "
+                                     "{\"subnets\": [...]} JSON. Known hosts: CSV ip,alias.")

@@ -14,6 +14,7 @@ from investigations.choices import (
     RUN_TRANSITIONS,
     FindingStatus,
     InvestigationStatus,
+    ReferenceKind,
     RunSource,
     RunStatus,
     severity_label,
@@ -113,6 +114,10 @@ class QueryRun(models.Model):
     source = models.CharField(max_length=16, choices=RunSource.choices, default=RunSource.FILE)
     source_config = models.JSONField(default=dict, blank=True)
     uploads = models.ManyToManyField(UploadedLog, blank=True, related_name="runs")
+    reference_versions: models.ManyToManyField[ReferenceTableVersion, Any] = models.ManyToManyField(
+        "ReferenceTableVersion", blank=True, related_name="runs",
+        help_text="The exact reference-table versions this run used.",
+    )
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
 
@@ -341,3 +346,55 @@ class Note(models.Model):
 
     def __str__(self) -> str:
         return f"Note by {self.author_id} on {self.investigation_id}"
+
+
+class ReferenceTable(models.Model):
+    """A named lookup table, CIDR table or known-hosts list; its content lives in versions."""
+
+    kind = models.CharField(max_length=16, choices=ReferenceKind.choices)
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("investigations:reference_detail", args=[self.pk])
+
+    @property
+    def latest(self) -> ReferenceTableVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class ReferenceTableVersion(models.Model):
+    """One uploaded content of a reference table, parsed and checked; runs record which they
+    used, so a result can always be traced to the exact table."""
+
+    table = models.ForeignKey(ReferenceTable, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    file_format = models.CharField(max_length=32, help_text="How the file was read.")
+    row_count = models.PositiveIntegerField()
+    data = models.JSONField(help_text="The parsed entries, as the analyzers take them.")
+
+    class Meta:
+        ordering = ["table", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["table", "number"], name="unique_table_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table.name} v{self.number}"

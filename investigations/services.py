@@ -21,6 +21,7 @@ from django.utils import timezone
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from investigations.choices import FindingStatus, InvestigationStatus, RunSource, RunStatus
 from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
+from investigations.reference import ReferenceUploadRejected, latest_versions, reference_params
 from investigations.uploads import store_upload
 from portal import audit
 from portal.idempotency import MAX_KEY_LENGTH, fingerprint, previous_object_id, remember
@@ -118,6 +119,7 @@ def submit_run(
     account: Any = None,
     instance: str = "",
     source: str = "auto",
+    reference_tables: Sequence[Any] = (),
 ) -> QueryRun:
     """Store the uploaded files (or plan the AWS source), then in one transaction write the
     queued run and its audit event; the Celery task is queued only once that commits.
@@ -140,7 +142,14 @@ def submit_run(
         )
     elif not files:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
-    names, params = validate_run_request(analyses, parameters)
+    try:
+        versions = latest_versions(reference_tables)
+        tables = reference_params(versions)
+    except ReferenceUploadRejected as exc:
+        raise RunRequestInvalid(str(exc)) from exc
+    # Validated with the tables' contents; stored without them (the run links the versions).
+    names, _checked = validate_run_request(analyses, {**parameters, **tables})
+    params = AnalysisParams.from_dict(parameters).to_dict()  # already validated above
 
     stored: list[tuple[Any, Any]] = []
     try:
@@ -150,6 +159,7 @@ def submit_run(
             user=user, investigation=investigation, names=names, params=params, stored=stored,
             window_start=window_start, window_end=window_end, client_ip=client_ip,
             api_token_id=api_token_id, idempotency=idempotency, aws_config=aws_config,
+            versions=versions,
         )
     except BaseException:
         # Nothing half-kept: files stored for a run that was never written are removed.
@@ -166,7 +176,7 @@ def _create_run(
     *, user: Any, investigation: Investigation, names: list[str], params: dict[str, Any],
     stored: list[tuple[Any, Any]], window_start: datetime | None, window_end: datetime | None,
     client_ip: str | None, api_token_id: int | None, idempotency: tuple[str, str] | None,
-    aws_config: dict[str, Any] | None = None,
+    aws_config: dict[str, Any] | None = None, versions: Sequence[Any] = (),
 ) -> QueryRun:
     from investigations.tasks import execute_run
 
@@ -199,6 +209,7 @@ def _create_run(
             stage="Queued",
         )
         run.uploads.set(uploads)
+        run.reference_versions.set(versions)
         audit.record(
             actor=user,
             action="run.submitted",
@@ -211,6 +222,10 @@ def _create_run(
                 "aws": {k: source_config[k] for k in ("account", "account_id", "instance")
                         if k in source_config} or None,
                 "flow_log": (source_config.get("flow_log") or {}).get("flow_log_id"),
+                "reference_tables": [
+                    {"table": v.table.name, "version": v.number, "sha256": v.sha256}
+                    for v in versions
+                ],
                 "files": [
                     {"name": u.original_name, "size": u.size, "sha256": u.sha256} for u in uploads
                 ],

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.access import (
@@ -17,11 +19,22 @@ from investigations.access import (
     get_rw_investigation_for_user,
     get_rw_run_for_user,
 )
-from investigations.choices import InvestigationStatus
+from investigations.choices import InvestigationStatus, ReferenceKind
 from investigations.exports import export_rows
 from investigations.filtersets import RunFilterForm
-from investigations.forms import InvestigationForm, MembersForm, NoteForm, RunForm
-from investigations.models import Investigation, QueryRun, RunResult
+from investigations.forms import (
+    InvestigationForm,
+    MembersForm,
+    NoteForm,
+    ReferenceUploadForm,
+    RunForm,
+)
+from investigations.models import Investigation, QueryRun, ReferenceTable, RunResult
+from investigations.reference import (
+    ReferenceUploadRejected,
+    can_manage_reference_tables,
+    upload_reference_version,
+)
 from investigations.services import (
     RunRequestInvalid,
     add_note,
@@ -120,6 +133,7 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
                     analyses=form.cleaned_data["analyses"],
                     parameters=form.parameters(),
                     **form.source_arguments(),
+                    reference_tables=form.reference_tables(),
                     window_start=form.cleaned_data.get("start_time"),
                     window_end=form.cleaned_data.get("end_time"),
                     client_ip=client_ip_of(request),
@@ -260,3 +274,65 @@ def run_history(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     return render(request, "investigations/history.html",
                   {"form": form, "page": page, "query": query.urlencode()})
+
+
+@require_http_methods(["GET", "POST"])
+def reference_list(request: HttpRequest) -> HttpResponse:
+    """Every reference table, and the upload form for analysts and admins."""
+    can_upload = can_manage_reference_tables(request.user)
+    form = ReferenceUploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if not can_upload:
+            raise PermissionDenied("Only analysts and admins upload reference tables.")
+        if form.is_valid():
+            try:
+                version = upload_reference_version(
+                    user=request.user, kind=form.cleaned_data["kind"],
+                    name=form.cleaned_data["name"], upload=form.cleaned_data["file"],
+                    description=form.cleaned_data["description"],
+                    client_ip=client_ip_of(request),
+                )
+            except ReferenceUploadRejected as exc:
+                form.add_error("file", str(exc))
+            else:
+                messages.success(request, f"{version} uploaded: {version.row_count:,} rows.")
+                return redirect(version.table)
+        status = 400
+    tables = ReferenceTable.objects.annotate(version_count=Count("versions")).order_by(
+        "kind", "name")
+    return render(request, "investigations/reference_list.html",
+                  {"tables": tables, "form": form, "can_upload": can_upload}, status=status)
+
+
+PREVIEW_ROWS = 50
+
+
+@require_GET
+def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    table = get_object_or_404(ReferenceTable, pk=pk)
+    versions = list(table.versions.select_related("uploaded_by").annotate(
+        run_count=Count("runs")).order_by("-number"))
+    latest = versions[0] if versions else None
+    preview: list[list[Any]] = []
+    if latest is not None:
+        data = latest.data
+        items = list(data.items()) if isinstance(data, dict) else data
+        for item in items[:PREVIEW_ROWS]:
+            if table.kind == ReferenceKind.CIDR:
+                cidr, labels = item
+                preview.append([cidr, ", ".join(f"{k}={v}" for k, v in labels.items())])
+            else:
+                preview.append(list(item))
+    headers = {ReferenceKind.LOOKUP: ["dstport", "protocol", "tag"],
+               ReferenceKind.CIDR: ["cidr", "labels"],
+               ReferenceKind.KNOWN_HOSTS: ["ip", "alias"]}[ReferenceKind(table.kind)]
+    used_by = (QueryRun.objects.for_user(request.user)
+               .filter(reference_versions__table=table).distinct()
+               .select_related("investigation").order_by("-created_at")[:50])
+    return render(request, "investigations/reference_detail.html", {
+        "table": table, "versions": versions, "latest": latest, "preview": preview,
+        "headers": headers, "used_by": used_by,
+        "form": ReferenceUploadForm(initial={"kind": table.kind, "name": table.name}),
+        "can_upload": can_manage_reference_tables(request.user),
+    })

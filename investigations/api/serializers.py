@@ -9,8 +9,16 @@ from rest_framework.reverse import reverse
 
 from accounts.models import AwsAccount
 from analysis.window import parse_time
-from investigations.choices import FindingStatus, InvestigationStatus
-from investigations.models import Finding, Investigation, Note, QueryRun, RunResult
+from investigations.choices import FindingStatus, InvestigationStatus, ReferenceKind
+from investigations.models import (
+    Finding,
+    Investigation,
+    Note,
+    QueryRun,
+    ReferenceTable,
+    ReferenceTableVersion,
+    RunResult,
+)
 
 
 class InvestigationSerializer(serializers.ModelSerializer):
@@ -77,6 +85,9 @@ class QueryRunCreateSerializer(serializers.Serializer):
     instance = serializers.CharField(required=False, allow_blank=True, max_length=200)
     source = serializers.ChoiceField(choices=["auto", "cloudwatch", "s3"], required=False,
                                      default="auto")
+    reference_tables = serializers.PrimaryKeyRelatedField(
+        queryset=ReferenceTable.objects.all(), many=True, required=False, default=list,
+        help_text="Lookup, CIDR and known-hosts tables to use (their latest versions).")
     target_ips = _CommaListField(child=serializers.CharField(max_length=64), required=False,
                                  default=list)
     vpc_cidrs = _CommaListField(child=serializers.CharField(max_length=64), required=False,
@@ -180,3 +191,30 @@ class NoteSerializer(serializers.ModelSerializer):
 
 class FindingStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=FindingStatus.choices)
+
+
+class ReferenceVersionSerializer(serializers.ModelSerializer):
+    table = serializers.CharField(source="table.name", read_only=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+
+    class Meta:
+        model = ReferenceTableVersion
+        fields = ["id", "table", "number", "original_name", "sha256", "file_format",
+                  "row_count", "uploaded_by", "uploaded_at"]
+        read_only_fields = fields
+
+
+class ReferenceTableSerializer(serializers.ModelSerializer):
+    latest = ReferenceVersionSerializer(read_only=True)
+
+    class Meta:
+        model = ReferenceTable
+        fields = ["id", "kind", "name", "description", "created_at", "updated_at", "latest"]
+        read_only_fields = fields
+
+
+class ReferenceUploadSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ReferenceKind.choices)
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    file = serializers.FileField()

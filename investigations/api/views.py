@@ -23,13 +23,17 @@ from investigations.api.serializers import (
     NoteSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
+    ReferenceTableSerializer,
+    ReferenceUploadSerializer,
+    ReferenceVersionSerializer,
     ResultPageSerializer,
     RunResultSummarySerializer,
 )
 from investigations.exports import EXPORT_FORMATS, export_rows
 from investigations.filtersets import RunFilterForm
-from investigations.models import Finding, Investigation, QueryRun, RunResult
+from investigations.models import Finding, Investigation, QueryRun, ReferenceTable, RunResult
 from investigations.ocsf import detection_finding
+from investigations.reference import ReferenceUploadRejected, upload_reference_version
 from investigations.services import (
     RunRequestInvalid,
     add_note,
@@ -150,6 +154,7 @@ class QueryRunViewSet(
             "analyses": data["analyses"],
             "parameters": serializer.parameters(),
             **serializer.source_arguments(),
+            "reference_tables": data.get("reference_tables") or [],
             "window_start": data.get("start_time"),
             "window_end": data.get("end_time"),
             "client_ip": client_ip_of(request),
@@ -326,3 +331,37 @@ class FindingViewSet(
                 )
             findings = findings.filter(updated_at__gt=since)
         return findings
+
+
+class ReferenceTableViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Reference tables. POST (multipart: kind, name, description, file) uploads a version —
+    creating the table on first upload; a bad row is a 400 naming its line."""
+
+    serializer_class = ReferenceTableSerializer
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:investigations", "POST": "write:investigations"}
+    queryset = ReferenceTable.objects.order_by("kind", "name")
+
+    @extend_schema(request=ReferenceUploadSerializer, responses={201: ReferenceVersionSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = ReferenceUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            data = body.validated_data
+            version = upload_reference_version(
+                user=request.user, kind=data["kind"], name=data["name"],
+                description=data["description"], upload=data["file"],
+                client_ip=client_ip_of(request), api_token_id=_token_id(request),
+            )
+        except ReferenceUploadRejected as exc:
+            raise serializers.ValidationError({"file": [str(exc)]}) from exc
+        return Response(ReferenceVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: ReferenceVersionSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        table = self.get_object()
+        return Response(ReferenceVersionSerializer(
+            table.versions.select_related("table", "uploaded_by"), many=True).data)

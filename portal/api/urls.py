@@ -9,6 +9,7 @@ from investigations.api.views import (
     FindingViewSet,
     InvestigationViewSet,
     QueryRunViewSet,
+    ReferenceTableViewSet,
     RunResultViewSet,
 )
 from portal.api.views import AuditEventViewSet, WebhookViewSet
@@ -21,6 +22,7 @@ router.register("runs", QueryRunViewSet, basename="run")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("webhooks", WebhookViewSet, basename="webhook")
+router.register("reference-tables", ReferenceTableViewSet, basename="reference-table")
 router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [

@@ -1,0 +1,126 @@
+"""Reference tables: uploading versions (parsed by analysis.reference, all-or-nothing) and
+turning the versions a run uses into analyzer parameters."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Max
+
+from analysis.reference import (
+    ReferenceTableError,
+    parse_cidr_table,
+    parse_known_hosts,
+    parse_lookup_table,
+)
+from investigations.choices import ReferenceKind
+from investigations.models import ReferenceTable, ReferenceTableVersion
+from portal import audit
+from portal.roles import Role, user_roles
+
+MAX_REFERENCE_BYTES = 50 * 1024 * 1024
+
+
+class ReferenceUploadRejected(ValueError):
+    """The file cannot become a table version; the message names the line and the reason."""
+
+
+def can_manage_reference_tables(user: Any) -> bool:
+    return bool(user_roles(user) & {Role.ANALYST, Role.ADMIN})
+
+
+def _parse(kind: str, data: bytes) -> tuple[str, int, Any]:
+    if kind == ReferenceKind.LOOKUP:
+        entries = parse_lookup_table(data)
+        return "csv", len(entries), [list(e.as_param()) for e in entries]
+    if kind == ReferenceKind.CIDR:
+        table = parse_cidr_table(data)
+        return table.kind, len(table.entries), [[e.cidr, dict(e.labels)] for e in table.entries]
+    if kind == ReferenceKind.KNOWN_HOSTS:
+        hosts = parse_known_hosts(data)
+        return "csv", len(hosts), hosts
+    raise ReferenceUploadRejected(f"Unknown kind of table: {kind!r}.")
+
+
+def upload_reference_version(
+    *, user: Any, kind: str, name: str, upload: Any, description: str = "",
+    client_ip: str | None = None, api_token_id: int | None = None,
+) -> ReferenceTableVersion:
+    """Add a version to the table `name` (created on first upload). The whole file is checked
+    before anything is written: a bad row rejects the upload with its line number."""
+    if not can_manage_reference_tables(user):
+        raise PermissionDenied("Only analysts and admins upload reference tables.")
+    size = getattr(upload, "size", None)
+    if size is not None and size > MAX_REFERENCE_BYTES:
+        raise ReferenceUploadRejected(
+            f"The file is {size:,} bytes; reference tables are limited to "
+            f"{MAX_REFERENCE_BYTES:,} bytes."
+        )
+    data = upload.read(MAX_REFERENCE_BYTES + 1)
+    if len(data) > MAX_REFERENCE_BYTES:
+        raise ReferenceUploadRejected("The file is larger than the reference-table limit.")
+    if not data.strip():
+        raise ReferenceUploadRejected("The file is empty.")
+    try:
+        file_format, rows, parsed = _parse(kind, data)
+    except ReferenceTableError as exc:
+        where = f"Line {exc.line}: " if exc.line is not None else ""
+        raise ReferenceUploadRejected(f"{where}{exc.reason}. Nothing was imported.") from exc
+    with transaction.atomic():
+        table, created = ReferenceTable.objects.select_for_update().get_or_create(
+            name=name, defaults={"kind": kind, "description": description, "created_by": user}
+        )
+        if table.kind != kind:
+            raise ReferenceUploadRejected(
+                f"“{name}” is a {table.get_kind_display().lower()}, not a "
+                f"{ReferenceKind(kind).label.lower()}."
+            )
+        if description and not created:
+            table.description = description
+            table.save(update_fields=["description", "updated_at"])
+        number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = ReferenceTableVersion.objects.create(
+            table=table, number=number, uploaded_by=user,
+            original_name=str(getattr(upload, "name", "upload"))[:255],
+            sha256=hashlib.sha256(data).hexdigest(), file_format=file_format, row_count=rows,
+            data=parsed,
+        )
+        audit.record(actor=user, action="reference_table.version_uploaded", target=table,
+                     details={"version": number, "rows": rows, "format": file_format,
+                              "sha256": version.sha256, "file": version.original_name},
+                     client_ip=client_ip, api_token_id=api_token_id)
+    return version
+
+
+def latest_versions(tables: Iterable[ReferenceTable]) -> list[ReferenceTableVersion]:
+    versions = []
+    for table in tables:
+        latest = table.latest
+        if latest is None:
+            raise ReferenceUploadRejected(f"“{table.name}” has no version yet.")
+        versions.append(latest)
+    return versions
+
+
+def reference_params(versions: Iterable[ReferenceTableVersion]) -> dict[str, Any]:
+    """The analyzer parameters for these table versions (several CIDR tables may be used; one
+    lookup table and one known-hosts list)."""
+    params: dict[str, Any] = {}
+    for version in versions:
+        kind = version.table.kind
+        if kind == ReferenceKind.LOOKUP:
+            if "lookup_table" in params:
+                raise ReferenceUploadRejected("A run uses one lookup table at most.")
+            params["lookup_table"] = [tuple(row) for row in version.data]
+        elif kind == ReferenceKind.CIDR:
+            params.setdefault("cidr_tables", []).append(
+                {"name": version.table.name, "entries": version.data})
+        elif kind == ReferenceKind.KNOWN_HOSTS:
+            if "known_hosts" in params:
+                raise ReferenceUploadRejected("A run uses one known-hosts list at most.")
+            params["known_hosts"] = dict(version.data)
+    return params
