@@ -24,6 +24,7 @@ from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from investigations.reference import reference_params
+from investigations.whois import enricher_for
 from portal import audit
 from portal.webhooks import emit
 
@@ -117,12 +118,15 @@ def _execute(run: QueryRun) -> None:
             planned, skipped = plan_analyses(run.analyses, params, engine.columns())
             records["skipped_analyses"] = skipped
             results = []
+            enricher = enricher_for(params)
             count = max(1, len(planned))
             for index, analyzer in enumerate(planned):
                 low, high = ANALYSE_SHARE
                 progress(low + (high - low) * index / count, f"Analysing: {analyzer.title}",
                          force=True)
-                results.append(engine.run(analyzer.name, params))
+                result = engine.run(analyzer.name, params)
+                enricher.annotate(result)
+                results.append(result)
                 progress.checkpoint()
         data_read.update(
             window=[

@@ -398,3 +398,16 @@ class ReferenceTableVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table.name} v{self.number}"
+
+
+class WhoisRecord(models.Model):
+    """Cached WHOIS/RDAP answer for one address (negative answers too, for a shorter time)."""
+
+    ip = models.GenericIPAddressField(unique=True)
+    status = models.CharField(max_length=16)
+    info = models.JSONField()
+    fetched_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.ip}: {self.info.get('label', '')}"

@@ -163,6 +163,16 @@ PORTAL_AWS_CONNECT_TIMEOUT: float = env.float("PORTAL_AWS_CONNECT_TIMEOUT", defa
 PORTAL_AWS_READ_TIMEOUT: float = env.float("PORTAL_AWS_READ_TIMEOUT", default=30.0)
 PORTAL_AWS_MAX_ATTEMPTS: int = env.int("PORTAL_AWS_MAX_ATTEMPTS", default=6)
 
+# WHOIS/RDAP organisation of external addresses in the rows shown (never every address).
+# Air-gapped installs set WHOIS_ENABLED=false or point RDAP_BASE_URL at an internal mirror.
+WHOIS_ENABLED: bool = env.bool("WHOIS_ENABLED", default=True)
+RDAP_BASE_URL: str = env.str("RDAP_BASE_URL", default="https://rdap.org")
+WHOIS_TIMEOUT_SECONDS: float = env.float("WHOIS_TIMEOUT_SECONDS", default=3.0)
+WHOIS_DEADLINE_SECONDS: float = env.float("WHOIS_DEADLINE_SECONDS", default=10.0)
+WHOIS_MAX_LOOKUPS: int = env.int("WHOIS_MAX_LOOKUPS", default=50)
+WHOIS_CACHE_DAYS: int = env.int("WHOIS_CACHE_DAYS", default=30)
+WHOIS_NEGATIVE_CACHE_DAYS: int = env.int("WHOIS_NEGATIVE_CACHE_DAYS", default=1)
+
 # Analysis engine limits (DuckDB spills to WORK_DIR beyond the memory limit).
 ENGINE_MEMORY_LIMIT: str = env.str("ENGINE_MEMORY_LIMIT", default="1GB")
 ENGINE_THREADS: int = env.int("ENGINE_THREADS", default=2)

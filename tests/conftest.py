@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -104,9 +105,10 @@ class WorkerProcess:
     """A real `celery worker` subprocess on the configured broker, against the test database,
     with every AWS client pointed at the session's local moto server."""
 
-    def __init__(self, database_url: str, moto_url: str = "") -> None:
+    def __init__(self, database_url: str, moto_url: str = "", rdap_url: str = "") -> None:
         self.database_url = database_url
         self.moto_url = moto_url
+        self.rdap_url = rdap_url
         self.process: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.ready = threading.Event()
@@ -117,6 +119,8 @@ class WorkerProcess:
         env = os.environ.copy()
         env["DATABASE_URL"] = self.database_url
         env.setdefault("DEBUG", "true")
+        # WHOIS goes to the session's fake RDAP service, never to the internet.
+        env.update(RDAP_BASE_URL=self.rdap_url or "http://127.0.0.1:9", WHOIS_TIMEOUT_SECONDS="2")
         if self.moto_url:
             env.update(AWS_ENDPOINT_URL=self.moto_url, AWS_ACCESS_KEY_ID="testing",
                        AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
@@ -175,9 +179,60 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
+class FakeRdap:
+    """An RDAP service on 127.0.0.1 answering for a few documentation addresses, 404 else."""
+
+    RECORDS = {
+        "185.220.101.7": ("Example Bulletproof Hosting", "185.220.101.0", "185.220.101.255"),
+        "45.33.32.156": ("Example Research Network", "45.33.32.0", "45.33.32.255"),
+    }
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.requests.append(self.path)
+                ip = self.path.rsplit("/", 1)[-1]
+                known = fake.RECORDS.get(ip)
+                body = json.dumps(fake.record(ip, *known) if known else {"errorCode": 404})
+                self.send_response(200 if known else 404)
+                self.send_header("Content-Type", "application/rdap+json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def record(ip: str, org: str, start: str, end: str) -> dict[str, Any]:
+        return {
+            "objectClassName": "ip network", "handle": f"NET-{ip}", "startAddress": start,
+            "endAddress": end, "ipVersion": "v4", "name": "EXAMPLE-NET", "country": "NL",
+            "entities": [{"objectClassName": "entity", "handle": "ORG-EX",
+                          "roles": ["registrant"],
+                          "vcardArray": ["vcard", [["version", {}, "text", "4.0"],
+                                                   ["fn", {}, "text", org]]]}],
+        }
+
+
+@pytest.fixture(scope="session")
+def fake_rdap() -> Iterator[FakeRdap]:
+    fake = FakeRdap()
+    yield fake
+    fake.server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(
-    django_db_setup: Any, django_db_blocker: Any, moto_endpoint: str
+    django_db_setup: Any, django_db_blocker: Any, moto_endpoint: str, fake_rdap: FakeRdap
 ) -> Iterator[WorkerProcess]:
     from django.db import connection
 
@@ -186,7 +241,7 @@ def celery_worker_process(
     with django_db_blocker.unblock():
         url = _database_url(connection.settings_dict)
     app.control.purge()  # nothing left over from an earlier session may reach this worker
-    worker = WorkerProcess(url, moto_endpoint)
+    worker = WorkerProcess(url, moto_endpoint, fake_rdap.url)
     worker.start()
     yield worker
     worker.stop()
