@@ -149,9 +149,18 @@ def graph_payload(
         source, target = str(row.get("source")), str(row.get("target"))
         edge = pairs.setdefault(
             (source, target),
-            {"id": f"{source}->{target}", "source": source, "target": target, "ports": [],
-             "port_count": 0, "flows": 0, "packets": 0, "bytes": 0, "accepted": 0,
-             "rejected": 0},
+            {
+                "id": f"{source}->{target}",
+                "source": source,
+                "target": target,
+                "ports": [],
+                "port_count": 0,
+                "flows": 0,
+                "packets": 0,
+                "bytes": 0,
+                "accepted": 0,
+                "rejected": 0,
+            },
         )
         for measure in (*MEASURES, "accepted", "rejected"):
             edge[measure] += _count(row.get(measure))
@@ -173,15 +182,22 @@ def graph_payload(
     for node_id, weight in used.items():
         known = stored.get(node_id)
         if known:
-            nodes.append({
-                "id": node_id, "label": known.get("label") or node_id, "ip": known.get("ip"),
-                "alias": known.get("alias"), "kind": known.get("kind") or "external",
-                "flows": _count(known.get("flows")), "bytes": _count(known.get("bytes")),
-            })
+            nodes.append(
+                {
+                    "id": node_id,
+                    "label": known.get("label") or node_id,
+                    "ip": known.get("ip"),
+                    "alias": known.get("alias"),
+                    "kind": known.get("kind") or "external",
+                    "flows": _count(known.get("flows")),
+                    "bytes": _count(known.get("bytes")),
+                }
+            )
         else:
             kind, ip = ranges.kind_of(node_id)
-            nodes.append({"id": node_id, "label": node_id, "ip": ip, "alias": None,
-                          "kind": kind, **weight})
+            nodes.append(
+                {"id": node_id, "label": node_id, "ip": ip, "alias": None, "kind": kind, **weight}
+            )
     nodes.sort(key=lambda n: (-n["bytes"], n["id"]))
 
     notes = []
@@ -191,9 +207,7 @@ def graph_payload(
             "source → destination port edges (raise its top-k to see more)."
         )
     if len(ranked) > len(edges):
-        notes.append(
-            f"Showing the {len(edges):,} busiest of {len(ranked):,} address pairs."
-        )
+        notes.append(f"Showing the {len(edges):,} busiest of {len(ranked):,} address pairs.")
     return {
         "nodes": nodes,
         "edges": edges,

@@ -173,7 +173,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "investigations/run_detail.html",
         {"run": run, "tables": tables, "can_write": can_write,
-         "uploads": run.uploads.order_by("pk"), "findings": run.findings.all()},
+         "uploads": run.uploads.order_by("pk"), "findings": run.findings.all(),
+         "result_names": {result.analysis for result in results}},
     )
 
 

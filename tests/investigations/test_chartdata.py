@@ -29,34 +29,99 @@ TRAFFIC_SUMMARY = [
     {"protocol": "tcp", "action": "REJECT", "flows": 34, "packets": 34, "bytes": 2040},
 ]
 TOP_TALKERS = [
-    {"ip": "10.0.1.10", "flows": 40, "packets": 200, "bytes": 9000, "bytes_sent": 1000,
-     "bytes_received": 8000, "first_seen": T0, "last_seen": T2},
-    {"ip": "203.0.113.50", "flows": 30, "packets": 30, "bytes": 1800, "bytes_sent": 1800,
-     "bytes_received": 0, "first_seen": T0, "last_seen": T2},
+    {
+        "ip": "10.0.1.10",
+        "flows": 40,
+        "packets": 200,
+        "bytes": 9000,
+        "bytes_sent": 1000,
+        "bytes_received": 8000,
+        "first_seen": T0,
+        "last_seen": T2,
+    },
+    {
+        "ip": "203.0.113.50",
+        "flows": 30,
+        "packets": 30,
+        "bytes": 1800,
+        "bytes_sent": 1800,
+        "bytes_received": 0,
+        "first_seen": T0,
+        "last_seen": T2,
+    },
 ]
 EDGES = [
-    {"source": "203.0.113.50", "target": "10.0.1.10", "port": 22, "flows": 30, "packets": 30,
-     "bytes": 1800, "accepted": 0, "rejected": 30},
-    {"source": "10.0.1.10", "target": "10.0.2.20", "port": 5432, "flows": 12, "packets": 90,
-     "bytes": 7000, "accepted": 12, "rejected": 0},
-    {"source": "10.0.1.10", "target": "10.0.2.20", "port": 6379, "flows": 3, "packets": 9,
-     "bytes": 600, "accepted": 2, "rejected": 1},
+    {
+        "source": "203.0.113.50",
+        "target": "10.0.1.10",
+        "port": 22,
+        "flows": 30,
+        "packets": 30,
+        "bytes": 1800,
+        "accepted": 0,
+        "rejected": 30,
+    },
+    {
+        "source": "10.0.1.10",
+        "target": "10.0.2.20",
+        "port": 5432,
+        "flows": 12,
+        "packets": 90,
+        "bytes": 7000,
+        "accepted": 12,
+        "rejected": 0,
+    },
+    {
+        "source": "10.0.1.10",
+        "target": "10.0.2.20",
+        "port": 6379,
+        "flows": 3,
+        "packets": 9,
+        "bytes": 600,
+        "accepted": 2,
+        "rejected": 1,
+    },
 ]
 NODES = [
-    {"id": "10.0.1.10", "label": "web-1", "ip": "10.0.1.10", "alias": "web-1",
-     "kind": "internal", "flows": 45, "bytes": 9400},
-    {"id": "10.0.2.20", "label": "10.0.2.20", "ip": "10.0.2.20", "alias": None,
-     "kind": "internal", "flows": 15, "bytes": 7600},
-    {"id": "203.0.113.50", "label": "203.0.113.50", "ip": "203.0.113.50", "alias": None,
-     "kind": "external", "flows": 30, "bytes": 1800},
+    {
+        "id": "10.0.1.10",
+        "label": "web-1",
+        "ip": "10.0.1.10",
+        "alias": "web-1",
+        "kind": "internal",
+        "flows": 45,
+        "bytes": 9400,
+    },
+    {
+        "id": "10.0.2.20",
+        "label": "10.0.2.20",
+        "ip": "10.0.2.20",
+        "alias": None,
+        "kind": "internal",
+        "flows": 15,
+        "bytes": 7600,
+    },
+    {
+        "id": "203.0.113.50",
+        "label": "203.0.113.50",
+        "ip": "203.0.113.50",
+        "alias": None,
+        "kind": "external",
+        "flows": 30,
+        "bytes": 1800,
+    },
 ]
 
 
 def _store(run: QueryRun, analysis: str, rows: list[dict[str, Any]], **fields: Any) -> RunResult:
     fields.setdefault("total_groups", len(rows))
     result = RunResult.objects.create(
-        run=run, analysis=analysis, title=analysis, columns=list(rows[0]) if rows else [],
-        row_count=len(rows), **fields,
+        run=run,
+        analysis=analysis,
+        title=analysis,
+        columns=list(rows[0]) if rows else [],
+        row_count=len(rows),
+        **fields,
     )
     ResultRow.objects.bulk_create(
         [ResultRow(result=result, position=i, data=row) for i, row in enumerate(rows)]
@@ -67,9 +132,12 @@ def _store(run: QueryRun, analysis: str, rows: list[dict[str, Any]], **fields: A
 @pytest.fixture
 def run(investigation: Any) -> QueryRun:
     return QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner, status="succeeded",
+        investigation=investigation,
+        requested_by=investigation.owner,
+        status="succeeded",
         analyses=["traffic-summary", "time-series", "top-talkers", "graph"],
-        parameters={"vpc_cidrs": ["10.0.0.0/16"]}, finished_at=timezone.now(),
+        parameters={"vpc_cidrs": ["10.0.0.0/16"]},
+        finished_at=timezone.now(),
     )
 
 
@@ -77,8 +145,14 @@ def run(investigation: Any) -> QueryRun:
 def charted_run(run: QueryRun) -> QueryRun:
     _store(run, "time-series", TIME_SERIES, summary={"bin_seconds": 300})
     _store(run, "traffic-summary", TRAFFIC_SUMMARY, summary={"rank_by": "flows"})
-    _store(run, "top-talkers", TOP_TALKERS, total_groups=25, truncated=True,
-           summary={"rank_by": "bytes"})
+    _store(
+        run,
+        "top-talkers",
+        TOP_TALKERS,
+        total_groups=25,
+        truncated=True,
+        summary={"rank_by": "bytes"},
+    )
     _store(run, "graph", EDGES, summary={"edges": 3})
     _store(run, "graph:nodes", NODES)
     return run
@@ -116,8 +190,14 @@ def test_a_member_gets_protocol_and_action_groups_and_top_talkers(
     assert summary["truncated"] is False
     talkers = body["top_talkers"]
     assert [row["ip"] for row in talkers["rows"]] == ["10.0.1.10", "203.0.113.50"]
-    assert talkers["rows"][0] == {"ip": "10.0.1.10", "bytes_sent": 1000, "bytes_received": 8000,
-                                  "flows": 40, "packets": 200, "bytes": 9000}
+    assert talkers["rows"][0] == {
+        "ip": "10.0.1.10",
+        "bytes_sent": 1000,
+        "bytes_received": 8000,
+        "flows": 40,
+        "packets": 200,
+        "bytes": 9000,
+    }
     # 25 groups, 2 stored: the payload says the list is partial.
     assert talkers["truncated"] is True and talkers["total_groups"] == 25
     assert talkers["notes"] == ["Showing the top 2 of 25 groups."]
@@ -217,3 +297,19 @@ def test_a_running_run_has_no_charts_yet(run: QueryRun, analyst: Any) -> None:
     QueryRun.objects.filter(pk=run.pk).update(status="running")
     body = client_for(analyst).get(run.get_absolute_url()).content.decode()
     assert 'id="charts"' not in body and 'id="graph"' not in body
+
+
+@pytest.mark.django_db
+def test_an_all_run_shows_charts_for_the_results_it_has(investigation: Any, analyst: Any) -> None:
+    from investigations.models import QueryRun, RunResult
+
+    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
+                                  analyses=["all"], status="succeeded")
+    RunResult.objects.create(run=run, analysis="traffic-summary", title="Traffic summary",
+                             columns=["protocol", "action", "flows", "packets", "bytes"])
+    RunResult.objects.create(run=run, analysis="graph", title="Graph",
+                             columns=["source", "target", "port", "flows"])
+    page = client_for(analyst).get(
+        reverse("investigations:run_detail", args=[run.pk])).content.decode()
+    assert reverse("investigations:run_charts", args=[run.pk]) in page
+    assert reverse("investigations:run_graph", args=[run.pk]) in page
