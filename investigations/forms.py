@@ -62,7 +62,8 @@ def _split_list(value: str) -> list[str]:
 
 
 def analysis_choices() -> list[tuple[str, str]]:
-    return [(a.name, f"{a.title} — {a.description}") for a in all_analyzers()]
+    every = ("all", "All — every analysis the logs and the parameters below allow")
+    return [every, *((a.name, f"{a.title} — {a.description}") for a in all_analyzers())]
 
 
 class RunForm(forms.Form):
@@ -83,7 +84,7 @@ class RunForm(forms.Form):
     instance = forms.CharField(
         label="Instance", required=False,
         widget=forms.TextInput(attrs={"placeholder": "i-0abc…, Name tag or address",
-                                      "autocomplete": "off"}),
+                                      "autocomplete": "off", "list": "instance-options"}),
         help_text="Its addresses, interfaces, VPC ranges and flow log are filled in for you.",
     )
     analyses = forms.MultipleChoiceField(
