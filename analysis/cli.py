@@ -1,88 +1,299 @@
-"""Command line: load flow log files and print an analysis (`python -m analysis --help`)."""
+"""Command line of `python -m analysis` and `manage.py analyze`: load flow logs, print analyses.
+
+The arguments are a contract other tools call:
+
+    --log-file PATH [--log-file PATH ...] [--log-format FORMAT]
+    --analysis NAME[,NAME...]|all [--instance-ip IP ...] [--vpc-cidr CIDR ...] [--port N]
+    [--lookup-table CSV] [--cidr-table FILE ...] [--start-time T] [--end-time T]
+    [--format table|json|csv]
+
+Bad arguments (unknown analysis, bad IP, CIDR, time or reference file) exit with status 2.
+`--lookup-table` and `--cidr-table` files are read with analysis.reference and handed to the
+analyzers as AnalysisParams.lookup_table and AnalysisParams.cidr_tables (one table per file,
+named after the file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
+import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
-from analysis.analyzers import AnalysisParams, all_analyzers
+from analysis.analyzers import AnalysisParams, AnalysisResult, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
 from analysis.formats import FlowFormat
+from analysis.loadstats import LoadStats
+from analysis.reference import parse_cidr_table, parse_lookup_table
 from analysis.window import TimeWindow
+
+FORMATS = ("table", "json", "csv")
+DEFAULT_TOP = 100
+# Inputs smaller than this load in a blink: no progress bar for them.
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The contract's options, shared by `python -m analysis` and `manage.py analyze`."""
+    parser.add_argument(
+        "--log-file",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="flow log file: text (plain or gzip) or Parquet; repeat for more files",
+    )
+    parser.add_argument(
+        "--log-format",
+        metavar="FORMAT",
+        help="the LogFormat of files without a header line, e.g. '${version} ${srcaddr} ...'",
+    )
+    parser.add_argument(
+        "--analysis",
+        action="append",
+        required=True,
+        metavar="NAME[,NAME...]|all",
+        help="analyses to run, comma-separated, or 'all' (every one the logs allow)",
+    )
+    parser.add_argument("--instance-ip", action="append", default=[], metavar="IP")
+    parser.add_argument("--vpc-cidr", action="append", default=[], metavar="CIDR")
+    parser.add_argument("--port", type=int, metavar="N")
+    parser.add_argument("--lookup-table", metavar="CSV", help="dstport,protocol,tag rows")
+    parser.add_argument(
+        "--cidr-table",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CIDR table (AWS ip-ranges JSON, geofeed, CSV); repeatable",
+    )
+    parser.add_argument(
+        "--start-time",
+        metavar="T",
+        help="ISO 8601 (UTC if no zone), epoch s or ms, 'now', or 30m/1h/3d/2w/1M/1y ago",
+    )
+    parser.add_argument("--end-time", metavar="T", help="same forms as --start-time")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="K", help="rows shown")
+    parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 1GB")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    names = [analyzer.name for analyzer in all_analyzers()]
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
-    parser.add_argument("files", nargs="+", help="flow log files, plain or gzip")
-    parser.add_argument(
-        "--analysis",
-        "-a",
-        action="append",
-        choices=names,
-        help="analysis to run (repeatable; default: all)",
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="Load VPC flow logs into DuckDB and print analyses.",
     )
-    parser.add_argument("--target", action="append", default=[], help="target IP address")
-    parser.add_argument("--cidr", action="append", default=[], help="target CIDR block")
-    parser.add_argument("--vpc-cidr", action="append", default=[], help="internal CIDR block")
-    parser.add_argument("--top", type=int, default=20, help="rows per analysis")
-    parser.add_argument("--rank-by", choices=["flows", "bytes"], default="flows")
-    parser.add_argument("--start", help="window start: ISO 8601, epoch, or 30m/1h/3d before now")
-    parser.add_argument("--end", help="window end (same forms)")
-    parser.add_argument("--log-format", help="AWS LogFormat string, e.g. '${version} ${srcaddr}'")
-    parser.add_argument("--database", help="DuckDB file to keep the loaded flows in")
-    parser.add_argument("--memory-limit", help="DuckDB memory limit, e.g. 2GB")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_arguments(parser)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        params = AnalysisParams(
-            target_ips=args.target,
-            target_cidrs=args.cidr,
-            vpc_cidrs=args.vpc_cidr,
-            top_n=args.top,
-            rank_by=args.rank_by,
-        )
-        window = TimeWindow.build(args.start, args.end) if args.start or args.end else None
-        flow_format = FlowFormat.parse(args.log_format) if args.log_format else None
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    names = args.analysis or [analyzer.name for analyzer in all_analyzers()]
-    with FlowEngine(args.database, memory_limit=args.memory_limit) as engine:
-        stats = engine.load_files(args.files, flow_format=flow_format, window=window)
-        results = [engine.run(name, params) for name in names]
-    if args.json:
-        print(
-            json.dumps(
-                {"load": stats.to_dict(), "results": [result.to_dict() for result in results]},
-                indent=2,
-            )
-        )
-        return 0
-    print(
-        f"lines {stats.total:,}: ok {stats.ok:,}, nodata {stats.nodata:,}, "
-        f"skipdata {stats.skipdata:,}, malformed {stats.malformed:,}, "
-        f"outside window {stats.filtered_out:,}"
+def _analysis_names(values: Sequence[str]) -> list[str] | None:
+    """Requested names in order without repeats; None for `all`."""
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name == "all":
+                return None
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        raise ValueError("--analysis needs at least one name, or 'all'")
+    for name in names:
+        get_analyzer(name)  # KeyError lists the known ones
+    return names
+
+
+def _params(args: argparse.Namespace) -> AnalysisParams:
+    lookup: list[tuple[int, int, str]] = []
+    if args.lookup_table:
+        lookup = [entry.as_param() for entry in parse_lookup_table(_read(args.lookup_table))]
+    tables = [parse_cidr_table(_read(path)).as_param(Path(path).stem) for path in args.cidr_table]
+    return AnalysisParams(
+        target_ips=list(args.instance_ip),
+        vpc_cidrs=list(args.vpc_cidr),
+        port=args.port,
+        top_n=args.top,
+        lookup_table=lookup,
+        cidr_tables=tables,
     )
-    for failed in stats.failed_files:
-        print(f"could not read {failed.path}: {failed.error}")
-    for result in results:
-        shown = (
-            f"top {len(result.rows)} of {result.total_groups}"
-            if result.truncated
-            else (f"{result.total_groups} groups")
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+class _Progress:
+    """A one-line progress bar on a terminal's stderr; silent anywhere else."""
+
+    def __init__(self, err: TextIO, enabled: bool) -> None:
+        self.err = err
+        self.enabled = enabled
+        self.shown = False
+
+    def __call__(self, message: str, done: float) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * max(0.0, min(done, 1.0)))
+        bar = "#" * filled + "-" * (width - filled)
+        self.err.write(f"\r[{bar}] {done * 100:3.0f}% {message[:40]:<40}")
+        self.err.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            self.err.write("\r" + " " * 80 + "\r")
+            self.err.flush()
+
+
+def run(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Do what parsed `args` ask; argument problems go to parser.error (exit status 2)."""
+    try:
+        names = _analysis_names(args.analysis)
+        params = _params(args)
+        window = None
+        if args.start_time or args.end_time:
+            window = TimeWindow.build(args.start_time, args.end_time)
+        flow_format = FlowFormat.parse(args.log_format) if args.log_format else None
+    except KeyError as error:
+        parser.error(str(error.args[0]))
+    except ValueError as error:
+        parser.error(str(error))
+    missing = [path for path in args.log_file if not os.path.isfile(path)]
+    if missing:
+        parser.error(f"no such log file: {', '.join(missing)}")
+
+    total_bytes = sum(os.path.getsize(path) for path in args.log_file)
+    progress = _Progress(err, _isatty(err) and total_bytes >= PROGRESS_MIN_BYTES)
+    with FlowEngine(memory_limit=args.memory_limit) as engine:
+        stats = engine.load_files(
+            list(args.log_file), flow_format=flow_format, window=window, progress=progress
         )
-        print(f"\n{result.title} ({shown})")
-        widths = {
-            col: max([len(col)] + [len(str(row[col])) for row in result.rows])
-            for col in result.columns
-        }
-        print("  ".join(col.ljust(widths[col]) for col in result.columns))
+        progress.finish()
+        columns = engine.columns()
+        skipped: dict[str, str] = {}
+        if names is None:
+            names = []
+            for analyzer in all_analyzers():
+                reason = analyzer.is_applicable(params, columns)
+                if reason is None:
+                    names.append(analyzer.name)
+                else:
+                    skipped[analyzer.name] = reason
+        else:
+            for name in names:
+                reason = get_analyzer(name).is_applicable(params, columns)
+                if reason is not None:
+                    parser.error(f"analysis {name!r} cannot run: {reason}")
+        results = [engine.run(name, params) for name in names]
+
+    if args.format == "json":
+        _print_json(out, stats, results, skipped)
+    elif args.format == "csv":
+        _print_csv(out, results)
+    else:
+        _print_tables(out, stats, results, skipped)
+    # Status 1 when no file could be read at all; bad lines alone are reported, not fatal.
+    return 1 if stats.files and len(stats.failed_files) == len(stats.files) else 0
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def records_dict(stats: LoadStats) -> dict[str, Any]:
+    """The `records` object of the JSON output: the load's counts, samples and files."""
+    return stats.to_dict()
+
+
+def _print_json(
+    out: TextIO, stats: LoadStats, results: list[AnalysisResult], skipped: dict[str, str]
+) -> None:
+    document = {
+        "records": records_dict(stats),
+        "results": {result.name: result.to_dict() for result in results},
+        "skipped": skipped,
+    }
+    out.write(json.dumps(document, indent=2) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _print_csv(out: TextIO, results: list[AnalysisResult]) -> None:
+    for index, result in enumerate(results):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(result.columns)
         for row in result.rows:
-            print("  ".join(str(row[col]).ljust(widths[col]) for col in result.columns))
-    return 0
+            writer.writerow([_cell(row.get(column)) for column in result.columns])
+        separator = "\n" if index else ""
+        out.write(f"{separator}# {result.name}\n{buffer.getvalue()}")
+
+
+def _print_tables(
+    out: TextIO,
+    stats: LoadStats,
+    results: list[AnalysisResult],
+    skipped: dict[str, str],
+) -> None:
+    lines = [
+        f"records: {stats.total:,} lines: {stats.ok:,} ok, {stats.nodata:,} nodata, "
+        f"{stats.skipdata:,} skipdata, {stats.malformed:,} malformed, "
+        f"{stats.filtered_out:,} outside the time window"
+    ]
+    for sample in stats.malformed_samples[:5]:
+        lines.append(f"  malformed {sample.file}:{sample.line}: {sample.reason}")
+    for failed in stats.failed_files:
+        lines.append(f"  could not read {failed.path}: {failed.error}")
+    for name, reason in skipped.items():
+        lines.append(f"  skipped {name}: {reason}")
+    for result in results:
+        lines.append("")
+        lines.append(f"== {result.title} ({result.name})")
+        shown = len(result.rows)
+        if result.truncated:
+            lines.append(f"{result.total_groups:,} groups, showing top {shown:,}")
+        else:
+            lines.append(f"{result.total_groups:,} groups")
+        cells = [[_cell(row.get(column)) for column in result.columns] for row in result.rows]
+        widths = [
+            max([len(column)] + [len(row[index]) for row in cells])
+            for index, column in enumerate(result.columns)
+        ]
+        lines.append("  ".join(col.ljust(w) for col, w in zip(result.columns, widths, strict=True)))
+        lines.append("  ".join("-" * w for w in widths))
+        for row in cells:
+            lines.append("  ".join(value.ljust(w) for value, w in zip(row, widths, strict=True)))
+    out.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args, parser, sys.stdout, sys.stderr)
+    except BrokenPipeError:
+        # The reader (head, less) stopped early: not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced stdout lives to exit
+        return 0

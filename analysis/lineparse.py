@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analysis.addresses import IPV4_MAPPED_BASE
 from analysis.formats import FieldKind, FlowField, FlowFormat
 from analysis.window import TimeWindow
 
@@ -120,6 +121,8 @@ class ParsePlan:
     flow_format: FlowFormat
     header_line: str | None
     window: TimeWindow | None
+    # SQL giving (line_no, line) rows instead of reading `path` as text (Parquet rows).
+    lines_sql: str | None = None
 
 
 def read_lines_sql(path: str, compression: str) -> str:
@@ -253,7 +256,7 @@ def parse_sql(plan: ParsePlan) -> str:
             )
 
     return f"""
-WITH raw AS NOT MATERIALIZED ({read_lines_sql(plan.path, plan.compression)}),
+WITH raw AS NOT MATERIALIZED ({plan.lines_sql or read_lines_sql(plan.path, plan.compression)}),
 split AS (
     -- trim() is costly, and AWS lines have no surrounding blanks: trim only when needed.
     SELECT line_no, line,
@@ -312,3 +315,235 @@ SELECT
     {", ".join(out_cols)}
 FROM checked
 """
+
+
+# -- the fast path --------------------------------------------------------------------------
+# DuckDB's parallel CSV reader splits the fields; SQL then types and checks them. Every check
+# here is at least as strict as the exact parser above, so a row that passes would have been
+# loaded the same way by it; a file with any row that fails is loaded again by the exact parser.
+
+_FAST_INT_SHAPE = "[0-9]{1,19}"
+# Stricter than flowlog_ipv4_int (which also takes 0001.2.3.4): what it rejects goes exact.
+_IPV4_OCTETS = "^([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})$"
+FAST_PATH_ERROR = "flowlog fast path: a row needs the exact parser"
+
+
+def _text_column(field: FlowField) -> str:
+    return quote_ident(f"t_{field.column}")
+
+
+def fast_read_sql(path: str, fmt: FlowFormat, *, skip_header: bool) -> str:
+    """Rows of VARCHAR fields `t_<column>` (NULL for `-`) of a plain text file, unordered."""
+    columns = ", ".join(f"{sql_string(f't_{field.column}')}: 'VARCHAR'" for field in fmt)
+    return f"""
+SELECT * FROM read_csv({sql_string(path)},
+    columns = {{{columns}}},
+    delim = ' ', quote = '', escape = '', nullstr = '-',
+    header = false, skip = {1 if skip_header else 0}, auto_detect = false,
+    strict_mode = true, null_padding = false, encoding = 'utf-8', compression = 'none')
+"""
+
+
+def fast_parquet_sql(path: str, fmt: FlowFormat) -> str:
+    """Rows of an AWS flow log Parquet file as VARCHAR fields, with `line_no` (row, 1-based)."""
+    casts = ", ".join(
+        f"CAST({quote_ident(field.column)} AS VARCHAR) AS {_text_column(field)}" for field in fmt
+    )
+    return (
+        f"SELECT file_row_number + 1 AS line_no, {casts} "
+        f"FROM read_parquet({sql_string(path)}, file_row_number = true)"
+    )
+
+
+def parquet_lines_sql(path: str, fmt: FlowFormat) -> str:
+    """Rows (line_no, line) rebuilding each Parquet row as a text line, for the exact parser."""
+    parts = ", ".join(
+        f"coalesce(CAST({quote_ident(field.column)} AS VARCHAR), '-')" for field in fmt
+    )
+    return (
+        f"SELECT file_row_number + 1 AS line_no, concat_ws(' ', {parts}) AS line "
+        f"FROM read_parquet({sql_string(path)}, file_row_number = true)"
+    )
+
+
+def _fast_check(field: FlowField) -> str:
+    """SQL true when the field's text is one the exact parser loads (as the same value)."""
+    text = _text_column(field)
+    if field.kind is FieldKind.INTEGER:
+        hi = _MAX_EPOCH if field.name in ("start", "end") else field.maximum
+        value = f"TRY_CAST({text} AS BIGINT)"
+        range_check = f" AND {value} <= {hi}" if hi is not None else ""
+        # DuckDB's cast also reads +5, 4.5, 1_000 and 0x10: only plain digits pass.
+        return (
+            f"({text} IS NULL OR (regexp_full_match({text}, '{_FAST_INT_SHAPE}') "
+            f"AND {value} IS NOT NULL{range_check}))"
+        )
+    if field.kind is FieldKind.ACTION:
+        return f"({text} IS NULL OR {text} IN ('ACCEPT', 'REJECT'))"
+    if field.kind is FieldKind.LOG_STATUS:
+        return f"coalesce({text} IN ('OK', 'NODATA', 'SKIPDATA'), FALSE)"
+    # Text (addresses are checked by their lookup): printable ASCII without blanks.
+    return f"({text} IS NULL OR regexp_full_match({text}, '[\\x21-\\x7E]+'))"
+
+
+def _fast_window_test(fmt: FlowFormat, window: TimeWindow | None, start: str, end: str) -> str:
+    if window is None or not (fmt.has("start") and fmt.has("end")):
+        return "FALSE"
+    terms = []
+    if window.start_epoch is not None:
+        terms.append(f"{end} < {window.start_epoch}")
+    if window.end_epoch is not None:
+        terms.append(f"{start} > {window.end_epoch}")
+    return "coalesce(" + " OR ".join(terms) + ", FALSE)" if terms else "FALSE"
+
+
+def _fast_status(fmt: FlowFormat, window_test: str, log_status: str) -> str:
+    status = "'ok'"
+    if fmt.has("log-status"):
+        status = (
+            f"CASE {log_status} WHEN 'NODATA' THEN 'nodata' "
+            "WHEN 'SKIPDATA' THEN 'skipdata' ELSE 'ok' END"
+        )
+    return f"CASE WHEN {window_test} THEN 'filtered' ELSE {status} END"
+
+
+def fast_survey_sql(source_sql: str, fmt: FlowFormat, window: TimeWindow | None) -> str:
+    """One cheap pass over the source (DuckDB converts only the columns it uses). Rows with
+    `status` set count the rows of that status (`n`) and give the first start and last end of
+    the good ones; the other rows each hold one distinct address text in `address`."""
+    has_times = fmt.has("start") and fmt.has("end")
+    start = 'TRY_CAST("t_start" AS BIGINT)' if has_times else "NULL"
+    end = 'TRY_CAST("t_end" AS BIGINT)' if has_times else "NULL"
+    log_status = '"t_log_status"' if fmt.has("log-status") else "NULL"
+    status = _fast_status(fmt, _fast_window_test(fmt, window, start, end), log_status)
+    texts = [_text_column(field) for field in fmt if field.kind is FieldKind.ADDRESS]
+    address = f"coalesce({', '.join(texts)})" if texts else "NULL"
+    if len(texts) > 1:
+        address = (
+            "CASE " + " ".join(f"WHEN GROUPING({text}) = 0 THEN {text}" for text in texts) + " END"
+        )
+    elif texts:
+        address = texts[0]
+    sets = ", ".join(["(status)"] + [f"({text})" for text in texts])
+    return f"""
+SELECT CASE WHEN GROUPING(status) = 0 THEN status END AS status,
+    {address} AS address, count(*) AS n,
+    min(s) FILTER (status = 'ok') AS first, max(e) FILTER (status = 'ok') AS last
+FROM (
+    SELECT {status} AS status, {start} AS s, {end} AS e{"".join(", " + t for t in texts)}
+    FROM ({source_sql}) AS source
+) AS r
+GROUP BY GROUPING SETS ({sets})
+"""
+
+
+def fast_addresses_sql(survey_table: str) -> str:
+    """SELECT (a, ip): each distinct address of a survey and its integer (NULL if invalid)."""
+    return (
+        "SELECT a, flowlog_ip_int(a) AS ip FROM "
+        f"(SELECT DISTINCT address AS a FROM {survey_table} "
+        "WHERE status IS NULL AND address IS NOT NULL) AS distinct_addresses"
+    )
+
+
+def fast_rows_sql(
+    source_sql: str,
+    fmt: FlowFormat,
+    window: TimeWindow | None,
+    *,
+    address_table: str | None,
+    trusted_text: bool = False,
+    line_numbers: bool = False,
+) -> str:
+    """SELECT over `source_sql` (`t_<column>` VARCHAR fields): typed flows columns, the
+    address integers `ip_<column>` (looked up in `address_table`, made by
+    fast_addresses_sql), `valid` and `status`. With `trusted_text` the caller has checked the
+    bytes (printable ASCII, no blank), so text fields only need to be non-empty."""
+    addresses = [field for field in fmt if field.kind is FieldKind.ADDRESS]
+    joins = ""
+    if address_table is not None:
+        joins = "".join(
+            f" LEFT JOIN {address_table} AS a_{field.column} "
+            f"ON a_{field.column}.a = source.{_text_column(field)}"
+            for field in addresses
+        )
+
+    def ip_of(field: FlowField) -> str:
+        if address_table is not None:
+            return f"a_{field.column}.ip"
+        # Per row: IPv4 (most addresses) is matched once and summed; IPv6 takes the macro.
+        text, parts = _text_column(field), f"v4_{field.column}"
+        octets = " + ".join(
+            f"CAST(TRY_CAST({parts}.{name} AS UTINYINT) AS BIGINT) * {scale}"
+            for name, scale in (("a", 16777216), ("b", 65536), ("c", 256), ("d", 1))
+        )
+        return (
+            f"CASE WHEN {text} IS NULL THEN NULL WHEN strpos({text}, ':') > 0 "
+            f"THEN flowlog_ip_int({text}) "
+            f"ELSE CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT) END"
+        )
+
+    # The octets of each address, split by one regex (NULLs when it is not dotted IPv4).
+    octet_cols = (
+        "".join(
+            f", regexp_extract({_text_column(field)}, '{_IPV4_OCTETS}', ['a', 'b', 'c', 'd']) "
+            f"AS v4_{field.column}"
+            for field in addresses
+        )
+        if address_table is None
+        else ""
+    )
+
+    typed: list[str] = ["line_no"] if line_numbers else []
+    for field in fmt:
+        text, col = _text_column(field), quote_ident(field.column)
+        if field.kind is FieldKind.INTEGER:
+            typed.append(f"CAST(TRY_CAST({text} AS BIGINT) AS {field.sql_type}) AS {col}")
+        else:
+            typed.append(f"{text} AS {col}")
+        if field.kind is FieldKind.ADDRESS:
+            typed.append(f"ip_{field.column}")
+    checks = []
+    for field in fmt:
+        text = _text_column(field)
+        if trusted_text and field.kind is FieldKind.TEXT:
+            checks.append(f"({text} IS NULL OR {text} <> '')")
+        elif field.kind is FieldKind.ADDRESS:
+            checks.append(f"({text} IS NULL OR ip_{field.column} IS NOT NULL)")
+        else:
+            checks.append(_fast_check(field))
+    if fmt.has("start") and fmt.has("end"):
+        checks.append(
+            'coalesce(TRY_CAST("t_start" AS BIGINT) <= TRY_CAST("t_end" AS BIGINT), TRUE)'
+        )
+    window_test = _fast_window_test(fmt, window, '"start"', '"end"')
+    status = _fast_status(fmt, window_test, "log_status")
+    return f"""
+SELECT *, {status} AS status
+FROM (
+    SELECT {", ".join(typed)}, {" AND ".join(checks)} AS valid
+    FROM (
+        SELECT *{"".join(f", {ip_of(field)} AS ip_{field.column}" for field in addresses)}
+        FROM (SELECT *{octet_cols} FROM ({source_sql}) AS source) AS source{joins}
+    ) AS source
+) AS typed
+"""
+
+
+def fast_insert_columns(fmt: FlowFormat) -> tuple[list[str], list[str]]:
+    """(flows columns, expressions over fast_rows_sql) for the INSERT of the good rows."""
+    columns = [quote_ident(field.column) for field in fmt]
+    values = list(columns)
+    for addr, prefix in (("srcaddr", "src"), ("dstaddr", "dst")):
+        if fmt.has(addr):
+            columns += [f"{prefix}_ip", f"{prefix}_family"]
+            values += [
+                f"ip_{addr}",
+                f"CAST(CASE WHEN ip_{addr} IS NULL THEN NULL WHEN strpos({addr}, ':') > 0 "
+                f"THEN 6 ELSE 4 END AS TINYINT)",
+            ]
+    for name, column in (("start", "start_ts"), ("end", "end_ts")):
+        if fmt.has(name):
+            columns.append(column)
+            values.append(f"make_timestamp(CAST({quote_ident(name)} AS BIGINT) * 1000000)")
+    return columns, values

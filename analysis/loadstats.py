@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
 MAX_MALFORMED_SAMPLES = 20
 MAX_SKIPDATA_GAPS = 100
 
@@ -21,6 +26,10 @@ class MalformedLine:
 
     def to_dict(self) -> dict[str, Any]:
         return {"file": self.file, "line": self.line, "reason": self.reason, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MalformedLine:
+        return cls(str(data["file"]), int(data["line"]), str(data["reason"]), str(data["text"]))
 
 
 @dataclass
@@ -42,10 +51,24 @@ class CoverageGap:
             "end": None if self.end is None else self.end.isoformat(),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoverageGap:
+        return cls(
+            str(data["file"]),
+            int(data["line"]),
+            data.get("interface_id"),
+            _time(data.get("start")),
+            _time(data.get("end")),
+        )
+
 
 @dataclass
 class FileStats:
-    """One file of a load. `error` is set when the file could not be read at all."""
+    """One file of a load. `error` is set when the file could not be read at all.
+
+    `compression` is "gzip", "none" or "parquet"; `method` is how it was parsed: "fast"
+    (DuckDB's parallel reader, for clean files) or "exact" (line by line, for the rest).
+    """
 
     path: str
     name: str
@@ -56,6 +79,7 @@ class FileStats:
     lines: int = 0
     records: int = 0
     error: str | None = None
+    method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +92,23 @@ class FileStats:
             "lines": self.lines,
             "records": self.records,
             "error": self.error,
+            "method": self.method,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileStats:
+        return cls(
+            path=str(data["path"]),
+            name=str(data["name"]),
+            bytes=int(data["bytes"]),
+            compression=str(data["compression"]),
+            flow_format=str(data["format"]),
+            header=bool(data["header"]),
+            lines=int(data.get("lines", 0)),
+            records=int(data.get("records", 0)),
+            error=data.get("error"),
+            method=str(data.get("method", "")),
+        )
 
 
 @dataclass
@@ -115,3 +155,20 @@ class LoadStats:
             "first_seen": None if self.first_seen is None else self.first_seen.isoformat(),
             "last_seen": None if self.last_seen is None else self.last_seen.isoformat(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadStats:
+        """The inverse of to_dict (a cached load's stats come back this way)."""
+        return cls(
+            total=int(data["total"]),
+            ok=int(data["ok"]),
+            nodata=int(data["nodata"]),
+            skipdata=int(data["skipdata"]),
+            malformed=int(data["malformed"]),
+            filtered_out=int(data.get("filtered_out", 0)),
+            malformed_samples=[MalformedLine.from_dict(d) for d in data["malformed_samples"]],
+            skipdata_gaps=[CoverageGap.from_dict(d) for d in data["skipdata_gaps"]],
+            files=[FileStats.from_dict(d) for d in data["files"]],
+            first_seen=_time(data.get("first_seen")),
+            last_seen=_time(data.get("last_seen")),
+        )

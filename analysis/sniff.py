@@ -1,4 +1,4 @@
-"""Peek at a flow log file before loading it: compression (by magic bytes) and header line."""
+"""Peek at a flow log file before loading it: Parquet or text, gzip or not, and header line."""
 
 from __future__ import annotations
 
@@ -10,15 +10,24 @@ from pathlib import Path
 from analysis.formats import FlowFormat, looks_like_header
 
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
 _PEEK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class FileSniff:
-    """What the first bytes of a file say: `compression` is "gzip" or "none"."""
+    """What the first bytes of a file say.
+
+    `compression` is "gzip" or "none" for text, "parquet" for an Apache Parquet file (which
+    compresses inside); `header_line` is the first line when it names flow log fields.
+    """
 
     compression: str
     header_line: str | None
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.compression == "parquet"
 
     @property
     def header_format(self) -> FlowFormat | None:
@@ -26,9 +35,12 @@ class FileSniff:
 
 
 def sniff_file(path: str | Path) -> FileSniff:
-    """Detect gzip from the magic bytes and a header line of field names on the first line."""
+    """Detect Parquet and gzip from the magic bytes, and a header line of field names."""
     with open(path, "rb") as raw:
-        compression = "gzip" if raw.read(2) == GZIP_MAGIC else "none"
+        magic = raw.read(4)
+    if magic == PARQUET_MAGIC:
+        return FileSniff("parquet", None)
+    compression = "gzip" if magic[:2] == GZIP_MAGIC else "none"
     first = b""
     try:
         if compression == "gzip":

@@ -22,6 +22,7 @@ def random_prefixes(count: int, rng: random.Random) -> list[list[object]]:
     """`count` distinct prefixes: 90% IPv4 (/8 to /28, nested ones included), 10% IPv6."""
     entries: dict[str, dict[str, str]] = {}
     while len(entries) < count:
+        network: ipaddress.IPv4Network | ipaddress.IPv6Network
         if rng.random() < 0.9:
             length = rng.randrange(8, 29)
             network = ipaddress.IPv4Network((rng.getrandbits(32), length), strict=False)

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from analysis import chunks
 from analysis.engine import FlowEngine
 from analysis.formats import DEFAULT_FORMAT
 from analysis.window import TimeWindow
@@ -217,3 +220,133 @@ def test_lines_the_reader_refuses_are_still_counted_in_place(
             (3, "line too long (over 4194304 bytes)"),
         ]
         assert stats.files[0].error is None
+
+
+def flows_content(engine: FlowEngine) -> list[tuple[object, ...]]:
+    return engine.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall()
+
+
+def load_both_ways(
+    paths: list[str], window: TimeWindow | None = None
+) -> tuple[
+    dict[str, object], dict[str, object], list[tuple[object, ...]], list[tuple[object, ...]]
+]:
+    with FlowEngine() as fast, FlowEngine() as exact:
+        exact.fast_path = False
+        fast_stats = fast.load_files(paths, window=window).to_dict()
+        exact_stats = exact.load_files(paths, window=window).to_dict()
+        return fast_stats, exact_stats, flows_content(fast), flows_content(exact)
+
+
+def without_methods(stats: dict[str, object]) -> dict[str, object]:
+    files = [dict(f, method="") for f in stats["files"]]  # type: ignore[attr-defined]
+    return {**stats, "files": files}
+
+
+def test_clean_files_take_the_fast_path_with_the_exact_results(
+    write_log: WriteLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks, so the gzip file is inflated and loaded in many pieces.
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 2000)
+    monkeypatch.setattr(chunks, "BLOCK_BYTES", 700)
+    lines = [HEADER]
+    for n in range(300):
+        if n % 37 == 5:
+            lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - SKIPDATA")
+        elif n % 41 == 7:
+            lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - NODATA")
+        elif n % 10 == 3:
+            lines.append(ok_line(src=f"2001:db8::{n:x}", start=T0 + n, end=T0 + n + 5))
+        else:
+            lines.append(ok_line(src=f"198.51.{n % 256}.{n % 7}", start=T0 + n, end=T0 + n + 5))
+    paths = [write_log(lines, name="clean.log"), write_log(lines, gz=True, name="clean.log.gz")]
+    window = TimeWindow(datetime.fromtimestamp(T0 + 50, UTC), datetime.fromtimestamp(T0 + 200, UTC))
+    for chosen in (None, window):
+        fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways(paths, chosen)
+        assert [f["method"] for f in fast_stats["files"]] == ["fast", "fast"]  # type: ignore[index]
+        assert without_methods(fast_stats) == without_methods(exact_stats)
+        assert fast_rows == exact_rows
+    assert fast_stats["skipdata_gaps"][0]["line"] == 7  # type: ignore[index]
+
+
+def test_one_bad_line_sends_the_file_to_the_exact_parser(write_log: WriteLog) -> None:
+    for bad in ("x", ok_line().replace(" 40000 ", " +4000 "), ok_line().replace(" 22 ", " 2.5 ")):
+        path = write_log([ok_line(), bad, ok_line()])
+        fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([path])
+        assert fast_stats["files"][0]["method"] == "exact"  # type: ignore[index]
+        assert fast_stats == exact_stats and fast_rows == exact_rows
+        assert fast_stats["malformed_samples"][0]["line"] == 2  # type: ignore[index]
+
+
+def write_parquet(engine: FlowEngine, path: Path, rows: list[str]) -> None:
+    """A Parquet file with the columns and types AWS writes (as Athena's DDL lists them)."""
+    engine.connection.execute(
+        f"""COPY (SELECT * FROM (VALUES {", ".join(rows)}) AS t(
+            version, account_id, interface_id, srcaddr, dstaddr, srcport, dstport, protocol,
+            packets, bytes, start, "end", action, log_status, vpc_id, tcp_flags, flow_direction))
+        TO '{path}' (FORMAT PARQUET)"""
+    )
+
+
+def parquet_row(
+    src: str | None, dport: int | None, start: int, status: str = "OK", action: str = "ACCEPT"
+) -> str:
+    src_sql = "NULL" if src is None else f"'{src}'"
+    port = "NULL" if dport is None else f"{dport}"
+    return (
+        f"(2::INT, '123456789012', 'eni-1', {src_sql}, '10.0.0.5', 40000::INT, {port}::INT, "
+        f"6::BIGINT, 3::BIGINT, 180::BIGINT, {start}::BIGINT, {start + 10}::BIGINT, "
+        f"'{action}', '{status}', 'vpc-1', 2::INT, 'ingress')"
+    )
+
+
+def test_parquet_files_load_into_the_same_table(engine: FlowEngine, tmp_path: Path) -> None:
+    path = tmp_path / "flows.parquet"  # detected by its magic bytes, not this name
+    rows = [
+        parquet_row("192.0.2.1", 22, T0),
+        parquet_row("2001:db8::7", 22, T0 + 20, action="REJECT"),
+        parquet_row(None, None, T0 + 30, status="SKIPDATA"),
+        parquet_row(None, None, T0 + 40, status="NODATA"),
+    ]
+    write_parquet(engine, path, rows)
+    stats = engine.load_files([str(path)])
+    assert (stats.total, stats.ok, stats.nodata, stats.skipdata, stats.malformed) == (4, 2, 1, 1, 0)
+    assert stats.files[0].compression == "parquet" and stats.files[0].method == "fast"
+    assert stats.files[0].flow_format.startswith("version account-id interface-id srcaddr")
+    assert [(gap.line, gap.interface_id) for gap in stats.skipdata_gaps] == [(3, "eni-1")]
+    assert {"vpc_id", "tcp_flags", "flow_direction"} <= set(engine.columns())
+    assert engine.connection.execute(
+        "SELECT srcaddr, src_family, dstport, tcp_flags, flow_direction, start_ts FROM flows "
+        "ORDER BY start"
+    ).fetchall() == [
+        ("192.0.2.1", 4, 22, 2, "ingress", datetime(2023, 11, 14, 22, 13, 20)),
+        ("2001:db8::7", 6, 22, 2, "ingress", datetime(2023, 11, 14, 22, 13, 40)),
+    ]
+    rows_by_source = {
+        (row["srcaddr"], row["action"]): row["flows"] for row in engine.run("ssh-inbound").rows
+    }
+    assert rows_by_source == {("192.0.2.1", "ACCEPT"): 1, ("2001:db8::7", "REJECT"): 1}
+
+
+def test_bad_parquet_rows_are_malformed_with_their_row_numbers(
+    engine: FlowEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.parquet"
+    write_parquet(
+        engine,
+        path,
+        [
+            parquet_row("192.0.2.1", 22, T0),
+            parquet_row("10.0.0.256", 22, T0),
+            parquet_row("192.0.2.1", 70000, T0),
+            parquet_row("192.0.2.1", 22, T0, action="ALLOW"),
+        ],
+    )
+    stats = engine.load_files([str(path)])
+    assert (stats.total, stats.ok, stats.malformed) == (4, 1, 3)
+    assert stats.files[0].method == "exact"
+    assert [(s.line, s.reason) for s in stats.malformed_samples] == [
+        (2, "bad srcaddr: 10.0.0.256"),
+        (3, "bad dstport: 70000"),
+        (4, "bad action: ALLOW"),
+    ]

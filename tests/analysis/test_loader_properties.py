@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.engine import FlowEngine
+from analysis.window import TimeWindow
 
 T0 = 1_700_000_000
 
@@ -77,3 +80,50 @@ def test_hostile_lines_never_break_a_load(tagged: list[tuple[str, str | bytes]])
     assert stats.ok >= len(valid_numbers)
     assert all(sample.line not in valid_numbers for sample in stats.malformed_samples)
     assert all(1 <= sample.line <= expected_total for sample in stats.malformed_samples)
+
+
+status_lines = st.builds(
+    lambda status, start, span: (
+        f"2 123456789012 eni-9 - - - - - - - {T0 + start} {T0 + start + span} - {status}"
+    ),
+    st.sampled_from(["NODATA", "SKIPDATA"]),
+    st.integers(0, 10**6),
+    st.integers(0, 600),
+)
+odd_valid_lines = st.one_of(
+    valid_lines,
+    status_lines,
+    # Valid for the exact parser but not plain for the fast one: leading zeros, '-' fields.
+    valid_lines.map(lambda line: line.replace(" 22 ", " 022 ")),
+    valid_lines.map(lambda line: line.replace(" ACCEPT ", " - ").replace(" REJECT ", " - ")),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(st.one_of(odd_valid_lines, hostile_lines), min_size=1, max_size=30),
+    window=st.one_of(st.none(), st.tuples(st.integers(0, 10**6), st.integers(0, 10**5))),
+    gz=st.booleans(),
+)
+def test_the_fast_path_loads_exactly_what_the_exact_parser_loads(
+    lines: list[str | bytes], window: tuple[int, int] | None, gz: bool
+) -> None:
+    lines = [f"2 1 eni-1 10.0.0.1 10.0.0.2 1 22 6 1 1 {T0} {T0} ACCEPT OK", *lines]
+    data = b"\n".join(as_bytes(line) for line in lines) + b"\n"
+    chosen = None
+    if window is not None:
+        start = datetime.fromtimestamp(T0 + window[0], UTC)
+        chosen = TimeWindow(start, start + timedelta(seconds=window[1]))
+    with tempfile.TemporaryDirectory() as folder, FlowEngine() as fast, FlowEngine() as exact:
+        path = Path(folder) / "flows.log"
+        path.write_bytes(gzip.compress(data) if gz else data)
+        exact.fast_path = False
+        fast_stats = fast.load_files([str(path)], window=chosen).to_dict()
+        exact_stats = exact.load_files([str(path)], window=chosen).to_dict()
+        query = "SELECT * FROM flows ORDER BY ALL"
+        assert (
+            fast.connection.execute(query).fetchall() == exact.connection.execute(query).fetchall()
+        )
+    assert exact_stats["files"][0]["method"] == "exact"
+    fast_stats["files"][0]["method"] = "exact"
+    assert fast_stats == exact_stats

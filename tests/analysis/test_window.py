@@ -71,3 +71,30 @@ def test_a_record_is_kept_when_it_overlaps_the_window() -> None:
     assert not window.overlaps(at(9), at(9, 59))
     assert not window.overlaps(at(11, 1), at(11, 2))
     assert TimeWindow(None, None).overlaps(at(0), at(1))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T12:00:00.250Z", datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)),
+        ("2024-05-01 12:00", datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00-05:00", datetime(2024, 5, 1, 17, tzinfo=UTC)),
+        ("1714564800.5", datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+        ("1714564800500", datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+        (" NOW ", NOW),
+        ("90s", NOW - timedelta(seconds=90)),
+        ("12 h", NOW - timedelta(hours=12)),
+    ],
+)
+def test_more_forms_of_time(text: str, expected: datetime) -> None:
+    assert parse_time(text, now=NOW) == expected
+
+
+def test_one_month_is_thirty_days_and_m_is_minutes() -> None:
+    assert parse_time("1M", now=NOW) == NOW - timedelta(days=30)
+    assert parse_time("1m", now=NOW) == NOW - timedelta(minutes=1)
+
+
+def test_start_after_end_names_both_times() -> None:
+    with pytest.raises(ValueError, match=r"2024-05-01T12:00:00\+00:00 is after its end"):
+        TimeWindow.build("2024-05-01T12:00:00Z", "2024-05-01T11:00:00Z")

@@ -1,0 +1,183 @@
+"""A local cache of loaded flows as Parquet snapshots: a second analysis does not parse again."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.engine import FlowEngine
+from analysis.loadstats import LoadStats
+
+MANIFEST = "manifest.json"
+STATS = "stats.json"
+_LAST_USED = "last-used"
+_KEY_LENGTH = 40
+
+
+def cache_key(**parts: Any) -> str:
+    """A stable key for what was loaded, e.g. cache_key(source="s3", location=..., window=...,
+    format=..., target=...). The same parts (in any order) always give the same key."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_KEY_LENGTH]
+
+
+@dataclass(frozen=True)
+class CachedFlows:
+    """One cache entry: a snapshot of `flows` and the LoadStats of the load that made it."""
+
+    key: str
+    directory: str
+    stats: LoadStats
+    manifest: dict[str, Any]
+
+    @property
+    def records(self) -> int:
+        return int(self.manifest.get("records", 0))
+
+    def attach_to(self, engine: FlowEngine) -> int:
+        """Append the cached rows to `engine`'s flows table; returns how many."""
+        return engine.attach_snapshot(self.directory)
+
+    def open_engine(self, **options: Any) -> FlowEngine:
+        """A new FlowEngine(**options) holding the cached rows."""
+        return FlowEngine.load_snapshot(self.directory, **options)
+
+
+class FlowCache:
+    """Snapshots under `root/<key>/`, evicted least recently used first past `max_bytes`, and
+    after `max_age_seconds` whatever their use.
+
+    Writers build an entry in a private temporary directory and rename it into place, so
+    readers never see half an entry and two writers of one key cannot mix their files (the
+    first rename wins; the other copy is dropped). Eviction renames an entry away before
+    deleting it. A reader that loses its entry to eviction midway gets an error from the
+    engine and should treat it as a miss.
+    """
+
+    def __init__(self, root: str, *, max_bytes: int, max_age_seconds: int) -> None:
+        if max_bytes <= 0 or max_age_seconds <= 0:
+            raise ValueError("max_bytes and max_age_seconds must be positive")
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.max_age_seconds = max_age_seconds
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _entry(self, key: str) -> Path:
+        if not key or not all(char in "0123456789abcdef" for char in key):
+            raise ValueError(f"not a cache key: {key!r} (use cache_key())")
+        return self.root / key
+
+    def get(self, key: str) -> CachedFlows | None:
+        """The entry for `key`, or None when absent, expired or unreadable."""
+        entry = self._entry(key)
+        try:
+            manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+            stats = LoadStats.from_dict(json.loads((entry / STATS).read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if time.time() - float(manifest.get("created", 0)) > self.max_age_seconds:
+            self._remove(entry)
+            return None
+        with contextlib.suppress(OSError):
+            (entry / _LAST_USED).touch()
+        return CachedFlows(key, str(entry), stats, manifest)
+
+    def put(self, key: str, engine: FlowEngine, stats: LoadStats) -> CachedFlows:
+        """Store `engine`'s flows and `stats` under `key`, then evict to stay within bounds."""
+        entry = self._entry(key)
+        building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
+        try:
+            engine.save_snapshot(str(building))
+            manifest = {
+                "key": key,
+                "created": time.time(),
+                "records": engine.record_count(),
+                "columns": engine.columns(),
+                "bytes": _size_of(building),
+            }
+            (building / STATS).write_text(json.dumps(stats.to_dict()), encoding="utf-8")
+            (building / _LAST_USED).touch()
+            # The manifest goes last: an entry without one is never read.
+            (building / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+            try:
+                os.rename(building, entry)
+            except OSError:
+                if not (entry / MANIFEST).exists():
+                    raise
+                # Another writer stored this key first; its entry is as good as ours.
+        finally:
+            if building.exists():
+                shutil.rmtree(building, ignore_errors=True)
+        self.evict(keep=key)
+        found = self.get(key)
+        if found is None:  # evicted at once: bigger than the whole cache
+            return CachedFlows(key, str(entry), stats, manifest)
+        return found
+
+    def entries(self) -> list[tuple[str, float, int]]:
+        """(key, last used, bytes) of every complete entry."""
+        found = []
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".") or not (entry / MANIFEST).exists():
+                continue
+            try:
+                used = (entry / _LAST_USED).stat().st_mtime
+            except OSError:
+                used = 0.0
+            found.append((entry.name, used, _size_of(entry)))
+        return found
+
+    def total_bytes(self) -> int:
+        return sum(size for _, _, size in self.entries())
+
+    def evict(self, *, keep: str | None = None) -> list[str]:
+        """Drop expired entries, then least recently used ones past max_bytes. `keep` (the
+        entry just written) goes last of all. Returns the keys dropped."""
+        dropped = []
+        now = time.time()
+        entries = []
+        for key, used, size in self.entries():
+            try:
+                manifest = json.loads((self.root / key / MANIFEST).read_text(encoding="utf-8"))
+                created = float(manifest.get("created", 0))
+            except (OSError, ValueError):
+                created = 0.0
+            if now - created > self.max_age_seconds:
+                self._remove(self.root / key)
+                dropped.append(key)
+            else:
+                entries.append((key == keep, used, key, size))
+        total = sum(size for *_, size in entries)
+        for _, _, key, size in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            self._remove(self.root / key)
+            dropped.append(key)
+            total -= size
+        # Leftovers of writers that died mid-way.
+        for stale in self.root.glob(".*"):
+            with contextlib.suppress(OSError):
+                if now - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+        return dropped
+
+    def _remove(self, entry: Path) -> None:
+        trash = self.root / f".trash-{uuid.uuid4().hex}"
+        try:
+            os.rename(entry, trash)
+        except OSError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _size_of(directory: Path) -> int:
+    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())

@@ -1,0 +1,116 @@
+"""FlowCache: snapshots of loaded flows, found by key, evicted by size and age."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from analysis.cache import FlowCache, cache_key
+from analysis.engine import FlowEngine
+
+WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
+T0 = 1_700_000_000
+
+
+def line(src: str, dport: int = 22) -> str:
+    return f"2 1 eni-1 {src} 10.0.0.5 40000 {dport} 6 3 180 {T0} {T0 + 10} ACCEPT OK"
+
+
+def test_cache_keys_are_stable_and_distinct() -> None:
+    key = cache_key(source="s3", location="bucket/prefix", window=("a", "b"), target=None)
+    assert key == cache_key(target=None, window=("a", "b"), location="bucket/prefix", source="s3")
+    assert key != cache_key(source="s3", location="bucket/other", window=("a", "b"), target=None)
+    assert len(key) == 40 and int(key, 16) >= 0
+
+
+def test_a_cached_load_comes_back_without_parsing(tmp_path: Path, write_log: WriteLog) -> None:
+    lines = [line("192.0.2.1"), line("2001:db8::ffff:1"), line("ffff:ffff::1", 443), "junk"]
+    path = write_log(lines, name="a.log")
+    cache = FlowCache(str(tmp_path / "cache"), max_bytes=10**8, max_age_seconds=3600)
+    key = cache_key(source="file", location=path)
+    assert cache.get(key) is None
+    with FlowEngine() as engine:
+        stats = engine.load_files([path])
+        before = engine.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall()
+        expected = engine.run("ssh-inbound").rows
+        cache.put(key, engine, stats)
+    os.remove(path)  # the source is gone: only the cache can answer now
+    cached = cache.get(key)
+    assert cached is not None
+    assert cached.stats == stats and cached.records == 3
+    with cached.open_engine() as engine:
+        assert engine.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall() == before
+        assert engine.run("ssh-inbound").rows == expected
+        # 128-bit addresses survive Parquet (stored as two 64-bit halves).
+        assert engine.connection.execute("SELECT max(src_ip) FROM flows").fetchone() == (
+            0xFFFF_FFFF << 96 | 1,
+        )
+    with FlowEngine() as engine:
+        engine.load_files([write_log([line("198.51.100.1")])])
+        assert cached.attach_to(engine) == 3
+        assert engine.record_count() == 4
+
+
+def test_entries_expire(tmp_path: Path, write_log: WriteLog) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=60)
+    with FlowEngine() as engine:
+        stats = engine.load_files([write_log([line("192.0.2.1")])])
+        cache.put("ab12", engine, stats)
+    assert cache.get("ab12") is not None
+    manifest = tmp_path / "ab12" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(data | {"created": data["created"] - 61}))
+    assert cache.get("ab12") is None
+    assert not (tmp_path / "ab12").exists()
+
+
+def test_least_recently_used_entries_go_first(tmp_path: Path, write_log: WriteLog) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
+    with FlowEngine() as engine:
+        stats = engine.load_files([write_log([line("192.0.2.1")] * 50)])
+        for key in ("aa", "bb", "cc"):
+            cache.put(key, engine, stats)
+            time.sleep(0.02)
+    size = cache.total_bytes() // 3
+    assert cache.get("aa") is not None  # now aa is the most recently used
+    cache.max_bytes = 2 * size + size // 2
+    assert cache.evict() == ["bb"]
+    assert {key for key, _, _ in cache.entries()} == {"aa", "cc"}
+
+
+def test_concurrent_writers_of_one_key_leave_one_whole_entry(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
+    path = write_log([line("192.0.2.1")] * 20)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with FlowEngine() as engine:
+                cache.put("ee", engine, engine.load_files([path]))
+        except BaseException as error:  # collected for the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [key for key, _, _ in cache.entries()] == ["ee"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    cached = cache.get("ee")
+    assert cached is not None and cached.records == 20
+
+
+def test_it_refuses_keys_that_are_not_cache_keys(tmp_path: Path) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=1, max_age_seconds=1)
+    with pytest.raises(ValueError, match="not a cache key"):
+        cache.get("../etc")
