@@ -5,6 +5,7 @@ The Celery task is a thin shell over `execute`; so is anything else that needs t
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -13,13 +14,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
+from analysis.cache import FlowCache, cache_key
 from analysis.engine import FlowEngine
+from analysis.loadstats import LoadStats
 from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
@@ -208,6 +212,28 @@ def _fetch_and_load(
         raise ValueError("The AWS account of this run no longer exists.")
     if window is None or window.start is None:
         raise ValueError("A run over AWS data needs a time window.")
+    flow_log = config["flow_log"]
+    interfaces = (config.get("instance") or {}).get("interfaces") or []
+    cache = FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
+                      max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS)
+    key = cache_key(
+        kind=config["kind"], account=account.account_id, flow_log=flow_log.get("flow_log_id"),
+        location=[flow_log.get("log_group_name"), flow_log.get("s3_bucket"),
+                  flow_log.get("s3_prefix")],
+        log_format=flow_log.get("log_format"), interfaces=sorted(interfaces),
+        window=[window.start.isoformat(), window.end.isoformat() if window.end else None],
+    )
+    cached = cache.get(key)
+    if cached is not None:
+        try:
+            progress(PARSE_SHARE[0], "Loading cached flow data", force=True)
+            read = json.loads((Path(cached.directory) / READ_FILE).read_text())
+            # One INSERT: on failure nothing was added, and the data is fetched afresh below.
+            cached.attach_to(engine)
+            read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
+            return cached.stats.to_dict(), read
+        except (OSError, ValueError, duckdb.Error):
+            logger.warning("Flow cache entry %s unreadable; fetching again", key, exc_info=True)
     progress(FETCH_SHARE[0], "Connecting to AWS", force=True)
     settings_ = portal_aws_settings()
     role = assume_account_role(user=run.requested_by, account=account,
@@ -238,7 +264,17 @@ def _fetch_and_load(
                  "flow_log": config["flow_log"].get("flow_log_id"),
                  "instance": (config.get("instance") or {}).get("instance_id"),
                  "role_session": role.session_name, **fetched.read}
+    try:
+        stored = cache.put(key, engine, LoadStats.from_dict(records))
+        (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+        data_read["cache"] = {"hit": False, "key": key}
+    except (OSError, ValueError, duckdb.Error):
+        # A full or unwritable cache costs the next run a download, never this run its result.
+        logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
     return records, data_read
+
+
+READ_FILE = "read.json"
 
 
 _COUNTS = ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")

@@ -173,6 +173,11 @@ WHOIS_MAX_LOOKUPS: int = env.int("WHOIS_MAX_LOOKUPS", default=50)
 WHOIS_CACHE_DAYS: int = env.int("WHOIS_CACHE_DAYS", default=30)
 WHOIS_NEGATIVE_CACHE_DAYS: int = env.int("WHOIS_NEGATIVE_CACHE_DAYS", default=1)
 
+# Flow data fetched from AWS is kept, parsed, per source and window, so another analysis of the
+# same data neither downloads nor parses again; bounded by size and age.
+FLOW_CACHE_MAX_BYTES: int = env.int("FLOW_CACHE_MAX_BYTES", default=5 * 1024**3)
+FLOW_CACHE_MAX_AGE_SECONDS: int = env.int("FLOW_CACHE_MAX_AGE_SECONDS", default=7 * 24 * 3600)
+
 # Analysis engine limits (DuckDB spills to WORK_DIR beyond the memory limit).
 ENGINE_MEMORY_LIMIT: str = env.str("ENGINE_MEMORY_LIMIT", default="1GB")
 ENGINE_THREADS: int = env.int("ENGINE_THREADS", default=2)

@@ -71,3 +71,34 @@ def test_a_missing_flow_log_source_is_refused_up_front(
         submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
                    account=demo_account, instance="i-doesnotexist", source="auto")
     assert not QueryRun.objects.exists()
+
+
+def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
+    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    moto_endpoint: str,
+) -> None:
+    import boto3
+    from django.utils import timezone
+
+    end = timezone.now().replace(microsecond=0)
+    window = {"window_start": end - timezone.timedelta(days=2), "window_end": end}
+
+    def run_once() -> QueryRun:
+        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                         account=demo_account, instance="web", source="cloudwatch", **window)
+        return wait_for_run(run, timeout=180)
+
+    first = run_once()
+    assert first.status == "succeeded", first.error
+    assert first.data_read["cache"]["hit"] is False
+    # Take the data away in "AWS": a second run can only succeed from the cache.
+    logs = boto3.client("logs", region_name="us-east-1", endpoint_url=moto_endpoint,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    logs.delete_log_group(logGroupName=first.data_read["log_group"])
+    second = run_once()
+    assert second.status == "succeeded", second.error
+    assert second.data_read["cache"]["hit"] is True
+    assert second.records["ok"] == first.records["ok"] > 0
+    rows = [list(r.results.get(analysis="traffic-summary").rows.values_list("data", flat=True))
+            for r in (first, second)]
+    assert rows[0] == rows[1]
