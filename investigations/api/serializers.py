@@ -69,6 +69,8 @@ class _CommaListField(serializers.ListField):
     def to_internal_value(self, data: Any) -> list[Any]:
         if isinstance(data, str):
             data = [data]
+        if not isinstance(data, list | tuple):
+            self.fail("not_a_list", input_type=type(data).__name__)
         flat = [part.strip() for item in data for part in str(item).split(",") if part.strip()]
         return super().to_internal_value(flat)
 
