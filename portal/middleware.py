@@ -4,6 +4,8 @@ The API authenticates on its own (bearer tokens or session) and answers 401/403 
 redirecting, so it is exempt here.
 """
 
+import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -39,4 +41,31 @@ class ContentSecurityPolicyMiddleware:
             policy = policy.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
             policy = policy.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
         response.headers.setdefault("Content-Security-Policy", policy)
+        return response
+
+
+api_log = logging.getLogger("portal.api")
+
+
+class ApiAccessLogMiddleware:
+    """One log line per API call: who (user and API token id), what, the answer and how long.
+    SIEMs ingesting the portal's own logs can attribute every call to an integration."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        started = time.monotonic()
+        response = self.get_response(request)
+        token = getattr(response, "renderer_context", {}).get("request")
+        auth = getattr(token, "auth", None)
+        user = getattr(token, "user", None) or getattr(request, "user", None)
+        api_log.info(
+            "api method=%s path=%s status=%s user=%s token=%s ms=%d ip=%s",
+            request.method, request.path, response.status_code,
+            getattr(user, "username", "") or "-", getattr(auth, "pk", "-") or "-",
+            (time.monotonic() - started) * 1000, request.META.get("REMOTE_ADDR", "-"),
+        )
         return response

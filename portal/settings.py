@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.LoginRequiredMiddleware",
     "portal.middleware.ContentSecurityPolicyMiddleware",
+    "portal.middleware.ApiAccessLogMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into a clear refusal.
     "axes.middleware.AxesMiddleware",
 ]

@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
+from portal.models import ApiToken
+
 pytestmark = pytest.mark.django_db
 
 
@@ -34,3 +36,16 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(analyst: Any, settings:
     assert client.get("/api/v1/investigations/",
                       HTTP_AUTHORIZATION=f"Bearer {second}").status_code == 200
     cache.clear()
+
+
+def test_every_api_call_is_logged_with_its_token(analyst: Any, caplog: Any) -> None:
+    import logging
+
+    key = _token(analyst, "siem-log")
+    token_id = ApiToken.objects.get(name="siem-log").pk
+    with caplog.at_level(logging.INFO, logger="portal.api"):
+        Client().get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {key}")
+        Client().get("/api/v1/runs/")
+    lines = [r.getMessage() for r in caplog.records if r.name == "portal.api"]
+    assert f"path=/api/v1/investigations/ status=200 user=alice token={token_id}" in lines[0]
+    assert "path=/api/v1/runs/ status=401 user=- token=-" in lines[1]
