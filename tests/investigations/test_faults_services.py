@@ -141,7 +141,6 @@ def test_runs_survive_a_redis_restart_and_the_worker_reconnects(
         else:
             assert running.error.strip(), "a failed run must say why"
         waiting, _reaped = _finish_or_reap(waiting, settings, timeout=30)
-        print("REDIS", running.status, running.attempts, waiting.status, _reaped, waiting.attempts)
         assert waiting.status == "succeeded", waiting.error
         # The same worker process is still there and takes new work from the new Redis.
         assert celery_worker_process.process.poll() is None, celery_worker_process.log()[-3000:]

@@ -133,3 +133,16 @@ def test_cancelling_a_queued_run_cancels_it_at_once(investigation: Any, teammate
     run.refresh_from_db()
     assert run.status == "cancelled"
     assert AuditEvent.objects.get(action="run.cancel_requested").actor == teammate
+
+
+def test_the_generator_command_writes_the_same_bytes_for_the_same_seed(tmp_path: Any) -> None:
+    from django.core.management import CommandError, call_command
+
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    for path in (first, second):
+        call_command("generate_flowlogs", str(path), "--lines", "2000", "--seed", "3",
+                     "--end", "2026-11-01T12:00:00Z")
+    assert first.read_bytes() == second.read_bytes()
+    assert "203.0.113.50" in first.read_text()  # the planted SSH brute force
+    with pytest.raises(CommandError, match="at least 2000 lines"):
+        call_command("generate_flowlogs", str(first), "--lines", "10")
