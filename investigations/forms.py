@@ -87,6 +87,16 @@ class RunForm(forms.Form):
                                       "autocomplete": "off", "list": "instance-options"}),
         help_text="Its addresses, interfaces, VPC ranges and flow log are filled in for you.",
     )
+    flow_log_id = forms.CharField(
+        label="Flow log (override)", required=False, max_length=40,
+        widget=forms.TextInput(attrs={"placeholder": "fl-…"}),
+        help_text="Empty: the most specific flow log covering the instance.",
+    )
+    interfaces = forms.CharField(
+        label="Interfaces (override)", required=False,
+        widget=forms.TextInput(attrs={"placeholder": "eni-…"}),
+        help_text="Empty: every interface of the instance.",
+    )
     analyses = forms.MultipleChoiceField(
         choices=analysis_choices, widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Pick at least one analysis."},
@@ -170,7 +180,8 @@ class RunForm(forms.Form):
         if data["source"] == "upload":
             return {"files": data["log_files"]}
         return {"account": data["account"], "instance": data["instance"].strip(),
-                "source": data["source"]}
+                "source": data["source"], "flow_log_id": data.get("flow_log_id", "").strip(),
+                "interfaces": _split_list(data.get("interfaces", ""))}
 
     def parameters(self) -> dict[str, Any]:
         data = self.cleaned_data

@@ -119,6 +119,8 @@ def submit_run(
     account: Any = None,
     instance: str = "",
     source: str = "auto",
+    flow_log_id: str = "",
+    interfaces: Sequence[str] = (),
     reference_tables: Sequence[Any] = (),
 ) -> QueryRun:
     """Store the uploaded files (or plan the AWS source), then in one transaction write the
@@ -139,6 +141,7 @@ def submit_run(
         aws_config, parameters, window_start, window_end = plan_aws_source(
             user=user, account=account, instance_query=instance, source=source,
             parameters=parameters, window_start=window_start, window_end=window_end,
+            flow_log_id=flow_log_id, interfaces=interfaces,
         )
     elif not files:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
@@ -475,7 +478,8 @@ DEFAULT_AWS_WINDOW = timedelta(hours=24)
 
 def plan_aws_source(
     *, user: Any, account: Any, instance_query: str, source: str, parameters: dict[str, Any],
-    window_start: datetime | None, window_end: datetime | None,
+    window_start: datetime | None, window_end: datetime | None, flow_log_id: str = "",
+    interfaces: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], datetime, datetime]:
     """Turn "this instance of this account, from CloudWatch/S3/auto" into the run's source
     configuration and parameters: the flow log that covers the instance (interface, then
@@ -488,9 +492,17 @@ def plan_aws_source(
         target = resolve_instance(user=user, account=account, query=instance_query)
     except (InstanceNotFound, AmbiguousInstance) as exc:
         raise RunRequestInvalid(str(exc)) from exc
-    candidates = [
-        f for f in target.flow_logs if source == "auto" or source_kind_for(f) == source
-    ]
+    if flow_log_id:
+        from accounts.models import FlowLogConfig
+
+        chosen = FlowLogConfig.objects.filter(account=account, flow_log_id=flow_log_id).first()
+        if chosen is None:
+            raise RunRequestInvalid(f"The account has no flow log {flow_log_id!r}.")
+        candidates = [chosen.to_dict()]
+    else:
+        candidates = [
+            f for f in target.flow_logs if source == "auto" or source_kind_for(f) == source
+        ]
     if not candidates:
         kind = {"auto": "", "s3": "S3 ", "cloudwatch": "CloudWatch Logs "}.get(source, "")
         raise RunRequestInvalid(
@@ -504,7 +516,8 @@ def plan_aws_source(
     params = dict(parameters)
     if not params.get("target_ips") and not params.get("target_cidrs"):
         params["target_ips"] = [*target.private_ips, *target.ipv6_addresses, *target.public_ips]
-    params.setdefault("target_interfaces", list(target.interfaces))
+    chosen_interfaces = list(interfaces) or list(target.interfaces)
+    params.setdefault("target_interfaces", chosen_interfaces)
     if not params.get("vpc_cidrs"):
         params["vpc_cidrs"] = list(target.vpc_cidrs)
     config = {
@@ -512,7 +525,7 @@ def plan_aws_source(
         "account_id": account.account_id,
         "instance": {"instance_id": target.instance_id, "name": target.name,
                      "region": target.region, "vpc_id": target.vpc_id,
-                     "interfaces": target.interfaces},
+                     "interfaces": chosen_interfaces},
         "flow_log": flow_log,
         "kind": source_kind_for(flow_log),
     }

@@ -87,6 +87,10 @@ class QueryRunCreateSerializer(serializers.Serializer):
     instance = serializers.CharField(required=False, allow_blank=True, max_length=200)
     source = serializers.ChoiceField(choices=["auto", "cloudwatch", "s3"], required=False,
                                      default="auto")
+    flow_log_id = serializers.CharField(required=False, allow_blank=True, default="",
+                                        max_length=40, help_text="Override the flow log.")
+    interfaces = _CommaListField(child=serializers.CharField(max_length=40), required=False,
+                                 default=list, help_text="Override the interfaces read.")
     reference_tables = serializers.PrimaryKeyRelatedField(
         queryset=ReferenceTable.objects.all(), many=True, required=False, default=list,
         help_text="Lookup, CIDR and known-hosts tables to use (their latest versions).")
@@ -120,7 +124,9 @@ class QueryRunCreateSerializer(serializers.Serializer):
         data = self.validated_data
         if data.get("account") is not None:
             return {"account": data["account"], "instance": data["instance"].strip(),
-                    "source": data.get("source", "auto")}
+                    "source": data.get("source", "auto"),
+                    "flow_log_id": data.get("flow_log_id", "").strip(),
+                    "interfaces": data.get("interfaces", [])}
         return {"files": data["files"]}
 
     def _time(self, value: str) -> Any:

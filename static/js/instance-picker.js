@@ -9,7 +9,8 @@
   const instance = form.querySelector("#id_instance");
   const list = document.getElementById("instance-options");
   const details = document.getElementById("instance-details");
-  const awsFields = form.querySelectorAll("[data-field=account], [data-field=instance]");
+  const awsFields = form.querySelectorAll(
+    "[data-field=account], [data-field=instance], [data-field=flow_log_id], [data-field=interfaces]");
   const uploadFields = form.querySelectorAll("[data-field=log_files]");
   let results = [];
   let timer = null;

@@ -102,3 +102,23 @@ def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
     rows = [list(r.results.get(analysis="traffic-summary").rows.values_list("data", flat=True))
             for r in (first, second)]
     assert rows[0] == rows[1]
+
+
+def test_the_analyst_can_override_flow_log_and_interfaces(
+    demo_account: Any, investigation: Any, analyst: Any
+) -> None:
+    from accounts.models import FlowLogConfig
+
+    s3_log = FlowLogConfig.objects.get(account=demo_account, destination_type="s3")
+    run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                     account=demo_account, instance="web", source="auto",
+                     flow_log_id=s3_log.flow_log_id, interfaces=["eni-override"],
+                     parameters={"target_ips": ["10.0.1.99"], "vpc_cidrs": ["10.0.0.0/8"]})
+    assert run.source == "s3"
+    assert run.source_config["flow_log"]["flow_log_id"] == s3_log.flow_log_id
+    assert run.source_config["instance"]["interfaces"] == ["eni-override"]
+    assert run.parameters["target_ips"] == ["10.0.1.99"]
+    assert run.parameters["vpc_cidrs"] == ["10.0.0.0/8"]
+    with pytest.raises(RunRequestInvalid, match="no flow log 'fl-nope'"):
+        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                   account=demo_account, instance="web", flow_log_id="fl-nope")
