@@ -68,10 +68,13 @@ def investigation_list(request: HttpRequest) -> HttpResponse:
             Q(title__icontains=query) | Q(description__icontains=query)
         )
     page = Paginator(investigations, 25).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
     return render(
         request,
         "investigations/list.html",
-        {"page": page, "status": status, "q": query, "statuses": InvestigationStatus.choices},
+        {"page": page, "status": status, "q": query, "statuses": InvestigationStatus.choices,
+         "query": params.urlencode()},
     )
 
 

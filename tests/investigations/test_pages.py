@@ -146,3 +146,14 @@ def test_the_generator_command_writes_the_same_bytes_for_the_same_seed(tmp_path:
     assert "203.0.113.50" in first.read_text()  # the planted SSH brute force
     with pytest.raises(CommandError, match="at least 2000 lines"):
         call_command("generate_flowlogs", str(first), "--lines", "10")
+
+
+def test_paging_keeps_the_filters(analyst: Any) -> None:
+    from tests.factories import InvestigationFactory
+
+    for number in range(30):
+        InvestigationFactory(owner=analyst, title=f"Case {number}")
+    page = client_for(analyst).get(reverse("investigations:list"), {"q": "case"}).content
+    assert b'href="?q=case&amp;page=2"' in page
+    second = client_for(analyst).get(reverse("investigations:list"), {"q": "case", "page": 2})
+    assert b"Page 2 of 2" in second.content
