@@ -168,6 +168,35 @@ class RunForm(forms.Form):
                 self.add_error("instance", "Name the instance to investigate.")
         return data
 
+    @staticmethod
+    def initial_from_run(run: Any) -> dict[str, Any]:
+        """The form's starting values to run `run` again, changed as the analyst likes."""
+        params = run.parameters or {}
+        config = run.source_config or {}
+        initial: dict[str, Any] = {
+            "analyses": run.analyses,
+            "target_ips": ", ".join([*params.get("target_ips", []),
+                                     *params.get("target_cidrs", [])]),
+            "vpc_cidrs": ", ".join(params.get("vpc_cidrs", [])),
+            "port": params.get("port"),
+            "top_n": params.get("top_n", 100),
+            "rank_by": params.get("rank_by", "flows"),
+            "start_time": run.window_start.isoformat() if run.window_start else "",
+            "end_time": run.window_end.isoformat() if run.window_end else "",
+        }
+        if config.get("account"):
+            initial.update(source=run.source, account=config["account"],
+                           instance=(config.get("instance") or {}).get("instance_id", ""),
+                           flow_log_id=(config.get("flow_log") or {}).get("flow_log_id", ""))
+        for version in run.reference_versions.select_related("table"):
+            kind = version.table.kind
+            if kind == ReferenceKind.CIDR:
+                initial.setdefault("cidr_tables", []).append(version.table_id)
+            else:
+                initial["lookup_table" if kind == ReferenceKind.LOOKUP else "known_hosts"] = (
+                    version.table_id)
+        return initial
+
     def reference_tables(self) -> list[ReferenceTable]:
         data = self.cleaned_data
         chosen = [data.get("lookup_table"), *(data.get("cidr_tables") or []),

@@ -124,8 +124,15 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
+    initial: dict[str, Any] = {"analyses": ["traffic-summary", "ssh-inbound"]}
+    rerun_of = request.GET.get("from")
+    if rerun_of and rerun_of.isdigit():
+        # "Re-run with changes": the form starts from an earlier run of this investigation.
+        previous = get_run_for_user(request.user, int(rerun_of))
+        if previous.investigation_id == investigation.pk:
+            initial = RunForm.initial_from_run(previous)
     form = RunForm(request.POST or None, request.FILES or None, user=request.user,
-                   initial={"analyses": ["traffic-summary", "ssh-inbound"]})
+                   initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from typing import Any
 
 import pytest
@@ -157,3 +158,23 @@ def test_paging_keeps_the_filters(analyst: Any) -> None:
     assert b'href="?q=case&page=2"' in page
     second = client_for(analyst).get(reverse("investigations:list"), {"q": "case", "page": 2})
     assert b"Page 2 of 2" in second.content
+
+
+def test_re_run_with_changes_starts_from_the_earlier_run(investigation: Any, analyst: Any,
+                                                       manager: Any) -> None:
+    from django.utils import timezone
+
+    run = QueryRun.objects.create(
+        investigation=investigation, requested_by=analyst, status="succeeded",
+        analyses=["ssh-inbound", "rejected"], window_start=timezone.now(),
+        parameters={"target_ips": ["10.0.1.10"], "vpc_cidrs": ["10.0.0.0/16"], "top_n": 25})
+    page = client_for(analyst).get(reverse("investigations:run_detail", args=[run.pk]))
+    link = f"{reverse('investigations:run_create', args=[investigation.pk])}?from={run.pk}"
+    assert link.encode() in page.content
+    form = client_for(analyst).get(link).content.decode()
+    assert 'value="10.0.1.10"' in form and 'value="10.0.0.0/16"' in form
+    assert 'value="25"' in form
+    assert re.search(r'value="rejected"[^>]*checked', form)
+    assert not re.search(r'value="traffic-summary"[^>]*checked', form)
+    assert b"Re-run with changes" not in client_for(manager).get(
+        reverse("investigations:run_detail", args=[run.pk])).content
