@@ -11,8 +11,10 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import AwsAccount
 from investigations.access import (
     get_investigation_for_user,
     get_run_for_user,
@@ -67,6 +69,17 @@ def investigation_list(request: HttpRequest) -> HttpResponse:
         investigations = investigations.filter(
             Q(title__icontains=query) | Q(description__icontains=query)
         )
+    owner = request.GET.get("owner", "").strip()
+    if owner:
+        investigations = investigations.filter(owner__username__icontains=owner)
+    since = parse_date(request.GET.get("since", "") or "")
+    if since:
+        investigations = investigations.filter(updated_at__date__gte=since)
+    account = request.GET.get("account", "")
+    if account.isdigit():
+        investigations = investigations.filter(
+            runs__source_config__account=int(account)
+        ).distinct()
     page = Paginator(investigations, 25).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
@@ -74,7 +87,9 @@ def investigation_list(request: HttpRequest) -> HttpResponse:
         request,
         "investigations/list.html",
         {"page": page, "status": status, "q": query, "statuses": InvestigationStatus.choices,
-         "query": params.urlencode()},
+         "query": params.urlencode(), "owner": owner, "since": since,
+         "accounts": AwsAccount.objects.for_user(request.user).order_by("name"),
+         "account": int(account) if account.isdigit() else None},
     )
 
 

@@ -178,3 +178,22 @@ def test_re_run_with_changes_starts_from_the_earlier_run(investigation: Any, ana
     assert not re.search(r'value="traffic-summary"[^>]*checked', form)
     assert b"Re-run with changes" not in client_for(manager).get(
         reverse("investigations:run_detail", args=[run.pk])).content
+
+
+def test_the_list_filters_by_owner_and_update_date(analyst: Any, teammate: Any,
+                                                   manager: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import InvestigationFactory
+
+    InvestigationFactory(owner=analyst, title="Alice's case")
+    old = InvestigationFactory(owner=teammate, title="Bob's old case")
+    Investigation.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=40))
+    client = client_for(manager)
+    body = client.get(reverse("investigations:list"), {"owner": "bob"}).content.decode()
+    assert "Bob&#x27;s old case" in body and "Alice" not in body
+    since = (timezone.now() - timedelta(days=7)).date().isoformat()
+    body = client.get(reverse("investigations:list"), {"since": since}).content.decode()
+    assert "Alice&#x27;s case" in body and "Bob" not in body
