@@ -350,7 +350,10 @@ def _explain(exc: Exception) -> str:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return str(text)
     if isinstance(exc, OSError):
-        return f"Storage error: {exc}"
+        # strerror, not str(exc): the server's paths are not the analyst's business.
+        reason = exc.strerror or type(exc).__name__
+        return (f"Storage error in the portal's scratch space: {reason}. An administrator "
+                "must free or fix the data directory.")
     return f"Internal error ({type(exc).__name__}): {exc}"
 
 

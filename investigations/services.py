@@ -22,7 +22,7 @@ from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from investigations.choices import FindingStatus, InvestigationStatus, RunSource, RunStatus
 from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
 from investigations.reference import ReferenceUploadRejected, latest_versions, reference_params
-from investigations.uploads import store_upload
+from investigations.uploads import display_name, store_upload
 from portal import audit
 from portal.idempotency import MAX_KEY_LENGTH, fingerprint, previous_object_id, remember
 from portal.roles import can_run_analyses
@@ -193,7 +193,7 @@ def _create_run(
             UploadedLog.objects.create(
                 investigation=investigation,
                 uploaded_by=user,
-                original_name=str(getattr(f, "name", "upload"))[:255],
+                original_name=display_name(getattr(f, "name", "")),
                 storage_key=s.storage_key,
                 size=s.size,
                 sha256=s.sha256,

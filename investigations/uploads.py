@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -107,5 +108,23 @@ def _check_gzip(path: Path, *, limit: int, name: str) -> None:
         raise UploadRejected(f"{name} is not a valid gzip file: {exc}.") from exc
 
 
+MAX_NAME_LENGTH = 255
+
+
+def display_name(name: Any) -> str:
+    """An uploaded file's name fit to show and store: the last path part (either separator),
+    printable characters only, at most 255 characters keeping the extension; never empty."""
+    text = str(name or "")
+    text = re.split(r"[/\\]", text)[-1]
+    text = "".join(char for char in text if char.isprintable()).strip()
+    if len(text) > MAX_NAME_LENGTH:
+        stem, dot, extension = text.rpartition(".")
+        if dot and 0 < len(extension) <= 16:
+            text = stem[: MAX_NAME_LENGTH - len(extension) - 1] + "." + extension
+        else:
+            text = text[:MAX_NAME_LENGTH]
+    return text if text not in ("", ".", "..") else "upload"
+
+
 def _name(upload: Any) -> str:
-    return Path(getattr(upload, "name", "") or "upload").name[:100]
+    return display_name(getattr(upload, "name", ""))[:100]

@@ -206,6 +206,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("RUN_SOFT_TIME_LIMIT", default=3 * 3600)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker blip must not kill a run in the middle: it finishes, and a redelivered message finds
+# nothing left to claim (Celery 6 would otherwise change this default to True).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A running run touches its heartbeat this often; the reaper (Celery beat) requeues a run whose
 # heartbeat is older than RUN_STALE_SECONDS, up to RUN_MAX_ATTEMPTS starts, then fails it.
 RUN_HEARTBEAT_SECONDS: int = env.int("RUN_HEARTBEAT_SECONDS", default=10)

@@ -59,7 +59,7 @@ class QueryRunSerializer(serializers.ModelSerializer):
 
     def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
         return RunResultSummarySerializer(
-            obj.results.order_by("position"), many=True, context=self.context
+            obj.results.all(), many=True, context=self.context  # prefetched, in position order
         ).data
 
 

@@ -135,6 +135,7 @@ class QueryRunViewSet(
         runs: QuerySet[QueryRun] = (
             QueryRun.objects.for_user(self.request.user)
             .select_related("requested_by")
+            .prefetch_related("results")
             .order_by("-created_at", "-id")
         )
         if self.request.query_params and self.action == "list":

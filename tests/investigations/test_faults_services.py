@@ -208,10 +208,6 @@ def test_a_run_fails_clearly_when_its_scratch_folder_cannot_be_written(
     assert after.status == "succeeded", after.error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "investigations.execution._explain puts str(OSError) into run.error, which holds the "
-    "absolute scratch path (DATA_DIR/work/run-N); analysts see it on the page and the API. "
-    "Fix: report `exc.strerror` and the folder's role instead of `exc.filename`."))
 def test_a_storage_error_does_not_reveal_server_paths(
     celery_worker_process: Any, investigation: Any, analyst: Any
 ) -> None:
@@ -365,13 +361,6 @@ def test_hostile_upload_names_through_the_api_are_stored_under_generated_names(
     assert all("/" not in n and "\\" not in n and "\x00" not in n for n in names), names
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "investigations.services._create_run stores `str(name)[:255]` as UploadedLog.original_name "
-    "without the cleaning Django's multipart parser gives HTTP uploads: a caller of submit_run "
-    "(management command, future S3/CloudWatch source) can store path separators and NUL "
-    "bytes (PostgreSQL refuses NUL: the submission then fails). Fix: in _create_run use a "
-    "`display_name(name)` helper: basename after splitting on / and \\, drop non-printable "
-    "characters, truncate to 255 keeping the extension, fall back to 'upload'."))
 def test_submit_run_cleans_hostile_names_from_any_caller(
     celery_worker_process: Any, investigation: Any, analyst: Any
 ) -> None:

@@ -197,3 +197,17 @@ def test_the_list_filters_by_owner_and_update_date(analyst: Any, teammate: Any,
     since = (timezone.now() - timedelta(days=7)).date().isoformat()
     body = client.get(reverse("investigations:list"), {"since": since}).content.decode()
     assert "Alice&#x27;s case" in body and "Bob" not in body
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("../../etc/passwd", "passwd"),
+    ("..\\..\\windows\\evil.log", "evil.log"),
+    ("flow\x00logs.gz", "flowlogs.gz"),
+    ("", "upload"),
+    ("..", "upload"),
+    ("a" * 300 + ".log.gz", "a" * 252 + ".gz"),
+])
+def test_upload_names_are_cleaned_for_display(raw: str, shown: str) -> None:
+    from investigations.uploads import display_name
+
+    assert display_name(raw) == shown
