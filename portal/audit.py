@@ -12,6 +12,15 @@ from portal.models import AuditEvent
 _AUDIT_CHAIN_LOCK_ID = 7_300_001
 
 
+def lock_ordered_writes() -> None:
+    """Serialise writers of the audit chain and of change numbers until commit (PostgreSQL; SQLite
+    has one writer at a time anyway). Everything that takes either takes this first, so they are
+    always locked in the same order and two transactions cannot deadlock over them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_CHAIN_LOCK_ID])
+
+
 def record(
     *,
     actor: Any,
@@ -23,9 +32,7 @@ def record(
 ) -> AuditEvent:
     """Append one event to the chain. Call it inside the transaction that makes the change."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_AUDIT_CHAIN_LOCK_ID])
+        lock_ordered_writes()
         previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         user = actor if getattr(actor, "is_authenticated", False) else None
         event = AuditEvent(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import connection, transaction
 from django.db.models import F
 
+from portal.audit import lock_ordered_writes
 from portal.models import ChangeSequence
 
 CHANGES = "changes"
@@ -19,6 +20,7 @@ CHANGES = "changes"
 def next_change_number(name: str = CHANGES) -> int:
     if not connection.in_atomic_block:
         raise RuntimeError("next_change_number() must run inside the writing transaction.")
+    lock_ordered_writes()  # before the counter row: the same order as the audit chain
     updated = ChangeSequence.objects.filter(name=name).update(value=F("value") + 1)
     if not updated:
         with transaction.atomic():  # first use: create the row, racing safely
