@@ -35,6 +35,29 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     cache.clear()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A test that used the real worker leaves it idle before its fixtures are torn down:
+    queued runs are cancelled and running ones stopped, so the database is never flushed under
+    a worker that is still writing (PostgreSQL would deadlock on the TRUNCATE)."""
+    if "celery_worker_process" in getattr(item, "fixturenames", ()):
+        _stop_active_runs()
+    yield
+
+
+def _stop_active_runs() -> None:
+    from investigations.choices import RunStatus
+    from investigations.models import QueryRun
+
+    QueryRun.objects.filter(status=RunStatus.QUEUED).update(status=RunStatus.CANCELLED)
+    QueryRun.objects.filter(status=RunStatus.RUNNING).update(cancel_requested=True)
+    deadline = time.monotonic() + 120
+    while QueryRun.objects.filter(status=RunStatus.RUNNING).exists():
+        if time.monotonic() > deadline:
+            raise AssertionError("a run was still running two minutes after its test ended")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def analyst(db: Any) -> Any:
     from tests.factories import UserFactory

@@ -119,6 +119,7 @@ def test_the_analyst_can_override_flow_log_and_interfaces(
     assert run.source_config["instance"]["interfaces"] == ["eni-override"]
     assert run.parameters["target_ips"] == ["10.0.1.99"]
     assert run.parameters["vpc_cidrs"] == ["10.0.0.0/8"]
+    assert wait_for_run(run, timeout=180).status == "succeeded"
     with pytest.raises(RunRequestInvalid, match="no flow log 'fl-nope'"):
         submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
                    account=demo_account, instance="web", flow_log_id="fl-nope")
