@@ -52,3 +52,35 @@ def test_external_peers_get_their_organisation_once(
 
     _run(client, investigation)  # answered from the database cache
     assert fake_rdap.requests[before:] == asked
+
+
+@pytest.mark.django_db
+def test_an_unreachable_registry_is_asked_only_a_few_times_per_run() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from analysis.enrich import RdapClient
+    from investigations.whois import RegistryCircuitBreaker
+
+    asked: list[str] = []
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        breaker = RegistryCircuitBreaker(
+            RdapClient(f"http://127.0.0.1:{server.server_port}", timeout=2), trip_after=3)
+        infos = [breaker.lookup(f"45.33.32.{n}") for n in range(1, 21)]
+    finally:
+        server.shutdown()
+    assert len(asked) == 3
+    assert [i.status for i in infos[:3]] == ["error"] * 3
+    assert {i.status for i in infos[3:]} == {"skipped"}  # not cached: asked again next run
