@@ -30,6 +30,7 @@ test: export DEBUG ?= true
 test: export DATA_DIR ?= $(CURDIR)/var/test
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy portal investigations accounts analysis bench
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
