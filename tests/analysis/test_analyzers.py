@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from flowlines import T0, flow
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
@@ -13,25 +14,6 @@ from analysis.formats import DEFAULT_FORMAT, FlowFormat
 WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
 HEADER = " ".join(DEFAULT_FORMAT.names)
 
-T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
-
-
-def flow(
-    src: str,
-    dst: str,
-    sport: int,
-    dport: int,
-    proto: int,
-    packets: int,
-    size: int,
-    start: int,
-    action: str,
-    eni: str = "eni-aaa",
-) -> str:
-    return (
-        f"2 111122223333 {eni} {src} {dst} {sport} {dport} {proto} {packets} {size} "
-        f"{T0 + start} {T0 + start + 10} {action} OK"
-    )
 
 
 LINES = [

@@ -6,33 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flowlines import T0, flow
 
 from analysis.analyzers import AnalysisParams, all_analyzers, applicable_analyzers, get_analyzer
 from analysis.engine import FlowEngine
 from analysis.formats import DEFAULT_FORMAT
 
 WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
-T0 = 1_700_000_000
 WEB, WEB6 = "10.0.1.10", "2600:1f18:aaaa:1::10"
 VPCS = ["10.0.0.0/16", "10.1.0.0/16", "2600:1f18:aaaa::/48"]
-
-
-def flow(
-    src: str,
-    dst: str,
-    sport: int,
-    dport: int,
-    proto: int,
-    packets: int,
-    size: int,
-    start: int,
-    action: str,
-    eni: str = "eni-aaa",
-) -> str:
-    return (
-        f"2 111122223333 {eni} {src} {dst} {sport} {dport} {proto} {packets} {size} "
-        f"{T0 + start} {T0 + start + 10} {action} OK"
-    )
 
 
 LINES = [
