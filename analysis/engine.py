@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,7 @@ class FlowEngine:
         self.database = database
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
+        self._chunk_progress: Callable[[], None] | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
         if temp_directory is None:
             # Somewhere to spill when the data does not fit in memory_limit.
@@ -196,9 +198,15 @@ class FlowEngine:
         stats = LoadStats()
         for index, path in enumerate(paths):
             name = os.path.basename(path)
+            fraction = index / max(len(paths), 1)
             if progress is not None:
-                progress(f"Reading {name}", index / max(len(paths), 1))
-            self._load_file(str(path), flow_format, window, stats)
+                progress(f"Reading {name}", fraction)
+                # Long gzip files also report after each chunk, so records so far move.
+                self._chunk_progress = partial(progress, f"Reading {name}", fraction)
+            try:
+                self._load_file(str(path), flow_format, window, stats)
+            finally:
+                self._chunk_progress = None
         if progress is not None:
             progress("Loaded", 1.0)
         return stats
@@ -288,6 +296,8 @@ class FlowEngine:
                                 )
                             finally:
                                 os.unlink(chunk.path)
+                            if self._chunk_progress is not None:
+                                self._chunk_progress()
                     finally:
                         chunker.close()
             else:

@@ -10,6 +10,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,16 @@ class _Progress:
     def __init__(self, run: QueryRun) -> None:
         self.run = run
         self.last = 0.0
+        # Flow records loaded so far, read when progress is written (None: not counting yet).
+        self.records: Callable[[], int] | None = None
 
     def __call__(self, percent: float, stage: str, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_EVERY_SECONDS:
             return
         self.last = now
-        self.run.report_progress(percent=int(percent), stage=stage)
+        records = self.records() if self.records is not None else None
+        self.run.report_progress(percent=int(percent), stage=stage, records=records)
 
     def checkpoint(self) -> None:
         if self.run.cancel_was_requested():
@@ -114,11 +118,14 @@ def _execute(run: QueryRun) -> None:
             threads=settings.ENGINE_THREADS,
             temp_directory=str(scratch),
         ) as engine:
+            progress.records = engine.record_count
             if run.source == RunSource.FILE:
                 records, data_read = _load_uploads(run, engine, window, progress)
             else:
                 records, data_read = _fetch_and_load(run, engine, window, scratch, progress)
             progress.checkpoint()
+            loaded = int(records.get("ok", 0))
+            progress.records = lambda: loaded
             planned, skipped = plan_analyses(run.analyses, params, engine.columns())
             records["skipped_analyses"] = skipped
             results = []

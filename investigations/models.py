@@ -126,6 +126,9 @@ class QueryRun(models.Model):
     )
     progress = models.PositiveSmallIntegerField(default=0)
     stage = models.CharField(max_length=200, blank=True)
+    records_so_far = models.BigIntegerField(
+        default=0, help_text="Flow records loaded so far, while the run is loading."
+    )
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(
@@ -197,6 +200,7 @@ class QueryRun(models.Model):
                 updated_at=now,
                 stage="Starting",
                 progress=0,
+                records_so_far=0,
                 attempts=models.F("attempts") + 1,
                 worker=worker[:200],
             )
@@ -213,7 +217,8 @@ class QueryRun(models.Model):
     def requeue(self, *, reason: str) -> bool:
         """running → queued after its worker died; the next worker starts it afresh."""
         return self._transition(
-            RunStatus.QUEUED, stage=f"Requeued: {reason}"[:200], progress=0, started_at=None,
+            RunStatus.QUEUED, stage=f"Requeued: {reason}"[:200], progress=0, records_so_far=0,
+            started_at=None,
             heartbeat_at=None,
         )
 
@@ -239,12 +244,16 @@ class QueryRun(models.Model):
             RunStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now()
         )
 
-    def report_progress(self, *, percent: int, stage: str) -> None:
+    def report_progress(self, *, percent: int, stage: str, records: int | None = None) -> None:
         """Progress and heartbeat; only while running, never moving a finished run."""
         now = timezone.now()
-        QueryRun.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(
-            progress=max(0, min(99, percent)), stage=stage[:200], heartbeat_at=now, updated_at=now
-        )
+        fields: dict[str, Any] = {
+            "progress": max(0, min(99, percent)), "stage": stage[:200], "heartbeat_at": now,
+            "updated_at": now,
+        }
+        if records is not None:
+            fields["records_so_far"] = max(0, records)
+        QueryRun.objects.filter(pk=self.pk, status=RunStatus.RUNNING).update(**fields)
 
     def cancel_was_requested(self) -> bool:
         return QueryRun.objects.filter(pk=self.pk, cancel_requested=True).exists()

@@ -52,8 +52,8 @@ class QueryRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = QueryRun
         fields = ["id", "investigation", "requested_by", "analyses", "parameters", "source",
-                  "window_start", "window_end", "status", "progress", "stage", "error",
-                  "cancel_requested", "records", "data_read", "created_at", "updated_at",
+                  "window_start", "window_end", "status", "progress", "stage", "records_so_far",
+                  "error", "cancel_requested", "records", "data_read", "created_at", "updated_at",
                   "started_at", "finished_at", "attempts", "worker", "change_number", "results"]
         read_only_fields = fields
 

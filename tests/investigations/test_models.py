@@ -63,3 +63,50 @@ def test_progress_is_only_written_while_running(run: QueryRun) -> None:
     claimed.report_progress(percent=150, stage="Parsing")
     claimed.refresh_from_db()
     assert claimed.progress == 99 and claimed.stage == "Parsing"
+
+
+def test_progress_carries_records_so_far_and_a_requeue_resets_them(run: QueryRun) -> None:
+    claimed = QueryRun.claim(run.pk)
+    assert claimed is not None
+    claimed.report_progress(percent=30, stage="Parsing", records=1234)
+    claimed.refresh_from_db()
+    assert claimed.records_so_far == 1234
+    claimed.report_progress(percent=31, stage="Parsing")  # no count: the last one stays
+    claimed.refresh_from_db()
+    assert claimed.records_so_far == 1234
+    assert claimed.requeue(reason="worker lost")
+    claimed.refresh_from_db()
+    assert claimed.records_so_far == 0
+
+
+def test_a_run_reports_records_so_far_while_it_loads(
+    investigation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Executed in this process (the task is queued only on commit, which a test never does):
+    every progress write after the first file carries the rows loaded so far."""
+    from investigations import execution
+    from investigations.services import submit_run
+    from tests.flowlogs import SAMPLE_TEXT, sample_upload
+
+    monkeypatch.setattr(execution, "PROGRESS_EVERY_SECONDS", 0)
+    seen: list[int | None] = []
+    original = QueryRun.report_progress
+
+    def spy(self: QueryRun, *, percent: int, stage: str, records: int | None = None) -> None:
+        seen.append(records)
+        original(self, percent=percent, stage=stage, records=records)
+
+    monkeypatch.setattr(QueryRun, "report_progress", spy)
+    submitted = submit_run(
+        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        files=[sample_upload("a.log"), sample_upload("b.log", gzip=True)],
+    )
+    claimed = QueryRun.claim(submitted.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    claimed.refresh_from_db()
+    assert claimed.status == "succeeded", claimed.error
+    per_file = claimed.records["ok"] // 2
+    assert per_file == len([line for line in SAMPLE_TEXT.splitlines() if " OK" in line])
+    assert per_file in seen and 2 * per_file in seen
+    assert seen[-1] == 2 * per_file  # analysing and saving report the full count
