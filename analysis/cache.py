@@ -1,4 +1,5 @@
-"""A local cache of loaded flows as Parquet snapshots: a second analysis does not parse again."""
+"""A local cache of loaded flows as DuckDB database files: a second analysis neither fetches,
+parses nor copies again — it opens the stored table read-only and queries it in place."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ MANIFEST = "manifest.json"
 STATS = "stats.json"
 _LAST_USED = "last-used"
 _KEY_LENGTH = 40
+# Entries of another layout (the Parquet snapshots of earlier versions) are misses.
+FORMAT = "duckdb-1"
 
 
 def cache_key(**parts: Any) -> str:
@@ -48,7 +51,7 @@ class CachedFlows:
         return engine.attach_snapshot(self.directory)
 
     def open_engine(self, **options: Any) -> FlowEngine:
-        """A new FlowEngine(**options) holding the cached rows."""
+        """A read-only FlowEngine(**options) over the cached table, queried in place."""
         return FlowEngine.load_snapshot(self.directory, **options)
 
 
@@ -84,6 +87,9 @@ class FlowCache:
             stats = LoadStats.from_dict(json.loads((entry / STATS).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if manifest.get("format") != FORMAT:
+            self._remove(entry)
+            return None
         if time.time() - float(manifest.get("created", 0)) > self.max_age_seconds:
             self._remove(entry)
             return None
@@ -99,6 +105,7 @@ class FlowCache:
             engine.save_snapshot(str(building))
             manifest = {
                 "key": key,
+                "format": FORMAT,
                 "created": time.time(),
                 "records": engine.record_count(),
                 "columns": engine.columns(),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import zlib
@@ -54,8 +53,8 @@ if TYPE_CHECKING:
 ProgressCallback = Callable[[str, float], None]
 
 FLOWS_TABLE = "flows"
-SNAPSHOT_FLOWS = "flows.parquet"
-SNAPSHOT_SCHEMA = "schema.json"
+SNAPSHOT_FLOWS = "flows.duckdb"
+_SNAPSHOT_ALIAS = "flow_snapshot"
 _PARSED = "_parsed"
 _FAST_ADDRESSES = "_fast_addresses"
 _FAST_SURVEY = "_fast_survey"
@@ -106,8 +105,10 @@ class FlowEngine:
         memory_limit: str | None = None,
         threads: int | None = None,
         temp_directory: str | None = None,
+        read_only: bool = False,
     ) -> None:
         self.database = database
+        self.read_only = read_only
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
         self._chunk_progress: Callable[[], None] | None = None
@@ -116,7 +117,9 @@ class FlowEngine:
             # Somewhere to spill when the data does not fit in memory_limit.
             self._own_temp = tempfile.TemporaryDirectory(prefix="flowengine-")
             temp_directory = self._own_temp.name
-        self.connection = duckdb.connect(database if database is not None else ":memory:")
+        self.connection = duckdb.connect(
+            database if database is not None else ":memory:", read_only=read_only
+        )
         if memory_limit is not None:
             self.connection.execute("SET memory_limit = ?", [memory_limit])
         if threads is not None:
@@ -128,7 +131,8 @@ class FlowEngine:
         self.connection.execute("SET preserve_insertion_order = false")
         self.connection.execute("SET enable_progress_bar = false")
         self.connection.execute(MACROS_SQL)
-        self._ensure_flows_columns(DEFAULT_FORMAT)
+        if not read_only:
+            self._ensure_flows_columns(DEFAULT_FORMAT)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -661,72 +665,65 @@ class FlowEngine:
     # -- snapshots ---------------------------------------------------------------------------
 
     def save_snapshot(self, directory: str) -> None:
-        """Write `flows` to `directory` as Parquet plus its schema (see attach_snapshot).
+        """Write `flows` to `directory` as a DuckDB database file (see attach_snapshot).
 
-        Parquet has no 128-bit integer (DuckDB would write a lossy DOUBLE), so each integer
-        address column is stored as two UBIGINT halves, `<name>__hi` and `<name>__lo`.
+        A database file keeps every column's exact type (128-bit addresses included) and can be
+        opened read-only and analysed in place: a second analysis neither parses nor copies.
         """
         os.makedirs(directory, exist_ok=True)
-        schema = self._schema()
-        parts = []
-        for name, sql_type in schema:
-            column = quote_ident(name)
-            if sql_type == "UHUGEINT":
-                parts.append(f"CAST({column} >> 64 AS UBIGINT) AS {quote_ident(name + '__hi')}")
-                parts.append(
-                    f"CAST({column} & CAST(18446744073709551615 AS UHUGEINT) AS UBIGINT) "
-                    f"AS {quote_ident(name + '__lo')}"
-                )
-            else:
-                parts.append(column)
         target = os.path.join(directory, SNAPSHOT_FLOWS)
-        self.connection.execute(
-            f"COPY (SELECT {', '.join(parts)} FROM {FLOWS_TABLE}) TO {sql_string(target)} "
-            "(FORMAT PARQUET, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-        )
-        with open(os.path.join(directory, SNAPSHOT_SCHEMA), "w", encoding="utf-8") as out:
-            json.dump({"columns": [[name, sql_type] for name, sql_type in schema]}, out)
+        con = self.connection
+        con.execute(f"ATTACH {sql_string(target)} AS {_SNAPSHOT_ALIAS}")
+        try:
+            con.execute(
+                f"CREATE TABLE {_SNAPSHOT_ALIAS}.{FLOWS_TABLE} AS SELECT * FROM {FLOWS_TABLE}"
+            )
+        finally:
+            con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
 
     def attach_snapshot(self, directory: str) -> int:
         """Append the rows of a snapshot written by save_snapshot to `flows`; returns how many.
 
-        Nothing is parsed again: the rows come back typed from Parquet.
+        Nothing is parsed again: the rows come back typed. One INSERT, so on failure nothing
+        was added.
         """
-        with open(os.path.join(directory, SNAPSHOT_SCHEMA), encoding="utf-8") as stream:
-            schema = [(str(name), str(sql_type)) for name, sql_type in json.load(stream)["columns"]]
-        existing = dict(self._schema())
-        for name, sql_type in schema:
-            if name not in existing:
-                self.connection.execute(
-                    f"ALTER TABLE {FLOWS_TABLE} ADD COLUMN {quote_ident(name)} {sql_type}"
-                )
-        values = []
-        for name, sql_type in schema:
-            if sql_type == "UHUGEINT":
-                hi, lo = quote_ident(name + "__hi"), quote_ident(name + "__lo")
-                values.append(
-                    f"CAST({hi} AS UHUGEINT) * CAST(18446744073709551616 AS UHUGEINT) "
-                    f"+ CAST({lo} AS UHUGEINT)"
-                )
-            else:
-                values.append(quote_ident(name))
         source = os.path.join(directory, SNAPSHOT_FLOWS)
-        row = self.connection.execute(
-            f"INSERT INTO {FLOWS_TABLE} ({', '.join(quote_ident(n) for n, _ in schema)}) "
-            f"SELECT {', '.join(values)} FROM read_parquet({sql_string(source)})"
-        ).fetchone()
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"no flows snapshot in {directory}")
+        con = self.connection
+        con.execute(f"ATTACH {sql_string(source)} AS {_SNAPSHOT_ALIAS} (READ_ONLY)")
+        try:
+            schema = [
+                (str(name), str(sql_type))
+                for name, sql_type in con.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_catalog = ? AND table_name = ? ORDER BY ordinal_position",
+                    [_SNAPSHOT_ALIAS, FLOWS_TABLE],
+                ).fetchall()
+            ]
+            existing = dict(self._schema())
+            for name, sql_type in schema:
+                if name not in existing:
+                    con.execute(
+                        f"ALTER TABLE {FLOWS_TABLE} ADD COLUMN {quote_ident(name)} {sql_type}"
+                    )
+            names = ", ".join(quote_ident(name) for name, _ in schema)
+            row = con.execute(
+                f"INSERT INTO {FLOWS_TABLE} ({names}) "
+                f"SELECT {names} FROM {_SNAPSHOT_ALIAS}.{FLOWS_TABLE}"
+            ).fetchone()
+        finally:
+            con.execute(f"DETACH {_SNAPSHOT_ALIAS}")
         return int(row[0]) if row else 0
 
     @classmethod
     def load_snapshot(cls, directory: str, **options: Any) -> FlowEngine:
-        """A new engine (FlowEngine(**options)) holding the flows of a snapshot."""
-        engine = cls(**options)
-        try:
-            engine.attach_snapshot(directory)
-        except BaseException:
-            engine.close()
-            raise
-        return engine
+        """A new engine over the snapshot's database file, opened read-only: analyses run on
+        the stored table in place, with nothing parsed or copied."""
+        source = os.path.join(directory, SNAPSHOT_FLOWS)
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"no flows snapshot in {directory}")
+        return cls(source, read_only=True, **options)
 
     def _schema(self) -> list[tuple[str, str]]:
         rows = self.connection.execute(

@@ -98,7 +98,7 @@ class FileStats:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FileStats:
         return cls(
-            path=str(data["path"]),
+            path=str(data.get("path", "")),  # records shown to analysts drop server paths
             name=str(data["name"]),
             bytes=int(data["bytes"]),
             compression=str(data["compression"]),

@@ -113,16 +113,8 @@ def _execute(run: QueryRun) -> None:
         if run.window_start or run.window_end:
             window = TimeWindow.build(run.window_start, run.window_end)
         scratch.mkdir(parents=True, exist_ok=True)
-        with FlowEngine(
-            memory_limit=settings.ENGINE_MEMORY_LIMIT,
-            threads=settings.ENGINE_THREADS,
-            temp_directory=str(scratch),
-        ) as engine:
-            progress.records = engine.record_count
-            if run.source == RunSource.FILE:
-                records, data_read = _load_uploads(run, engine, window, progress)
-            else:
-                records, data_read = _fetch_and_load(run, engine, window, scratch, progress)
+        engine, records, data_read = _load_flows(run, window, scratch, progress)
+        with engine:
             progress.checkpoint()
             loaded = int(records.get("ok", 0))
             progress.records = lambda: loaded
@@ -174,16 +166,86 @@ def _load_progress(progress: _Progress, low: float, high: float) -> Any:
     return on_load
 
 
-def _load_uploads(
-    run: QueryRun, engine: FlowEngine, window: TimeWindow | None, progress: _Progress
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _flow_cache() -> FlowCache:
+    return FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
+                     max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS)
+
+
+def _window_key(window: TimeWindow | None) -> list[str | None]:
+    if window is None:
+        return [None, None]
+    return [window.start.isoformat() if window.start else None,
+            window.end.isoformat() if window.end else None]
+
+
+def _load_flows(
+    run: QueryRun, window: TimeWindow | None, scratch: Path, progress: _Progress
+) -> tuple[FlowEngine, dict[str, Any], dict[str, Any]]:
+    """An engine holding the run's flows, with what was read and counted.
+
+    Data already in the flow cache (the same uploads, or the same flow log, interfaces and
+    window) is opened read-only and analysed in place: nothing is fetched, parsed or copied.
+    Otherwise the data is loaded into a new engine and stored in the cache for the next run.
+    """
+    options: dict[str, Any] = {"memory_limit": settings.ENGINE_MEMORY_LIMIT,
+                               "threads": settings.ENGINE_THREADS,
+                               "temp_directory": str(scratch)}
+    uploads: list[Any] = []
+    account: Any = None
+    if run.source == RunSource.FILE:
+        uploads = _uploads_on_disk(run)
+        key = cache_key(kind="file", window=_window_key(window),
+                        uploads=[[upload.storage_key, upload.sha256] for upload in uploads])
+    else:
+        account, key = _aws_cache_key(run, window)
+    cache = _flow_cache()
+    cached = cache.get(key)
+    if cached is not None:
+        progress(PARSE_SHARE[0], "Opening cached flow data", force=True)
+        try:
+            read = json.loads((Path(cached.directory) / READ_FILE).read_text())
+            engine = cached.open_engine(**options)
+        except (OSError, ValueError, duckdb.Error):
+            logger.warning("Flow cache entry %s unreadable; loading again", key, exc_info=True)
+        else:
+            progress.records = engine.record_count
+            read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
+            return engine, cached.stats.to_dict(), read
+    engine = FlowEngine(**options)
+    try:
+        progress.records = engine.record_count
+        if run.source == RunSource.FILE:
+            records, data_read = _load_uploads(run, uploads, engine, window, progress)
+        else:
+            records, data_read = _fetch_and_load(run, account, engine, window, scratch, progress)
+        try:
+            stored = cache.put(key, engine, LoadStats.from_dict(records))
+            (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+            data_read["cache"] = {"hit": False, "key": key}
+        except (OSError, ValueError, duckdb.Error):
+            # A full or unwritable cache costs the next run a load, never this run its result.
+            logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
+    except BaseException:
+        engine.close()
+        raise
+    return engine, records, data_read
+
+
+def _uploads_on_disk(run: QueryRun) -> list[Any]:
     uploads = list(run.uploads.order_by("pk"))
-    paths = [upload.path for upload in uploads]
-    missing = [p for p in paths if not Path(p).is_file()]
+    missing = [upload for upload in uploads if not Path(upload.path).is_file()]
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} uploaded file(s) are no longer on disk; upload them again."
         )
+    return uploads
+
+
+def _load_uploads(
+    run: QueryRun, uploads: list[Any], engine: FlowEngine, window: TimeWindow | None,
+    progress: _Progress,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    paths = [upload.path for upload in uploads]
     progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
     stats = engine.load_files(paths, window=window, progress=_load_progress(progress, *LOAD_SHARE))
     records = _with_original_names(stats.to_dict(), uploads)
@@ -201,17 +263,9 @@ FETCH_SHARE = (5, 40)
 PARSE_SHARE = (40, 60)
 
 
-def _fetch_and_load(
-    run: QueryRun, engine: FlowEngine, window: TimeWindow | None, scratch: Path,
-    progress: _Progress,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Assume the account's role as the analyst, fetch the flow log's data for the window from
-    CloudWatch or S3 into scratch space, and load it. Records exactly what was read."""
-    from accounts.conf import portal_aws_settings
+def _aws_cache_key(run: QueryRun, window: TimeWindow | None) -> tuple[Any, str]:
+    """The run's AWS account and the cache key of the flow data it asks for."""
     from accounts.models import AwsAccount
-    from accounts.services import assume_account_role
-    from analysis import aws
-    from analysis.sources import FetchRequest, get_source
 
     config = run.source_config
     account = AwsAccount.objects.filter(pk=config.get("account")).first()
@@ -221,26 +275,29 @@ def _fetch_and_load(
         raise ValueError("A run over AWS data needs a time window.")
     flow_log = config["flow_log"]
     interfaces = (config.get("instance") or {}).get("interfaces") or []
-    cache = FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
-                      max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS)
     key = cache_key(
         kind=config["kind"], account=account.account_id, flow_log=flow_log.get("flow_log_id"),
         location=[flow_log.get("log_group_name"), flow_log.get("s3_bucket"),
                   flow_log.get("s3_prefix")],
         log_format=flow_log.get("log_format"), interfaces=sorted(interfaces),
-        window=[window.start.isoformat(), window.end.isoformat() if window.end else None],
+        window=_window_key(window),
     )
-    cached = cache.get(key)
-    if cached is not None:
-        try:
-            progress(PARSE_SHARE[0], "Loading cached flow data", force=True)
-            read = json.loads((Path(cached.directory) / READ_FILE).read_text())
-            # One INSERT: on failure nothing was added, and the data is fetched afresh below.
-            cached.attach_to(engine)
-            read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
-            return cached.stats.to_dict(), read
-        except (OSError, ValueError, duckdb.Error):
-            logger.warning("Flow cache entry %s unreadable; fetching again", key, exc_info=True)
+    return account, key
+
+
+def _fetch_and_load(
+    run: QueryRun, account: Any, engine: FlowEngine, window: TimeWindow | None, scratch: Path,
+    progress: _Progress,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Assume the account's role as the analyst, fetch the flow log's data for the window from
+    CloudWatch or S3 into scratch space, and load it. Records exactly what was read."""
+    from accounts.conf import portal_aws_settings
+    from accounts.services import assume_account_role
+    from analysis import aws
+    from analysis.sources import FetchRequest, get_source
+
+    config = run.source_config
+    assert window is not None
     progress(FETCH_SHARE[0], "Connecting to AWS", force=True)
     settings_ = portal_aws_settings()
     role = assume_account_role(user=run.requested_by, account=account,
@@ -271,13 +328,6 @@ def _fetch_and_load(
                  "flow_log": config["flow_log"].get("flow_log_id"),
                  "instance": (config.get("instance") or {}).get("instance_id"),
                  "role_session": role.session_name, **fetched.read}
-    try:
-        stored = cache.put(key, engine, LoadStats.from_dict(records))
-        (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
-        data_read["cache"] = {"hit": False, "key": key}
-    except (OSError, ValueError, duckdb.Error):
-        # A full or unwritable cache costs the next run a download, never this run its result.
-        logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
     return records, data_read
 
 

@@ -47,7 +47,8 @@ def test_a_cached_load_comes_back_without_parsing(tmp_path: Path, write_log: Wri
     with cached.open_engine() as engine:
         assert engine.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall() == before
         assert engine.run("ssh-inbound").rows == expected
-        # 128-bit addresses survive Parquet (stored as two 64-bit halves).
+        # The cached table is queried in place (read-only), 128-bit addresses intact.
+        assert engine.read_only and engine.database == str(Path(cached.directory) / "flows.duckdb")
         assert engine.connection.execute("SELECT max(src_ip) FROM flows").fetchone() == (
             0xFFFF_FFFF << 96 | 1,
         )
@@ -114,3 +115,40 @@ def test_it_refuses_keys_that_are_not_cache_keys(tmp_path: Path) -> None:
     cache = FlowCache(str(tmp_path), max_bytes=1, max_age_seconds=1)
     with pytest.raises(ValueError, match="not a cache key"):
         cache.get("../etc")
+
+
+def test_analyses_needing_temp_tables_run_on_a_read_only_cached_engine(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
+    params = {"lookup_table": [(6, 22, "ssh")], "cidr_tables": [
+        {"name": "docs", "entries": [["192.0.2.0/24", {"label": "TEST-NET-1"}]]}
+    ]}
+    with FlowEngine() as engine:
+        stats = engine.load_files([write_log([line("192.0.2.1"), line("198.51.100.7", 443)])])
+        expected = {
+            name: engine.run(name, params).rows
+            for name in ("tag-mapping", "cidr-connections", "detections")
+        }
+        cache.put("ab", engine, stats)
+    cached = cache.get("ab")
+    assert cached is not None
+    with cached.open_engine() as engine:
+        for name, rows in expected.items():
+            assert engine.run(name, params).rows == rows
+        with pytest.raises(Exception, match="read-only"):
+            engine.connection.execute("DELETE FROM flows")
+
+
+def test_an_entry_in_an_older_layout_is_a_miss_and_is_dropped(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
+    with FlowEngine() as engine:
+        cache.put("cd", engine, engine.load_files([write_log([line("192.0.2.1")])]))
+    manifest = tmp_path / "cd" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["format"]  # as the Parquet snapshots of earlier versions wrote it
+    manifest.write_text(json.dumps(data))
+    assert cache.get("cd") is None
+    assert not (tmp_path / "cd").exists()

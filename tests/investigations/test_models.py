@@ -110,3 +110,46 @@ def test_a_run_reports_records_so_far_while_it_loads(
     assert per_file == len([line for line in SAMPLE_TEXT.splitlines() if " OK" in line])
     assert per_file in seen and 2 * per_file in seen
     assert seen[-1] == 2 * per_file  # analysing and saving report the full count
+
+
+def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
+    investigation: Any, settings: Any, tmp_path: Any
+) -> None:
+    from analysis.engine import FlowEngine
+    from investigations import execution
+    from investigations.services import submit_run
+    from tests.flowlogs import sample_upload
+
+    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
+    first = submit_run(
+        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        files=[sample_upload("a.log")],
+    )
+    second = QueryRun.objects.create(
+        investigation=investigation, requested_by=investigation.owner, analyses=["ssh-inbound"],
+        source=first.source,
+    )
+    second.uploads.set(first.uploads.all())
+    opened: list[FlowEngine] = []
+    original = FlowEngine.__init__
+
+    def spy(self: FlowEngine, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        opened.append(self)
+
+    for run in (first, second):
+        claimed = QueryRun.claim(run.pk)
+        assert claimed is not None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(FlowEngine, "__init__", spy)
+            execution.execute(claimed)
+        claimed.refresh_from_db()
+        assert claimed.status == "succeeded", claimed.error
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.data_read["cache"]["hit"] is False
+    assert second.data_read["cache"]["hit"] is True
+    assert second.data_read["files"] == first.data_read["files"]  # what was read, named as uploaded
+    assert second.records["ok"] == first.records["ok"] > 0
+    assert [engine.read_only for engine in opened] == [False, True]
+    assert second.results.get().rows.exists()
