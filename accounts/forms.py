@@ -35,7 +35,18 @@ class AwsAccountForm(forms.ModelForm):
 
     class Meta:
         model = AwsAccount
-        fields = ["name", "account_id", "role_arn", "regions", "notes"]
+        fields = [
+            "name",
+            "account_id",
+            "role_arn",
+            "regions",
+            "notes",
+            "athena_enabled",
+            "athena_workgroup",
+            "athena_output_location",
+            "athena_database",
+            "athena_scan_limit_bytes",
+        ]
         widgets = {
             "account_id": forms.TextInput(
                 attrs={"placeholder": "123456789012", "inputmode": "numeric"}
@@ -44,6 +55,12 @@ class AwsAccountForm(forms.ModelForm):
                 attrs={"placeholder": "arn:aws:iam::123456789012:role/FlowLogPortalReader"}
             ),
             "notes": forms.Textarea(attrs={"rows": 3}),
+            "athena_output_location": forms.TextInput(
+                attrs={"placeholder": "s3://athena-results-bucket/flowlog-portal/"}
+            ),
+            "athena_scan_limit_bytes": forms.NumberInput(
+                attrs={"placeholder": "100000000000", "min": 10_000_000}
+            ),
         }
         help_texts = {
             "role_arn": "The role in this account that trusts the portal (policies below).",

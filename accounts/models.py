@@ -19,8 +19,12 @@ from accounts.querysets import AwsAccountQuerySet, DiscoveredQuerySet
 from accounts.validators import (
     role_arn_account,
     validate_account_id,
+    validate_athena_database,
+    validate_athena_workgroup,
     validate_regions,
     validate_role_arn,
+    validate_s3_location,
+    validate_scan_limit,
 )
 
 
@@ -48,6 +52,44 @@ class AwsAccount(models.Model):
     last_test_ok = models.BooleanField(null=True, blank=True)
     last_test_result = models.JSONField(default=dict, blank=True)
 
+    # Athena pushdown: analyses of S3 flow logs can run in Athena in this account.
+    athena_enabled = models.BooleanField(
+        "run analyses in Athena",
+        default=False,
+        help_text="Let runs over S3 flow logs query them in Athena instead of downloading them.",
+    )
+    athena_workgroup = models.CharField(
+        "Athena workgroup",
+        max_length=128,
+        blank=True,
+        default="primary",
+        validators=[validate_athena_workgroup],
+        help_text="Empty means primary.",
+    )
+    athena_output_location = models.CharField(
+        "Athena output location",
+        max_length=1024,
+        blank=True,
+        validators=[validate_s3_location],
+        help_text="s3://bucket/prefix/ for query results; empty uses the workgroup's own.",
+    )
+    athena_database = models.CharField(
+        "Athena database",
+        max_length=255,
+        blank=True,
+        default="flowlog_portal",
+        validators=[validate_athena_database],
+        help_text="Glue database the portal creates its flow-log tables in.",
+    )
+    athena_scan_limit_bytes = models.PositiveBigIntegerField(
+        "Athena scan limit per run (bytes)",
+        null=True,
+        blank=True,
+        validators=[validate_scan_limit],
+        help_text="A run stops its queries once they have scanned this much, e.g. "
+        "100000000000 for 100 GB.",
+    )
+
     objects = AwsAccountQuerySet.as_manager()
 
     class Meta:
@@ -61,16 +103,36 @@ class AwsAccount(models.Model):
         return reverse("accounts:detail", args=[self.pk])
 
     def clean(self) -> None:
+        errors: dict[str, str] = {}
         arn_account = role_arn_account(self.role_arn)
         if arn_account and self.account_id and arn_account != self.account_id:
-            raise ValidationError(
-                {
-                    "role_arn": (
-                        f"The role belongs to account {arn_account}, not to {self.account_id}; "
-                        "the role must be in the account being registered."
-                    )
-                }
+            errors["role_arn"] = (
+                f"The role belongs to account {arn_account}, not to {self.account_id}; "
+                "the role must be in the account being registered."
             )
+        if self.athena_enabled:
+            if not self.athena_database:
+                errors["athena_database"] = (
+                    "Athena needs a database for the flow-log tables, e.g. flowlog_portal."
+                )
+            if self.athena_scan_limit_bytes is None:
+                errors["athena_scan_limit_bytes"] = (
+                    "Set a scan limit per run before enabling Athena, so no run can scan "
+                    "(and bill) without bound."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def athena_settings(self) -> dict[str, Any]:
+        """The Athena settings as plain values, for runs and audit events."""
+        return {
+            "enabled": self.athena_enabled,
+            "workgroup": self.athena_workgroup or "primary",
+            "output_location": self.athena_output_location,
+            "database": self.athena_database,
+            "scan_limit_bytes": self.athena_scan_limit_bytes,
+        }
 
 
 class RegionDiscovery(models.Model):

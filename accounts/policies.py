@@ -11,6 +11,7 @@ from accounts.conf import portal_principal_arn
 
 LOG_GROUP_PLACEHOLDER = "<flow-log-group-name>"
 BUCKET_PLACEHOLDER = "<flow-log-bucket>"
+ATHENA_RESULTS_PLACEHOLDER = "<athena-results-bucket>"
 
 
 def trust_policy(*, external_id: str, principal_arn: str | None = None) -> dict[str, Any]:
@@ -34,9 +35,11 @@ def permission_policy(
     regions: Iterable[str],
     log_groups: Iterable[tuple[str, str]] = (),
     s3_locations: Iterable[tuple[str, str]] = (),
+    athena: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`log_groups` are (region, name); `s3_locations` (bucket, prefix). Without discovered
-    destinations the statements carry placeholders to replace by hand."""
+    destinations the statements carry placeholders to replace by hand. `athena` (the
+    account's athena_settings, when enabled) adds what Athena pushdown needs."""
     regions = sorted(set(regions)) or ["<region>"]
     groups = sorted(set(log_groups)) or [(region, LOG_GROUP_PLACEHOLDER) for region in regions]
     locations = sorted(set(s3_locations))
@@ -116,7 +119,81 @@ def permission_policy(
                 },
             }
         )
+    if athena is not None:
+        statements += athena_statements(account_id, regions, locations, athena)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def athena_statements(
+    account_id: str,
+    regions: list[str],
+    locations: list[tuple[str, str]],
+    athena: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Queries in one workgroup; the portal's tables in one Glue database; query results
+    under the output location. Athena reads the flow logs with the role's own S3 rights."""
+    workgroup = athena.get("workgroup") or "primary"
+    database = athena.get("database") or "<athena-database>"
+    output = str(athena.get("output_location") or "")
+    bucket, _, prefix = output.removeprefix("s3://").partition("/")
+    if not bucket:
+        bucket, prefix = ATHENA_RESULTS_PLACEHOLDER, ""
+    results = f"arn:aws:s3:::{bucket}/{prefix.rstrip('/') + '/' if prefix.strip('/') else ''}*"
+    buckets = sorted({bucket, *(name for name, _ in locations)})
+    return [
+        {
+            "Sid": "RunAthenaQueries",
+            "Effect": "Allow",
+            "Action": [
+                "athena:StartQueryExecution",
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StopQueryExecution",
+                "athena:GetWorkGroup",
+            ],
+            "Resource": [
+                f"arn:aws:athena:{region}:{account_id}:workgroup/{workgroup}" for region in regions
+            ],
+        },
+        {
+            "Sid": "FlowLogTablesInGlue",
+            "Effect": "Allow",
+            "Action": [
+                "glue:GetDatabase",
+                "glue:CreateDatabase",
+                "glue:GetTable",
+                "glue:CreateTable",
+            ],
+            "Resource": [
+                arn
+                for region in regions
+                for arn in (
+                    f"arn:aws:glue:{region}:{account_id}:catalog",
+                    f"arn:aws:glue:{region}:{account_id}:database/{database}",
+                    f"arn:aws:glue:{region}:{account_id}:table/{database}/*",
+                )
+            ],
+        },
+        {
+            "Sid": "AthenaQueryResults",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": results,
+        },
+        {
+            "Sid": "ListAthenaQueryResults",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+        {
+            "Sid": "AthenaBucketLocations",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketLocation"],
+            "Resource": [f"arn:aws:s3:::{name}" for name in buckets],
+        },
+    ]
 
 
 def policies_for(account: Any) -> dict[str, Any]:
@@ -142,6 +219,7 @@ def policies_for(account: Any) -> dict[str, Any]:
                 regions=account.regions,
                 log_groups=log_groups,
                 s3_locations=locations,
+                athena=account.athena_settings if account.athena_enabled else None,
             ),
             indent=2,
         ),

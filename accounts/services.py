@@ -30,7 +30,14 @@ from analysis import aws
 from portal import audit
 
 SEARCH_LIMIT = 20
-_ACCOUNT_FIELDS = ("name", "account_id", "role_arn", "regions", "notes")
+ATHENA_FIELDS = (
+    "athena_enabled",
+    "athena_workgroup",
+    "athena_output_location",
+    "athena_database",
+    "athena_scan_limit_bytes",
+)
+_ACCOUNT_FIELDS = ("name", "account_id", "role_arn", "regions", "notes", *ATHENA_FIELDS)
 
 
 class InstanceNotFound(LookupError):
@@ -67,11 +74,21 @@ def create_account(
     notes: str = "",
     client_ip: str | None = None,
     api_token_id: int | None = None,
+    **athena: Any,
 ) -> AwsAccount:
-    """Validates like the form does (ValidationError with per-field messages)."""
+    """Validates like the form does (ValidationError with per-field messages). `athena` holds
+    any of the Athena settings (ATHENA_FIELDS)."""
     _check_admin(user)
+    unknown = set(athena) - set(ATHENA_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown AWS account setting(s): {', '.join(sorted(unknown))}.")
     account = AwsAccount(
-        name=name, account_id=account_id, role_arn=role_arn, regions=list(regions), notes=notes
+        name=name,
+        account_id=account_id,
+        role_arn=role_arn,
+        regions=list(regions),
+        notes=notes,
+        **athena,
     )
     account.full_clean()
     with transaction.atomic():
@@ -97,7 +114,8 @@ def update_account(
     api_token_id: int | None = None,
     **changes: Any,
 ) -> AwsAccount:
-    """Change any of name, account_id, role_arn, regions, notes; the audit event lists what."""
+    """Change any of name, account_id, role_arn, regions, notes and the Athena settings; the
+    audit event lists what changed."""
     _check_admin(user)
     unknown = set(changes) - set(_ACCOUNT_FIELDS)
     if unknown:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from analysis.athena.ddl import IDENTIFIER_RE
 from analysis.aws import known_regions
 
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
@@ -56,3 +57,49 @@ def validate_regions(value: Any) -> None:
         )
     if len(set(value)) != len(value):
         raise ValidationError("A region is listed twice.", code="regions")
+
+
+# Athena: workgroup names are [a-zA-Z0-9._-]{1,128}; Glue database names lowercase.
+ATHENA_WORKGROUP_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+S3_LOCATION_RE = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/[^\s]*)?$")
+# Athena's smallest per-query cutoff; it also bills every query at least this much.
+MIN_SCAN_LIMIT_BYTES = 10_000_000
+
+
+def validate_athena_workgroup(value: str) -> None:
+    if value and not ATHENA_WORKGROUP_RE.match(value):
+        raise ValidationError(
+            "An Athena workgroup name has 1 to 128 letters, digits, dots, dashes or "
+            "underscores, e.g. primary (got %(value)r).",
+            code="athena_workgroup",
+            params={"value": value},
+        )
+
+
+def validate_athena_database(value: str) -> None:
+    if value and not IDENTIFIER_RE.match(value):
+        raise ValidationError(
+            "An Athena database name has lowercase letters, digits and underscores only, "
+            "e.g. flowlog_portal (got %(value)r).",
+            code="athena_database",
+            params={"value": value},
+        )
+
+
+def validate_s3_location(value: str) -> None:
+    if value and not S3_LOCATION_RE.match(value):
+        raise ValidationError(
+            "An S3 location looks like s3://bucket-name/athena-results/ (got %(value)r).",
+            code="s3_location",
+            params={"value": value},
+        )
+
+
+def validate_scan_limit(value: int | None) -> None:
+    if value is not None and value < MIN_SCAN_LIMIT_BYTES:
+        raise ValidationError(
+            "The scan limit is at least 10 MB (10000000 bytes), Athena's smallest "
+            "billable query; got %(value)s.",
+            code="athena_scan_limit",
+            params={"value": value},
+        )

@@ -44,10 +44,7 @@ def _save_form(
     request: HttpRequest, form: AwsAccountForm, account: AwsAccount | None
 ) -> AwsAccount | None:
     """Call the service; its validation errors go next to the form's fields."""
-    data = {
-        name: form.cleaned_data[name]
-        for name in ("name", "account_id", "role_arn", "regions", "notes")
-    }
+    data = {name: form.cleaned_data[name] for name in AwsAccountForm.Meta.fields}
     try:
         if account is None:
             return create_account(user=request.user, client_ip=client_ip_of(request), **data)

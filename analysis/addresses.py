@@ -14,6 +14,7 @@ from collections.abc import Iterable
 IPV4_MAPPED_BASE = 0xFFFF << 32
 _IPV4_MAPPED_TOP = IPV4_MAPPED_BASE + 0xFFFF_FFFF
 _BIGINT_MAX = 2**63 - 1
+HEX_DIGITS = 32
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,6 +52,23 @@ def int_to_ip(value: int) -> str:
     return str(ipaddress.IPv6Address(value))
 
 
+def address_value(value: int | str) -> int:
+    """An address column's value as the integer of the shared space: the local engine gives
+    an integer, Athena the same number as 32 hex digits (see hex_address)."""
+    if isinstance(value, str):
+        if len(value) != HEX_DIGITS:
+            raise ValueError(f"not a {HEX_DIGITS}-digit hex address: {value!r}")
+        return int(value, 16)
+    return int(value)
+
+
+def hex_address(value: int) -> str:
+    """The 32 lowercase hex digits of an address integer (Athena's form of address columns)."""
+    if not 0 <= value < 2**128:
+        raise ValueError(f"not a 128-bit address value: {value}")
+    return f"{value:0{HEX_DIGITS}x}"
+
+
 def cidr_bounds(value: str | IPNetwork) -> tuple[int, int]:
     """Lowest and highest integer of a CIDR block, inclusive."""
     network = parse_cidr(value) if isinstance(value, str) else value
@@ -65,9 +83,10 @@ def sql_int(value: int) -> str:
     return f"CAST('{value}' AS UHUGEINT)"
 
 
-# Athena/Trino has no 128-bit integer: when analyzers are rendered for Athena these two
-# functions will emit `contains('10.0.0.0/16', CAST(col AS IPADDRESS))` over the text column
-# instead of integer ranges. The integer form is what the local DuckDB engine runs.
+# Athena/Trino has no 128-bit integer: there an address column is the value as 32 lowercase
+# hex digits, whose text order is the numeric order, and analysis.athena.render rewrites the
+# integer literals these two functions emit into such strings. The integer form is what the
+# local DuckDB engine runs.
 def sql_in_cidrs(column: str, cidrs: Iterable[str]) -> str:
     """SQL condition: the integer address `column` lies in one of `cidrs` (FALSE if none)."""
     ranges = [cidr_bounds(cidr) for cidr in cidrs]

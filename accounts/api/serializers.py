@@ -101,6 +101,11 @@ class AwsAccountSerializer(serializers.ModelSerializer):
             "discovered_at",
             "last_tested_at",
             "last_test_ok",
+            "athena_enabled",
+            "athena_workgroup",
+            "athena_output_location",
+            "athena_database",
+            "athena_scan_limit_bytes",
             "discoveries",
         ]
         read_only_fields = fields

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import duckdb
@@ -17,6 +17,19 @@ class HasConnection(Protocol):
 
 
 FlowSource = HasConnection | duckdb.DuckDBPyConnection
+
+
+# Runs one SELECT over `flows` and returns its rows: the local DuckDB connection, or another
+# engine (Athena) whose values come back as DuckDB would give them, except that addresses may
+# come back in that engine's form (see analysis.addresses.address_value).
+FetchRows = Callable[[str], list[tuple[Any, ...]]]
+
+
+def duckdb_rows(connection: duckdb.DuckDBPyConnection) -> FetchRows:
+    def fetch(sql: str) -> list[tuple[Any, ...]]:
+        return connection.execute(sql).fetchall()
+
+    return fetch
 
 
 def connection_of(source: FlowSource) -> duckdb.DuckDBPyConnection:
@@ -54,6 +67,9 @@ class Analyzer:
     optional_fields: ClassVar[tuple[str, ...]] = ()
     needs: ClassVar[str] = ""  # the parameter input it needs, in words, for describe()
     order: ClassVar[int] = 100  # position in lists shown to users
+    # Why only the local engine can run this analysis; empty when `analyze_rows` is its whole
+    # definition, so any engine that answers SELECTs over `flows` (Athena) can run it too.
+    local_only: ClassVar[str] = "it needs steps only the local DuckDB engine has"
 
     def run(self, source: FlowSource, params: AnalysisParams) -> AnalysisResult:
         connection = connection_of(source)
@@ -82,6 +98,13 @@ class Analyzer:
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
         raise NotImplementedError
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        """The analysis as a fixed few SELECTs over `flows` (each through `fetch`) and Python
+        over their rows; `columns` are the flows columns. Only when `local_only` is empty."""
+        raise NotImplementedError(f"analysis {self.name!r} runs only locally: {self.local_only}")
 
     def check_fields(self, connection: duckdb.DuckDBPyConnection) -> None:
         present = {

@@ -58,6 +58,7 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
     keys = KEYS
     extras = (FIRST_SEEN, LAST_SEEN)
     order = 60
+    local_only = "it joins the uploaded CIDR tables, loaded as DuckDB tables of integer ranges"
 
     def missing_input(self, params: AnalysisParams) -> str | None:
         if not any(table["entries"] for table in params.cidr_tables):
@@ -80,9 +81,7 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
         load_cidr_tables(connection, params.cidr_tables)
         return super().analyze(connection, params)
 
-    def summarize(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams, columns: set[str]
-    ) -> dict[str, Any]:
+    def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         return {
             "tables": [
                 {"name": table["name"], "entries": len(table["entries"])}

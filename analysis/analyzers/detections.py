@@ -432,6 +432,10 @@ class DetectionsAnalyzer(Analyzer):
         "end",
     )
     order = 95
+    local_only = (
+        "it runs further queries for each candidate finding, so the number of scans depends "
+        "on the data"
+    )
 
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams

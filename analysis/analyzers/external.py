@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import duckdb
-
 from analysis.analyzers.base import register
 from analysis.analyzers.grouped import (
     ACTION,
@@ -56,9 +54,7 @@ def direction(params: AnalysisParams, columns: Collection[str]) -> OutputColumn:
 class ExternalAnalyzer(GroupedAnalyzer):
     """Shared scope summary for the analyses of traffic with external addresses."""
 
-    def summarize(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams, columns: set[str]
-    ) -> dict[str, Any]:
+    def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         return scope_summary(params)
 
 

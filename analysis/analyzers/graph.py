@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 import duckdb
 
-from analysis.addresses import cidr_bounds, int_to_ip
-from analysis.analyzers.base import Analyzer, register
+from analysis.addresses import address_value, cidr_bounds, int_to_ip
+from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult, ResultTable
 from analysis.analyzers.scope import internal_cidrs
@@ -39,6 +40,7 @@ class GraphAnalyzer(Analyzer):
     )
     required_fields = ("srcaddr", "dstaddr", "dstport", "action", "packets", "bytes")
     order = 90
+    local_only = ""
 
     def edges_sql(self, params: AnalysisParams) -> str:
         first, second = ("bytes", "flows") if params.rank_by == "bytes" else ("flows", "bytes")
@@ -61,7 +63,15 @@ class GraphAnalyzer(Analyzer):
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        fetched = connection.execute(self.edges_sql(params)).fetchall()
+        return self.analyze_rows(duckdb_rows(connection), params, flow_columns(connection))
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        fetched = [
+            (address_value(source), address_value(target), *rest)
+            for source, target, *rest in fetch(self.edges_sql(params))
+        ]
         total_edges = int(fetched[0][8]) if fetched else 0
         internal = InternalRanges(internal_cidrs(params))
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import duckdb
 
-from analysis.addresses import int_to_ip
-from analysis.analyzers.base import Analyzer, flow_columns
+from analysis.addresses import address_value, int_to_ip
+from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 from analysis.analyzers.scope import ensure_packet_addresses
@@ -18,7 +18,7 @@ from analysis.protocols import protocol_name
 
 
 def address_text(value: Any) -> str | None:
-    return None if value is None else int_to_ip(int(value))
+    return None if value is None else int_to_ip(address_value(value))
 
 
 def iso_time(value: Any) -> str | None:
@@ -133,7 +133,7 @@ class GroupedRows:
 
 
 def run_grouped(
-    connection: duckdb.DuckDBPyConnection,
+    fetch: FetchRows,
     *,
     keys: tuple[OutputColumn, ...],
     extras: tuple[OutputColumn, ...] = (),
@@ -147,7 +147,7 @@ def run_grouped(
     sql = grouped_sql(
         keys=keys, extras=extras, condition=condition, source=source, rank=rank, limit=limit
     )
-    fetched = connection.execute(sql).fetchall()
+    fetched = fetch(sql)
     rows = [
         {col.key: col.convert(value) for col, value in zip(outputs, record, strict=False)}
         for record in fetched
@@ -174,6 +174,7 @@ class GroupedAnalyzer(Analyzer):
     keys: ClassVar[tuple[OutputColumn, ...]] = ()
     extras: ClassVar[tuple[OutputColumn, ...]] = ()
     rank: ClassVar[str | None] = None
+    local_only = ""
 
     def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         """SQL boolean over `flows` selecting the records to count."""
@@ -207,9 +208,7 @@ class GroupedAnalyzer(Analyzer):
             limit=params.top_n,
         )
 
-    def summarize(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams, columns: set[str]
-    ) -> dict[str, Any]:
+    def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         """Extra summary entries (scope, notes); none by default."""
         return {}
 
@@ -217,8 +216,13 @@ class GroupedAnalyzer(Analyzer):
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
         columns = ensure_packet_addresses(connection, flow_columns(connection))
+        return self.analyze_rows(duckdb_rows(connection), params, columns)
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
         grouped = run_grouped(
-            connection,
+            fetch,
             keys=self.group_keys(params, columns),
             extras=self.extra_columns(params, columns),
             condition=self.condition(params, columns),
@@ -231,7 +235,7 @@ class GroupedAnalyzer(Analyzer):
             "groups": grouped.total_groups,
             "rank_by": self.rank_measure(params),
             "top_n": params.top_n,
-            **self.summarize(connection, params, columns),
+            **self.summarize(params, columns),
         }
         return AnalysisResult(
             name=self.name,

@@ -49,6 +49,20 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "fanout_min_hosts": 20,  # distinct internal hosts one internal source tries on admin ports
 }
 
+# What each threshold means, in words for forms and documentation.
+THRESHOLD_LABELS: dict[str, str] = {
+    "bruteforce_min_attempts": "Brute force: minimum short SSH/RDP flows from one source",
+    "bruteforce_min_per_target": "Brute force: minimum attempts per address tried, on average",
+    "bruteforce_max_packets": "Brute force: most packets in a flow that still counts as an attempt",
+    "portscan_min_ports": "Port scan: minimum distinct destination ports from one source",
+    "probe_max_packets": "Port probe: most packets in an accepted flow to a sensitive port",
+    "exfil_min_bytes": "Unusual outbound volume: minimum bytes to one external peer",
+    "exfil_min_ratio": "Unusual outbound volume: minimum multiple of the median peer's bytes",
+    "exfil_min_zscore": "Unusual outbound volume: minimum robust z-score (median / MAD)",
+    "exfil_min_peers": "Unusual outbound volume: fewest external peers for a baseline",
+    "fanout_min_hosts": "Internal fan-out: minimum internal hosts one source tries on admin ports",
+}
+
 # Admin ports for lateral movement: SSH, MS-RPC, NetBIOS, SMB, RDP, WinRM.
 DEFAULT_ADMIN_PORTS: tuple[int, ...] = (22, 135, 139, 445, 3389, 5985, 5986)
 

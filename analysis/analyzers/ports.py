@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import duckdb
-
 from analysis.analyzers.base import register
 from analysis.analyzers.grouped import (
     ACTION,
@@ -149,9 +147,7 @@ class SensitivePortsAnalyzer(GroupedAnalyzer):
             f"FROM flows WHERE dstport IN ({ports}) AND {outbound}) AS sensitive"
         )
 
-    def summarize(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams, columns: set[str]
-    ) -> dict[str, Any]:
+    def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         return {
             **scope_summary(params),
             "sensitive_ports": {str(port): name for port, name in params.sensitive_ports.items()},

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import duckdb
-
-from analysis.analyzers.base import flow_columns, register
+from analysis.analyzers.base import FetchRows, register
 from analysis.analyzers.grouped import (
     DSTADDR,
     DSTPORT,
@@ -21,7 +19,7 @@ from analysis.analyzers.grouped import (
 )
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult, ResultTable
-from analysis.analyzers.scope import ensure_packet_addresses, from_target, to_target
+from analysis.analyzers.scope import from_target, to_target
 
 SOURCES_TABLE = "sources"
 PER_SOURCE = (
@@ -62,13 +60,12 @@ class RejectedAnalyzer(GroupedAnalyzer):
             terms.append(f"({to_target(params, columns)} OR {from_target(params, columns)})")
         return " AND ".join(terms)
 
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
     ) -> AnalysisResult:
-        result = super().analyze(connection, params)
-        columns = ensure_packet_addresses(connection, flow_columns(connection))
+        result = super().analyze_rows(fetch, params, columns)
         sources = run_grouped(
-            connection,
+            fetch,
             keys=(SRCADDR,),
             extras=PER_SOURCE,
             condition=self.condition(params, columns),

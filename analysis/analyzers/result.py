@@ -5,6 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# What a result column holds, for comparing runs and laying out tables. A *measure* is a number
+# aggregated over the row's group (counts, volumes, a detection's severity): it changes when the
+# traffic changes. A *detail* describes the group without naming it (when it was seen, a
+# finding's wording, which hosts it touched). Every other column is part of the row's *key*: the
+# group itself (addresses, ports, protocol, action, a time bin, a finding's type and peer).
+MEASURE_COLUMNS: frozenset[str] = frozenset({
+    "flows", "packets", "bytes", "count", "sources", "attempts", "established",
+    "distinct_ports", "distinct_hosts", "bytes_sent", "bytes_received", "accepted", "rejected",
+    "severity",
+})
+DETAIL_COLUMNS: frozenset[str] = frozenset({
+    "first_seen", "last_seen", "title", "severity_label", "targets",
+})
+
+
+def key_columns(columns: list[str]) -> list[str]:
+    """The columns that name a row's group, in table order."""
+    return [name for name in columns if name not in MEASURE_COLUMNS | DETAIL_COLUMNS]
+
 
 @dataclass
 class ResultTable:

@@ -28,6 +28,7 @@ class TagMappingAnalyzer(Analyzer):
     required_fields = ("dstport", "protocol")
     needs = "a lookup table"
     order = 62
+    local_only = "it joins the uploaded lookup table, loaded as a DuckDB table"
 
     def missing_input(self, params: AnalysisParams) -> str | None:
         return None if params.lookup_table else "needs a lookup table"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from analysis.analyzers.base import Analyzer, register
+from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, register
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 
@@ -43,6 +44,7 @@ class TimeSeriesAnalyzer(Analyzer):
     )
     required_fields = ("start", "action", "packets", "bytes")
     order = 80
+    local_only = ""
 
     def series_sql(self, bin_seconds: int) -> str:
         bin_sql = f'("start" - ("start" % {int(bin_seconds)}))'
@@ -57,12 +59,18 @@ class TimeSeriesAnalyzer(Analyzer):
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        bounds = connection.execute(
-            'SELECT MIN("start"), MAX("start") FROM flows WHERE "start" IS NOT NULL'
-        ).fetchone()
-        columns = ["time", "action", "flows", "packets", "bytes"]
+        return self.analyze_rows(duckdb_rows(connection), params, ())
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        bounds = next(
+            iter(fetch('SELECT MIN("start"), MAX("start") FROM flows WHERE "start" IS NOT NULL')),
+            None,
+        )
+        names = ["time", "action", "flows", "packets", "bytes"]
         if bounds is None or bounds[0] is None:
-            return AnalysisResult(self.name, self.title, columns, [], 0, False, {"bins": 0})
+            return AnalysisResult(self.name, self.title, names, [], 0, False, {"bins": 0})
         first, last = int(bounds[0]), int(bounds[1])
         span = last - first + 1
         requested = params.time_bin_seconds
@@ -71,9 +79,7 @@ class TimeSeriesAnalyzer(Analyzer):
             size = auto_bin_seconds(span, MAX_BINS)
         counts: dict[tuple[int, str | None], tuple[int, int, int]] = {
             (int(bin_start), action): (int(flows), int(packets), int(size_bytes))
-            for bin_start, action, flows, packets, size_bytes in connection.execute(
-                self.series_sql(size)
-            ).fetchall()
+            for bin_start, action, flows, packets, size_bytes in fetch(self.series_sql(size))
         }
         actions = sorted({action for _, action in counts}, key=lambda a: (a is None, a or ""))
         start_bin = first - first % size
@@ -110,7 +116,7 @@ class TimeSeriesAnalyzer(Analyzer):
         return AnalysisResult(
             name=self.name,
             title=self.title,
-            columns=columns,
+            columns=names,
             rows=rows,
             total_groups=len(rows),
             truncated=False,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import duckdb
-
-from analysis.analyzers.base import register
+from analysis.analyzers.base import FetchRows, register
 from analysis.analyzers.grouped import (
     FIRST_SEEN,
     LAST_SEEN,
@@ -49,14 +47,13 @@ class TopTalkersAnalyzer(GroupedAnalyzer):
     def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         return "ip IS NOT NULL"
 
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
     ) -> AnalysisResult:
-        result = super().analyze(connection, params)
+        result = super().analyze_rows(fetch, params, columns)
         # Each flow has two ends: the grouped totals count it twice, the summary once.
-        row = connection.execute(
+        for row in fetch(
             "SELECT COUNT(*), COALESCE(SUM(packets), 0), COALESCE(SUM(bytes), 0) FROM flows"
-        ).fetchone()
-        if row is not None:
+        ):
             result.summary.update(flows=int(row[0]), packets=int(row[1]), bytes=int(row[2]))
         return result

@@ -1,0 +1,159 @@
+"""Analyzer SQL, written for the local DuckDB `flows` table, rendered for Athena (Trino).
+
+There is one definition of each analysis: its `analyze_rows` issues SELECTs over `flows`.
+Locally DuckDB runs them; for Athena each one is transpiled by sqlglot, its address literals
+become the 32-hex-digit strings Athena's address columns hold (analysis.athena.ddl), and the
+`flows` relation is put in front as a CTE over the flow log's table. Anything that would
+give a different answer in Trino is refused (NotRenderable), never sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from analysis.addresses import hex_address
+from analysis.analyzers.base import Analyzer
+from analysis.analyzers.params import AnalysisParams
+
+FLOWS = "flows"
+ADDRESS_COLUMNS = frozenset({"src_ip", "dst_ip", "pkt_src_ip", "pkt_dst_ip"})
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+# Where an address column may appear: compared, grouped, sorted, counted, picked. Anything
+# else (arithmetic, casts, other functions) would see hex text instead of a number.
+_ADDRESS_PARENTS = (exp.Between, exp.In, *_COMPARISONS, exp.Alias, exp.Select, exp.Group,
+                    exp.Ordered, exp.Order, exp.Count, exp.Distinct, exp.Min, exp.Max, exp.Is,
+                    exp.Paren, exp.Window, exp.If, exp.Case)  # fmt: skip
+
+
+class NotRenderable(ValueError):
+    """The SQL cannot run in Athena with the same meaning; the reason says why."""
+
+
+def local_only_reason(analyzer: Analyzer) -> str | None:
+    """Why `analyzer` cannot run in Athena, or None when it can."""
+    return analyzer.local_only or None
+
+
+def _integer_literal(node: exp.Expr) -> int | None:
+    """The value of an integer literal as the analyzers write them (see addresses.sql_int)."""
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    if (
+        isinstance(node, exp.Cast)
+        and node.to.is_type(exp.DataType.Type.UINT128)
+        and isinstance(node.this, exp.Literal)
+        and node.this.this.isdigit()
+    ):
+        return int(node.this.this)
+    return None
+
+
+def _is_address(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Column) and node.name in ADDRESS_COLUMNS
+
+
+def _hex(node: exp.Expr) -> exp.Expr:
+    value = _integer_literal(node)
+    if value is None:
+        return node
+    return exp.Literal.string(hex_address(value))
+
+
+def _address_literals(node: exp.Expr) -> exp.Expr:
+    """Integer literals compared with an address column become hex strings."""
+    if isinstance(node, exp.Between) and _is_address(node.this):
+        node.set("low", _hex(node.args["low"]))
+        node.set("high", _hex(node.args["high"]))
+    elif isinstance(node, exp.In) and _is_address(node.this):
+        node.set("expressions", [_hex(item) for item in node.expressions])
+    elif isinstance(node, _COMPARISONS):
+        if _is_address(node.left):
+            node.set("expression", _hex(node.right))
+        elif _is_address(node.right):
+            node.set("this", _hex(node.left))
+    return node
+
+
+def _check(tree: exp.Expr) -> None:
+    """Refuse SQL whose meaning would change with hex addresses or without local tables."""
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if table.name != FLOWS and table.name not in ctes:
+            raise NotRenderable(f"it reads {table.name!r}, a table only the local engine has")
+    for cast in tree.find_all(exp.Cast):
+        if cast.to.is_type(exp.DataType.Type.UINT128, exp.DataType.Type.INT128):
+            raise NotRenderable("it uses a 128-bit integer, which Trino does not have")
+    for column in tree.find_all(exp.Column):
+        if not _is_address(column):
+            continue
+        parent = column.parent
+        if not isinstance(parent, _ADDRESS_PARENTS):
+            where = parent.sql(dialect="duckdb") if parent is not None else "?"
+            raise NotRenderable(f"it uses the address column {column.name} in {where}")
+        others: list[exp.Expr] = []
+        if isinstance(parent, exp.Between) and parent.this is column:
+            others = [parent.args["low"], parent.args["high"]]
+        elif isinstance(parent, exp.In) and parent.this is column:
+            others = list(parent.expressions)
+        elif isinstance(parent, _COMPARISONS):
+            others = [parent.right if parent.left is column else parent.left]
+        for other in others:
+            # After the rewrite only hex strings and other addresses are comparable.
+            if not (
+                (isinstance(other, exp.Literal) and other.is_string)
+                or _is_address(other)
+                or isinstance(other, exp.Null)
+            ):
+                raise NotRenderable(
+                    f"it compares {column.name} with {other.sql(dialect='duckdb')}, "
+                    "which is not an address"
+                )
+
+
+def to_trino(sql: str) -> str:
+    """Analyzer SQL (DuckDB dialect, over `flows`) as Trino SQL over hex address columns."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError as error:
+        raise NotRenderable(f"sqlglot cannot read it: {error}") from error
+    tree = tree.transform(_address_literals)
+    _check(tree)
+    if tree.find(exp.With) is not None:
+        raise NotRenderable("it has its own WITH clause")
+    try:
+        return tree.sql(dialect="trino", unsupported_level=sqlglot.ErrorLevel.RAISE)
+    except SqlglotError as error:
+        raise NotRenderable(f"sqlglot cannot write it for Trino: {error}") from error
+
+
+def with_flows(trino_sql: str, flows_sql: str) -> str:
+    """The query with `flows` defined in front of it (see AthenaTable.flows_sql)."""
+    indented = "\n".join("  " + line for line in flows_sql.splitlines())
+    return f"WITH {FLOWS} AS (\n{indented}\n)\n{trino_sql}"
+
+
+def render(sql: str, flows_sql: str) -> str:
+    """One analyzer query, ready for Athena."""
+    return with_flows(to_trino(sql), flows_sql)
+
+
+def rendered_queries(
+    analyzer: Analyzer, params: AnalysisParams, columns: Collection[str], flows_sql: str
+) -> list[str]:
+    """The Athena SQL of `analyzer`: the queries it issues when each one returns no rows
+    (queries that depend on earlier rows, like time-series bins, are not listed)."""
+    reason = local_only_reason(analyzer)
+    if reason is not None:
+        raise NotRenderable(f"analysis {analyzer.name!r} runs only locally: {reason}")
+    queries: list[str] = []
+
+    def record(sql: str) -> list[tuple[object, ...]]:
+        queries.append(render(sql, flows_sql))
+        return []
+
+    analyzer.analyze_rows(record, params, columns)
+    return queries

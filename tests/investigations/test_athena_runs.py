@@ -1,0 +1,185 @@
+"""Runs analysed in Athena: engine choice, results, query ids and cost in data_read and the audit
+log, cancellation stopping the query. AWS is the session's moto server; moto runs no SQL, so
+each query's answer is queued through its API (tests/analysis/athena/test_client.py)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+import pytest
+from django.db import connection
+
+from investigations.athena_runs import ATHENA, LOCAL
+from investigations.execution import execute
+from investigations.models import QueryRun
+from investigations.services import RunRequestInvalid, cancel_run, submit_run
+from portal.models import AuditEvent
+from tests.analysis.athena.test_client import moto_api, queue_result
+
+SUMMARY_COLUMNS = [
+    ("protocol", "integer"), ("action", "varchar"), ("flows", "bigint"), ("packets", "bigint"),
+    ("bytes", "bigint"), ("total_groups", "bigint"), ("total_flows", "bigint"),
+    ("total_packets", "bigint"), ("total_bytes", "bigint"),
+]  # fmt: skip
+SUMMARY_ROWS = [
+    ["6", "ACCEPT", "40", "400", "40000", "2", "50", "460", "41000"],
+    ["6", "REJECT", "10", "60", "1000", "2", "50", "460", "41000"],
+]
+
+
+@pytest.fixture
+def athena_account(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
+    from accounts.demo import seed_demo_account
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings.WHOIS_ENABLED = False
+    settings.RUN_HEARTBEAT_SECONDS = 3600
+    settings.RUN_PART_SECONDS = 7 * 86400
+    account = seed_demo_account(moto_endpoint, lines=2000)
+    account.athena_enabled = True
+    account.athena_database = "flowlog_portal"
+    account.athena_output_location = "s3://athena-results-demo/portal/"
+    account.athena_scan_limit_bytes = 50 * 10**9
+    account.save()
+    return account
+
+
+def submit(analyst: Any, investigation: Any, account: Any, **options: Any) -> QueryRun:
+    """A run over the web instance's S3 flow log (the last 24 hours)."""
+    request: dict[str, Any] = {"source": "s3", "analyses": ["traffic-summary"], **options}
+    return submit_run(
+        user=analyst, investigation=investigation, account=account, instance="web", **request
+    )
+
+
+def run_now(run: QueryRun) -> QueryRun:
+    """What the worker does: claim the run and execute it, here in the test's process."""
+    claimed = QueryRun.claim(run.pk, worker="test")
+    assert claimed is not None
+    execute(claimed)
+    claimed.refresh_from_db()
+    return claimed
+
+
+def athena_client(endpoint: str) -> Any:
+    return boto3.client(
+        "athena", region_name="us-east-1", endpoint_url=endpoint,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
+    athena_account: Any, investigation: Any, analyst: Any, moto_endpoint: str
+) -> None:
+    run = submit(analyst, investigation, athena_account, engine=ATHENA,
+                 analyses=["traffic-summary", "detections"])  # fmt: skip
+    assert run.source_config["engine"] == ATHENA
+    for _ in range(2):  # CREATE DATABASE, CREATE TABLE
+        queue_result(moto_endpoint, [], [])
+    queue_result(moto_endpoint, SUMMARY_COLUMNS, SUMMARY_ROWS)
+
+    run = run_now(run)
+
+    assert run.status == "succeeded", run.error
+    rows = list(run.results.get(analysis="traffic-summary").rows.values_list("data", flat=True))
+    assert [(r["protocol"], r["action"], r["flows"]) for r in rows] == [
+        ("tcp", "ACCEPT", 40), ("tcp", "REJECT", 10),
+    ]  # fmt: skip
+    assert "runs only in the local engine" in run.records["skipped_analyses"]["detections"]
+    athena = run.data_read["athena"]
+    assert run.data_read["engine"]["engine"] == ATHENA
+    assert run.data_read["engine"]["reason"] == "the analyst chose Athena"
+    assert run.data_read["role_session"] == "portal-alice"
+    assert len(athena["query_ids"]) == 3
+    assert [q["label"] for q in athena["queries"]] == ["ddl", "ddl", "traffic-summary"]
+    assert athena["bytes_scanned"] == 0 and athena["cost_usd"] == 0.0  # moto scans nothing
+    assert athena["scan_limit_bytes"] == 50 * 10**9
+    assert athena["database"] == "flowlog_portal" and athena["table"].startswith("flowlogs_fl_")
+
+    sent = athena_client(moto_endpoint).get_query_execution(QueryExecutionId=athena["query_ids"][2])
+    query = sent["QueryExecution"]
+    assert query["Query"].startswith("WITH flows AS (")
+    assert query["QueryExecutionContext"]["Database"] == "flowlog_portal"
+    assert query["ResultConfiguration"]["OutputLocation"].startswith(
+        "s3://athena-results-demo/portal/"
+    )
+    event = AuditEvent.objects.get(action="run.athena_queries")
+    assert event.details["outcome"] == "succeeded"
+    assert event.details["athena"]["query_ids"] == athena["query_ids"]
+    assert AuditEvent.objects.filter(action="run.succeeded", target_id=str(run.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_auto_chooses_athena_only_for_large_windows(
+    athena_account: Any, investigation: Any, analyst: Any, moto_endpoint: str, settings: Any
+) -> None:
+    settings.ATHENA_AUTO_BYTES = 1
+    for _ in range(2):
+        queue_result(moto_endpoint, [], [])
+    queue_result(moto_endpoint, SUMMARY_COLUMNS, SUMMARY_ROWS)
+    large = run_now(submit(analyst, investigation, athena_account))
+    assert large.status == "succeeded", large.error
+    assert large.data_read["engine"]["engine"] == ATHENA
+    assert large.data_read["engine"]["window_bytes"] > 1
+    assert "more than 1 bytes" in large.data_read["engine"]["reason"]
+
+    settings.ATHENA_AUTO_BYTES = 10**12
+    small = run_now(submit(analyst, investigation, athena_account))
+    assert small.status == "succeeded", small.error
+    assert small.data_read["engine"]["engine"] == LOCAL
+    assert small.data_read["source"] == "s3" and small.records["ok"] > 0
+    assert "at most ATHENA_AUTO_BYTES" in small.data_read["engine"]["reason"]
+
+
+@pytest.mark.django_db
+def test_athena_is_refused_up_front_where_it_cannot_run(
+    athena_account: Any, investigation: Any, analyst: Any
+) -> None:
+    with pytest.raises(RunRequestInvalid, match="reads flow logs delivered to S3"):
+        submit(analyst, investigation, athena_account, engine=ATHENA, source="cloudwatch")
+    athena_account.athena_enabled = False
+    athena_account.save()
+    with pytest.raises(RunRequestInvalid, match="no Athena settings"):
+        submit(analyst, investigation, athena_account, engine=ATHENA)
+    with pytest.raises(RunRequestInvalid, match="engine must be one of"):
+        submit(analyst, investigation, athena_account, engine="spark")
+    assert not QueryRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_run_stops_its_athena_query(
+    athena_account: Any, investigation: Any, analyst: Any, moto_endpoint: str
+) -> None:
+    run = submit(analyst, investigation, athena_account, engine=ATHENA)
+    # Queries never finish on their own: only the cancel can end this run.
+    moto_api(moto_endpoint, "state-manager/set-transition",
+             {"model_name": "athena::execution",
+              "transition": {"progression": "manual", "times": 10**6}})  # fmt: skip
+
+    def cancel_soon() -> None:
+        try:
+            cancel_run(user=analyst, run=QueryRun.objects.get(pk=run.pk))
+        finally:
+            connection.close()
+
+    timer = threading.Timer(1.0, cancel_soon)
+    timer.start()
+    try:
+        run = run_now(run)
+    finally:
+        timer.join()
+        moto_api(moto_endpoint, "state-manager/unset-transition",
+                 {"model_name": "athena::execution"})  # fmt: skip
+
+    assert run.status == "cancelled"
+    event = AuditEvent.objects.get(action="run.athena_queries")
+    assert event.details["outcome"] == "cancelled"
+    [query] = event.details["athena"]["queries"]
+    assert (query["state"], query["error"]) == ("CANCELLED", "stopped: run cancelled")
+    state = athena_client(moto_endpoint).get_query_execution(QueryExecutionId=query["query_id"])
+    assert state["QueryExecution"]["Status"]["State"] == "CANCELLED"
