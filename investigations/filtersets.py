@@ -1,17 +1,124 @@
-"""Run history filters, shared by the history page and the runs API."""
+"""Filters for investigations and run history, each shared by its page and its API endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, time
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from investigations.choices import RunStatus
-from investigations.models import QueryRun
+from accounts.models import AwsAccount
+from investigations.choices import InvestigationStatus, RunStatus
+from investigations.models import Investigation, QueryRun, Tag
+
+ASSIGNED_TO_ME = "me"
+UNASSIGNED = "none"
+
+
+def _day_start(day: Any) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _day_end(day: Any) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.max), timezone.get_current_timezone())
+
+
+def runs_over_account(account: AwsAccount, prefix: str = "") -> Q:
+    """Runs that read this AWS account. Matched on the 12-digit account ID the run recorded
+    (`source_config["account_id"]`, a JSON key lookup that SQLite and PostgreSQL both run), so
+    runs made under an earlier registration of the same AWS account are found too."""
+    return Q(**{f"{prefix}source_config__account_id": account.account_id})
+
+
+class InvestigationFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", max_length=200,
+                        widget=forms.TextInput(attrs={"placeholder": "Title or description"}))
+    status = forms.ChoiceField(required=False, choices=[("", "Any"), *InvestigationStatus.choices])
+    owner = forms.CharField(required=False, max_length=150,
+                            widget=forms.TextInput(attrs={"placeholder": "username"}))
+    assignee = forms.CharField(
+        required=False, max_length=150, widget=forms.Select,
+        help_text=f"`{ASSIGNED_TO_ME}` (assigned to me), `{UNASSIGNED}` (unassigned) or a "
+                  "username.",
+    )
+    tag = forms.CharField(required=False, max_length=200, widget=forms.Select)
+    account = forms.ModelChoiceField(queryset=AwsAccount.objects.none(), required=False,
+                                     label="AWS account", empty_label="Any")
+    since = forms.DateField(required=False, label="Updated since",
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        account = self.fields["account"]
+        assert isinstance(account, forms.ModelChoiceField)
+        account.queryset = AwsAccount.objects.for_user(user).order_by("name")
+        # Choices come from what this user can see: names of others' tags never leak.
+        visible = Investigation.objects.for_user(user)
+        assignees = (get_user_model().objects.filter(assigned_investigations__in=visible)
+                     .exclude(pk=user.pk).distinct().order_by("username")
+                     .values_list("username", flat=True))
+        assignee_choices = [
+            ("", "Anyone"), (ASSIGNED_TO_ME, "Assigned to me"), (UNASSIGNED, "Unassigned"),
+            *((name, name) for name in assignees),
+        ]
+        tags = Tag.objects.filter(investigations__in=visible).distinct().order_by("name")
+        tag_choices = [("", "Any"), *((name, name) for name in tags.values_list("name", flat=True))]
+        if self.is_bound:
+            # The select shows what is filtered on, even a name typed into the URL as "SSH ".
+            data: Any = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict
+            raw_tag = str(data.get("tag") or "")
+            with contextlib.suppress(ValueError):  # clean_tag reports it
+                data["tag"] = Tag.normalise(raw_tag) if raw_tag.strip() else ""
+            self.data = data
+            for name, choices in (("assignee", assignee_choices), ("tag", tag_choices)):
+                value = str(self.data.get(name) or "")
+                if value and value not in {choice for choice, _label in choices}:
+                    choices.append((value, value))
+        self.fields["assignee"].widget.choices = assignee_choices
+        self.fields["tag"].widget.choices = tag_choices
+
+    def clean_tag(self) -> str:
+        raw = self.cleaned_data.get("tag") or ""
+        try:
+            return Tag.normalise(raw) if raw.strip() else ""
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def filter(self, investigations: QuerySet[Any]) -> QuerySet[Any]:
+        if not self.is_valid():
+            return investigations.none()
+        data: dict[str, Any] = self.cleaned_data
+        if data.get("status"):
+            investigations = investigations.filter(status=data["status"])
+        query = (data.get("q") or "").strip()
+        if query:
+            investigations = investigations.filter(
+                Q(title__icontains=query) | Q(description__icontains=query))
+        owner = (data.get("owner") or "").strip()
+        if owner:
+            investigations = investigations.filter(owner__username__icontains=owner)
+        assignee = (data.get("assignee") or "").strip()
+        if assignee == ASSIGNED_TO_ME:
+            investigations = investigations.filter(assignee=self.user)
+        elif assignee == UNASSIGNED:
+            investigations = investigations.filter(assignee__isnull=True)
+        elif assignee:
+            investigations = investigations.filter(assignee__username=assignee)
+        if data.get("tag"):
+            # A subquery, not a join: no duplicate rows, and it combines with any other filter.
+            tagged = Investigation.tags.through.objects.filter(tag__name=data["tag"])
+            investigations = investigations.filter(pk__in=tagged.values("investigation_id"))
+        if data.get("account") is not None:
+            over = QueryRun.objects.filter(runs_over_account(data["account"]))
+            investigations = investigations.filter(pk__in=over.values("investigation_id"))
+        if data.get("since"):
+            investigations = investigations.filter(updated_at__gte=_day_start(data["since"]))
+        return investigations
 
 
 class RunFilterForm(forms.Form):
@@ -19,11 +126,22 @@ class RunFilterForm(forms.Form):
     analysis = forms.CharField(required=False, label="Analysis",
                                widget=forms.TextInput(attrs={"placeholder": "ssh-inbound"}))
     status = forms.ChoiceField(required=False, choices=[("", "Any"), *RunStatus.choices])
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.none(), required=False, label="AWS account",
+        empty_label="Any",
+        help_text="Runs that read this AWS account (matched on its 12-digit account ID).",
+    )
     investigation = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     since = forms.DateField(required=False, label="From",
                             widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To",
                             widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        account = self.fields["account"]
+        assert isinstance(account, forms.ModelChoiceField)
+        account.queryset = AwsAccount.objects.for_user(user).order_by("name")
 
     def filter(self, runs: QuerySet[QueryRun]) -> QuerySet[QueryRun]:
         if not self.is_valid():
@@ -37,13 +155,12 @@ class RunFilterForm(forms.Form):
             runs = runs.filter(analyses__icontains=f'"{data["analysis"]}"')
         if data.get("status"):
             runs = runs.filter(status=data["status"])
+        if data.get("account") is not None:
+            runs = runs.filter(runs_over_account(data["account"]))
         if data.get("investigation"):
             runs = runs.filter(investigation_id=data["investigation"])
-        tz = timezone.get_current_timezone()
         if data.get("since"):
-            runs = runs.filter(created_at__gte=timezone.make_aware(
-                datetime.combine(data["since"], time.min), tz))
+            runs = runs.filter(created_at__gte=_day_start(data["since"]))
         if data.get("until"):
-            runs = runs.filter(created_at__lte=timezone.make_aware(
-                datetime.combine(data["until"], time.max), tz))
+            runs = runs.filter(created_at__lte=_day_end(data["until"]))
         return runs
