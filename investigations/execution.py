@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,17 @@ import duckdb
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.cache import FlowCache, cache_key
 from analysis.engine import FlowEngine
 from analysis.loadstats import LoadStats
+from analysis.sources import FetchCancelled as FetchCancelledError
 from analysis.window import TimeWindow
-from investigations.choices import RunSource
+from investigations import athena_runs
+from investigations.choices import RunSource, RunStatus
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from investigations.reference import reference_params
 from investigations.whois import enricher_for
@@ -70,9 +74,12 @@ class _Heartbeat:
     """Touches the run's heartbeat from a side thread while long DuckDB statements run, so the
     reaper can tell a slow run from a dead worker."""
 
-    def __init__(self, run: QueryRun, every: float) -> None:
+    def __init__(
+        self, run: QueryRun, every: float, also: Callable[[], object] | None = None
+    ) -> None:
         self.run_id = run.pk
         self.every = every
+        self.also = also  # renews whatever else the run holds (its concurrency slot)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run.pk}", daemon=True)
 
@@ -81,6 +88,8 @@ class _Heartbeat:
             while not self.stopped.wait(self.every):
                 try:
                     QueryRun.touch_heartbeat(self.run_id)
+                    if self.also is not None:
+                        self.also()
                 except Exception:  # a missed beat is not fatal; the next one may get through
                     logger.warning("Heartbeat for run %s failed", self.run_id, exc_info=True)
                     close_old_connections()
@@ -96,13 +105,34 @@ class _Heartbeat:
         self.thread.join(timeout=self.every + 5)
 
 
-def execute(run: QueryRun) -> None:
-    """Run a claimed (running) run to a final status. Never raises for a problem with the run."""
-    with _Heartbeat(run, settings.RUN_HEARTBEAT_SECONDS):
-        _execute(run)
+class HandedToParts(Exception):
+    """The run's data is fetched in parts by other workers; the last part queues the analysis."""
 
 
-def _execute(run: QueryRun) -> None:
+Loader = Callable[
+    [QueryRun, TimeWindow | None, Path, _Progress],
+    tuple[FlowEngine, dict[str, Any], dict[str, Any]],
+]
+
+
+def execute(run: QueryRun, *, on_heartbeat: Callable[[], object] | None = None) -> bool:
+    """Run a claimed (running) run to a final status. Never raises for a problem with the run.
+
+    `on_heartbeat` is called with every heartbeat (e.g. to renew a concurrency slot). Returns
+    False when the run was handed to parts fetched by other workers (it is still running)."""
+    with _Heartbeat(run, settings.RUN_HEARTBEAT_SECONDS, on_heartbeat):
+        return _execute(run)
+
+
+def analyse_parts(
+    run: QueryRun, count: int, *, on_heartbeat: Callable[[], object] | None = None
+) -> None:
+    """Analyse a run whose `count` parts other workers fetched into the flow cache."""
+    with _Heartbeat(run, settings.RUN_HEARTBEAT_SECONDS, on_heartbeat):
+        _execute(run, partial(_load_parts, count=count))
+
+
+def _execute(run: QueryRun, load: Loader | None = None) -> bool:
     progress = _Progress(run)
     scratch = Path(settings.WORK_DIR) / f"run-{run.pk}"
     records: dict[str, Any] | None = None
@@ -113,7 +143,15 @@ def _execute(run: QueryRun) -> None:
         if run.window_start or run.window_end:
             window = TimeWindow.build(run.window_start, run.window_end)
         scratch.mkdir(parents=True, exist_ok=True)
-        engine, records, data_read = _load_flows(run, window, scratch, progress)
+        choice = athena_runs.choose_engine(run, window) if load is None else None
+        if choice is not None and choice.engine == athena_runs.ATHENA:
+            athena_runs.run_in_athena(
+                run, params=params, window=window, progress=progress, choice=choice
+            )
+            return True
+        engine, records, data_read = (load or _load_flows)(run, window, scratch, progress)
+        if choice is not None:
+            data_read["engine"] = choice.to_dict()  # Athena was considered: say why not
         with engine:
             progress.checkpoint()
             loaded = int(records.get("ok", 0))
@@ -141,6 +179,13 @@ def _execute(run: QueryRun) -> None:
         )
         progress(96, "Saving results", force=True)
         _save_results(run, results, records=records, data_read=data_read)
+    except HandedToParts:
+        return False
+    except FetchCancelledError:
+        with transaction.atomic():
+            if run.mark_cancelled():
+                audit.record(actor=None, action="run.cancelled", target=run, details={})
+                _announce(run, findings=[])
     except SoftTimeLimitExceeded:
         _fail(run, f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s; "
               "narrow the time window or the files.", records)
@@ -157,6 +202,7 @@ def _execute(run: QueryRun) -> None:
         _fail(run, _explain(exc), records)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return True
 
 
 def _load_progress(progress: _Progress, low: float, high: float) -> Any:
@@ -200,6 +246,11 @@ def _load_flows(
         account, key = _aws_cache_key(run, window)
     cache = _flow_cache()
     cached = cache.get(key)
+    if cached is None and run.source != RunSource.FILE:
+        parts = int(run.source_config.get("parts") or 1)
+        if parts > 1:
+            _hand_to_parts(run, parts)
+            raise HandedToParts
     if cached is not None:
         progress(PARSE_SHARE[0], "Opening cached flow data", force=True)
         try:
@@ -263,8 +314,11 @@ FETCH_SHARE = (5, 40)
 PARSE_SHARE = (40, 60)
 
 
-def _aws_cache_key(run: QueryRun, window: TimeWindow | None) -> tuple[Any, str]:
-    """The run's AWS account and the cache key of the flow data it asks for."""
+def _aws_cache_key(
+    run: QueryRun, window: TimeWindow | None, part: tuple[int, int] | None = None
+) -> tuple[Any, str]:
+    """The run's AWS account and the cache key of the flow data it asks for (or of one part
+    of it: `part` is (index, count))."""
     from accounts.models import AwsAccount
 
     config = run.source_config
@@ -280,14 +334,14 @@ def _aws_cache_key(run: QueryRun, window: TimeWindow | None) -> tuple[Any, str]:
         location=[flow_log.get("log_group_name"), flow_log.get("s3_bucket"),
                   flow_log.get("s3_prefix")],
         log_format=flow_log.get("log_format"), interfaces=sorted(interfaces),
-        window=_window_key(window),
+        window=_window_key(window), **({"part": list(part)} if part else {}),
     )
     return account, key
 
 
 def _fetch_and_load(
     run: QueryRun, account: Any, engine: FlowEngine, window: TimeWindow | None, scratch: Path,
-    progress: _Progress,
+    progress: _Progress, part: tuple[int, int] = (0, 1),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Assume the account's role as the analyst, fetch the flow log's data for the window from
     CloudWatch or S3 into scratch space, and load it. Records exactly what was read."""
@@ -306,9 +360,12 @@ def _fetch_and_load(
     def clients(service: str, region: str) -> Any:
         return aws.make_client(role.session, service, region, settings_)
 
-    request = FetchRequest.for_flow_log(
-        config["flow_log"], window=window,
-        interface_ids=(config.get("instance") or {}).get("interfaces") or (),
+    request = replace(
+        FetchRequest.for_flow_log(
+            config["flow_log"], window=window,
+            interface_ids=(config.get("instance") or {}).get("interfaces") or (),
+        ),
+        shard_index=part[0], shard_count=part[1],
     )
     source = get_source(config["kind"])(clients=clients)
     fetched = source.fetch(
@@ -332,6 +389,153 @@ def _fetch_and_load(
 
 
 READ_FILE = "read.json"
+
+
+# -- runs fetched in parts by several workers --------------------------------------------------
+
+
+def _hand_to_parts(run: QueryRun, count: int) -> None:
+    from investigations.tasks import fetch_part
+
+    with transaction.atomic():
+        updated = QueryRun.objects.filter(
+            pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts
+        ).update(parts_total=count, parts_done=0, stage=f"Fetching in {count} parts",
+                 heartbeat_at=timezone.now())
+        if updated:
+            for index in range(count):
+                transaction.on_commit(
+                    partial(fetch_part.delay, run.pk, run.attempts, index, count)
+                )
+
+
+class _PartProgress(_Progress):
+    """Progress of one part: the stage names the part; the bar shows the parts done."""
+
+    def __init__(self, run: QueryRun, index: int, count: int) -> None:
+        super().__init__(run)
+        self.label = f"Part {index + 1} of {count}"
+        self.count = count
+
+    def __call__(self, percent: float, stage: str, *, force: bool = False) -> None:
+        done = QueryRun.objects.filter(pk=self.run.pk).values_list("parts_done", flat=True)
+        share = (done[0] if done else 0) / self.count
+        low, high = LOAD_SHARE
+        super().__call__(low + (high - low) * share, f"{self.label}: {stage}", force=force)
+
+
+def fetch_part(
+    run: QueryRun, index: int, count: int, *, on_heartbeat: Callable[[], object] | None = None
+) -> bool:
+    """Fetch and load part `index` of `count` of a running run into the flow cache, then count
+    it done; True when it was the last part (the caller queues the analysis). A failed part
+    fails the run with the part's reason; a cancelled one cancels it."""
+    scratch = Path(settings.WORK_DIR) / f"run-{run.pk}-part-{index}"
+    progress = _PartProgress(run, index, count)
+    with _Heartbeat(run, settings.RUN_HEARTBEAT_SECONDS, on_heartbeat):
+        try:
+            progress.checkpoint()
+            window = TimeWindow.build(run.window_start, run.window_end)
+            account, key = _aws_cache_key(run, window, part=(index, count))
+            cache = _flow_cache()
+            if cache.get(key) is None:
+                scratch.mkdir(parents=True, exist_ok=True)
+                with FlowEngine(memory_limit=settings.ENGINE_MEMORY_LIMIT,
+                                threads=settings.ENGINE_THREADS,
+                                temp_directory=str(scratch)) as engine:
+                    records, data_read = _fetch_and_load(
+                        run, account, engine, window, scratch, progress, part=(index, count)
+                    )
+                    progress.checkpoint()
+                    try:
+                        stored = cache.put(key, engine, LoadStats.from_dict(records))
+                        (Path(stored.directory) / READ_FILE).write_text(
+                            json.dumps(data_read, default=str)
+                        )
+                    except (OSError, duckdb.Error) as exc:
+                        raise OSError(
+                            exc.errno if isinstance(exc, OSError) else None,
+                            "the flow cache, which passes each part to the analysis, cannot "
+                            f"be written ({getattr(exc, 'strerror', None) or exc})",
+                        ) from exc
+        except (RunCancelled, FetchCancelledError):
+            with transaction.atomic():
+                if run.mark_cancelled():
+                    audit.record(actor=None, action="run.cancelled", target=run, details={})
+                    _announce(run, findings=[])
+            return False
+        except SoftTimeLimitExceeded:
+            _fail(run, f"Part {index + 1} of {count} stopped after the time limit of "
+                  f"{settings.CELERY_TASK_SOFT_TIME_LIMIT} s; narrow the time window.", None)
+            return False
+        except DatabaseError as exc:
+            logger.exception("Run %s part %s lost its database connection", run.pk, index)
+            _retry_after_database_error(run, exc, None)
+            return False
+        except Exception as exc:
+            logger.exception("Run %s part %s failed", run.pk, index)
+            _fail(run, f"Part {index + 1} of {count}: {_explain(exc)}", None)
+            return False
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    with transaction.atomic():
+        current = QueryRun.objects.select_for_update().filter(pk=run.pk).first()
+        if current is None or current.status != RunStatus.RUNNING:
+            return False
+        if current.attempts != run.attempts:
+            return False
+        done = current.parts_done + 1
+        QueryRun.objects.filter(pk=run.pk).update(parts_done=done, heartbeat_at=timezone.now())
+    return done == count
+
+
+def _load_parts(
+    run: QueryRun, window: TimeWindow | None, scratch: Path, progress: _Progress, *, count: int
+) -> tuple[FlowEngine, dict[str, Any], dict[str, Any]]:
+    """One engine holding every part's cached rows; counts and what was read add up."""
+    cache = _flow_cache()
+    engine = FlowEngine(memory_limit=settings.ENGINE_MEMORY_LIMIT,
+                        threads=settings.ENGINE_THREADS, temp_directory=str(scratch))
+    progress.records = engine.record_count
+    stats: list[dict[str, Any]] = []
+    reads: list[dict[str, Any]] = []
+    try:
+        for index in range(count):
+            progress(PARSE_SHARE[0], f"Gathering part {index + 1} of {count}", force=True)
+            _, key = _aws_cache_key(run, window, part=(index, count))
+            cached = cache.get(key)
+            if cached is None:
+                raise ValueError(
+                    f"Part {index + 1} of {count} left the flow cache before the analysis "
+                    "(the cache is too small for this window); run the analysis again."
+                )
+            reads.append(json.loads((Path(cached.directory) / READ_FILE).read_text()))
+            cached.attach_to(engine)
+            stats.append(cached.stats.to_dict())
+    except BaseException:
+        engine.close()
+        raise
+    return engine, merge_load_stats(stats), merge_reads(reads)
+
+
+_SUMMED_READ = ("bytes", "events", "pages", "calls", "objects_count", "selected_count",
+                "list_requests", "throttle_retries", "skipped_count", "sdk_retries")
+_LISTED_READ = ("objects", "files", "streams", "skipped")
+
+
+def merge_reads(reads: list[dict[str, Any]]) -> dict[str, Any]:
+    """What several parts read, as one record: totals add up, lists are joined in part order,
+    and each part's own record is kept under `parts`."""
+    merged = dict(reads[0]) if reads else {}
+    for name in _SUMMED_READ:
+        if any(name in read for read in reads):
+            merged[name] = sum(int(read.get(name) or 0) for read in reads)
+    for name in _LISTED_READ:
+        if any(isinstance(read.get(name), list) for read in reads):
+            merged[name] = [item for read in reads for item in (read.get(name) or [])]
+    merged.pop("shard", None)
+    merged["parts"] = reads
+    return merged
 
 
 _COUNTS = ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -11,9 +11,20 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import AwsAccount
 from analysis.analyzers import all_analyzers
-from analysis.window import parse_time
+from analysis.analyzers.params import (
+    DEFAULT_SENSITIVE_PORTS,
+    DEFAULT_THRESHOLDS,
+    THRESHOLD_LABELS,
+)
+from analysis.window import parse_time, utc_now
 from investigations.choices import ReferenceKind
-from investigations.models import Investigation, ReferenceTable
+from investigations.models import (
+    MAX_TAGS_PER_INVESTIGATION,
+    TAG_MAX_LENGTH,
+    Investigation,
+    ReferenceTable,
+)
+from investigations.services import RunRequestInvalid, normalise_tags
 from portal.roles import Role
 
 
@@ -31,6 +42,18 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data or self.required else []
 
 
+TAGS_HELP = ("Comma-separated labels, e.g. ssh, customer acme; stored in lower case. "
+             f"At most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} characters.")
+
+
+def split_tags(value: str) -> list[str]:
+    """Comma-separated tag names, checked and normalised (ValidationError says what is wrong)."""
+    try:
+        return normalise_tags(value.split(","))
+    except RunRequestInvalid as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
 class InvestigationForm(forms.ModelForm):
     members = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(),
@@ -39,10 +62,19 @@ class InvestigationForm(forms.ModelForm):
         help_text="Analysts who can see and work on this investigation.",
     )
 
+    tags = forms.CharField(
+        required=False, max_length=1200,
+        widget=forms.TextInput(attrs={"placeholder": "ssh, web tier", "autocomplete": "off"}),
+        help_text=TAGS_HELP,
+    )
+
     class Meta:
         model = Investigation
         fields = ["title", "description", "members"]
         widgets = {"description": forms.Textarea(attrs={"rows": 4})}
+
+    def clean_tags(self) -> list[str]:
+        return split_tags(self.cleaned_data.get("tags") or "")
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +96,63 @@ def _split_list(value: str) -> list[str]:
 def analysis_choices() -> list[tuple[str, str]]:
     every = ("all", "All — every analysis the logs and the parameters below allow")
     return [every, *((a.name, f"{a.title} — {a.description}") for a in all_analyzers())]
+
+
+# Relative windows offered as presets (buttons with JavaScript, this select without).
+RELATIVE_WINDOWS: dict[str, tuple[str, timedelta]] = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+}
+_PORT_ENTRY = re.compile(r"(\d{1,6})\s*(?:[=:]\s*(.*))?", re.DOTALL)
+_SERVICE_NAME = re.compile(r"[\w .+/()-]{0,40}")
+THRESHOLD_PREFIX = "threshold_"
+
+
+def sensitive_ports_text(ports: dict[Any, str]) -> str:
+    """`port=label` lines, as the sensitive-ports field shows them."""
+    return "\n".join(f"{port}={label}" if label else str(port)
+                     for port, label in sorted(ports.items(), key=lambda item: int(item[0])))
+
+
+def parse_port_list(text: str) -> dict[int, str]:
+    """`port=label` entries, one a line or comma-separated (`22=ssh`, `3306:db`, `8080`); a bare
+    port takes its usual service name, and no entry at all means the default list.
+    ValidationError lists every bad entry."""
+    ports: dict[int, str] = {}
+    errors: list[str] = []
+    entries = [entry.strip() for line in text.splitlines() for entry in line.split(",")]
+    for entry in entries:
+        if not entry:
+            continue
+        match = _PORT_ENTRY.fullmatch(entry)
+        if match is None:
+            errors.append(f"“{entry[:40]}” is not port=label (e.g. 8080=http-alt).")
+            continue
+        port, label = int(match.group(1)), (match.group(2) or "").strip()
+        if port > 65535:
+            errors.append(f"{port} is not a port (0 to 65535).")
+        elif not _SERVICE_NAME.fullmatch(label):
+            errors.append(f"The label of port {port} must be up to 40 letters, digits, spaces "
+                          "or . + / ( ) -.")
+        elif port in ports:
+            errors.append(f"Port {port} is listed twice.")
+        else:
+            ports[port] = label or DEFAULT_SENSITIVE_PORTS.get(port, "")
+    if errors:
+        raise forms.ValidationError(errors)
+    return dict(sorted(ports.items())) if ports else dict(DEFAULT_SENSITIVE_PORTS)
+
+
+def _plain_number(value: Any) -> Any:
+    """20.0 shown as 20, so a form field does not turn whole numbers into decimals."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _local_input(value: datetime | None) -> str:
+    """A time as a datetime-local input holds it: UTC, to the second, no offset."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if value else ""
 
 
 class RunForm(forms.Form):
@@ -126,10 +215,41 @@ class RunForm(forms.Form):
         queryset=ReferenceTable.objects.filter(kind=ReferenceKind.KNOWN_HOSTS), required=False,
         help_text="Aliases for addresses in tables and the graph.",
     )
-    start_time = forms.CharField(
-        required=False, help_text="e.g. 24h, 7d, 2026-11-20T10:00, epoch seconds; empty = all."
+    relative_window = forms.ChoiceField(
+        label="Relative window", required=False,
+        choices=[("", "None: use the start and end below"),
+                 *((key, label) for key, (label, _delta) in RELATIVE_WINDOWS.items())],
+        help_text="Up to now, from when the run is submitted.",
     )
-    end_time = forms.CharField(required=False, help_text="e.g. now, or an ISO time.")
+    start_time = forms.CharField(
+        label="Start time (UTC)", required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        help_text="Empty: from the first record.",
+    )
+    end_time = forms.CharField(
+        label="End time (UTC)", required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        help_text="Empty: to the last record.",
+    )
+    sensitive_ports = forms.CharField(
+        label="Sensitive ports", required=False,
+        initial=sensitive_ports_text(DEFAULT_SENSITIVE_PORTS),
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text="One port=label a line (or comma-separated), e.g. 8080=http-alt; a bare port "
+                  "takes its usual name; empty: the defaults. Used by sensitive-ports and the "
+                  "probe detection.",
+    )
+
+    # Fields and the order they are shown in, by section (run_form.html); thresholds follow.
+    SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("Flow logs", ("source", "log_files", "account", "instance", "flow_log_id",
+                       "interfaces")),
+        ("Analyses", ("analyses",)),
+        ("Scope", ("target_ips", "vpc_cidrs", "port", "top_n", "rank_by")),
+        ("Time window", ("relative_window", "start_time", "end_time")),
+        ("Reference tables", ("lookup_table", "cidr_tables", "known_hosts")),
+        ("Detection settings", ("sensitive_ports",)),
+    )
 
     def _clean_time(self, field: str) -> datetime | None:
         value = (self.cleaned_data.get(field) or "").strip()
@@ -151,9 +271,61 @@ class RunForm(forms.Form):
         account = self.fields["account"]
         assert isinstance(account, forms.ModelChoiceField)
         account.queryset = AwsAccount.objects.for_user(user).order_by("name")
+        for name, default in DEFAULT_THRESHOLDS.items():
+            self.fields[THRESHOLD_PREFIX + name] = forms.FloatField(
+                label=THRESHOLD_LABELS.get(name, name.replace("_", " ")), required=False,
+                min_value=0, initial=_plain_number(default),
+                widget=forms.NumberInput(attrs={"step": "any"}),
+                help_text=f"Default {_plain_number(default):,}; empty keeps it.",
+            )
+
+    def section_fields(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """The form's fields by section, for the template; fields no section names come last,
+        so a new field is never left off the page."""
+        shown: set[str] = set()
+        sections = []
+        for title, names in self.SECTIONS:
+            fields = [self[name] for name in names if name in self.fields]
+            if title == "Detection settings":
+                fields += [self[name] for name in self.fields if name.startswith(THRESHOLD_PREFIX)]
+            shown.update(field.name for field in fields)
+            sections.append((title, fields))
+        rest = [self[name] for name in self.fields if name not in shown]
+        if rest:
+            sections.append(("More", rest))
+        return sections
+
+    def detection_open(self) -> bool:
+        """Whether the page shows the detection settings unfolded: when they differ from the
+        defaults (a re-run's custom settings are never hidden) or one of them has an error."""
+        for name in ("sensitive_ports", *(THRESHOLD_PREFIX + t for t in DEFAULT_THRESHOLDS)):
+            if self[name].errors:
+                return True
+            value = str(self[name].value() or "").replace("\r\n", "\n").strip()
+            default = str(self.fields[name].initial or "").strip()
+            if value and value != default:
+                return True
+        return False
+
+    def clean_sensitive_ports(self) -> dict[int, str]:
+        return parse_port_list(self.cleaned_data.get("sensitive_ports") or "")
+
+    def thresholds(self) -> dict[str, float]:
+        data = self.cleaned_data
+        return {name: float(data[THRESHOLD_PREFIX + name]) for name in DEFAULT_THRESHOLDS
+                if data.get(THRESHOLD_PREFIX + name) is not None}
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        relative = data.get("relative_window")
+        if relative in RELATIVE_WINDOWS:
+            if self.data.get(self.add_prefix("start_time")) or self.data.get(
+                    self.add_prefix("end_time")):
+                self.add_error("relative_window", "Choose a relative window or a start and end "
+                                                  "time, not both.")
+            else:
+                now = utc_now().replace(microsecond=0)
+                data["start_time"], data["end_time"] = now - RELATIVE_WINDOWS[relative][1], now
         start, end = data.get("start_time"), data.get("end_time")
         if start and end and start > end:
             self.add_error("start_time", "The start is after the end.")
@@ -181,9 +353,14 @@ class RunForm(forms.Form):
             "port": params.get("port"),
             "top_n": params.get("top_n", 100),
             "rank_by": params.get("rank_by", "flows"),
-            "start_time": run.window_start.isoformat() if run.window_start else "",
-            "end_time": run.window_end.isoformat() if run.window_end else "",
+            "start_time": _local_input(run.window_start),
+            "end_time": _local_input(run.window_end),
+            "sensitive_ports": sensitive_ports_text(
+                params.get("sensitive_ports") or DEFAULT_SENSITIVE_PORTS),
         }
+        for name, value in (params.get("thresholds") or {}).items():
+            if name in DEFAULT_THRESHOLDS:
+                initial[THRESHOLD_PREFIX + name] = _plain_number(value)
         if config.get("account"):
             initial.update(source=run.source, account=config["account"],
                            instance=(config.get("instance") or {}).get("instance_id", ""),
@@ -222,6 +399,9 @@ class RunForm(forms.Form):
             "port": data.get("port"),
             "top_n": data.get("top_n") or 100,
             "rank_by": data.get("rank_by") or "flows",
+            "sensitive_ports": {str(port): label
+                                for port, label in data["sensitive_ports"].items()},
+            "thresholds": self.thresholds(),
         }
 
 
@@ -244,6 +424,34 @@ class MembersForm(forms.Form):
             get_user_model().objects.filter(groups__name=Role.ANALYST, is_active=True)
             .exclude(pk=owner.pk).order_by("username")
         )
+
+
+class AssigneeForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="Unassigned",
+        label="Assignee",
+        help_text="The owner or a member of this investigation; to assign someone else, the "
+                  "owner shares it with them first.",
+    )
+
+    def __init__(self, *args: Any, investigation: Investigation, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ModelChoiceField)
+        assignee.queryset = investigation.assignable_users()
+        assignee.widget.attrs["aria-describedby"] = "assignee-help"
+
+
+class TagsForm(forms.Form):
+    tags = forms.CharField(
+        required=False, max_length=1200, label="Tags", help_text=TAGS_HELP,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "list": "known-tags",
+                                      "placeholder": "ssh, web tier",
+                                      "aria-describedby": "tags-help"}),
+    )
+
+    def clean_tags(self) -> list[str]:
+        return split_tags(self.cleaned_data.get("tags") or "")
 
 
 class ReferenceUploadForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,42 @@ class IllegalRunTransition(Exception):
     """A run was asked to move to a status it cannot reach from its current one."""
 
 
+TAG_MAX_LENGTH = 50
+MAX_TAGS_PER_INVESTIGATION = 20
+
+
+class Tag(models.Model):
+    """A label investigations share ("ssh", "customer acme"); its name is stored normalised, so
+    "SSH " and "ssh" are one tag and filtering is an exact match on any database."""
+
+    name = models.CharField(max_length=TAG_MAX_LENGTH, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(name=""), name="tag_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def normalise(raw: str) -> str:
+        """The stored form of a tag name: NFKC, lower case, inner whitespace as one space.
+        ValueError says why a name cannot be a tag."""
+        name = " ".join(unicodedata.normalize("NFKC", str(raw)).lower().split())
+        if not name:
+            raise ValueError("A tag needs at least one visible character.")
+        if "," in name:
+            raise ValueError(f"Tag {name!r}: commas separate tags and cannot be part of one.")
+        if any(unicodedata.category(char).startswith("C") for char in name):
+            raise ValueError(f"Tag {name!r} contains control or invisible characters.")
+        if len(name) > TAG_MAX_LENGTH:
+            raise ValueError(f"Tag {name[:20]!r}… is longer than {TAG_MAX_LENGTH} characters.")
+        return name
+
+
 class Investigation(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -39,6 +76,12 @@ class Investigation(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="shared_investigations"
     )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="assigned_investigations",
+        help_text="Who is working on it now: always the owner or a member.",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="investigations")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -52,6 +95,14 @@ class Investigation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("investigations:detail", args=[self.pk])
+
+    def assignable_users(self) -> Any:
+        """Who may be assigned: the people who can work on it, its owner and its members."""
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(
+            models.Q(pk=self.owner_id) | models.Q(shared_investigations=self)
+        ).filter(is_active=True).distinct().order_by("username")
 
     def audience(self) -> list[Any]:
         """Everyone who may see this investigation: owner, members, managers and admins."""
@@ -138,6 +189,10 @@ class QueryRun(models.Model):
     change_number = models.BigIntegerField(
         default=0, db_index=True, help_text="Commit-ordered number of the last status change."
     )
+    parts_total = models.PositiveSmallIntegerField(
+        default=0, help_text="In how many parts other workers fetch this run's data (0: none)."
+    )
+    parts_done = models.PositiveSmallIntegerField(default=0)
 
     records = models.JSONField(default=dict, blank=True)
     data_read = models.JSONField(default=dict, blank=True)
@@ -201,6 +256,8 @@ class QueryRun(models.Model):
                 stage="Starting",
                 progress=0,
                 records_so_far=0,
+                parts_total=0,
+                parts_done=0,
                 attempts=models.F("attempts") + 1,
                 worker=worker[:200],
             )
@@ -218,7 +275,7 @@ class QueryRun(models.Model):
         """running → queued after its worker died; the next worker starts it afresh."""
         return self._transition(
             RunStatus.QUEUED, stage=f"Requeued: {reason}"[:200], progress=0, records_so_far=0,
-            started_at=None,
+            parts_total=0, parts_done=0, started_at=None,
             heartbeat_at=None,
         )
 

@@ -19,8 +19,18 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
+from analysis.window import TimeWindow
+from investigations.athena_runs import check_engine
 from investigations.choices import FindingStatus, InvestigationStatus, RunSource, RunStatus
-from investigations.models import Finding, Investigation, Note, QueryRun, UploadedLog
+from investigations.models import (
+    MAX_TAGS_PER_INVESTIGATION,
+    Finding,
+    Investigation,
+    Note,
+    QueryRun,
+    Tag,
+    UploadedLog,
+)
 from investigations.reference import ReferenceUploadRejected, latest_versions, reference_params
 from investigations.uploads import display_name, store_upload
 from portal import audit
@@ -45,11 +55,16 @@ def create_investigation(
     title: str,
     description: str = "",
     members: Iterable[Any] = (),
+    tags: Iterable[str] = (),
+    assignee: Any = None,
     client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Investigation:
+    """Open an investigation owned by `user`, shared with `members`; `assignee`, if given, must
+    be the owner or one of those members."""
     if not can_run_analyses(user):
         raise PermissionDenied("Only analysts can open investigations.")
+    names = normalise_tags(tags)
     with transaction.atomic():
         investigation = Investigation.objects.create(
             title=title, description=description, owner=user
@@ -57,11 +72,19 @@ def create_investigation(
         member_list = [m for m in members if m.pk != user.pk]
         if member_list:
             investigation.members.set(member_list)
+        if assignee is not None:
+            _check_assignable(investigation, assignee)
+            investigation.assignee = assignee
+            investigation.save(update_fields=["assignee"])
+        if names:
+            investigation.tags.set(_tags_named(names))
         audit.record(
             actor=user,
             action="investigation.created",
             target=investigation,
-            details={"title": title, "members": [m.get_username() for m in member_list]},
+            details={"title": title, "members": [m.get_username() for m in member_list],
+                     "assignee": assignee.get_username() if assignee is not None else None,
+                     "tags": names},
             client_ip=client_ip,
             api_token_id=api_token_id,
         )
@@ -122,12 +145,14 @@ def submit_run(
     flow_log_id: str = "",
     interfaces: Sequence[str] = (),
     reference_tables: Sequence[Any] = (),
+    engine: str = "auto",
 ) -> QueryRun:
     """Store the uploaded files (or plan the AWS source), then in one transaction write the
     queued run and its audit event; the Celery task is queued only once that commits.
 
     With `files`, the run reads them. With `account` and `instance`, it reads the flow log that
-    covers the instance (`source`: auto, cloudwatch or s3) over the window (default: 24 h)."""
+    covers the instance (`source`: auto, cloudwatch or s3) over the window (default: 24 h).
+    `engine` (auto, local, athena) says where an S3 run is analysed (investigations.athena_runs)."""
     _check_writable(user, investigation)
     if window_start and window_end and window_start > window_end:
         raise RunRequestInvalid("The start of the time window is after its end.")
@@ -145,6 +170,13 @@ def submit_run(
         )
     elif not files:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
+    if engine != "auto" or aws_config is not None:
+        try:
+            engine = check_engine(engine, account=account, source_config=aws_config)
+        except ValueError as exc:
+            raise RunRequestInvalid(str(exc)) from exc
+        if aws_config is not None:
+            aws_config["engine"] = engine
     try:
         versions = latest_versions(reference_tables)
         tables = reference_params(versions)
@@ -320,9 +352,11 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
     now = now or timezone.now()
     report = ReapReport()
     cutoff = now - timedelta(seconds=settings.RUN_STALE_SECONDS)
+    # A run handed to parts may wait in the download or analyse queue without a beat for longer.
+    parts_cutoff = now - timedelta(seconds=settings.RUN_PARTS_STALE_SECONDS)
     stale = QueryRun.objects.filter(status=RunStatus.RUNNING).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    )
+    ).exclude(parts_total__gt=0, heartbeat_at__gte=parts_cutoff)
     for run in stale:
         last = run.heartbeat_at or run.started_at
         silent = f"its worker stopped responding (last heartbeat {last:%Y-%m-%d %H:%M:%S} UTC)"
@@ -365,6 +399,7 @@ def add_note(
     if not text:
         raise RunRequestInvalid("A note needs some text.")
     with transaction.atomic():
+        audit.lock_ordered_writes()  # before the row's lock, as every writer does
         note = Note.objects.create(investigation=investigation, author=user, text=text)
         Investigation.objects.filter(pk=investigation.pk).update(updated_at=timezone.now())
         audit.record(actor=user, action="investigation.note_added", target=investigation,
@@ -383,6 +418,7 @@ def set_investigation_status(
             f"Unknown status {status!r}; use one of {', '.join(InvestigationStatus.values)}."
         )
     with transaction.atomic():
+        audit.lock_ordered_writes()  # before the row's lock, as every writer does
         previous = investigation.status
         investigation.status = status
         investigation.save(update_fields=["status", "updated_at"])
@@ -396,16 +432,169 @@ def set_members(
     *, user: Any, investigation: Investigation, members: Iterable[Any],
     client_ip: str | None = None,
 ) -> Investigation:
-    """Only the owner shares an investigation; members are analysts."""
+    """Only the owner shares an investigation; members are analysts. Removing the assignee from
+    the members unassigns the investigation (the assignee is always someone who can see it)."""
     if investigation.owner_id != user.pk or not can_run_analyses(user):
         raise PermissionDenied("Only the owner can change who shares this investigation.")
     chosen = [m for m in members if m.pk != user.pk]
     with transaction.atomic():
+        locked = _lock(investigation)
         before = sorted(investigation.members.values_list("username", flat=True))
         investigation.members.set(chosen)
         after = sorted(m.get_username() for m in chosen)
         audit.record(actor=user, action="investigation.members_changed", target=investigation,
                      details={"from": before, "to": after}, client_ip=client_ip)
+        kept = {m.pk for m in chosen} | {locked.owner_id}
+        if locked.assignee_id is not None and locked.assignee_id not in kept:
+            previous = locked.assignee
+            locked.assignee = None
+            locked.save(update_fields=["assignee", "updated_at"])
+            investigation.assignee = None
+            audit.record(actor=user, action="investigation.assignee_changed",
+                         target=investigation,
+                         details={"from": previous.get_username() if previous else None,
+                                  "to": None, "reason": "no longer a member"},
+                         client_ip=client_ip)
+    return investigation
+
+
+def _lock(investigation: Investigation) -> Investigation:
+    """The investigation's row, locked until commit, read afresh. The audit chain's lock is
+    taken first, as every writer takes it, so the two are always locked in the same order.
+    `no_key`: runs, notes and findings may still be added to it meanwhile."""
+    audit.lock_ordered_writes()
+    return Investigation.objects.select_for_update(no_key=True, of=("self",)).select_related(
+        "assignee").get(pk=investigation.pk)
+
+
+def _check_assignable(investigation: Investigation, assignee: Any) -> None:
+    if not investigation.assignable_users().filter(pk=assignee.pk).exists():
+        raise RunRequestInvalid(
+            f"{assignee.get_username()} cannot be assigned: only the owner or a member of this "
+            "investigation can. Share it with them first."
+        )
+
+
+def assignee_named(investigation: Investigation | None, username: str | None) -> Any:
+    """The user an API caller names as assignee (None or "" for nobody). An unknown name gets
+    the same answer as someone who cannot be assigned, so names cannot be probed."""
+    if not username:
+        return None
+    from django.contrib.auth import get_user_model
+
+    people = (investigation.assignable_users() if investigation is not None
+              else get_user_model().objects.filter(is_active=True))
+    user = people.filter(username=username).first()
+    if user is None:
+        raise RunRequestInvalid(
+            f"{username} cannot be assigned: only the owner or a member of this investigation "
+            "can. Share it with them first."
+        )
+    return user
+
+
+def set_assignee(
+    *, user: Any, investigation: Investigation, assignee: Any, client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> Investigation:
+    """Assign the investigation to its owner or one of its members (None unassigns it).
+    Anyone who can change the investigation may reassign it; nothing is written if the
+    assignee stays the same."""
+    _check_writable(user, investigation, action="assign")
+    with transaction.atomic():
+        locked = _lock(investigation)
+        if assignee is not None:
+            _check_assignable(locked, assignee)
+        new_pk = assignee.pk if assignee is not None else None
+        if locked.assignee_id == new_pk:
+            investigation.assignee = assignee
+            return investigation
+        previous = locked.assignee
+        locked.assignee = assignee
+        locked.save(update_fields=["assignee", "updated_at"])
+        investigation.assignee = assignee
+        investigation.updated_at = locked.updated_at
+        audit.record(
+            actor=user, action="investigation.assignee_changed", target=investigation,
+            details={"from": previous.get_username() if previous is not None else None,
+                     "to": assignee.get_username() if assignee is not None else None},
+            client_ip=client_ip, api_token_id=api_token_id,
+        )
+    return investigation
+
+
+def normalise_tags(names: Iterable[str]) -> list[str]:
+    """Tag names in their stored form, without duplicates, in the order given; raises
+    RunRequestInvalid for a name that cannot be a tag or for too many tags."""
+    result: list[str] = []
+    for raw in names:
+        if not str(raw).strip():
+            continue
+        try:
+            name = Tag.normalise(raw)
+        except ValueError as exc:
+            raise RunRequestInvalid(str(exc)) from exc
+        if name not in result:
+            result.append(name)
+    if len(result) > MAX_TAGS_PER_INVESTIGATION:
+        raise RunRequestInvalid(
+            f"At most {MAX_TAGS_PER_INVESTIGATION} tags per investigation ({len(result)} given)."
+        )
+    return result
+
+
+def _tags_named(names: Sequence[str]) -> list[Tag]:
+    # get_or_create copes with a concurrent creation of the same name (unique constraint).
+    return [Tag.objects.get_or_create(name=name)[0] for name in names]
+
+
+def set_tags(
+    *, user: Any, investigation: Investigation, names: Iterable[str],
+    client_ip: str | None = None, api_token_id: int | None = None,
+) -> Investigation:
+    """Replace the investigation's tags with `names` (normalised; new names become new tags).
+    Nothing is written if the set of tags stays the same."""
+    _check_writable(user, investigation, action="tag")
+    wanted = normalise_tags(names)
+    with transaction.atomic():
+        locked = _lock(investigation)
+        before = sorted(locked.tags.values_list("name", flat=True))
+        if before == sorted(wanted):
+            return investigation
+        locked.tags.set(_tags_named(wanted))
+        locked.save(update_fields=["updated_at"])
+        investigation.updated_at = locked.updated_at
+        after = sorted(wanted)
+        audit.record(
+            actor=user, action="investigation.tags_changed", target=investigation,
+            details={"from": before, "to": after,
+                     "added": sorted(set(after) - set(before)),
+                     "removed": sorted(set(before) - set(after))},
+            client_ip=client_ip, api_token_id=api_token_id,
+        )
+    return investigation
+
+
+UNCHANGED: Any = object()
+
+
+def update_investigation(
+    *, user: Any, investigation: Investigation, status: str = UNCHANGED,
+    assignee: Any = UNCHANGED, tags: Iterable[str] = UNCHANGED,
+    client_ip: str | None = None, api_token_id: int | None = None,
+) -> Investigation:
+    """Change status, assignee and tags together: all of them or, on any refusal, none."""
+    _check_writable(user, investigation, action="change")
+    with transaction.atomic():
+        if status is not UNCHANGED:
+            set_investigation_status(user=user, investigation=investigation, status=status,
+                                     client_ip=client_ip, api_token_id=api_token_id)
+        if assignee is not UNCHANGED:
+            set_assignee(user=user, investigation=investigation, assignee=assignee,
+                         client_ip=client_ip, api_token_id=api_token_id)
+        if tags is not UNCHANGED:
+            set_tags(user=user, investigation=investigation, names=tags, client_ip=client_ip,
+                     api_token_id=api_token_id)
     return investigation
 
 
@@ -476,6 +665,16 @@ def prune_old_data(*, now: datetime | None = None) -> PruneReport:
 DEFAULT_AWS_WINDOW = timedelta(hours=24)
 
 
+def part_count(window: TimeWindow) -> int:
+    """In how many parts a window of AWS data is fetched: one per RUN_PART_SECONDS of window,
+    at most RUN_MAX_PARTS; 1 (no parts) for open-ended windows."""
+    if window.start is None or window.end is None:
+        return 1
+    seconds = (window.end - window.start).total_seconds()
+    wanted = -(-int(seconds) // max(1, settings.RUN_PART_SECONDS))
+    return max(1, min(settings.RUN_MAX_PARTS, wanted))
+
+
 def plan_aws_source(
     *, user: Any, account: Any, instance_query: str, source: str, parameters: dict[str, Any],
     window_start: datetime | None, window_end: datetime | None, flow_log_id: str = "",
@@ -528,5 +727,7 @@ def plan_aws_source(
                      "interfaces": chosen_interfaces},
         "flow_log": flow_log,
         "kind": source_kind_for(flow_log),
+        # Long windows are fetched in parts by several workers (decided here, once).
+        "parts": part_count(TimeWindow.build(start, end)),
     }
     return config, params, start, end

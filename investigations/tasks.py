@@ -3,23 +3,115 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from celery import Task, shared_task
+from django.conf import settings
 
-from investigations.execution import execute
+from investigations.choices import RunStatus
+from investigations.execution import analyse_parts, execute
+from investigations.execution import fetch_part as fetch_run_part
 from investigations.models import QueryRun
 from investigations.services import reap_stale_runs as reap
+from portal import concurrency
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def concurrency_scope(run: QueryRun) -> str | None:
+    """The shared resource whose concurrent runs are capped: the run's AWS account."""
+    account = (run.source_config or {}).get("account")
+    return None if account is None else f"aws-account:{account}"
+
+
+# max_retries=None: a run waiting for its account's slot retries until it gets one.
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+             max_retries=None)
 def execute_run(self: Task, run_id: int) -> None:
-    run = QueryRun.claim(run_id, worker=self.request.hostname or "")
-    if run is None:
+    queued = QueryRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
+    if queued is None:
         logger.info("Run %s is not queued (already taken, cancelled or gone); skipping.", run_id)
         return
-    execute(run)
+    scope = concurrency_scope(queued)
+    holder = f"run:{run_id}"
+    lease = settings.RUN_STALE_SECONDS
+    slot = concurrency.Acquired.NEW
+    if scope is not None:
+        slot = concurrency.acquire(
+            scope, limit=settings.RUN_MAX_PER_ACCOUNT, holder=holder, lease_seconds=lease
+        )
+        if not slot:
+            # Every slot of the account is taken (on any worker): wait without holding a worker.
+            QueryRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+                stage=f"Waiting: {settings.RUN_MAX_PER_ACCOUNT} runs over this AWS account are "
+                "already running"
+            )
+            raise self.retry(countdown=settings.RUN_CAP_RETRY_SECONDS)
+    run = QueryRun.claim(run_id, worker=self.request.hostname or "")
+    if run is None:
+        # A redelivered copy finds the run taken; only the copy that took the slot frees it.
+        if scope is not None and slot is concurrency.Acquired.NEW:
+            concurrency.release(scope, holder=holder)
+        logger.info("Run %s is not queued (already taken, cancelled or gone); skipping.", run_id)
+        return
+    renew = None
+    if scope is not None:
+        renew = partial(concurrency.renew, scope, holder=holder, lease_seconds=lease)
+    finished = False
+    try:
+        finished = execute(run, on_heartbeat=renew)
+    finally:
+        # A run handed to parts keeps its slot until its analysis is done (or its lease ends).
+        if scope is not None and (finished or not _running(run_id, run.attempts)):
+            concurrency.release(scope, holder=holder)
+
+
+def _running(run_id: int, attempt: int) -> QueryRun | None:
+    """The run if it is still running the given attempt (a requeue starts a new one)."""
+    return QueryRun.objects.filter(
+        pk=run_id, status=RunStatus.RUNNING, attempts=attempt
+    ).first()
+
+
+def _slot_renewal(run: QueryRun) -> partial[bool] | None:
+    scope = concurrency_scope(run)
+    if scope is None:
+        return None
+    return partial(concurrency.renew, scope, holder=f"run:{run.pk}",
+                   lease_seconds=settings.RUN_STALE_SECONDS)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def fetch_part(self: Task, run_id: int, attempt: int, index: int, count: int) -> None:
+    """Fetch one part of a large AWS window (queue "download"); the last part done queues the
+    analysis of all of them (queue "analyse")."""
+    run = _running(run_id, attempt)
+    if run is None:
+        logger.info("Run %s attempt %s is no longer running; part %s dropped.", run_id, attempt,
+                    index)
+        return
+    if fetch_run_part(run, index, count, on_heartbeat=_slot_renewal(run)):
+        analyse_run.delay(run_id, attempt, count)
+    elif _running(run_id, attempt) is None:
+        # This part failed or cancelled the run: its account slot is free at once.
+        scope = concurrency_scope(run)
+        if scope is not None:
+            concurrency.release(scope, holder=f"run:{run_id}")
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def analyse_run(self: Task, run_id: int, attempt: int, count: int) -> None:
+    """Analyse a run whose parts are all fetched (queue "analyse")."""
+    run = _running(run_id, attempt)
+    if run is None:
+        logger.info("Run %s attempt %s is no longer running; analysis dropped.", run_id, attempt)
+        return
+    scope = concurrency_scope(run)
+    try:
+        analyse_parts(run, count, on_heartbeat=_slot_renewal(run))
+    finally:
+        if scope is not None:
+            concurrency.release(scope, holder=f"run:{run_id}")
 
 
 @shared_task(ignore_result=True)

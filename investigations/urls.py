@@ -14,6 +14,8 @@ urlpatterns = [
     path("<int:pk>/notes/", views.note_add, name="note_add"),
     path("<int:pk>/status/", views.investigation_status, name="status"),
     path("<int:pk>/members/", views.investigation_members, name="members"),
+    path("<int:pk>/assignee/", views.investigation_assignee, name="assignee"),
+    path("<int:pk>/tags/", views.investigation_tags, name="tags"),
     path("runs/", views.run_history, name="run_history"),
     path("reference/", views.reference_list, name="reference_list"),
     path("reference/<int:pk>/", views.reference_detail, name="reference_detail"),
@@ -21,6 +23,7 @@ urlpatterns = [
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/results/<str:analysis>/", views.run_result, name="run_result"),
+    path("runs/<int:pk>/compare/", views.run_compare, name="run_compare"),
     path("runs/<int:pk>/charts.json", chartdata.run_charts, name="run_charts"),
     path("runs/<int:pk>/graph.json", chartdata.run_graph, name="run_graph"),
 ]

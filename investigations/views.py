@@ -7,89 +7,74 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import AwsAccount
 from investigations.access import (
     get_investigation_for_user,
     get_run_for_user,
     get_rw_investigation_for_user,
     get_rw_run_for_user,
 )
-from investigations.choices import InvestigationStatus, ReferenceKind
+from investigations.choices import ReferenceKind
+from investigations.compare import candidates as compare_candidates
+from investigations.compare import compare_runs, default_counterpart, order_runs, parse_run_id
 from investigations.exports import export_rows
-from investigations.filtersets import RunFilterForm
+from investigations.filtersets import InvestigationFilterForm, RunFilterForm
 from investigations.forms import (
+    AssigneeForm,
     InvestigationForm,
     MembersForm,
     NoteForm,
     ReferenceUploadForm,
     RunForm,
+    TagsForm,
 )
-from investigations.models import Investigation, QueryRun, ReferenceTable, RunResult
+from investigations.models import Investigation, QueryRun, ReferenceTable, RunResult, Tag
 from investigations.reference import (
     ReferenceUploadRejected,
     can_manage_reference_tables,
     upload_reference_version,
 )
+from investigations.resulttables import result_table
 from investigations.services import (
     RunRequestInvalid,
     add_note,
     cancel_run,
     create_investigation,
+    set_assignee,
     set_investigation_status,
     set_members,
+    set_tags,
     submit_run,
 )
+from investigations.timeline import investigation_timeline, timeline_limit
 from investigations.uploads import UploadRejected
 from portal.audit import client_ip_of
 from portal.roles import can_run_analyses
 
-RESULT_PAGE_SIZE = 50
-
 
 @require_GET
 def investigation_list(request: HttpRequest) -> HttpResponse:
-    investigations = (
+    investigations: QuerySet[Any] = (
         Investigation.objects.for_user(request.user)
-        .select_related("owner")
+        .select_related("owner", "assignee")
+        .prefetch_related("tags")
         .annotate(run_count=Count("runs", distinct=True))
         .order_by("-updated_at", "-id")
     )
-    status = request.GET.get("status", "")
-    if status in InvestigationStatus.values:
-        investigations = investigations.filter(status=status)
-    query = request.GET.get("q", "").strip()
-    if query:
-        investigations = investigations.filter(
-            Q(title__icontains=query) | Q(description__icontains=query)
-        )
-    owner = request.GET.get("owner", "").strip()
-    if owner:
-        investigations = investigations.filter(owner__username__icontains=owner)
-    since = parse_date(request.GET.get("since", "") or "")
-    if since:
-        investigations = investigations.filter(updated_at__date__gte=since)
-    account = request.GET.get("account", "")
-    if account.isdigit():
-        investigations = investigations.filter(
-            runs__source_config__account=int(account)
-        ).distinct()
+    form = InvestigationFilterForm(request.GET, user=request.user)
+    investigations = form.filter(investigations)
     page = Paginator(investigations, 25).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(
         request,
         "investigations/list.html",
-        {"page": page, "status": status, "q": query, "statuses": InvestigationStatus.choices,
-         "query": params.urlencode(), "owner": owner, "since": since,
-         "accounts": AwsAccount.objects.for_user(request.user).order_by("name"),
-         "account": int(account) if account.isdigit() else None},
+        {"page": page, "form": form, "query": params.urlencode()},
     )
 
 
@@ -104,6 +89,7 @@ def investigation_create(request: HttpRequest) -> HttpResponse:
             title=form.cleaned_data["title"],
             description=form.cleaned_data["description"],
             members=form.cleaned_data["members"],
+            tags=form.cleaned_data["tags"],
             client_ip=client_ip_of(request),
         )
         messages.success(request, "Investigation opened.")
@@ -116,24 +102,36 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_investigation_for_user(request.user, pk)
     runs = investigation.runs.select_related("requested_by").order_by("-created_at")
     can_write = Investigation.objects.writable_by(request.user).filter(pk=pk).exists()
-    return render(
-        request,
-        "investigations/detail.html",
-        {
-            "investigation": investigation,
-            "runs": runs,
-            "members": investigation.members.order_by("username"),
-            "findings": investigation.findings.all()[:200],
-            "notes": investigation.notes.select_related("author"),
-            "note_form": NoteForm(),
-            "members_form": MembersForm(
+    tags = list(investigation.tags.order_by("name"))
+    context: dict[str, Any] = {
+        "investigation": investigation,
+        "runs": runs,
+        "members": investigation.members.order_by("username"),
+        "tags": tags,
+        "findings": investigation.findings.all()[:200],
+        "timeline": investigation_timeline(
+            investigation, limit=timeline_limit(request.GET.get("timeline"))),
+        "is_owner": investigation.owner_id == request.user.pk,
+        "can_write": can_write,
+    }
+    if can_write:
+        context.update(
+            note_form=NoteForm(),
+            members_form=MembersForm(
                 owner=investigation.owner,
                 initial={"members": list(investigation.members.values_list("pk", flat=True))},
             ),
-            "is_owner": investigation.owner_id == request.user.pk,
-            "can_write": can_write,
-        },
-    )
+            assignee_form=AssigneeForm(investigation=investigation,
+                                       initial={"assignee": investigation.assignee_id}),
+            can_take=(investigation.assignee_id != request.user.pk
+                      and investigation.assignable_users().filter(pk=request.user.pk).exists()),
+            tags_form=TagsForm(initial={"tags": ", ".join(tag.name for tag in tags)}),
+            # Suggestions only from investigations this user can see.
+            known_tags=Tag.objects.filter(
+                investigations__in=Investigation.objects.for_user(request.user)
+            ).distinct().order_by("name").values_list("name", flat=True)[:500],
+        )
+    return render(request, "investigations/detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -193,7 +191,10 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=run.investigation_id
     ).exists()
     results = _results_context(run.pk)
-    tables = [(result, _page_of(result, 1)) for result in results]
+    # Each table keeps its own sort and page in the run page's query (result-tables.js).
+    tables = [result_table(run, result, sort=request.GET.get(f"{result.analysis}.sort"),
+                           page=request.GET.get(f"{result.analysis}.page"))
+              for result in results]
     return render(
         request,
         "investigations/run_detail.html",
@@ -213,11 +214,6 @@ def run_progress(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-def _page_of(result: RunResult, number: int | str | None):  # type: ignore[no-untyped-def]
-    rows = result.rows.order_by("position").values_list("data", flat=True)
-    return Paginator(rows, RESULT_PAGE_SIZE).get_page(number)
-
-
 @require_GET
 def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponseBase:
     run = get_run_for_user(request.user, pk)
@@ -228,13 +224,40 @@ def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponseBase
     if export:
         rows = result.rows.order_by("position").values_list("data", flat=True)
         return export_rows(result, rows, export)
-    page = _page_of(result, request.GET.get("page"))
+    table = result_table(run, result, sort=request.GET.get("sort"), page=request.GET.get("page"))
     template = (
         "investigations/_result_table.html"
         if request.headers.get("HX-Request")
         else "investigations/result_page.html"
     )
-    return render(request, template, {"run": run, "result": result, "page": page})
+    return render(request, template, {"run": run, "result": result, "table": table,
+                                      "page": table.page})
+
+
+@require_GET
+def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two runs side by side: per shared analysis, the rows added, removed and changed."""
+    run = get_run_for_user(request.user, pk)
+    chosen = request.GET.get("with", "").strip()
+    other_pk = parse_run_id(chosen)
+    error = ""
+    other: QueryRun | None = None
+    if not chosen:
+        other = default_counterpart(run, request.user)
+    elif other_pk is None:
+        error = "Pick a run to compare with."
+    else:
+        other = get_run_for_user(request.user, other_pk)  # 404 if the user cannot read it
+        if other.pk == run.pk:
+            error, other = "Pick a different run: a run has no differences with itself.", None
+    comparison = compare_runs(*order_runs(run, other)) if other is not None else None
+    same, others = compare_candidates(run, request.user)
+    return render(
+        request, "investigations/run_compare.html",
+        {"run": run, "other": other, "comparison": comparison, "error": error,
+         "same_investigation": same, "other_investigations": others},
+        status=400 if error else 200,
+    )
 
 
 @require_POST
@@ -287,10 +310,46 @@ def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(investigation)
 
 
+@require_POST
+def investigation_assignee(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    form = AssigneeForm(request.POST, investigation=investigation)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors.get("assignee") or ["Pick one."])))
+        return redirect(investigation)
+    try:
+        set_assignee(user=request.user, investigation=investigation,
+                     assignee=form.cleaned_data["assignee"], client_ip=client_ip_of(request))
+    except RunRequestInvalid as exc:
+        messages.error(request, str(exc))
+        return redirect(investigation)
+    assignee = investigation.assignee
+    messages.success(request, f"Assigned to {assignee.get_username()}." if assignee is not None
+                     else "Investigation unassigned.")
+    return redirect(investigation)
+
+
+@require_POST
+def investigation_tags(request: HttpRequest, pk: int) -> HttpResponse:
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    form = TagsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(map(str, form.errors.get("tags") or ["Check the tags."])))
+        return redirect(investigation)
+    try:
+        set_tags(user=request.user, investigation=investigation,
+                 names=form.cleaned_data["tags"], client_ip=client_ip_of(request))
+    except RunRequestInvalid as exc:
+        messages.error(request, str(exc))
+        return redirect(investigation)
+    messages.success(request, "Tags saved.")
+    return redirect(investigation)
+
+
 @require_GET
 def run_history(request: HttpRequest) -> HttpResponse:
     """Every run the user may see, across investigations: the managers' review page."""
-    form = RunFilterForm(request.GET or None)
+    form = RunFilterForm(request.GET or None, user=request.user)
     runs: QuerySet[QueryRun] = (QueryRun.objects.for_user(request.user)
             .select_related("investigation", "requested_by").order_by("-created_at", "-id"))
     if request.GET:

@@ -61,8 +61,8 @@ def main() -> int:
          "--threads", "4", "--access-logfile", "-", "--timeout", "300"], env=env,
     ))
     processes.append(subprocess.Popen(
-        [python, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO", "--concurrency=2",
-         "--without-mingle", "--without-gossip"], env=env,
+        [python, "-m", "celery", "-A", "portal", "worker", "--queues=analyse,download",
+         "--loglevel=INFO", "--concurrency=2", "--without-mingle", "--without-gossip"], env=env,
     ))
     processes.append(subprocess.Popen(
         [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=WARNING",

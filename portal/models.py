@@ -149,6 +149,28 @@ class ChangeSequence(models.Model):
         return f"{self.name}={self.value}"
 
 
+class ConcurrencySlot(models.Model):
+    """One of a limited number of slots for work on a shared resource (e.g. one AWS account),
+    held until released or until its lease runs out, so a dead worker's slot frees itself.
+
+    The unique (scope, slot) pair is what enforces the limit, across every worker process:
+    two claimants of one free slot cannot both insert it (see portal.concurrency)."""
+
+    scope = models.CharField(max_length=100)
+    slot = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=200)
+    acquired_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "slot"], name="one_holder_per_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}#{self.slot} held by {self.holder}"
+
+
 class IdempotencyRecord(models.Model):
     """Remembers an API request made with an Idempotency-Key so a retry gets the same answer."""
 

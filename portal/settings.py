@@ -184,6 +184,12 @@ ENGINE_MEMORY_LIMIT: str = env.str("ENGINE_MEMORY_LIMIT", default="1GB")
 ENGINE_THREADS: int = env.int("ENGINE_THREADS", default=2)
 RESULT_ROW_LIMIT: int = env.int("RESULT_ROW_LIMIT", default=10_000)
 
+# Athena pushdown (accounts with Athena settings, S3 flow logs): a run on engine "auto" goes to
+# Athena when its window holds more than ATHENA_AUTO_BYTES of flow-log objects. Cost estimates
+# use ATHENA_COST_PER_TB_USD (Athena's price per TB scanned; it varies by region).
+ATHENA_AUTO_BYTES: int = env.int("ATHENA_AUTO_BYTES", default=2 * 1024**3)
+ATHENA_COST_PER_TB_USD: float = env.float("ATHENA_COST_PER_TB_USD", default=5.0)
+
 # Celery: the queue only carries run ids; the QueryRun row is the record of every run.
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -214,6 +220,23 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 RUN_HEARTBEAT_SECONDS: int = env.int("RUN_HEARTBEAT_SECONDS", default=10)
 RUN_STALE_SECONDS: int = env.int("RUN_STALE_SECONDS", default=120)
 RUN_MAX_ATTEMPTS: int = env.int("RUN_MAX_ATTEMPTS", default=3)
+# At most this many runs over one AWS account at once, across every worker (portal.concurrency);
+# a run over its cap waits in the queue, retried every RUN_CAP_RETRY_SECONDS.
+RUN_MAX_PER_ACCOUNT: int = env.int("RUN_MAX_PER_ACCOUNT", default=2)
+RUN_CAP_RETRY_SECONDS: int = env.int("RUN_CAP_RETRY_SECONDS", default=15)
+# AWS windows longer than RUN_PART_SECONDS are fetched in parts (at most RUN_MAX_PARTS) by
+# whichever workers serve the "download" queue, then analysed together on the "analyse" queue.
+RUN_PART_SECONDS: int = env.int("RUN_PART_SECONDS", default=24 * 3600)
+RUN_MAX_PARTS: int = env.int("RUN_MAX_PARTS", default=8)
+# A run whose parts wait in the download queue is not stale until this long without a beat.
+RUN_PARTS_STALE_SECONDS: int = env.int("RUN_PARTS_STALE_SECONDS", default=1800)
+# Downloads and analyses have queues of their own, so a deployment can give each its workers.
+CELERY_TASK_DEFAULT_QUEUE = "analyse"
+CELERY_TASK_ROUTES = {
+    "investigations.tasks.fetch_part": {"queue": "download"},
+    "investigations.tasks.execute_run": {"queue": "analyse"},
+    "investigations.tasks.analyse_run": {"queue": "analyse"},
+}
 # A queued run nobody claimed for this long has its message sent again (claims are idempotent).
 RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE = {

@@ -128,8 +128,11 @@ class WorkerProcess:
     """A real `celery worker` subprocess on the configured broker, against the test database,
     with every AWS client pointed at the session's local moto server."""
 
-    def __init__(self, database_url: str, moto_url: str = "", rdap_url: str = "") -> None:
+    def __init__(
+        self, database_url: str, moto_url: str = "", rdap_url: str = "", name: str = "test"
+    ) -> None:
         self.database_url = database_url
+        self.name = name
         self.moto_url = moto_url
         self.rdap_url = rdap_url
         self.process: subprocess.Popen[str] | None = None
@@ -142,6 +145,8 @@ class WorkerProcess:
         env = os.environ.copy()
         env["DATABASE_URL"] = self.database_url
         env.setdefault("DEBUG", "true")
+        # One run per AWS account at a time (the cap tests rely on it); waiting runs retry fast.
+        env.update(RUN_MAX_PER_ACCOUNT="1", RUN_CAP_RETRY_SECONDS="1")
         # WHOIS goes to the session's fake RDAP service, never to the internet.
         env.update(RDAP_BASE_URL=self.rdap_url or "http://127.0.0.1:9", WHOIS_TIMEOUT_SECONDS="2")
         if self.moto_url:
@@ -151,7 +156,8 @@ class WorkerProcess:
                 env.pop(name, None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
-             "--loglevel=INFO", "--without-mingle", "--without-gossip", "-n", "test@%h"],
+             "--queues=analyse,download", "--loglevel=INFO", "--without-mingle",
+             "--without-gossip", "-n", f"{self.name}@%h"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()
@@ -174,7 +180,7 @@ class WorkerProcess:
 
     @property
     def hostname_prefix(self) -> str:
-        return "test@"
+        return f"{self.name}@"
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

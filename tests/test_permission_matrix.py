@@ -345,6 +345,16 @@ def _members_shared_with_outsider(w: World, actor: str, c: Client) -> bool:
     return bool(w.investigation.members.filter(pk=w.users[OUTSIDER].pk).exists())
 
 
+def _assigned_to_member(w: World, actor: str, c: Client) -> bool:
+    w.investigation.refresh_from_db()
+    return bool(w.investigation.assignee_id == w.users[MEMBER].pk)
+
+
+def _tagged(w: World, actor: str, c: Client) -> bool:
+    names = set(w.investigation.tags.values_list("name", flat=True))
+    return names == {"matrix", "lateral movement"}
+
+
 def _account_created(w: World, actor: str, c: Client) -> bool:
     from accounts.models import AwsAccount
 
@@ -405,6 +415,18 @@ def inv(w: World) -> int:
 
 def run(w: World) -> int:
     return int(w.run.pk)
+
+
+def earlier_run(w: World) -> int:
+    """A second, finished run of the investigation to compare the world's run with."""
+    from investigations.models import QueryRun, RunResult
+
+    other = QueryRun.objects.create(investigation=w.investigation,
+                                    requested_by=w.users[OWNER], analyses=["traffic-summary"],
+                                    status="succeeded")
+    RunResult.objects.create(run=other, analysis="traffic-summary", title="Traffic summary",
+                             columns=["protocol", "flows"])
+    return int(other.pk)
 
 
 def acct(w: World) -> int:
@@ -470,6 +492,12 @@ ROWS: list[Row] = [
          {**changes_investigation(), MEMBER: FORBIDDEN}, ok=(302,),
          body=lambda w: {"members": [w.users[MEMBER].pk, w.users[OUTSIDER].pk]},
          done=_members_shared_with_outsider),
+    page("investigations:assignee", "POST", lambda w: f"/investigations/{inv(w)}/assignee/",
+         changes_investigation(), ok=(302,), body=lambda w: {"assignee": w.users[MEMBER].pk},
+         done=_assigned_to_member),
+    page("investigations:tags", "POST", lambda w: f"/investigations/{inv(w)}/tags/",
+         changes_investigation(), ok=(302,), body=lambda w: {"tags": "Matrix, lateral movement"},
+         done=_tagged),
     page("investigations:run_history", "GET", lambda w: "/investigations/runs/",
          lists_investigation(), shows=_in_page(lambda w: f"/investigations/runs/{run(w)}/")),
     page("investigations:run_detail", "GET", lambda w: f"/investigations/runs/{run(w)}/",
@@ -484,6 +512,9 @@ ROWS: list[Row] = [
          lambda w: f"/investigations/runs/{run(w)}/graph.json", reads_investigation()),
     page("investigations:run_result", "GET",
          lambda w: f"/investigations/runs/{run(w)}/results/traffic-summary/",
+         reads_investigation()),
+    page("investigations:run_compare", "GET",
+         lambda w: f"/investigations/runs/{run(w)}/compare/?with={earlier_run(w)}",
          reads_investigation()),
     # ---- reference tables: every role reads, analysts and admins upload
     page("investigations:reference_list", "GET", lambda w: "/investigations/reference/",
@@ -553,6 +584,9 @@ ROWS: list[Row] = [
     api("api:run-results", "GET", lambda w: f"/api/v1/runs/{run(w)}/results/",
         reads_investigation(), scope="read:investigations"),
     api("api:run-result", "GET", lambda w: f"/api/v1/runs/{run(w)}/results/traffic-summary/",
+        reads_investigation(), scope="read:investigations"),
+    api("api:run-compare", "GET",
+        lambda w: f"/api/v1/runs/{run(w)}/compare/?with={earlier_run(w)}",
         reads_investigation(), scope="read:investigations"),
     # ---- API: findings
     api("api:finding-list", "GET", lambda w: "/api/v1/findings/", lists_investigation(),

@@ -74,6 +74,11 @@ class FetchRequest:
       stream), `log_format` (the flow log's LogFormat; empty: the AWS default v2).
 
     `slack` widens the window for selecting files and events; see DEFAULT_SLACK.
+
+    `shard_index` of `shard_count` asks for one of that many disjoint parts of what the request
+    reads, so several workers can fetch one window in parallel: S3 objects are dealt out in
+    turn, CloudWatch events by their timestamp. Every object or event belongs to exactly one
+    shard, so the shards' records together are exactly the unsharded request's.
     """
 
     window: TimeWindow = field(default_factory=TimeWindow)
@@ -88,8 +93,14 @@ class FetchRequest:
     interface_ids: tuple[str, ...] = ()
     log_format: str = ""
     slack: timedelta = DEFAULT_SLACK
+    shard_index: int = 0
+    shard_count: int = 1
 
     def __post_init__(self) -> None:
+        if not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(
+                f"shard {self.shard_index} of {self.shard_count} does not exist"
+            )
         for name in ("paths", "account_ids", "flow_log_ids", "interface_ids"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         if self.slack < timedelta(0):
@@ -100,6 +111,18 @@ class FetchRequest:
     @property
     def flow_format(self) -> FlowFormat:
         return parse_log_format(self.log_format)
+
+    @property
+    def sharded(self) -> bool:
+        return self.shard_count > 1
+
+    def shard_range_ms(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """This shard's part of the inclusive millisecond range [start_ms, end_ms]: the parts
+        of all shards are inclusive, disjoint and cover the range."""
+        span = end_ms - start_ms + 1
+        low = start_ms + span * self.shard_index // self.shard_count
+        high = start_ms + span * (self.shard_index + 1) // self.shard_count - 1
+        return low, high
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; `from_dict` reads it back (for storing a run's request)."""

@@ -176,6 +176,11 @@ class CloudWatchFlowLogSource(FlowLogSource):
         window = request.window
         start_ms = None if window.start is None else _ms(window.start - request.slack)
         end_ms = None if window.end is None else _ms(window.end + request.slack)
+        if request.sharded:
+            if start_ms is None or end_ms is None:
+                raise SourceError("a sharded CloudWatch fetch needs a window with both ends")
+            # FilterLogEvents includes both ends: each shard gets a disjoint part of the range.
+            start_ms, end_ms = request.shard_range_ms(start_ms, end_ms)
         stats = _CallStats()
         writer = _EventWriter(
             dest_dir, self.events_per_file, flow_format, f"cloudwatch:{request.log_group}"
@@ -198,6 +203,7 @@ class CloudWatchFlowLogSource(FlowLogSource):
                 "slack_seconds": request.slack.total_seconds(),
                 "start_ms": start_ms,
                 "end_ms": end_ms,
+                "shard": [request.shard_index, request.shard_count],
                 "log_format": str(flow_format),
                 "interface_ids": list(request.interface_ids),
                 "streams_requested": streams,

@@ -155,6 +155,7 @@ class S3FlowLogSource(FlowLogSource):
                 **listing.prefixes.describe("prefixes_listed"),
                 "hour_prefixes_skipped": listing.hour_prefixes_skipped,
                 "selected_count": len(selected),
+                "shard": [request.shard_index, request.shard_count],
                 **_describe_objects(downloaded, order),
                 "bytes": sum(item.bytes for _, item in downloaded),
                 "files_by_content": dict(Counter(item.content for _, item in downloaded)),
@@ -173,6 +174,8 @@ class S3FlowLogSource(FlowLogSource):
                     selected.append(choice)
             report(progress, f"Listed {layout.region_prefix}", 0.05)
         selected.sort(key=_stamp_order)
+        if request.sharded:  # every shard lists alike and takes its turn of the objects
+            selected[:] = selected[request.shard_index :: request.shard_count]
         order.update((item.key, index) for index, item in enumerate(selected))
 
         names = self._local_names(selected, dest_dir)

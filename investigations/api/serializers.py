@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from accounts.models import AwsAccount
+from analysis.analyzers.params import parse_sensitive_ports, parse_thresholds
 from analysis.window import parse_time
 from investigations.choices import FindingStatus, InvestigationStatus, ReferenceKind
 from investigations.models import (
+    MAX_TAGS_PER_INVESTIGATION,
+    TAG_MAX_LENGTH,
     Finding,
     Investigation,
     Note,
@@ -20,16 +24,62 @@ from investigations.models import (
     RunResult,
 )
 
+TAGS_HELP = (f"Tag names (at most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} "
+             "characters, no commas); stored normalised: lower case, inner whitespace as one "
+             "space.")
+ASSIGNEE_HELP = ("Username of the owner or a member of the investigation, or null for nobody; "
+                 "the owner shares it with someone before they can be assigned.")
+
+
+class UsernameField(serializers.CharField):
+    """A user written and shown as their username; who may be named is the service's rule."""
+
+    def to_representation(self, value: Any) -> str:
+        return str(value.get_username())
+
+
+class TagNamesField(serializers.ListField):
+    """An investigation's tags as a sorted list of names."""
+
+    # Generous shape limits; the service says precisely what is wrong with a name or a count.
+    child = serializers.CharField(max_length=200)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", TAGS_HELP)
+        kwargs.setdefault("max_length", 100)
+        super().__init__(**kwargs)
+
+    def to_representation(self, data: Any) -> list[Any]:
+        tags = data.all() if hasattr(data, "all") else data
+        return sorted(getattr(tag, "name", tag) for tag in tags)
+
 
 class InvestigationSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    assignee = UsernameField(required=False, allow_null=True, max_length=150,
+                             help_text=ASSIGNEE_HELP)
+    tags = TagNamesField(required=False)
 
     class Meta:
         model = Investigation
-        fields = ["id", "title", "description", "status", "owner", "members", "created_at",
-                  "updated_at"]
+        fields = ["id", "title", "description", "status", "owner", "members", "assignee", "tags",
+                  "created_at", "updated_at"]
         read_only_fields = ["id", "status", "owner", "members", "created_at", "updated_at"]
+
+
+class InvestigationUpdateSerializer(serializers.Serializer):
+    """What PATCH may change; give any of them. All change together, or none does."""
+
+    status = serializers.ChoiceField(choices=InvestigationStatus.choices, required=False)
+    assignee = serializers.CharField(required=False, allow_null=True, max_length=150,
+                                     help_text=ASSIGNEE_HELP)
+    tags = TagNamesField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError("Give status, assignee or tags to change.")
+        return attrs
 
 
 class RunResultSummarySerializer(serializers.ModelSerializer):
@@ -104,6 +154,14 @@ class QueryRunCreateSerializer(serializers.Serializer):
     rank_by = serializers.ChoiceField(choices=["flows", "bytes"], required=False, default="flows")
     start_time = serializers.CharField(required=False, allow_blank=True)
     end_time = serializers.CharField(required=False, allow_blank=True)
+    sensitive_ports = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=40), required=False,
+        help_text="Port → service name, e.g. {\"22\": \"ssh\", \"8080\": \"\"}; replaces the "
+                  "default list (an empty name takes the port's usual one).")
+    thresholds = serializers.DictField(
+        child=serializers.FloatField(min_value=0), required=False,
+        help_text="Detection thresholds to change, by name (e.g. portscan_min_ports); the others "
+                  "keep their defaults.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -143,6 +201,22 @@ class QueryRunCreateSerializer(serializers.Serializer):
     def validate_end_time(self, value: str) -> Any:
         return self._time(value)
 
+    def validate_sensitive_ports(self, value: dict[str, str]) -> dict[str, str]:
+        try:
+            ports = parse_sensitive_ports(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return {str(port): name for port, name in ports.items()}
+
+    def validate_thresholds(self, value: dict[str, float]) -> dict[str, float]:
+        if not all(math.isfinite(number) for number in value.values()):
+            raise serializers.ValidationError("Thresholds must be finite numbers.")
+        try:
+            parse_thresholds(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
     def parameters(self) -> dict[str, Any]:
         data = self.validated_data
         targets = data.get("target_ips", [])
@@ -153,6 +227,7 @@ class QueryRunCreateSerializer(serializers.Serializer):
             "port": data.get("port"),
             "top_n": data.get("top_n", 100),
             "rank_by": data.get("rank_by", "flows"),
+            **{name: data[name] for name in ("sensitive_ports", "thresholds") if name in data},
         }
 
 
@@ -184,8 +259,47 @@ class ResultPageSerializer(serializers.Serializer):
     rows = serializers.ListField(child=serializers.DictField())
 
 
-class InvestigationStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=InvestigationStatus.choices)
+class ChangedRowSerializer(serializers.Serializer):
+    key = serializers.DictField(help_text="The group: the row's key columns.")
+    before = serializers.DictField(help_text="Its measures in the earlier run.")
+    after = serializers.DictField(help_text="Its measures in the later run.")
+
+
+class AnalysisComparisonSerializer(serializers.Serializer):
+    analysis = serializers.CharField()
+    title = serializers.CharField()
+    comparable = serializers.BooleanField(
+        help_text="False when the runs grouped the analysis by different columns.")
+    key_columns = serializers.ListField(child=serializers.CharField())
+    measure_columns = serializers.ListField(child=serializers.CharField())
+    added_count = serializers.IntegerField()
+    removed_count = serializers.IntegerField()
+    changed_count = serializers.IntegerField()
+    unchanged_count = serializers.IntegerField()
+    added = serializers.ListField(child=serializers.DictField(),
+                                  help_text="Rows only the later run has (listing capped).")
+    removed = serializers.ListField(child=serializers.DictField(),
+                                    help_text="Rows only the earlier run has (listing capped).")
+    changed = ChangedRowSerializer(many=True)
+    notes = serializers.ListField(child=serializers.CharField(),
+                                  help_text="Why a comparison may be partial.")
+
+
+class RunComparisonSerializer(serializers.Serializer):
+    """Two runs compared, the earlier as `before` (see investigations.compare)."""
+
+    before = serializers.IntegerField(source="before.pk")
+    after = serializers.IntegerField(source="after.pk")
+    only_before = serializers.SerializerMethodField()
+    only_after = serializers.SerializerMethodField()
+    notes = serializers.ListField(child=serializers.CharField())
+    analyses = AnalysisComparisonSerializer(many=True)
+
+    def get_only_before(self, obj: Any) -> list[str]:
+        return [name for name, _title in obj.only_before]
+
+    def get_only_after(self, obj: Any) -> list[str]:
+        return [name for name, _title in obj.only_after]
 
 
 class NoteSerializer(serializers.ModelSerializer):

@@ -8,6 +8,7 @@ from django.core.paginator import EmptyPage, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,11 +16,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from investigations.access import get_run_for_user
 from investigations.api.serializers import (
     FindingSerializer,
     FindingStatusSerializer,
     InvestigationSerializer,
-    InvestigationStatusSerializer,
+    InvestigationUpdateSerializer,
     NoteSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
@@ -27,22 +29,27 @@ from investigations.api.serializers import (
     ReferenceUploadSerializer,
     ReferenceVersionSerializer,
     ResultPageSerializer,
+    RunComparisonSerializer,
     RunResultSummarySerializer,
 )
+from investigations.choices import InvestigationStatus
+from investigations.compare import API_SHOW_LIMIT, compare_runs, order_runs, parse_run_id
 from investigations.exports import EXPORT_FORMATS, export_rows
-from investigations.filtersets import RunFilterForm
+from investigations.filtersets import InvestigationFilterForm, RunFilterForm
 from investigations.models import Finding, Investigation, QueryRun, ReferenceTable, RunResult
 from investigations.ocsf import detection_finding
 from investigations.reference import ReferenceUploadRejected, upload_reference_version
+from investigations.resulttables import parse_sort, sorted_rows
 from investigations.services import (
     RunRequestInvalid,
     add_note,
+    assignee_named,
     cancel_run,
     create_investigation,
     set_finding_status,
-    set_investigation_status,
     submit_run,
     submit_run_idempotent,
+    update_investigation,
 )
 from investigations.uploads import UploadRejected
 from portal.api.changes import ChangePageSerializer, change_feed
@@ -54,6 +61,9 @@ from portal.models import ApiToken
 
 def _token_id(request: Request) -> int | None:
     return request.auth.pk if isinstance(request.auth, ApiToken) else None
+
+
+FILTER_PARAMS = frozenset(InvestigationFilterForm.base_fields)
 
 
 class PayloadTooLarge(serializers.ValidationError):
@@ -70,21 +80,27 @@ class InvestigationViewSet(
     required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
                        "PATCH": "write:investigations"}
 
-    @extend_schema(request=InvestigationStatusSerializer, responses={200: InvestigationSerializer})
+    @extend_schema(request=InvestigationUpdateSerializer, responses={200: InvestigationSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Change the status (`open`/`closed`); owners and members with the analyst role."""
+        """Change the status (`open`/`closed`), the assignee and the tags (the whole list);
+        owners and members with the analyst role. All given fields change, or none."""
         investigation = self.get_object()
-        body = InvestigationStatusSerializer(data=request.data)
+        body = InvestigationUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        data = body.validated_data
         try:
-            investigation = set_investigation_status(
-                user=request.user, investigation=investigation,
-                status=body.validated_data["status"], client_ip=client_ip_of(request),
-                api_token_id=_token_id(request),
+            changes: dict[str, Any] = {
+                name: data[name] for name in ("status", "tags") if name in data
+            }
+            if "assignee" in data:
+                changes["assignee"] = assignee_named(investigation, data["assignee"])
+            investigation = update_investigation(
+                user=request.user, investigation=investigation, client_ip=client_ip_of(request),
+                api_token_id=_token_id(request), **changes,
             )
         except RunRequestInvalid as exc:
-            raise serializers.ValidationError({"status": str(exc)}) from exc
-        return Response(InvestigationSerializer(investigation).data)
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
+        return Response(InvestigationSerializer(self.get_queryset().get(pk=investigation.pk)).data)
 
     @extend_schema(request=NoteSerializer, responses={200: NoteSerializer(many=True),
                                                       201: NoteSerializer})
@@ -105,21 +121,49 @@ class InvestigationViewSet(
         return Response(NoteSerializer(notes, many=True).data)
 
     def get_queryset(self) -> Any:
-        return (
+        """Filters as on the investigations page: `q`, `status`, `owner`, `assignee` (`me`,
+        `none` or a username), `tag`, `account` (id), `since` (YYYY-MM-DD)."""
+        investigations: QuerySet[Investigation] = (
             Investigation.objects.for_user(self.request.user)
-            .select_related("owner")
-            .prefetch_related("members")
+            .select_related("owner", "assignee")
+            .prefetch_related("members", "tags")
             .order_by("-updated_at", "-id")
         )
+        if self.action == "list" and set(self.request.query_params) & FILTER_PARAMS:
+            form = InvestigationFilterForm(self.request.query_params, user=self.request.user)
+            if not form.is_valid():
+                raise serializers.ValidationError(form.errors)
+            investigations = form.filter(investigations)
+        return investigations
+
+    @extend_schema(parameters=[
+        OpenApiParameter("q", str, description="Words in the title or description."),
+        OpenApiParameter("status", str, enum=list(InvestigationStatus.values)),
+        OpenApiParameter("owner", str, description="Part of the owner's username."),
+        OpenApiParameter("assignee", str,
+                         description="`me`, `none` (unassigned) or a username."),
+        OpenApiParameter("tag", str, description="A tag name."),
+        OpenApiParameter("account", int, description="Runs read this AWS account (its id)."),
+        OpenApiParameter("since", OpenApiTypes.DATE, description="Updated on or after."),
+    ])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
 
     def perform_create(self, serializer: Any) -> None:
-        serializer.instance = create_investigation(
-            user=self.request.user,
-            title=serializer.validated_data["title"],
-            description=serializer.validated_data.get("description", ""),
-            client_ip=client_ip_of(self.request),
-            api_token_id=_token_id(self.request),
-        )
+        data = serializer.validated_data
+        try:
+            # No members yet, so the owner is the only one who can be assigned at creation.
+            serializer.instance = create_investigation(
+                user=self.request.user,
+                title=data["title"],
+                description=data.get("description", ""),
+                tags=data.get("tags", []),
+                assignee=assignee_named(None, data.get("assignee")),
+                client_ip=client_ip_of(self.request),
+                api_token_id=_token_id(self.request),
+            )
+        except RunRequestInvalid as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
 
 
 class QueryRunViewSet(
@@ -130,8 +174,8 @@ class QueryRunViewSet(
     required_scopes = {"GET": "read:investigations", "POST": "write:runs"}
 
     def get_queryset(self) -> Any:
-        """Filters as on the history page: `analyst`, `analysis`, `status`, `investigation`,
-        `since`, `until` (YYYY-MM-DD)."""
+        """Filters as on the history page: `analyst`, `analysis`, `status`, `account` (id of
+        a registered AWS account), `investigation`, `since`, `until` (YYYY-MM-DD)."""
         runs: QuerySet[QueryRun] = (
             QueryRun.objects.for_user(self.request.user)
             .select_related("requested_by")
@@ -139,7 +183,7 @@ class QueryRunViewSet(
             .order_by("-created_at", "-id")
         )
         if self.request.query_params and self.action == "list":
-            form = RunFilterForm(self.request.query_params)
+            form = RunFilterForm(self.request.query_params, user=self.request.user)
             if not form.is_valid():
                 raise serializers.ValidationError(form.errors)
             runs = form.filter(runs)
@@ -215,6 +259,30 @@ class QueryRunViewSet(
         )
 
 
+    @extend_schema(
+        operation_id="runs_compare",
+        parameters=[OpenApiParameter(
+            "with", int, required=True,
+            description="The run to compare with: any run you can read. The earlier of the two "
+                        "is `before`.")],
+        responses={200: RunComparisonSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def compare(self, request: Request, pk: str | None = None) -> Response:
+        """Per analysis both runs have: rows added, removed and changed (same group, other
+        flows/packets/bytes…), rows matched on their key columns. Lists are capped at
+        1,000 rows of each kind; the counts are not."""
+        run = self.get_object()
+        other_pk = parse_run_id(request.query_params.get("with"))
+        if other_pk is None:
+            raise serializers.ValidationError({"with": ["Give the id of a run to compare with."]})
+        other = get_run_for_user(request.user, other_pk)  # 404 when the caller cannot read it
+        if other.pk == run.pk:
+            raise serializers.ValidationError({"with": ["Pick a different run."]})
+        comparison = compare_runs(*order_runs(run, other), show_limit=API_SHOW_LIMIT)
+        return Response(RunComparisonSerializer(comparison).data)
+
+
 class RunResultViewSet(viewsets.ViewSet):
     """Rows of one analysis of one run, paged (`?page=`, `?page_size=` up to 1000)."""
 
@@ -224,6 +292,11 @@ class RunResultViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="runs_result_rows",
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int),
+                    OpenApiParameter("sort", str,
+                                     description="Order every row by a column before paging: "
+                                                 "`bytes` ascending, `-bytes` descending; "
+                                                 "unknown columns keep the rank order. "
+                                                 "Downloads always come in rank order."),
                     OpenApiParameter("format", str, enum=list(EXPORT_FORMATS),
                                      description="Download every row instead of a page.")],
         responses={200: ResultPageSerializer},
@@ -244,6 +317,7 @@ class RunResultViewSet(viewsets.ViewSet):
         export = request.query_params.get("format")
         if export:
             return export_rows(result, rows, export)
+        rows = sorted_rows(result, parse_sort(result, request.query_params.get("sort")))
         paginator = Paginator(rows, size)
         try:
             page = paginator.page(number)

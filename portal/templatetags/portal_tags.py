@@ -4,6 +4,8 @@ from typing import Any
 
 from django import template
 
+from analysis.analyzers.result import MEASURE_COLUMNS
+
 register = template.Library()
 
 
@@ -13,10 +15,6 @@ def get_item(mapping: Any, key: str) -> Any:
         return mapping.get(key)
     except AttributeError:
         return None
-
-
-MEASURE_COLUMNS = frozenset({"flows", "packets", "bytes", "count", "distinct_ports",
-                             "distinct_hosts"})
 
 
 @register.filter

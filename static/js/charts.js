@@ -360,6 +360,7 @@
 
   var scheme = window.matchMedia("(prefers-color-scheme: dark)");
   if (scheme.addEventListener) scheme.addEventListener("change", function () { if (data) render(); });
+  document.addEventListener("portal:themechange", function () { if (data) render(); });
 
   var pending = null;
   window.addEventListener("resize", function () {

@@ -240,6 +240,7 @@
   if (scheme.addEventListener) {
     scheme.addEventListener("change", function () { if (cy) cy.style(stylesheet()); });
   }
+  document.addEventListener("portal:themechange", function () { if (cy) cy.style(stylesheet()); });
 
   fetch(section.getAttribute("data-url"), {
     credentials: "same-origin", headers: { Accept: "application/json" }

@@ -48,7 +48,8 @@ def test_analyst_opens_a_case_reads_aws_data_and_exports(
     page.get_by_label("AWS account").select_option(label="Demo account (moto) (123456789012)")
     page.get_by_label("Instance").fill("web")
     page.locator("#instance-details").get_by_text("10.0.0.0/16, 10.1.0.0/16").wait_for()
-    page.get_by_label("Start time").fill("2d")
+    page.get_by_role("button", name="Last 7 days").click()  # fills the datetime-local pickers
+    assert page.get_by_label("Start time").input_value() != ""
     for name in ("time-series", "graph", "detections"):
         page.locator(f"input[name=analyses][value={name}]").check()
     page.get_by_role("button", name="Start run").click()
@@ -100,3 +101,83 @@ def test_an_outsider_is_denied(live_server: Any, page: Any, investigation: Any,
     assert response is not None and response.status == 404
     response = page.goto(f"{live_server.url}/audit/")
     assert response is not None and response.status == 403
+
+
+def test_analyst_assigns_tags_and_reads_the_timeline(live_server: Any, page: Any,
+                                                     investigation: Any) -> None:
+    errors = _watch(page)
+    _login(page, live_server.url, "alice")
+    page.get_by_role("link", name="Web tier brute force").click()
+    assert page.locator("#assignee-value").inner_text() == "Unassigned"
+    page.get_by_label("Assignee").select_option(label="bob")
+    page.get_by_role("button", name="Assign", exact=True).click()
+    assert page.locator("#assignee-value").inner_text() == "bob"
+    page.get_by_label("Tags").fill("SSH, <script>alert(1)</script>")
+    page.get_by_role("button", name="Save tags").click()
+    chips = page.locator("#tags-value .tag")
+    assert chips.all_inner_texts() == ["<script>alert(1)</script>", "ssh"]  # text, not markup
+    page.get_by_label("Add a note").fill("Escalated to the web team")
+    page.get_by_role("button", name="Add note").click()
+    entries = page.locator("#timeline li").all_inner_texts()
+    assert "alice added a note" in entries[0] and "Escalated to the web team" in entries[0]
+    assert "alice changed the tags" in entries[1]
+    assert "alice assigned it to bob" in entries[2]
+    assert "alice opened the investigation" in entries[-1]
+    page.locator("#tags-value").get_by_role("link", name="ssh").click()
+    assert page.get_by_label("Tag").input_value() == "ssh"
+    assert page.locator("table.data tbody tr").count() == 1
+    page.get_by_label("Assignee").select_option("me")
+    page.get_by_role("button", name="Filter").click()
+    assert page.locator("table.data tbody tr").count() == 0  # assigned to bob, not alice
+    page.screenshot(path=str(ARTIFACTS / "workspace.png"), full_page=True)
+    assert errors == []
+
+
+def _background(page: Any) -> str:
+    return str(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+
+
+DARK_BG, LIGHT_BG = "rgb(13, 17, 23)", "rgb(246, 248, 250)"
+
+
+def test_the_theme_toggle_is_remembered_and_applied_before_paint(
+    live_server: Any, page: Any, investigation: Any
+) -> None:
+    errors = _watch(page)
+    page.emulate_media(color_scheme="light")
+    _login(page, live_server.url, "alice")
+    toggle = page.get_by_role("group", name="Theme")
+    assert toggle.get_by_role("radio", name="System").is_checked()
+    assert _background(page) == LIGHT_BG
+    # Keyboard only: focus the checked radio, arrow to the next one.
+    toggle.get_by_role("radio", name="System").focus()
+    page.keyboard.press("ArrowLeft")
+    assert toggle.get_by_role("radio", name="Dark").is_checked()
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert _background(page) == DARK_BG
+    assert page.evaluate("localStorage.getItem('portal-theme')") == "dark"
+    # The stored choice is on <html> before any of the body exists: no flash of light.
+    page.add_init_script("""
+        new MutationObserver(function (changes, observer) {
+          if (document.body) {
+            window.__themeAtFirstBody = document.documentElement.getAttribute('data-theme');
+            observer.disconnect();
+          }
+        }).observe(document, {childList: true, subtree: true});
+    """)
+    page.goto(f"{live_server.url}/investigations/{investigation.pk}/")
+    assert page.evaluate("window.__themeAtFirstBody") == "dark"
+    assert _background(page) == DARK_BG
+    assert page.get_by_role("radio", name="Dark").is_checked()
+    # "System" follows the operating system again, and is remembered as such.
+    page.get_by_title("Follow the system's theme").click()  # the mouse, on the icon
+    page.emulate_media(color_scheme="dark")
+    assert _background(page) == DARK_BG
+    page.emulate_media(color_scheme="light")
+    assert _background(page) == LIGHT_BG
+    page.reload()
+    assert page.evaluate("document.documentElement.dataset.theme") == "auto"
+    page.get_by_role("radio", name="Light").check()
+    page.emulate_media(color_scheme="dark")
+    assert _background(page) == LIGHT_BG  # an explicit choice beats the system
+    assert errors == []

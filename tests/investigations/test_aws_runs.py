@@ -23,6 +23,12 @@ def demo_account(moto_endpoint: str) -> Any:
     return seed_demo_account(moto_endpoint, lines=4000)
 
 
+@pytest.fixture(autouse=True)
+def _one_part(settings: Any) -> None:
+    """These runs read their window in one go; tests/investigations/test_workers.py has parts."""
+    settings.RUN_PART_SECONDS = 7 * 86400
+
+
 @pytest.mark.parametrize("source", ["cloudwatch", "s3"])
 def test_a_run_reads_the_instances_flow_log_from_aws(
     celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,

@@ -54,6 +54,8 @@ class Command(BaseCommand):
                 "Generated flow logs with planted incidents: an SSH brute force, a port scan, "
                 "a large outbound transfer, RDP and database probes, and internal fan-out."
             ),
+            tags=["demo", "web tier", "ssh"],
+            assignee=analyst,
         )
         with log_path.open("rb") as handle:
             run = submit_run(

@@ -320,3 +320,42 @@ def test_cancel_stops_between_pages_and_says_what_was_read(
     read = caught.value.read
     assert (read["pages"], read["events"], read["streams_count"]) == (1, 100, 100)
     assert len(lines_of([str(path) for path in sorted(tmp_path.glob("*.log.gz"))])) == 100
+
+
+def test_shards_split_the_event_range_so_every_event_is_read_exactly_once(
+    logs: Any, clients: ClientFactory, tmp_path: Path, now: datetime
+) -> None:
+    logs.create_log_group(logGroupName=GROUP)
+    base = now - timedelta(hours=2)
+    # Events on every millisecond around the shard boundaries and a spread over two hours.
+    events = [(ms(base) + n * 997, line(int(base.timestamp()) + n, packets=n)) for n in range(7000)]
+    put_events(logs, GROUP, "eni-0a1-all", events)
+    window = TimeWindow(base, now)
+    whole = CloudWatchFlowLogSource(clients=clients).fetch(
+        request(window), dest_dir=str(tmp_path / "whole")
+    )
+    results = [
+        CloudWatchFlowLogSource(clients=clients).fetch(
+            request(window, shard_index=index, shard_count=4),
+            dest_dir=str(tmp_path / f"shard{index}"),
+        )
+        for index in range(4)
+    ]
+    pieces = [lines_of(result.paths) for result in results]
+    assert sorted(line for piece in pieces for line in piece) == sorted(lines_of(whole.paths))
+    assert sum(result.read["events"] for result in results) == len(events)
+    ranges = [(result.read["start_ms"], result.read["end_ms"]) for result in results]
+    assert ranges[0][0] == whole.read["start_ms"] and ranges[-1][1] == whole.read["end_ms"]
+    assert all(ranges[i][1] + 1 == ranges[i + 1][0] for i in range(3))  # touching, not sharing
+
+
+def test_a_sharded_fetch_needs_both_ends_of_the_window(
+    clients: ClientFactory, tmp_path: Path, now: datetime
+) -> None:
+    from analysis.sources import SourceError
+
+    with pytest.raises(SourceError, match="both ends"):
+        CloudWatchFlowLogSource(clients=clients).fetch(
+            request(TimeWindow(now - timedelta(hours=1), None), shard_index=1, shard_count=2),
+            dest_dir=str(tmp_path),
+        )

@@ -431,3 +431,29 @@ def test_a_window_without_start_lists_the_region_prefix_once(
         ("AWSLogs/", "/"),
         (f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/", None),
     ]
+
+
+def test_shards_deal_out_the_selected_objects_without_overlap_or_gap(
+    s3: Any, clients: ClientFactory, tmp_path: Path
+) -> None:
+    create_bucket(s3)
+    stamps = [at(8) + timedelta(minutes=5 * n) for n in range(40)]
+    put_files(s3, stamps)
+    window = TimeWindow(at(9), at(10, 30))
+    whole, everything = fetch(clients, tmp_path / "whole", window)
+    parts = [
+        fetch(clients, tmp_path / f"shard{index}", window, shard_index=index, shard_count=3)
+        for index in range(3)
+    ]
+    shards = [local for _, local in parts]
+    assert sorted(name for local in shards for name in local) == sorted(everything)
+    assert all(not set(a) & set(b) for a in shards for b in shards if a is not b)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert [result.read["shard"] for result, _ in parts] == [[0, 3], [1, 3], [2, 3]]
+    assert whole.read["shard"] == [0, 1]
+
+
+def test_a_shard_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(ValueError, match="shard 3 of 3"):
+        FetchRequest(window=TimeWindow(at(9), at(10)), bucket=BUCKET, region=REGION,
+                     shard_index=3, shard_count=3)
