@@ -162,6 +162,15 @@ class RunForm(forms.Form):
                  ("cloudwatch", "AWS: CloudWatch Logs"), ("s3", "AWS: S3")],
         initial="upload", required=False,
     )
+    engine = forms.ChoiceField(
+        label="Analyse with",
+        choices=[("auto", "Automatic: Athena for large S3 windows, when the account has it"),
+                 ("local", "This portal's workers"),
+                 ("athena", "Amazon Athena (S3 flow logs; the account must have Athena set up)")],
+        initial="auto", required=False,
+        help_text="AWS runs only. Athena scans the data where it lies and is billed per byte "
+                  "scanned, within the account's scan limit.",
+    )
     log_files = MultipleFileField(
         label="Flow-log files", required=False,
         help_text="VPC flow logs in the default or a custom format (header line), plain or gzip.",
@@ -243,7 +252,7 @@ class RunForm(forms.Form):
     # Fields and the order they are shown in, by section (run_form.html); thresholds follow.
     SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("Flow logs", ("source", "log_files", "account", "instance", "flow_log_id",
-                       "interfaces")),
+                       "interfaces", "engine")),
         ("Analyses", ("analyses",)),
         ("Scope", ("target_ips", "vpc_cidrs", "port", "top_n", "rank_by")),
         ("Time window", ("relative_window", "start_time", "end_time")),
@@ -364,7 +373,8 @@ class RunForm(forms.Form):
         if config.get("account"):
             initial.update(source=run.source, account=config["account"],
                            instance=(config.get("instance") or {}).get("instance_id", ""),
-                           flow_log_id=(config.get("flow_log") or {}).get("flow_log_id", ""))
+                           flow_log_id=(config.get("flow_log") or {}).get("flow_log_id", ""),
+                           engine=config.get("engine") or "auto")
         for version in run.reference_versions.select_related("table"):
             kind = version.table.kind
             if kind == ReferenceKind.CIDR:
@@ -387,7 +397,8 @@ class RunForm(forms.Form):
             return {"files": data["log_files"]}
         return {"account": data["account"], "instance": data["instance"].strip(),
                 "source": data["source"], "flow_log_id": data.get("flow_log_id", "").strip(),
-                "interfaces": _split_list(data.get("interfaces", ""))}
+                "interfaces": _split_list(data.get("interfaces", "")),
+                "engine": data.get("engine") or "auto"}
 
     def parameters(self) -> dict[str, Any]:
         data = self.cleaned_data

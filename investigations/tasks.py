@@ -7,6 +7,7 @@ from functools import partial
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from investigations.choices import RunStatus
 from investigations.execution import analyse_parts, execute
@@ -42,9 +43,10 @@ def execute_run(self: Task, run_id: int) -> None:
         )
         if not slot:
             # Every slot of the account is taken (on any worker): wait without holding a worker.
+            # updated_at too: the reaper re-sends only queued runs nobody is looking after.
             QueryRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
                 stage=f"Waiting: {settings.RUN_MAX_PER_ACCOUNT} runs over this AWS account are "
-                "already running"
+                "already running", updated_at=timezone.now(),
             )
             raise self.retry(countdown=settings.RUN_CAP_RETRY_SECONDS)
     run = QueryRun.claim(run_id, worker=self.request.hostname or "")

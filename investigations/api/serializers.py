@@ -135,6 +135,11 @@ class QueryRunCreateSerializer(serializers.Serializer):
         queryset=AwsAccount.objects.none(), required=False, allow_null=True,
         help_text="Read the flow log covering `instance` in this AWS account.")
     instance = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    engine = serializers.ChoiceField(
+        choices=["auto", "local", "athena"], required=False, default="auto",
+        help_text="Where an AWS run is analysed: `auto` uses Athena for S3 windows larger than "
+                  "the portal's threshold when the account has Athena set up.",
+    )
     source = serializers.ChoiceField(choices=["auto", "cloudwatch", "s3"], required=False,
                                      default="auto")
     flow_log_id = serializers.CharField(required=False, allow_blank=True, default="",
@@ -184,7 +189,8 @@ class QueryRunCreateSerializer(serializers.Serializer):
             return {"account": data["account"], "instance": data["instance"].strip(),
                     "source": data.get("source", "auto"),
                     "flow_log_id": data.get("flow_log_id", "").strip(),
-                    "interfaces": data.get("interfaces", [])}
+                    "interfaces": data.get("interfaces", []),
+                    "engine": data.get("engine", "auto")}
         return {"files": data["files"]}
 
     def _time(self, value: str) -> Any:

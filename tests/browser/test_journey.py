@@ -93,7 +93,11 @@ def test_analyst_sorts_a_result_table_and_compares_two_runs(
     _header(page, "ssh-inbound", "flows").get_by_role("link").press("Enter")
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="ascending"]')
     assert _column(page, "ssh-inbound", 3) == ["1", "1", "2"]
-    assert page.evaluate("document.activeElement.dataset.column") == "flows"
+    # Focus comes back after htmx settles the swap, a moment after the new table shows.
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.dataset.column === 'flows'",
+        timeout=5_000,
+    )
     # The sort lives in the address: a reload shows the same order.
     page.reload()
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="ascending"]')

@@ -17,6 +17,7 @@ from investigations.models import QueryRun
 from investigations.services import RunRequestInvalid, cancel_run, submit_run
 from portal.models import AuditEvent
 from tests.analysis.athena.test_client import moto_api, queue_result
+from tests.conftest import client_for
 
 SUMMARY_COLUMNS = [
     ("protocol", "integer"), ("action", "varchar"), ("flows", "bigint"), ("packets", "bigint"),
@@ -112,6 +113,33 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     assert event.details["outcome"] == "succeeded"
     assert event.details["athena"]["query_ids"] == athena["query_ids"]
     assert AuditEvent.objects.filter(action="run.succeeded", target_id=str(run.pk)).exists()
+    page = client_for(analyst).get(run.get_absolute_url()).content.decode()
+    assert "Analysed with <strong>Amazon Athena</strong>: the analyst chose Athena" in page
+    assert athena["query_ids"][2] in page and "Athena queries" in page
+
+
+@pytest.mark.django_db
+def test_the_run_form_and_the_api_take_the_engine(
+    athena_account: Any, investigation: Any, analyst: Any
+) -> None:
+    from django.urls import reverse
+
+    client = client_for(analyst)
+    response = client.post(reverse("investigations:run_create", args=[investigation.pk]), {
+        "source": "s3", "account": athena_account.pk, "instance": "web", "engine": "athena",
+        "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows",
+    })
+    assert response.status_code == 302, response.content[:3000]
+    assert QueryRun.objects.get().source_config["engine"] == ATHENA
+    rerun = client.get(reverse("investigations:run_create", args=[investigation.pk]),
+                       {"from": QueryRun.objects.get().pk}).content.decode()
+    assert '<option value="athena" selected>' in rerun
+    api = client.post("/api/v1/runs/", {
+        "investigation": investigation.pk, "account": athena_account.pk, "instance": "web",
+        "source": "s3", "engine": "local", "analyses": "traffic-summary",
+    })
+    assert api.status_code == 202, api.content[:2000]
+    assert QueryRun.objects.get(pk=api.json()["id"]).source_config["engine"] == "local"
 
 
 @pytest.mark.django_db

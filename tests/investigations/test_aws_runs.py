@@ -23,6 +23,36 @@ def demo_account(moto_endpoint: str) -> Any:
     return seed_demo_account(moto_endpoint, lines=4000)
 
 
+def _log_group_events(logs: Any, group: str) -> dict[str, list[dict[str, Any]]]:
+    saved: dict[str, list[dict[str, Any]]] = {}
+    for page in logs.get_paginator("describe_log_streams").paginate(logGroupName=group):
+        for stream in page["logStreams"]:
+            name = stream["logStreamName"]
+            events: list[dict[str, Any]] = []
+            kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": name,
+                                      "startFromHead": True}
+            while True:
+                response = logs.get_log_events(**kwargs)
+                events += [{"timestamp": e["timestamp"], "message": e["message"]}
+                           for e in response["events"]]
+                if not response["events"] or response["nextForwardToken"] == kwargs.get(
+                        "nextToken"):
+                    break
+                kwargs["nextToken"] = response["nextForwardToken"]
+            saved[name] = events
+    return saved
+
+
+def _restore_log_group(logs: Any, group: str, saved: dict[str, list[dict[str, Any]]]) -> None:
+    logs.create_log_group(logGroupName=group)
+    for name, events in saved.items():
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+        ordered = sorted(events, key=lambda event: event["timestamp"])
+        for start in range(0, len(ordered), 5000):
+            logs.put_log_events(logGroupName=group, logStreamName=name,
+                                logEvents=ordered[start:start + 5000])
+
+
 @pytest.fixture(autouse=True)
 def _one_part(settings: Any) -> None:
     """These runs read their window in one go; tests/investigations/test_workers.py has parts."""
@@ -100,8 +130,13 @@ def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
     # Take the data away in "AWS": a second run can only succeed from the cache.
     logs = boto3.client("logs", region_name="us-east-1", endpoint_url=moto_endpoint,
                         aws_access_key_id="testing", aws_secret_access_key="testing")
-    logs.delete_log_group(logGroupName=first.data_read["log_group"])
-    second = run_once()
+    group = first.data_read["log_group"]
+    saved = _log_group_events(logs, group)
+    logs.delete_log_group(logGroupName=group)
+    try:
+        second = run_once()
+    finally:  # the moto server outlives this test: later tests need the demo's log group
+        _restore_log_group(logs, group, saved)
     assert second.status == "succeeded", second.error
     assert second.data_read["cache"]["hit"] is True
     assert second.records["ok"] == first.records["ok"] > 0

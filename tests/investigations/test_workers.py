@@ -69,9 +69,11 @@ def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
     settings.RUN_PART_SECONDS = 7 * 86400
     whole = wait_for_run(_aws_run(analyst, investigation, demo_account, window, source),
                          timeout=180)
-    assert whole.data_read["cache"]["hit"] is False
-
-    assert whole.status == parted.status == "succeeded", whole.error + parted.error
+    assert whole.status == parted.status == "succeeded", (
+        whole.error + parted.error + celery_worker_process.log()[-3000:]
+        + second_worker.log()[-3000:]
+    )
+    assert whole.data_read["cache"]["hit"] is False, whole.data_read
     assert (whole.source_config["parts"], parted.source_config["parts"]) == (1, 8)
     assert parted.parts_total == parted.parts_done == 8
     assert _rows(parted) == _rows(whole)
