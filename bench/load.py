@@ -106,9 +106,9 @@ def workers(count: int, env: dict[str, str]) -> Iterator[list[Child]]:
         for index in range(count):
             child = Child(
                 f"worker {index + 1}",
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "--queues=analyse,download",
-                 "--concurrency", "1",
-                 "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+                [sys.executable, "-m", "celery", "-A", "portal", "worker",
+                 "--queues=analyse,download", "--concurrency", "1", "--loglevel", "INFO",
+                 "--without-mingle", "--without-gossip",
                  "-n", f"bench{index + 1}@%h"],
                 env, ready_text=" ready.",
             )
