@@ -36,7 +36,17 @@ CORE = (
 
 
 def peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux and only grows: the process peak so far.
+    """This process's peak resident set so far, in MB.
+
+    VmHWM (Linux) belongs to this process's own address space; ru_maxrss would carry the
+    parent's peak across fork and exec (the naive baseline's gigabytes into the RSS child)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
