@@ -3,9 +3,10 @@
 A run over S3 flow logs of an account with Athena settings can be analysed in Athena instead
 of being downloaded: forced by the analyst (engine "athena"), or chosen when the window holds
 more than ATHENA_AUTO_BYTES of flow-log objects (engine "auto"). The analyses are the same
-definitions the local engine runs (analysis.athena); those that only run locally are listed
-as skipped with the reason. Every query's id, bytes scanned and cost go into the run's
-`data_read` and an audit event; cancelling the run stops the query in flight.
+definitions the local engine runs (analysis.athena); those that cannot run there with the
+run's parameters (reference tables too large to inline) are listed as skipped with the
+reason. Every query's id, bytes scanned and cost go into the run's `data_read` and an audit
+event; cancelling the run stops the query in flight.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def run_in_athena(
         planned, skipped = plan_analyses(run.analyses, params, sorted(table.columns))
         runnable = []
         for analyzer in planned:
-            local_only = local_only_reason(analyzer)
+            local_only = local_only_reason(analyzer, params)
             if local_only is None:
                 runnable.append(analyzer)
             else:

@@ -79,6 +79,11 @@ class Analyzer:
             raise ValueError(f"analysis {self.name!r} {reason}")
         return self.analyze(connection, params)
 
+    def local_only_for(self, params: AnalysisParams) -> str | None:
+        """Why only the local engine can run this analysis with these parameters (e.g.
+        reference data too large to go inline in a query), or None."""
+        return self.local_only or None
+
     def missing_input(self, params: AnalysisParams) -> str | None:
         """Why the parameters do not let this analysis run (e.g. "needs a port"), or None."""
         return None

@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from analysis.analyzers.base import register
+from analysis.analyzers.base import FetchRows, duckdb_rows, flow_columns, register
 from analysis.analyzers.grouped import (
     ACTION,
     FIRST_SEEN,
@@ -17,9 +17,14 @@ from analysis.analyzers.grouped import (
     address_text,
 )
 from analysis.analyzers.params import AnalysisParams
-from analysis.analyzers.reftables import best_match_sql, load_cidr_tables
+from analysis.analyzers.reftables import (
+    best_match_sql,
+    cidr_inline_reason,
+    cidr_values,
+    load_cidr_tables,
+)
 from analysis.analyzers.result import AnalysisResult
-from analysis.analyzers.scope import from_target, to_target
+from analysis.analyzers.scope import ensure_packet_addresses, from_target, to_target
 
 KEYS = (
     OutputColumn("table", "table_name"),
@@ -58,7 +63,10 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
     keys = KEYS
     extras = (FIRST_SEEN, LAST_SEEN)
     order = 60
-    local_only = "it joins the uploaded CIDR tables, loaded as DuckDB tables of integer ranges"
+    local_only = ""
+
+    def local_only_for(self, params: AnalysisParams) -> str | None:
+        return cidr_inline_reason(params.cidr_tables)
 
     def missing_input(self, params: AnalysisParams) -> str | None:
         if not any(table["entries"] for table in params.cidr_tables):
@@ -66,9 +74,14 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
         return None
 
     def source(self, params: AnalysisParams, columns: Collection[str]) -> str:
+        """Peers matched against the CIDR tables inlined as a VALUES relation."""
+        return self.matched_sql(params, columns, cidr_values(params.cidr_tables))
+
+    def matched_sql(self, params: AnalysisParams, columns: Collection[str], reference: str) -> str:
+        """The peers with their best match in `reference` (a table or VALUES relation)."""
         peers = peers_sql(params, columns)
         distinct = f"(SELECT DISTINCT ip FROM {peers} AS all_peers WHERE ip IS NOT NULL)"
-        best = best_match_sql(distinct)
+        best = best_match_sql(distinct, reference)
         return (
             "(SELECT best.table_name, best.cidr, best.label, p.ip, p.action, p.packets, "
             "p.bytes, p.start_ts, p.end_ts "
@@ -78,8 +91,20 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        load_cidr_tables(connection, params.cidr_tables)
-        return super().analyze(connection, params)
+        # Locally the tables are a temp table (quick to load however large they are).
+        reference = load_cidr_tables(connection, params.cidr_tables)
+        columns = ensure_packet_addresses(connection, flow_columns(connection))
+        return self.grouped_result(
+            duckdb_rows(connection), params, columns, self.matched_sql(params, columns, reference)
+        )
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        reason = cidr_inline_reason(params.cidr_tables)
+        if reason is not None:
+            raise ValueError(f"analysis {self.name!r} runs only locally: {reason}")
+        return super().analyze_rows(fetch, params, columns)
 
     def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         return {

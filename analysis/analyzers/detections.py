@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import duckdb
 
-from analysis.addresses import int_to_ip
-from analysis.analyzers.base import Analyzer, register
+from analysis.addresses import address_value, int_to_ip, sql_int
+from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
 from analysis.analyzers.params import DEFAULT_ADMIN_PORTS, AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 from analysis.analyzers.scope import is_external, is_internal, scope_summary
@@ -25,6 +25,9 @@ from analysis.findings import (
 from analysis.protocols import TCP
 
 MAX_EVIDENCE_TARGETS = 20
+# Follow-up queries take their candidates in IN lists of at most this many addresses, so the
+# number of queries (each a scan, billed in Athena) does not grow with the number of findings.
+CANDIDATES_PER_QUERY = 1000
 MAD_SCALE = 1.4826  # makes the median absolute deviation comparable to a standard deviation
 BRUTE_FORCE_PORTS = {22: (SSH_BRUTE_FORCE, "SSH"), 3389: (RDP_BRUTE_FORCE, "RDP")}
 ROW_COLUMNS = [
@@ -42,19 +45,16 @@ ROW_COLUMNS = [
 
 
 def _ip(value: Any) -> str:
-    return int_to_ip(int(value))
+    return int_to_ip(address_value(value))
 
 
-def _targets_of(
-    connection: duckdb.DuckDBPyConnection, condition: str, column: str = "dst_ip"
-) -> tuple[list[str], int]:
-    """The most frequent addresses of `column` among the records matching `condition`."""
-    rows = connection.execute(
-        f"SELECT {column}, COUNT(*) AS flows, COUNT(*) OVER () AS total FROM flows "
-        f"WHERE {condition} AND {column} IS NOT NULL GROUP BY {column} "
-        f"ORDER BY flows DESC, {column} ASC LIMIT {MAX_EVIDENCE_TARGETS}"
-    ).fetchall()
-    return [_ip(row[0]) for row in rows], int(rows[0][2]) if rows else 0
+def _chunks(values: list[int]) -> Iterable[list[int]]:
+    for start in range(0, len(values), CANDIDATES_PER_QUERY):
+        yield values[start : start + CANDIDATES_PER_QUERY]
+
+
+def _in(column: str, values: Iterable[int]) -> str:
+    return f"{column} IN ({', '.join(sql_int(value) for value in sorted(set(values)))})"
 
 
 def _not_a_reply() -> str:
@@ -66,10 +66,47 @@ def _not_a_reply() -> str:
 class Detector:
     """One finding type: a query over `flows` and the thresholds that turn rows into findings."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams) -> None:
-        self.connection = connection
+    def __init__(self, fetch: FetchRows, params: AnalysisParams) -> None:
+        self.fetch = fetch
         self.params = params
         self.t = params.thresholds
+
+    def per_candidate(
+        self, candidates: Iterable[int], sql: Callable[[str], str], key: str = "src_ip"
+    ) -> dict[int, list[tuple[Any, ...]]]:
+        """Rows of `sql(key IN (...))` by candidate address (the rows' first column), in
+        one query per CANDIDATES_PER_QUERY candidates."""
+        found: dict[int, list[tuple[Any, ...]]] = {}
+        for chunk in _chunks(sorted(set(candidates))):
+            for row in self.fetch(sql(_in(key, chunk))):
+                found.setdefault(address_value(row[0]), []).append(tuple(row[1:]))
+        return found
+
+    def targets_of(
+        self,
+        condition: str,
+        candidates: Iterable[int],
+        key: str = "src_ip",
+        column: str = "dst_ip",
+    ) -> dict[int, tuple[list[str], int]]:
+        """Per candidate `key` address: the most frequent addresses of `column` among the
+        records matching `condition`, and how many distinct ones there are."""
+
+        def sql(candidate_in: str) -> str:
+            return (
+                f"SELECT candidate, addr, flows, total FROM (SELECT {key} AS candidate, "
+                f"{column} AS addr, COUNT(*) AS flows, "
+                f"COUNT(*) OVER (PARTITION BY {key}) AS total, "
+                f"ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY COUNT(*) DESC, {column} ASC) "
+                f"AS rn FROM flows WHERE {condition} AND {candidate_in} "
+                f"AND {column} IS NOT NULL GROUP BY {key}, {column}) AS ranked "
+                f"WHERE rn <= {MAX_EVIDENCE_TARGETS} ORDER BY candidate, rn"
+            )
+
+        return {
+            candidate: ([_ip(row[0]) for row in rows], int(rows[0][2]))
+            for candidate, rows in self.per_candidate(candidates, sql, key).items()
+        }
 
     def brute_force(self) -> list[Finding]:
         """Many short TCP flows from one source to SSH or RDP."""
@@ -79,7 +116,7 @@ class Detector:
                 f"protocol = {TCP} AND dstport = {port} "
                 f"AND packets <= {int(self.t['bruteforce_max_packets'])}"
             )
-            rows = self.connection.execute(
+            rows = self.fetch(
                 "SELECT src_ip, COUNT(*) AS flows, "
                 "SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END), "
                 "SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END), "
@@ -90,10 +127,13 @@ class Detector:
                 f"AND COUNT(*) >= {float(self.t['bruteforce_min_per_target'])} "
                 "* COUNT(DISTINCT dst_ip) "
                 "ORDER BY flows DESC, src_ip ASC"
-            ).fetchall()
+            )
+            if not rows:
+                continue
+            targets_by = self.targets_of(base, [address_value(row[0]) for row in rows])
             for src, flows, accepted, rejected, size, first, last in rows:
                 peer = _ip(src)
-                targets, count = _targets_of(self.connection, f"{base} AND src_ip = {int(src)}")
+                targets, count = targets_by.get(address_value(src), ([], 0))
                 reached = int(accepted) > 0
                 findings.append(
                     Finding(
@@ -124,7 +164,7 @@ class Detector:
     def port_scan(self) -> list[Finding]:
         """One source trying many distinct destination ports."""
         base = f"{_not_a_reply()} AND dstport IS NOT NULL AND protocol IN (6, 17)"
-        rows = self.connection.execute(
+        rows = self.fetch(
             "SELECT src_ip, COUNT(DISTINCT dstport) AS ports, COUNT(*), "
             "SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END), "
@@ -132,19 +172,25 @@ class Detector:
             f"FROM flows WHERE {base} AND src_ip IS NOT NULL GROUP BY src_ip "
             f"HAVING COUNT(DISTINCT dstport) >= {int(self.t['portscan_min_ports'])} "
             "ORDER BY ports DESC, src_ip ASC"
-        ).fetchall()
+        )
+        if not rows:
+            return []
+        sources = [address_value(row[0]) for row in rows]
+        targets_by = self.targets_of(base, sources)
+        open_by = self.per_candidate(
+            sources,
+            lambda candidates: (
+                "SELECT src_ip, dstport FROM (SELECT src_ip, dstport, ROW_NUMBER() OVER "
+                "(PARTITION BY src_ip ORDER BY dstport) AS rn FROM (SELECT DISTINCT src_ip, "
+                f"dstport FROM flows WHERE {base} AND {candidates} AND action = 'ACCEPT') "
+                "AS accepted) AS ranked WHERE rn <= 50 ORDER BY src_ip, dstport"
+            ),
+        )
         findings = []
         for src, ports, flows, accepted, rejected, size, first, last in rows:
             peer = _ip(src)
-            condition = f"{base} AND src_ip = {int(src)}"
-            targets, count = _targets_of(self.connection, condition)
-            open_ports = [
-                int(row[0])
-                for row in self.connection.execute(
-                    f"SELECT DISTINCT dstport FROM flows WHERE {condition} "
-                    f"AND action = 'ACCEPT' ORDER BY dstport LIMIT 50"
-                ).fetchall()
-            ]
+            targets, count = targets_by.get(address_value(src), ([], 0))
+            open_ports = [int(row[0]) for row in open_by.get(address_value(src), [])]
             findings.append(
                 Finding(
                     type=PORT_SCAN,
@@ -180,32 +226,34 @@ class Detector:
             f"{external} AND dstport IN ({port_list}) AND action = 'ACCEPT' "
             f"AND packets <= {int(self.t['probe_max_packets'])}"
         )
-        rows = self.connection.execute(
+        rows = self.fetch(
             "SELECT src_ip, dstport, COUNT(*), COALESCE(SUM(bytes), 0), MIN(start_ts), "
             f"MAX(end_ts) FROM flows WHERE {probe} GROUP BY src_ip, dstport "
             "ORDER BY src_ip, dstport"
-        ).fetchall()
+        )
         by_source: dict[int, list[tuple[Any, ...]]] = {}
         for row in rows:
-            by_source.setdefault(int(row[0]), []).append(row)
+            by_source.setdefault(address_value(row[0]), []).append(row)
+        if not by_source:
+            return []
+        refused_by = self.per_candidate(
+            by_source,
+            lambda candidates: (
+                f"SELECT DISTINCT src_ip, dstport FROM flows WHERE {external} AND {candidates} "
+                f"AND dstport IN ({port_list}) AND action = 'REJECT' ORDER BY src_ip, dstport"
+            ),
+        )
+        # A source's open ports are every port it probed, so `probe` alone selects its flows.
+        targets_by = self.targets_of(probe, by_source)
         findings = []
         for src, probes in by_source.items():
             peer = _ip(src)
             open_ports = [int(row[1]) for row in probes]
             refused = [
-                int(row[0])
-                for row in self.connection.execute(
-                    f"SELECT DISTINCT dstport FROM flows WHERE {external} AND src_ip = {src} "
-                    f"AND dstport IN ({port_list}) AND action = 'REJECT' ORDER BY dstport"
-                ).fetchall()
-                if int(row[0]) not in open_ports
+                int(row[0]) for row in refused_by.get(src, []) if int(row[0]) not in open_ports
             ]
             open_list = ", ".join(f"{port} ({ports.get(port) or 'unknown'})" for port in open_ports)
-            targets, count = _targets_of(
-                self.connection,
-                f"{probe} AND src_ip = {src} AND dstport IN "
-                f"({', '.join(str(port) for port in open_ports)})",
-            )
+            targets, count = targets_by.get(src, ([], 0))
             flows = sum(int(row[2]) for row in probes)
             findings.append(
                 Finding(
@@ -249,37 +297,53 @@ class Detector:
             f"(SELECT dst_ip AS peer, SUM(bytes) AS bytes FROM flows WHERE {outbound} "
             "GROUP BY dst_ip)"
         )
-        stats = self.connection.execute("SELECT COUNT(*) FROM " + peers + " AS peers").fetchone()
-        count = int(stats[0]) if stats else 0
+        count, median = self._count_and_median(f"SELECT bytes AS x FROM {peers} AS peers")
         if count < max(int(self.t["exfil_min_peers"]), 1):
             return []
-        median = self._median(f"SELECT bytes AS x FROM {peers} AS peers")
-        mad = self._median(f"SELECT ABS(bytes - {median}) AS x FROM {peers} AS peers")
+        _, mad = self._count_and_median(
+            f"SELECT ABS(CAST(bytes AS DOUBLE) - CAST({median!r} AS DOUBLE)) AS x "
+            f"FROM {peers} AS peers"
+        )
         floor = max(self.t["exfil_min_bytes"], self.t["exfil_min_ratio"] * median)
-        rows = self.connection.execute(
+        rows = self.fetch(
             f"SELECT peer, bytes FROM {peers} AS peers WHERE bytes >= {int(floor)} "
             "ORDER BY bytes DESC, peer ASC"
-        ).fetchall()
-        findings = []
+        )
+        spread = MAD_SCALE * mad
+        candidates = []
         for value, size in rows:
-            size = int(size)
-            spread = MAD_SCALE * mad
-            zscore = (size - median) / spread if spread > 0 else float("inf")
-            if zscore < self.t["exfil_min_zscore"]:
-                continue
+            zscore = (int(size) - median) / spread if spread > 0 else float("inf")
+            if zscore >= self.t["exfil_min_zscore"]:
+                candidates.append((address_value(value), int(size), zscore))
+        if not candidates:
+            return []
+        receivers = [value for value, _, _ in candidates]
+        details = self.per_candidate(
+            receivers,
+            lambda chosen: (
+                "SELECT dst_ip, COUNT(*), MIN(start_ts), MAX(end_ts) FROM flows "
+                f"WHERE {outbound} AND {chosen} GROUP BY dst_ip"
+            ),
+            key="dst_ip",
+        )
+        sources_by = self.targets_of(outbound, receivers, key="dst_ip", column="src_ip")
+        ports_by = self.per_candidate(
+            receivers,
+            lambda chosen: (
+                "SELECT dst_ip, dstport FROM (SELECT dst_ip, dstport, ROW_NUMBER() OVER "
+                "(PARTITION BY dst_ip ORDER BY n DESC, dstport ASC NULLS LAST) AS rn FROM "
+                f"(SELECT dst_ip, dstport, COUNT(*) AS n FROM flows WHERE {outbound} "
+                f"AND {chosen} GROUP BY dst_ip, dstport) AS counted) AS ranked "
+                "WHERE rn <= 10 ORDER BY dst_ip, rn"
+            ),
+            key="dst_ip",
+        )
+        findings = []
+        for value, size, zscore in candidates:
             peer = _ip(value)
-            detail = self.connection.execute(
-                "SELECT COUNT(*), MIN(start_ts), MAX(end_ts) FROM flows "
-                f"WHERE {outbound} AND dst_ip = {int(value)}"
-            ).fetchone()
-            assert detail is not None
-            sources, source_count = _targets_of(
-                self.connection, f"{outbound} AND dst_ip = {int(value)}", column="src_ip"
-            )
-            port_rows = self.connection.execute(
-                f"SELECT dstport, COUNT(*) AS n FROM flows WHERE {outbound} "
-                f"AND dst_ip = {int(value)} GROUP BY dstport ORDER BY n DESC, dstport LIMIT 10"
-            ).fetchall()
+            [detail] = details[value]
+            sources, source_count = sources_by.get(value, ([], 0))
+            port_rows = ports_by.get(value, [])
             ratio = size / median if median > 0 else None
             findings.append(
                 Finding(
@@ -312,14 +376,18 @@ class Detector:
             )
         return findings
 
-    def _median(self, values_sql: str) -> float:
-        """Median of column x of a relation, with window functions Trino also has."""
-        row = self.connection.execute(
-            "SELECT AVG(x) FROM (SELECT x, ROW_NUMBER() OVER (ORDER BY x) AS rn, "
-            f"COUNT(*) OVER () AS n FROM ({values_sql}) AS v) AS ranked "
-            "WHERE 2 * rn IN (n, n + 1, n + 2)"
-        ).fetchone()
-        return float(row[0]) if row and row[0] is not None else 0.0
+    def _count_and_median(self, values_sql: str) -> tuple[int, float]:
+        """Row count and median of column x of a relation, in one query (window functions
+        Trino also has)."""
+        rows = self.fetch(
+            "SELECT MAX(n), AVG(CASE WHEN 2 * rn IN (n, n + 1, n + 2) THEN x END) FROM "
+            "(SELECT x, ROW_NUMBER() OVER (ORDER BY x) AS rn, "
+            f"COUNT(*) OVER () AS n FROM ({values_sql}) AS v) AS ranked"
+        )
+        if not rows or rows[0][0] is None:
+            return 0, 0.0
+        count, median = rows[0]
+        return int(count), float(median) if median is not None else 0.0
 
     def internal_fan_out(self) -> list[Finding]:
         """An internal source trying admin ports on many internal hosts."""
@@ -328,7 +396,7 @@ class Detector:
             f"{is_internal('src_ip', self.params)} AND {is_internal('dst_ip', self.params)} "
             f"AND dstport IN ({ports}) AND protocol = {TCP} AND src_ip <> dst_ip"
         )
-        rows = self.connection.execute(
+        rows = self.fetch(
             "SELECT src_ip, COUNT(DISTINCT dst_ip) AS hosts, COUNT(*), "
             "SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END), "
@@ -336,18 +404,23 @@ class Detector:
             f"FROM flows WHERE {base} GROUP BY src_ip "
             f"HAVING COUNT(DISTINCT dst_ip) >= {int(self.t['fanout_min_hosts'])} "
             "ORDER BY hosts DESC, src_ip ASC"
-        ).fetchall()
+        )
+        if not rows:
+            return []
+        sources = [address_value(row[0]) for row in rows]
+        targets_by = self.targets_of(base, sources)
+        used_by = self.per_candidate(
+            sources,
+            lambda candidates: (
+                f"SELECT DISTINCT src_ip, dstport FROM flows WHERE {base} AND {candidates} "
+                "ORDER BY src_ip, dstport"
+            ),
+        )
         findings = []
         for src, hosts, flows, accepted, rejected, size, first, last in rows:
             peer = _ip(src)
-            condition = f"{base} AND src_ip = {int(src)}"
-            targets, count = _targets_of(self.connection, condition)
-            used = [
-                int(row[0])
-                for row in self.connection.execute(
-                    f"SELECT DISTINCT dstport FROM flows WHERE {condition} ORDER BY dstport"
-                ).fetchall()
-            ]
+            targets, count = targets_by.get(address_value(src), ([], 0))
+            used = [int(row[0]) for row in used_by.get(address_value(src), [])]
             findings.append(
                 Finding(
                     type=INTERNAL_FAN_OUT,
@@ -406,8 +479,8 @@ def _row(finding: Finding) -> dict[str, Any]:
 
 
 def detect(connection: duckdb.DuckDBPyConnection, params: AnalysisParams) -> list[Finding]:
-    """Every finding over `flows`, most severe first."""
-    return Detector(connection, params).all()
+    """Every finding over the local `flows` table, most severe first."""
+    return Detector(duckdb_rows(connection), params).all()
 
 
 @register
@@ -432,15 +505,19 @@ class DetectionsAnalyzer(Analyzer):
         "end",
     )
     order = 95
-    local_only = (
-        "it runs further queries for each candidate finding, so the number of scans depends "
-        "on the data"
-    )
+    local_only = ""
 
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        findings = detect(connection, params)
+        return self.analyze_rows(duckdb_rows(connection), params, flow_columns(connection))
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        # One main query per finding type, then one query per kind of evidence over all its
+        # candidates (IN lists): a bounded number of scans, whatever the data.
+        findings = Detector(fetch, params).all()
         rows = [_row(finding) for finding in findings]
         return AnalysisResult(
             name=self.name,

@@ -221,12 +221,18 @@ class GroupedAnalyzer(Analyzer):
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
     ) -> AnalysisResult:
+        return self.grouped_result(fetch, params, columns, self.source(params, columns))
+
+    def grouped_result(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str], source: str
+    ) -> AnalysisResult:
+        """The analysis over relation `source` (see `source`)."""
         grouped = run_grouped(
             fetch,
             keys=self.group_keys(params, columns),
             extras=self.extra_columns(params, columns),
             condition=self.condition(params, columns),
-            source=self.source(params, columns),
+            source=source,
             rank=self.rank_measure(params),
             limit=params.top_n,
         )

@@ -1,4 +1,5 @@
-"""Reference data from AnalysisParams as DuckDB temp tables: CIDR ranges and port tags."""
+"""Reference data from AnalysisParams (CIDR ranges, port tags) as a relation the analyzers join:
+a DuckDB temp table in the local engine, or an inline VALUES relation any engine runs."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ from typing import Any
 import duckdb
 
 from analysis.addresses import cidr_bounds
+from analysis.lineparse import sql_string
 
 CIDR_TABLE = "ref_cidrs"
 LOOKUP_TABLE = "ref_lookup"
+# Range bounds are addresses: named like the address columns so that analysis.athena.render
+# writes them in Athena's form (hex strings).
+RANGE_COLUMNS = ("lo_ip", "hi_ip")
+CIDR_COLUMNS = ("table_name", "cidr", "label", *RANGE_COLUMNS)
+LOOKUP_COLUMNS = ("dstport", "protocol", "tag")
+# An inline relation travels in the query text: Athena takes at most 256 KB of it, of which
+# the `flows` CTE and the analyzer's own SQL take some 20 KB.
+INLINE_MAX_ROWS = 4_000
+INLINE_MAX_BYTES = 160_000
 
 # Labels shown first, in this order; any others follow in their own order.
 LABEL_ORDER = ("provider", "service", "region", "country", "city", "postal", "label")
@@ -100,6 +111,57 @@ def _segment_rows(tables: list[dict[str, Any]]) -> Iterable[tuple[str, ...]]:
             yield (table["name"], prefix.cidr, prefix.label, str(lo), str(hi))
 
 
+def _values(rows: list[str], columns: tuple[str, ...]) -> str:
+    return f"(SELECT * FROM (VALUES {', '.join(rows)}) AS ref({', '.join(columns)}))"
+
+
+def _too_large(what: str, rows: int, text: str | None) -> str | None:
+    if rows > INLINE_MAX_ROWS:
+        return (
+            f"its {what} has {rows:,} rows, more than the {INLINE_MAX_ROWS:,} a query can "
+            "carry inline"
+        )
+    if text is not None and len(text.encode()) > INLINE_MAX_BYTES:
+        return (
+            f"its {what} takes {len(text.encode()):,} bytes of SQL, more than the "
+            f"{INLINE_MAX_BYTES:,} a query can carry inline"
+        )
+    return None
+
+
+def cidr_values(tables: list[dict[str, Any]]) -> str:
+    """The rows load_cidr_tables loads, as an inline VALUES relation (no temp table)."""
+    rows = [
+        f"({sql_string(name)}, {sql_string(cidr)}, {sql_string(label)}, "
+        f"CAST('{lo}' AS UHUGEINT), CAST('{hi}' AS UHUGEINT))"
+        for name, cidr, label, lo, hi in _segment_rows(tables)
+    ]
+    return _values(rows, CIDR_COLUMNS)
+
+
+def cidr_inline_reason(tables: list[dict[str, Any]]) -> str | None:
+    """Why the CIDR tables cannot go inline in a query (too large), or None."""
+    count = sum(1 for _ in _segment_rows(tables))  # ranges, after longest-prefix splitting
+    return _too_large("CIDR tables", count, None) or _too_large(
+        "CIDR tables", count, cidr_values(tables)
+    )
+
+
+def lookup_values(rows: list[tuple[int, int, str]]) -> str:
+    """The rows load_lookup_table loads, as an inline VALUES relation (no temp table)."""
+    return _values(
+        [f"({int(port)}, {int(protocol)}, {sql_string(tag)})" for port, protocol, tag in rows],
+        LOOKUP_COLUMNS,
+    )
+
+
+def lookup_inline_reason(rows: list[tuple[int, int, str]]) -> str | None:
+    """Why the lookup table cannot go inline in a query (too large), or None."""
+    return _too_large("lookup table", len(rows), None) or _too_large(
+        "lookup table", len(rows), lookup_values(rows)
+    )
+
+
 def load_cidr_tables(connection: duckdb.DuckDBPyConnection, tables: list[dict[str, Any]]) -> str:
     """(Re)create the temp table of disjoint CIDR segments with integer bounds; returns its name.
 
@@ -108,7 +170,7 @@ def load_cidr_tables(connection: duckdb.DuckDBPyConnection, tables: list[dict[st
     """
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE {CIDR_TABLE} (table_name VARCHAR, cidr VARCHAR, "
-        "label VARCHAR, lo UHUGEINT, hi UHUGEINT)"
+        "label VARCHAR, lo_ip UHUGEINT, hi_ip UHUGEINT)"
     )
     _insert_values(
         connection,
@@ -136,13 +198,14 @@ def load_lookup_table(
     return LOOKUP_TABLE
 
 
-def best_match_sql(ips: str) -> str:
+def best_match_sql(ips: str, reference: str = CIDR_TABLE) -> str:
     """SQL relation (table_name, cidr, label, ip): per table, the longest prefix holding each ip.
 
-    `ips` is a relation with one column `ip` of distinct integer addresses. The segments of
-    load_cidr_tables are disjoint, so a plain range join gives one row per table and ip.
+    `ips` is a relation with one column `ip` of distinct integer addresses; `reference` the
+    segments (load_cidr_tables' table, or cidr_values). They are disjoint, so a plain range
+    join gives one row per table and ip.
     """
     return (
         "(SELECT r.table_name, r.cidr, r.label, d.ip "
-        f"FROM {ips} AS d JOIN {CIDR_TABLE} AS r ON d.ip BETWEEN r.lo AND r.hi)"
+        f"FROM {ips} AS d JOIN {reference} AS r ON d.ip BETWEEN r.lo_ip AND r.hi_ip)"
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import duckdb
 
-from analysis.analyzers.base import Analyzer, register
+from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, register
 from analysis.analyzers.grouped import plain_int
 from analysis.analyzers.params import AnalysisParams
-from analysis.analyzers.reftables import load_lookup_table
+from analysis.analyzers.reftables import load_lookup_table, lookup_inline_reason, lookup_values
 from analysis.analyzers.result import AnalysisResult, ResultTable
 from analysis.protocols import protocol_name
 
@@ -28,7 +29,10 @@ class TagMappingAnalyzer(Analyzer):
     required_fields = ("dstport", "protocol")
     needs = "a lookup table"
     order = 62
-    local_only = "it joins the uploaded lookup table, loaded as a DuckDB table"
+    local_only = ""
+
+    def local_only_for(self, params: AnalysisParams) -> str | None:
+        return lookup_inline_reason(params.lookup_table)
 
     def missing_input(self, params: AnalysisParams) -> str | None:
         return None if params.lookup_table else "needs a lookup table"
@@ -62,8 +66,21 @@ class TagMappingAnalyzer(Analyzer):
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
+        # Locally the lookup table is a temp table (quick to load however large it is).
         lookup = load_lookup_table(connection, params.lookup_table)
-        fetched = connection.execute(self.tags_sql(lookup, params.top_n)).fetchall()
+        return self.tag_result(duckdb_rows(connection), params, lookup)
+
+    def analyze_rows(
+        self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
+    ) -> AnalysisResult:
+        reason = lookup_inline_reason(params.lookup_table)
+        if reason is not None:
+            raise ValueError(f"analysis {self.name!r} runs only locally: {reason}")
+        return self.tag_result(fetch, params, lookup_values(params.lookup_table))
+
+    def tag_result(self, fetch: FetchRows, params: AnalysisParams, lookup: str) -> AnalysisResult:
+        """The analysis with the lookup table as relation `lookup` (a table or VALUES)."""
+        fetched = fetch(self.tags_sql(lookup, params.top_n))
         rows: list[dict[str, Any]] = [
             {"tag": UNTAGGED if tag is None else str(tag), "count": int(count)}
             for tag, count, *_ in fetched
@@ -72,7 +89,7 @@ class TagMappingAnalyzer(Analyzer):
         total = int(fetched[0][3]) if fetched else 0
         untagged = int(fetched[0][4]) if fetched else 0
 
-        pairs = connection.execute(self.port_protocol_sql(params.top_n)).fetchall()
+        pairs = fetch(self.port_protocol_sql(params.top_n))
         pair_rows = [
             {"dstport": plain_int(port), "protocol": protocol_name(protocol), "count": int(count)}
             for port, protocol, count, _ in pairs

@@ -54,7 +54,7 @@ class AthenaAnalysis:
         reason = analyzer.is_applicable(params, self.columns)
         if reason is not None:
             return reason
-        local = local_only_reason(analyzer)
+        local = local_only_reason(analyzer, params)
         return None if local is None else f"runs only in the local engine: {local}"
 
     def run(self, name: str, params: AnalysisParams) -> AnalysisResult:

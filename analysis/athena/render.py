@@ -18,9 +18,12 @@ from sqlglot.errors import SqlglotError
 from analysis.addresses import hex_address
 from analysis.analyzers.base import Analyzer
 from analysis.analyzers.params import AnalysisParams
+from analysis.analyzers.reftables import RANGE_COLUMNS
 
 FLOWS = "flows"
-ADDRESS_COLUMNS = frozenset({"src_ip", "dst_ip", "pkt_src_ip", "pkt_dst_ip"})
+# Flow addresses, and the bounds of reference CIDR ranges (inline VALUES relations).
+ADDRESS_COLUMNS = frozenset({"src_ip", "dst_ip", "pkt_src_ip", "pkt_dst_ip", *RANGE_COLUMNS})
+MAX_QUERY_BYTES = 262_144  # Athena's limit on a query string
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 # Where an address column may appear: compared, grouped, sorted, counted, picked. Anything
 # else (arithmetic, casts, other functions) would see hex text instead of a number.
@@ -33,9 +36,9 @@ class NotRenderable(ValueError):
     """The SQL cannot run in Athena with the same meaning; the reason says why."""
 
 
-def local_only_reason(analyzer: Analyzer) -> str | None:
-    """Why `analyzer` cannot run in Athena, or None when it can."""
-    return analyzer.local_only or None
+def local_only_reason(analyzer: Analyzer, params: AnalysisParams) -> str | None:
+    """Why `analyzer` cannot run in Athena with these parameters, or None when it can."""
+    return analyzer.local_only_for(params)
 
 
 def _integer_literal(node: exp.Expr) -> int | None:
@@ -63,9 +66,25 @@ def _hex(node: exp.Expr) -> exp.Expr:
     return exp.Literal.string(hex_address(value))
 
 
+def _value_addresses(values: exp.Values) -> list[int]:
+    """Positions of a VALUES relation's address columns (by their names in its alias)."""
+    alias = values.args.get("alias")
+    names = [column.name for column in alias.columns] if alias is not None else []
+    return [index for index, name in enumerate(names) if name in ADDRESS_COLUMNS]
+
+
 def _address_literals(node: exp.Expr) -> exp.Expr:
-    """Integer literals compared with an address column become hex strings."""
-    if isinstance(node, exp.Between) and _is_address(node.this):
+    """Integer literals compared with an address column, or in a VALUES relation's address
+    column, become hex strings."""
+    if isinstance(node, exp.Values):
+        positions = _value_addresses(node)
+        for row in node.expressions:
+            items = list(row.expressions)
+            for index in positions:
+                if index < len(items):
+                    items[index] = _hex(items[index])
+            row.set("expressions", items)
+    elif isinstance(node, exp.Between) and _is_address(node.this):
         node.set("low", _hex(node.args["low"]))
         node.set("high", _hex(node.args["high"]))
     elif isinstance(node, exp.In) and _is_address(node.this):
@@ -80,6 +99,17 @@ def _address_literals(node: exp.Expr) -> exp.Expr:
 
 def _check(tree: exp.Expr) -> None:
     """Refuse SQL whose meaning would change with hex addresses or without local tables."""
+    for values in tree.find_all(exp.Values):
+        positions = _value_addresses(values)
+        for row in values.expressions:
+            for index in positions:
+                item = row.expressions[index]
+                if not (isinstance(item, exp.Literal) and item.is_string) and not isinstance(
+                    item, exp.Null
+                ):
+                    raise NotRenderable(
+                        f"its VALUES holds {item.sql(dialect='duckdb')} as an address"
+                    )
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
         if table.name != FLOWS and table.name not in ctes:
@@ -138,7 +168,11 @@ def with_flows(trino_sql: str, flows_sql: str) -> str:
 
 def render(sql: str, flows_sql: str) -> str:
     """One analyzer query, ready for Athena."""
-    return with_flows(to_trino(sql), flows_sql)
+    rendered = with_flows(to_trino(sql), flows_sql)
+    size = len(rendered.encode())
+    if size > MAX_QUERY_BYTES:
+        raise NotRenderable(f"it is {size:,} bytes, more than Athena's {MAX_QUERY_BYTES:,}")
+    return rendered
 
 
 def rendered_queries(
@@ -146,7 +180,7 @@ def rendered_queries(
 ) -> list[str]:
     """The Athena SQL of `analyzer`: the queries it issues when each one returns no rows
     (queries that depend on earlier rows, like time-series bins, are not listed)."""
-    reason = local_only_reason(analyzer)
+    reason = local_only_reason(analyzer, params)
     if reason is not None:
         raise NotRenderable(f"analysis {analyzer.name!r} runs only locally: {reason}")
     queries: list[str] = []

@@ -24,6 +24,13 @@ SUMMARY_COLUMNS = [
     ("bytes", "bigint"), ("total_groups", "bigint"), ("total_flows", "bigint"),
     ("total_packets", "bigint"), ("total_bytes", "bigint"),
 ]  # fmt: skip
+ATTACKER, WEB_HEX = "00000000000000000000ffffcb007132", "00000000000000000000ffff0a00010a"
+BRUTE_COLUMNS = [
+    ("src_ip", "varchar"), ("flows", "bigint"), ("accepted", "bigint"), ("rejected", "bigint"),
+    ("bytes", "bigint"), ("first", "timestamp"), ("last", "timestamp"),
+]  # fmt: skip
+TARGET_COLUMNS = [("candidate", "varchar"), ("addr", "varchar"), ("flows", "bigint"),
+                  ("total", "bigint")]  # fmt: skip
 SUMMARY_ROWS = [
     ["6", "ACCEPT", "40", "400", "40000", "2", "50", "460", "41000"],
     ["6", "REJECT", "10", "60", "1000", "2", "50", "460", "41000"],
@@ -83,6 +90,11 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     for _ in range(2):  # CREATE DATABASE, CREATE TABLE
         queue_result(moto_endpoint, [], [])
     queue_result(moto_endpoint, SUMMARY_COLUMNS, SUMMARY_ROWS)
+    # detections: SSH brute force finds one source; its targets; every other query is empty.
+    queue_result(moto_endpoint, BRUTE_COLUMNS, [
+        [ATTACKER, "30", "0", "30", "1800", "2024-05-01 10:00:00.000", "2024-05-01 10:05:00.000"],
+    ])  # fmt: skip
+    queue_result(moto_endpoint, TARGET_COLUMNS, [[ATTACKER, WEB_HEX, "30", "1"]])
 
     run = run_now(run)
 
@@ -91,13 +103,19 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     assert [(r["protocol"], r["action"], r["flows"]) for r in rows] == [
         ("tcp", "ACCEPT", 40), ("tcp", "REJECT", 10),
     ]  # fmt: skip
-    assert "runs only in the local engine" in run.records["skipped_analyses"]["detections"]
+    assert run.records["skipped_analyses"] == {}
+    [finding] = run.findings.all()
+    assert finding.type == "UnauthorizedAccess:EC2/SSHBruteForce"
+    assert finding.evidence["peer"] == "203.0.113.50"
+    assert finding.evidence["targets"] == ["10.0.1.10"]
+    assert finding.evidence["flows"] == 30 and finding.severity == 4
     athena = run.data_read["athena"]
     assert run.data_read["engine"]["engine"] == ATHENA
     assert run.data_read["engine"]["reason"] == "the analyst chose Athena"
     assert run.data_read["role_session"] == "portal-alice"
-    assert len(athena["query_ids"]) == 3
-    assert [q["label"] for q in athena["queries"]] == ["ddl", "ddl", "traffic-summary"]
+    labels = [q["label"] for q in athena["queries"]]
+    assert labels[:3] == ["ddl", "ddl", "traffic-summary"]
+    assert set(labels[3:]) == {"detections"} and 5 <= len(labels[3:]) <= 19
     assert athena["bytes_scanned"] == 0 and athena["cost_usd"] == 0.0  # moto scans nothing
     assert athena["scan_limit_bytes"] == 50 * 10**9
     assert athena["database"] == "flowlog_portal" and athena["table"].startswith("flowlogs_fl_")

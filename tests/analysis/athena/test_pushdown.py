@@ -114,7 +114,30 @@ PARAMS: list[dict[str, Any]] = [
         "sensitive_ports": "22:ssh, 3306, 3389:rdp, 443:https",
     },
     {"target_ips": ["10.0.1.10"], "vpc_cidrs": ["10.0.0.0/8"], "graph_pseudonyms": True},
-]
+    {
+        # Reference tables inline, and thresholds low enough for every finding type.
+        "lookup_table": [[22, 6, "ssh"], [443, 6, "https"], [3306, 6, "O'Brien's \\ db"],
+                         [53, 17, "dns"]],
+        "cidr_tables": [
+            {"name": "cloud", "entries": [
+                ["52.94.0.0/16", {"provider": "AMAZON"}],
+                ["52.94.0.0/24", {"provider": "AMAZON", "service": "S3"}],  # longest wins
+                ["2a05:d018::/32", {"provider": "AMAZON", "region": "eu-west-1"}],
+                ["2a05:d018::/48", {"service": "EC2"}],
+                ["203.0.113.0/24", {"label": "café 'test'"}],
+            ]},
+            {"name": "world", "entries": [["0.0.0.0/0", {"label": "IPv4"}],
+                                          ["::/0", {"label": "any"}],
+                                          ["2001:db8::/32", {"label": "doc"}]]},
+        ],
+        "thresholds": {
+            "bruteforce_min_attempts": 1, "bruteforce_min_per_target": 1,
+            "portscan_min_ports": 2, "probe_max_packets": 20, "exfil_min_bytes": 0,
+            "exfil_min_ratio": 0, "exfil_min_zscore": 0, "exfil_min_peers": 1,
+            "fanout_min_hosts": 1,
+        },
+    },
+]  # fmt: skip
 WINDOWS = [
     None,
     TimeWindow(datetime.fromtimestamp(T0 + 25, UTC), datetime.fromtimestamp(T0 + 200, UTC)),
@@ -155,13 +178,15 @@ def renderable(params: AnalysisParams, columns: set[str]) -> list[str]:
     return [
         analyzer.name
         for analyzer in all_analyzers()
-        if local_only_reason(analyzer) is None and analyzer.is_applicable(params, columns) is None
+        if local_only_reason(analyzer, params) is None
+        and analyzer.is_applicable(params, columns) is None
     ]
 
 
 def assert_same_results(engines: Engines) -> int:
     """Every renderable analysis with every PARAMS: the same result; returns how many."""
     compared = 0
+    names: set[str] = set()
     with engines.local:
         for raw in PARAMS:
             params = AnalysisParams.from_dict(raw)
@@ -170,6 +195,8 @@ def assert_same_results(engines: Engines) -> int:
                 pushed = engines.remote.run(name, params).to_dict()
                 assert pushed == local, f"{name} with {raw}"
                 compared += 1
+                names.add(name)
+    assert {"tag-mapping", "cidr-connections", "detections"} <= names
     sent = engines.athena.sent
     assert sent and all(sql.startswith("WITH flows AS (") for sql in sent)
     return compared
@@ -202,17 +229,55 @@ def test_sample_upload_lines_give_the_local_rows(write_log: WriteLog) -> None:
     assert assert_same_results(engines) >= 4 * 12
 
 
-def test_local_only_analyses_say_why(write_log: WriteLog) -> None:
+def test_findings_go_through_athena(write_log: WriteLog) -> None:
+    engines = both_engines(write_log, DEFAULT_LINES, DEFAULT_FORMAT, None)
+    params = AnalysisParams.from_dict(PARAMS[-1])
+    with engines.local:
+        local = engines.local.run("detections", params)
+    sent = len(engines.athena.sent)
+    pushed = engines.remote.run("detections", params)
+    assert pushed.to_dict() == local.to_dict()
+    assert {finding["type"] for finding in pushed.findings} == {
+        "UnauthorizedAccess:EC2/SSHBruteForce", "UnauthorizedAccess:EC2/RDPBruteForce",
+        "Recon:EC2/Portscan", "Recon:EC2/PortProbeUnprotectedPort",
+        "Exfiltration:EC2/UnusualOutboundVolume", "LateralMovement:EC2/InternalFanOut",
+    }  # fmt: skip
+    # A main query per finding type (and SSH/RDP, exfiltration's baseline), then one per kind
+    # of evidence over all candidates: 19 scans at most, however many findings.
+    assert len(engines.athena.sent) - sent == 19
+
+
+def test_cidr_matches_are_the_longest_prefix_in_athena(write_log: WriteLog) -> None:
+    engines = both_engines(write_log, DEFAULT_LINES, DEFAULT_FORMAT, None)
+    params = AnalysisParams.from_dict(PARAMS[-1])
+    with engines.local:
+        local = engines.local.run("cidr-connections", params)
+    pushed = engines.remote.run("cidr-connections", params)
+    assert pushed.to_dict() == local.to_dict()
+    matched = {(row["table"], row["ip"]): row["cidr"] for row in pushed.rows}
+    assert matched[("cloud", "52.94.0.1")] == "52.94.0.0/24"
+    assert matched[("world", "52.94.0.1")] == "0.0.0.0/0"
+    assert matched[("cloud", "2a05:d018::1")] == "2a05:d018::/48"
+    assert matched[("world", "2001:db8::99")] == "2001:db8::/32"
+    assert matched[("world", "fd00::5")] == "::/0"
+
+
+def test_reference_tables_too_large_to_inline_stay_local(write_log: WriteLog) -> None:
     engines = both_engines(write_log, DEFAULT_LINES, DEFAULT_FORMAT, None)
     remote = engines.remote
     with engines.local:
-        params = AnalysisParams(lookup_table=[(22, 6, "ssh")])
-        assert "local" in (remote.cannot_run("tag-mapping", params) or "")
-        assert "local" in (remote.cannot_run("detections", params) or "")
-        with pytest.raises(NotRenderable, match="lookup table"):
-            remote.run("tag-mapping", params)
-        assert remote.cannot_run("traffic-summary", params) is None
-        assert "port" in (remote.cannot_run("port-specific", params) or "")
+        small = AnalysisParams(lookup_table=[(22, 6, "ssh")])
+        assert remote.cannot_run("tag-mapping", small) is None
+        large = AnalysisParams(lookup_table=[(port, 6, f"tag {port}") for port in range(5000)])
+        assert "5,000 rows" in (remote.cannot_run("tag-mapping", large) or "")
+        with pytest.raises(NotRenderable, match="local engine"):
+            remote.run("tag-mapping", large)
+        assert engines.local.run("tag-mapping", large).summary["lookup_entries"] == 5000
+        wide = AnalysisParams(cidr_tables=[{"name": "t", "entries": [
+            [f"10.{n // 256}.{n % 256}.0/24", {"label": "x" * 60}] for n in range(3000)
+        ]}])  # fmt: skip
+        assert "bytes of SQL" in (remote.cannot_run("cidr-connections", wide) or "")
+        assert "port" in (remote.cannot_run("port-specific", small) or "")
 
 
 def test_rows_of_other_partitions_are_not_read(write_log: WriteLog) -> None:

@@ -22,7 +22,9 @@ PARAMS: list[dict[str, Any]] = [
     {},
     {"target_ips": ["10.0.1.10", "2001:db8::1"], "vpc_cidrs": ["10.0.0.0/16"], "port": 22},
     {"target_cidrs": ["fc00::/7"], "target_interfaces": ["eni-1"], "rank_by": "bytes"},
-]
+    {"lookup_table": [[22, 6, "ssh"]],
+     "cidr_tables": [{"name": "t", "entries": [["10.0.0.0/8", {}], ["2600::/16", {}]]}]},
+]  # fmt: skip
 FLOWS = "SELECT * FROM flowlogs.some_table"
 
 
@@ -31,28 +33,35 @@ def test_every_renderable_analysis_renders_as_trino() -> None:
     for raw in PARAMS:
         params = AnalysisParams.from_dict(raw)
         for analyzer in all_analyzers():
-            if local_only_reason(analyzer) or analyzer.is_applicable(params, V5_COLUMNS):
+            if local_only_reason(analyzer, params) or analyzer.is_applicable(params, V5_COLUMNS):
                 continue
             for sql in rendered_queries(analyzer, params, V5_COLUMNS, FLOWS):
                 tree = sqlglot.parse_one(sql, read="trino")
                 assert tree.find(sqlglot.exp.With) is not None
                 assert "UHUGEINT" not in sql.upper() and "INT128" not in sql.upper()
                 rendered += 1
-    assert rendered >= 3 * 14
+    assert rendered >= 4 * 14
 
 
-def test_the_local_only_analyses_say_why() -> None:
-    reasons = {
-        analyzer.name: local_only_reason(analyzer)
-        for analyzer in all_analyzers()
-        if local_only_reason(analyzer)
-    }
-    assert set(reasons) == {"cidr-connections", "tag-mapping", "detections"}
-    assert "CIDR tables" in reasons["cidr-connections"]
-    assert "lookup table" in reasons["tag-mapping"]
-    assert "each candidate finding" in reasons["detections"]
+def test_every_analysis_renders_unless_its_reference_data_is_too_large() -> None:
+    params = AnalysisParams()
+    assert all(local_only_reason(analyzer, params) is None for analyzer in all_analyzers())
+    large = AnalysisParams(lookup_table=[(port, 17, "t") for port in range(4001)])
+    reason = local_only_reason(get_analyzer("tag-mapping"), large)
+    assert reason is not None and "4,001 rows" in reason
     with pytest.raises(NotRenderable, match="runs only locally"):
-        rendered_queries(get_analyzer("detections"), AnalysisParams(), V5_COLUMNS, FLOWS)
+        rendered_queries(get_analyzer("tag-mapping"), large, V5_COLUMNS, FLOWS)
+
+
+def test_reference_ranges_become_hex_strings() -> None:
+    lo, hi = cidr_bounds("2600::/16")
+    sql = to_trino(
+        "SELECT r.label FROM (SELECT * FROM (VALUES ('x', CAST('"
+        f"{lo}' AS UHUGEINT), CAST('{hi}' AS UHUGEINT))) AS ref(label, lo_ip, hi_ip)) AS r"
+    )
+    assert f"('x', '{hex_address(lo)}', '{hex_address(hi)}')" in sql
+    with pytest.raises(NotRenderable, match="as an address"):
+        to_trino("SELECT * FROM (VALUES ('x', 1.5)) AS ref(label, lo_ip)")
 
 
 def test_address_ranges_become_hex_string_ranges() -> None:
