@@ -88,7 +88,9 @@ def test_analyst_sorts_a_result_table_and_compares_two_runs(
     flows.get_by_role("link").click()
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="descending"]')
     assert _column(page, "ssh-inbound", 3) == ["2", "1", "1"]
-    assert "ssh-inbound.sort=-flows" in page.url
+    # The address follows once htmx settles the swap (replaceState), a moment after it shows.
+    page.wait_for_function("location.search.includes('ssh-inbound.sort=-flows')",
+                           timeout=5_000)
     # Keyboard: Enter on the focused header flips it, and focus stays on that header.
     _header(page, "ssh-inbound", "flows").get_by_role("link").press("Enter")
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="ascending"]')
