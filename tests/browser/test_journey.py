@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,15 @@ def _header(page: Any, analysis: str, column: str) -> Any:
     return page.locator(f'#table-{analysis} th:has(a[data-column="{column}"])')
 
 
+def _until(page: Any, expression: str, timeout: float = 5.0) -> None:
+    """Poll a JS expression from Python: wait_for_function polls through eval, which the
+    portal's CSP (script-src 'self') forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        time.sleep(0.05)
+
+
 def _column(page: Any, analysis: str, index: int) -> list[str]:
     return page.locator(f"#table-{analysis} tbody tr td:nth-child({index})").all_inner_texts()
 
@@ -89,17 +99,13 @@ def test_analyst_sorts_a_result_table_and_compares_two_runs(
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="descending"]')
     assert _column(page, "ssh-inbound", 3) == ["2", "1", "1"]
     # The address follows once htmx settles the swap (replaceState), a moment after it shows.
-    page.wait_for_function("location.search.includes('ssh-inbound.sort=-flows')",
-                           timeout=5_000)
+    _until(page, "location.search.includes('ssh-inbound.sort=-flows')")
     # Keyboard: Enter on the focused header flips it, and focus stays on that header.
     _header(page, "ssh-inbound", "flows").get_by_role("link").press("Enter")
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="ascending"]')
     assert _column(page, "ssh-inbound", 3) == ["1", "1", "2"]
     # Focus comes back after htmx settles the swap, a moment after the new table shows.
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.dataset.column === 'flows'",
-        timeout=5_000,
-    )
+    _until(page, "document.activeElement && document.activeElement.dataset.column === 'flows'")
     # The sort lives in the address: a reload shows the same order.
     page.reload()
     page.wait_for_selector('#table-ssh-inbound th[aria-sort="ascending"]')
