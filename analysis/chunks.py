@@ -15,7 +15,6 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -58,53 +57,35 @@ class TextScan:
         self.status_lines.extend(other.status_lines)
 
 
-def scan_text(data: bytes, first_line: int = 1) -> TextScan:
-    """Scan newline-aligned `data` whose first line is line `first_line` of its file."""
+def scan_text(data: bytes | bytearray, first_line: int = 1, end: int | None = None) -> TextScan:
+    """Scan newline-aligned `data[:end]` whose first line is line `first_line` of its file.
+
+    Bytes past `end` (the start of a line the next piece completes) are checked for
+    printable ASCII too, which is harmless: the next piece checks them again. Counting and
+    searching take ranges, so no piece of a large buffer is copied."""
+    end = len(data) if end is None else end
     scan = TextScan()
-    if not data:
+    if end == 0:
         return scan
-    scan.lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    scan.lines = data.count(b"\n", 0, end) + (0 if data[end - 1] == 0x0A else 1)
     if data.translate(None, _ALLOWED):
         scan.plain, scan.why_not = False, "bytes other than printable ASCII"
         return scan
-    scan.spaces = data.count(b" ")
+    scan.spaces = data.count(b" ", 0, end)
     found: dict[int, int] = {}  # line start offset -> offset of a status word in it
     for word in _STATUS_WORDS:
-        position = data.find(word)
+        position = data.find(word, 0, end)
         while position >= 0:
             found.setdefault(data.rfind(b"\n", 0, position) + 1, position)
-            position = data.find(word, position + len(word))
+            position = data.find(word, position + len(word), end)
     line, counted_to = first_line, 0
     for start in sorted(found):
         line += data.count(b"\n", counted_to, start)
         counted_to = start
-        end = data.find(b"\n", start)
-        text = data[start : end if end >= 0 else len(data)]
+        stop = data.find(b"\n", start, end)
+        text = data[start : stop if stop >= 0 else end]
         scan.status_lines.append((line, text.decode("ascii")))
     return scan
-
-
-def _aligned_blocks(stream: Iterator[bytes]) -> Iterator[bytes]:
-    """Regroup a stream of byte blocks into blocks that end at a newline (the last may not)."""
-    carry = b""
-    for block in stream:
-        if not block:
-            continue
-        data = carry + block
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            carry = data
-            continue
-        carry = data[cut:]
-        yield data[:cut]
-    if carry:
-        yield carry
-
-
-def _file_blocks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as stream:
-        while block := stream.read(BLOCK_BYTES):
-            yield block
 
 
 def _gzip_blocks(path: str) -> Iterator[bytes]:
@@ -124,16 +105,27 @@ def _gzip_blocks(path: str) -> Iterator[bytes]:
             raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
-def scan_plain_file(path: str) -> TextScan:
-    """Scan a whole uncompressed file."""
+def scan_plain_file(path: str, stop: threading.Event | None = None) -> TextScan:
+    """Scan a whole uncompressed file, block by block (each block read into one buffer and
+    completed to the end of its last line). Stops early, not plain, once `stop` is set."""
     total = TextScan()
     line = 1
-    for block in _aligned_blocks(_file_blocks(path)):
-        part = scan_text(block, line)
-        total.merge(part)
-        if not total.plain:
-            break
-        line += part.lines
+    with open(path, "rb") as stream:
+        while True:
+            if stop is not None and stop.is_set():
+                total.plain, total.why_not = False, "scan stopped"
+                break
+            block = bytearray(BLOCK_BYTES)
+            size = stream.readinto(block)
+            if not size:
+                break
+            del block[size:]
+            block += stream.readline()
+            part = scan_text(block, line)
+            total.merge(part)
+            if not total.plain:
+                break
+            line += part.lines
     return total
 
 
@@ -167,24 +159,33 @@ class GzipChunker:
             index = 0
             pending: list[bytes] = []
             size = 0
-            for block in _aligned_blocks(_gzip_blocks(self.path)):
-                pending.append(block)
-                size += len(block)
+            for piece in _gzip_blocks(self.path):
+                pending.append(piece)
+                size += len(piece)
                 if size >= CHUNK_BYTES:
-                    line = self._emit(b"".join(pending), index, line)
-                    index, pending, size = index + 1, [], 0
+                    data = b"".join(pending)
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:  # one line so far: keep reading
+                        pending = [data]
+                        continue
+                    line = self._emit(data, cut, index, line)
+                    index, pending = index + 1, [data[cut:]]
+                    size = len(pending[0])
                 if self._stop.is_set():
                     return
-            if pending or index == 0:
-                self._emit(b"".join(pending), index, line)
+            data = b"".join(pending)
+            if data or index == 0:
+                self._emit(data, len(data), index, line)
             self._put(None)
         except BaseException as error:  # handed to the consumer, which decides
             self._put(error)
 
-    def _emit(self, data: bytes, index: int, line: int) -> int:
-        scan = scan_text(data, line)
+    def _emit(self, data: bytes, end: int, index: int, line: int) -> int:
+        """Write `data[:end]` (whole lines) as chunk `index`, its first line being `line`."""
+        scan = scan_text(data, line, end)
         target = os.path.join(self.directory, f"chunk-{index:05d}.log")
-        Path(target).write_bytes(data)
+        with open(target, "wb") as chunk:
+            chunk.write(memoryview(data)[:end])
         self._put(TextChunk(target, line, scan))
         return line + scan.lines
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
@@ -58,6 +60,10 @@ _SNAPSHOT_ALIAS = "flow_snapshot"
 _PARSED = "_parsed"
 _FAST_ADDRESSES = "_fast_addresses"
 _FAST_SURVEY = "_fast_survey"
+
+
+def _given(scan: TextScan) -> TextScan:
+    return scan
 
 
 def _epoch_to_datetime(value: int | None) -> datetime | None:
@@ -292,7 +298,7 @@ class FlowEngine:
                             try:
                                 self._fast_text_piece(
                                     chunk.path,
-                                    chunk.scan,
+                                    partial(_given, chunk.scan),
                                     header and chunk.first_line == 1,
                                     fmt,
                                     window,
@@ -305,7 +311,15 @@ class FlowEngine:
                     finally:
                         chunker.close()
             else:
-                self._fast_text_piece(path, scan_plain_file(path), header, fmt, window, counts)
+                # The byte scan (Python, holding the GIL) runs while DuckDB reads the file (its
+                # threads need no GIL); the rows are committed only once the scan vouches.
+                stop = threading.Event()
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-scan") as pool:
+                    scan = pool.submit(scan_plain_file, path, stop)
+                    try:
+                        self._fast_text_piece(path, scan.result, header, fmt, window, counts)
+                    finally:
+                        stop.set()
             con.execute("COMMIT")
         except Exception:  # any doubt at all: the exact parser reads the file and reports
             con.execute("ROLLBACK")
@@ -316,20 +330,18 @@ class FlowEngine:
     def _fast_text_piece(
         self,
         path: str,
-        scan: TextScan,
+        scan_of: Callable[[], TextScan],
         skip_header: bool,
         fmt: FlowFormat,
         window: TimeWindow | None,
         counts: _FastCounts,
     ) -> None:
-        """One DuckDB pass inserts the good rows; the scan's NODATA/SKIPDATA lines give the
-        other counts. Raises NeedsExactParser unless every line is accounted for."""
-        if not scan.plain:
-            raise NeedsExactParser(scan.why_not)
-        if len(fmt) < 2 or scan.spaces != scan.lines * (len(fmt) - 1):
-            # Strict mode gives each row len(fmt) - 1 spaces, so equal totals mean no line
-            # was skipped (DuckDB drops blank lines silently).
-            raise NeedsExactParser("blank lines or lines of another width")
+        """One DuckDB pass inserts the good rows; the byte scan (`scan_of()`, which may still
+        be running while DuckDB reads) vouches for them and its NODATA/SKIPDATA lines give
+        the other counts. Raises NeedsExactParser unless every line is accounted for; the
+        caller rolls the insert back then."""
+        if len(fmt) < 2:
+            raise NeedsExactParser("a format of one field")
         con = self.connection
         mark_row = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {FLOWS_TABLE}").fetchone()
         mark = int(mark_row[0]) if mark_row else 0
@@ -348,6 +360,13 @@ class FlowEngine:
             f"ELSE error({sql_string(FAST_PATH_ERROR)}) END"
         ).fetchone()
         inserted = int(row[0]) if row else 0
+        scan = scan_of()
+        if not scan.plain:
+            raise NeedsExactParser(scan.why_not)
+        if scan.spaces != scan.lines * (len(fmt) - 1):
+            # Strict mode gives each row len(fmt) - 1 spaces, so equal totals mean no line
+            # was skipped (DuckDB drops blank lines silently).
+            raise NeedsExactParser("blank lines or lines of another width")
         lines = scan.lines - (1 if skip_header else 0)
         nodata, gaps, _ = self._classify_status_lines(scan.status_lines, fmt, window)
         if window is None and inserted + nodata + len(gaps) != lines:
