@@ -11,14 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from analysis.chunks import GzipChunker, TextScan, scan_plain_file
+from analysis.chunks import TextScan, scan_gzip_file, scan_plain_file
 from analysis.formats import DEFAULT_FORMAT, FIELDS_BY_NAME, FieldKind, FlowFormat
 from analysis.lineparse import (
     DERIVED_COLUMNS,
@@ -60,10 +59,6 @@ _SNAPSHOT_ALIAS = "flow_snapshot"
 _PARSED = "_parsed"
 _FAST_ADDRESSES = "_fast_addresses"
 _FAST_SURVEY = "_fast_survey"
-
-
-def _given(scan: TextScan) -> TextScan:
-    return scan
 
 
 def _epoch_to_datetime(value: int | None) -> datetime | None:
@@ -117,7 +112,6 @@ class FlowEngine:
         self.read_only = read_only
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
-        self._chunk_progress: Callable[[], None] | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
         if temp_directory is None:
             # Somewhere to spill when the data does not fit in memory_limit.
@@ -211,12 +205,7 @@ class FlowEngine:
             fraction = index / max(len(paths), 1)
             if progress is not None:
                 progress(f"Reading {name}", fraction)
-                # Long gzip files also report after each chunk, so records so far move.
-                self._chunk_progress = partial(progress, f"Reading {name}", fraction)
-            try:
-                self._load_file(str(path), flow_format, window, stats)
-            finally:
-                self._chunk_progress = None
+            self._load_file(str(path), flow_format, window, stats)
         if progress is not None:
             progress("Loaded", 1.0)
         return stats
@@ -283,43 +272,25 @@ class FlowEngine:
         stats: LoadStats,
     ) -> bool:
         """Load a clean text file with DuckDB's parallel reader; False (nothing loaded) when
-        the file needs the exact parser. Gzip is inflated on another thread, chunk by chunk,
-        while DuckDB parses the chunk before."""
+        the file needs the exact parser. DuckDB inflates gzip for its read; ISA-L inflates it
+        again for the byte scan, on the scan's thread."""
         counts = _FastCounts()
         con = self.connection
+        scanner = scan_gzip_file if compression == "gzip" else scan_plain_file
         con.execute("BEGIN TRANSACTION")
         try:
-            if compression == "gzip":
-                os.makedirs(self.temp_directory, exist_ok=True)
-                with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
-                    chunker = GzipChunker(path, scratch)
-                    try:
-                        for chunk in chunker:
-                            try:
-                                self._fast_text_piece(
-                                    chunk.path,
-                                    partial(_given, chunk.scan),
-                                    header and chunk.first_line == 1,
-                                    fmt,
-                                    window,
-                                    counts,
-                                )
-                            finally:
-                                os.unlink(chunk.path)
-                            if self._chunk_progress is not None:
-                                self._chunk_progress()
-                    finally:
-                        chunker.close()
-            else:
-                # The byte scan (Python, holding the GIL) runs while DuckDB reads the file (its
-                # threads need no GIL); the rows are committed only once the scan vouches.
-                stop = threading.Event()
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-scan") as pool:
-                    scan = pool.submit(scan_plain_file, path, stop)
-                    try:
-                        self._fast_text_piece(path, scan.result, header, fmt, window, counts)
-                    finally:
-                        stop.set()
+            # The byte scan (Python, holding the GIL; ISA-L inflating gzip for it) runs while
+            # DuckDB reads the file (its threads need no GIL); the rows are committed only
+            # once the scan vouches for them.
+            stop = threading.Event()
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-scan") as pool:
+                scan = pool.submit(scanner, path, stop)
+                try:
+                    self._fast_text_piece(
+                        path, compression, scan.result, header, fmt, window, counts
+                    )
+                finally:
+                    stop.set()
             con.execute("COMMIT")
         except Exception:  # any doubt at all: the exact parser reads the file and reports
             con.execute("ROLLBACK")
@@ -330,6 +301,7 @@ class FlowEngine:
     def _fast_text_piece(
         self,
         path: str,
+        compression: str,
         scan_of: Callable[[], TextScan],
         skip_header: bool,
         fmt: FlowFormat,
@@ -346,7 +318,7 @@ class FlowEngine:
         mark_row = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {FLOWS_TABLE}").fetchone()
         mark = int(mark_row[0]) if mark_row else 0
         rows_sql = fast_rows_sql(
-            fast_read_sql(path, fmt, skip_header=skip_header),
+            fast_read_sql(path, fmt, skip_header=skip_header, compression=compression),
             fmt,
             window,
             address_table=None,

@@ -331,15 +331,18 @@ def _text_column(field: FlowField) -> str:
     return quote_ident(f"t_{field.column}")
 
 
-def fast_read_sql(path: str, fmt: FlowFormat, *, skip_header: bool) -> str:
-    """Rows of VARCHAR fields `t_<column>` (NULL for `-`) of a plain text file, unordered."""
+def fast_read_sql(
+    path: str, fmt: FlowFormat, *, skip_header: bool, compression: str = "none"
+) -> str:
+    """Rows of VARCHAR fields `t_<column>` (NULL for `-`) of a text file, unordered."""
     columns = ", ".join(f"{sql_string(f't_{field.column}')}: 'VARCHAR'" for field in fmt)
     return f"""
 SELECT * FROM read_csv({sql_string(path)},
     columns = {{{columns}}},
     delim = ' ', quote = '', escape = '', nullstr = '-',
     header = false, skip = {1 if skip_header else 0}, auto_detect = false,
-    strict_mode = true, null_padding = false, encoding = 'utf-8', compression = 'none')
+    strict_mode = true, null_padding = false, encoding = 'utf-8',
+    compression = {sql_string(compression)})
 """
 
 

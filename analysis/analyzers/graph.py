@@ -44,18 +44,20 @@ class GraphAnalyzer(Analyzer):
 
     def edges_sql(self, params: AnalysisParams) -> str:
         first, second = ("bytes", "flows") if params.rank_by == "bytes" else ("flows", "bytes")
+        # The edge count comes from an aggregate, not a window over every edge (see grouped).
         return (
-            "SELECT source, target, port, flows, packets, bytes, accepted, rejected,\n"
-            "       COUNT(*) OVER () AS total_edges\n"
-            "FROM (\n"
+            "WITH edges AS (\n"
             "    SELECT src_ip AS source, dst_ip AS target, dstport AS port, COUNT(*) AS flows,\n"
             "           COALESCE(SUM(packets), 0) AS packets, COALESCE(SUM(bytes), 0) AS bytes,\n"
             "           SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted,\n"
             "           SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) AS rejected\n"
             "    FROM flows WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL\n"
             "    GROUP BY src_ip, dst_ip, dstport\n"
-            ") AS edges\n"
-            f"WHERE flows >= {int(params.graph_min_flows)}\n"
+            f"    HAVING COUNT(*) >= {int(params.graph_min_flows)}\n"
+            ")\n"
+            "SELECT edges.source, edges.target, edges.port, edges.flows, edges.packets,\n"
+            "       edges.bytes, edges.accepted, edges.rejected, totals.total_edges\n"
+            "FROM edges CROSS JOIN (SELECT COUNT(*) AS total_edges FROM edges) AS totals\n"
             f"ORDER BY {first} DESC, {second} DESC, source ASC, target ASC, port ASC\n"
             f"LIMIT {int(params.graph_top_k)}"
         )

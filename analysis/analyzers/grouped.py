@@ -85,7 +85,7 @@ def grouped_sql(
     rank: str = "flows",
     limit: int | None = None,
 ) -> str:
-    """Groups with their measures and window totals, ranked, in SQL DuckDB and Trino both run.
+    """Groups with their measures and totals, ranked, in SQL DuckDB and Trino both run.
 
     `source` is `flows` or a parenthesised subquery with an alias that has the columns the
     keys and measures use (packets, bytes, start_ts, end_ts...).
@@ -96,18 +96,23 @@ def grouped_sql(
     outer = [f'"{col.key}"' for col in (*keys, *MEASURES, *extras)]
     group_by = f"    GROUP BY {', '.join(key.sql for key in keys)}\n" if keys else ""
     limit_sql = f"\nLIMIT {int(limit)}" if limit is not None else ""
+    # The totals come from one aggregate over the groups, not window functions: a window
+    # over every group materialises and sorts them all, where ORDER BY ... LIMIT keeps a top-N.
     return (
-        f"SELECT {', '.join(outer)},\n"
-        "       COUNT(*) OVER () AS total_groups,\n"
-        "       SUM(flows) OVER () AS total_flows,\n"
-        "       SUM(packets) OVER () AS total_packets,\n"
-        "       SUM(bytes) OVER () AS total_bytes\n"
-        f"FROM (\n"
+        f"WITH grouped_rows AS (\n"
         f"    SELECT {', '.join(key_sql + aggregates)}\n"
         f"    FROM {source}\n"
         f"    WHERE {condition}\n"
         f"{group_by}"
-        f") AS grouped\n"
+        f")\n"
+        f"SELECT {', '.join(f'grouped_rows.{name}' for name in outer)},\n"
+        "       totals.total_groups, totals.total_flows, totals.total_packets,\n"
+        "       totals.total_bytes\n"
+        "FROM grouped_rows CROSS JOIN (\n"
+        "    SELECT COUNT(*) AS total_groups, SUM(flows) AS total_flows,\n"
+        "           SUM(packets) AS total_packets, SUM(bytes) AS total_bytes\n"
+        "    FROM grouped_rows\n"
+        ") AS totals\n"
         f"ORDER BY {', '.join(rank_order(rank, keys))}"
         f"{limit_sql}"
     )

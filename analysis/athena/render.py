@@ -152,8 +152,12 @@ def to_trino(sql: str) -> str:
         raise NotRenderable(f"sqlglot cannot read it: {error}") from error
     tree = tree.transform(_address_literals)
     _check(tree)
-    if tree.find(exp.With) is not None:
-        raise NotRenderable("it has its own WITH clause")
+    # A WITH at the top is merged with the one defining `flows`; anywhere else it is not.
+    top = tree.args.get("with_") or tree.args.get("with")
+    if any(found is not top for found in tree.find_all(exp.With)):
+        raise NotRenderable("it has a WITH clause below the top level")
+    if top is not None and top.args.get("recursive"):
+        raise NotRenderable("it has a recursive WITH clause")
     try:
         return tree.sql(dialect="trino", unsupported_level=sqlglot.ErrorLevel.RAISE)
     except SqlglotError as error:
@@ -161,8 +165,12 @@ def to_trino(sql: str) -> str:
 
 
 def with_flows(trino_sql: str, flows_sql: str) -> str:
-    """The query with `flows` defined in front of it (see AthenaTable.flows_sql)."""
+    """The query with `flows` defined in front of it (see AthenaTable.flows_sql), as the
+    first of its named subqueries when it has its own WITH."""
     indented = "\n".join("  " + line for line in flows_sql.splitlines())
+    query = trino_sql.lstrip()
+    if query[:5].upper() == "WITH ":
+        return f"WITH {FLOWS} AS (\n{indented}\n),\n{query[5:]}"
     return f"WITH {FLOWS} AS (\n{indented}\n)\n{trino_sql}"
 
 

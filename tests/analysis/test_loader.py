@@ -246,8 +246,7 @@ def without_methods(stats: dict[str, object]) -> dict[str, object]:
 def test_clean_files_take_the_fast_path_with_the_exact_results(
     write_log: WriteLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Small chunks, so the gzip file is inflated and loaded in many pieces.
-    monkeypatch.setattr(chunks, "CHUNK_BYTES", 2000)
+    # Small blocks, so both files are scanned in many pieces (lines cut across pieces).
     monkeypatch.setattr(chunks, "BLOCK_BYTES", 700)
     lines = [HEADER]
     for n in range(300):

@@ -6,10 +6,17 @@ from typing import Any
 
 import pytest
 import sqlglot
+from sqlglot import exp
 
 from analysis.addresses import cidr_bounds, hex_address, ip_to_int, sql_in_cidrs, sql_in_ips
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
-from analysis.athena.render import NotRenderable, local_only_reason, rendered_queries, to_trino
+from analysis.athena.render import (
+    NotRenderable,
+    local_only_reason,
+    rendered_queries,
+    to_trino,
+    with_flows,
+)
 from analysis.formats import DEFAULT_FORMAT
 
 V5_COLUMNS = {
@@ -93,9 +100,17 @@ def test_hex_order_is_numeric_order() -> None:
         ("SELECT 1 FROM flows WHERE dst_ip IN (1.5)", "compares dst_ip with 1.5"),
         ("SELECT 1 FROM flows WHERE src_ip = dstport", "compares src_ip with dstport"),
         ("SELECT CAST('5' AS UHUGEINT) FROM flows", "128-bit"),
-        ("WITH x AS (SELECT 1) SELECT * FROM x, flows", "WITH"),
+        ("SELECT * FROM (WITH x AS (SELECT 1) SELECT * FROM x) AS y, flows", "below the top"),
     ],
 )
 def test_it_refuses_sql_that_would_mean_something_else(sql: str, message: str) -> None:
     with pytest.raises(NotRenderable, match=message):
         to_trino(sql)
+
+
+def test_a_query_with_its_own_with_gets_flows_as_its_first_named_subquery() -> None:
+    rendered = with_flows(
+        to_trino("WITH g AS (SELECT dstport FROM flows) SELECT * FROM g"), "SELECT 1 AS dstport"
+    )
+    assert rendered.startswith("WITH flows AS (\n  SELECT 1 AS dstport\n),\ng AS (")
+    assert sqlglot.parse_one(rendered, read="trino").find(exp.With) is not None
