@@ -31,27 +31,46 @@ def _new_inflater() -> Any:
 BLOCK_BYTES = 16 * 1024 * 1024
 # Bytes a fast-path line may hold: printable ASCII and the space separator.
 _ALLOWED = bytes(range(0x20, 0x7F)) + b"\n"
+# What a field byte count leaves out: digits are counted apart from every other byte.
+_DIGITS_AND_BLANKS = b"0123456789 \n"
 _STATUS_WORDS = (b"NODATA", b"SKIPDATA")
 
 
 @dataclass
 class TextScan:
-    """What one newline-aligned piece of text holds: its line count and whether it is plain."""
+    """What one newline-aligned piece of text holds: its line count and whether it is plain.
+
+    `size`, `newlines` and `nondigits` (bytes that are neither digits nor blanks)
+    let the loader prove that DuckDB's typed read of integer fields saw plain digits only
+    (see FlowEngine._check_integer_bytes)."""
 
     lines: int = 0
-    spaces: int = 0
     plain: bool = True
     why_not: str = ""
+    size: int = 0
+    newlines: int = 0
+    nondigits: int = 0
+    # The text of line 1 of the file, when this scan covers it (a header, perhaps).
+    first_line: str | None = None
     # (1-based line number in the file, text) of the lines mentioning NODATA or SKIPDATA,
     # in file order: few in practice, and the loader classifies them itself.
     status_lines: list[tuple[int, str]] = field(default_factory=list)
 
     def merge(self, other: TextScan) -> None:
         self.lines += other.lines
-        self.spaces += other.spaces
+        self.size += other.size
+        self.newlines += other.newlines
+        self.nondigits += other.nondigits
+        if self.first_line is None:
+            self.first_line = other.first_line
         if self.plain and not other.plain:
             self.plain, self.why_not = False, other.why_not
         self.status_lines.extend(other.status_lines)
+
+
+def nondigit_bytes(text: bytes | bytearray) -> int:
+    """How many bytes of `text` are neither digits, spaces nor newlines."""
+    return len(text.translate(None, _DIGITS_AND_BLANKS))
 
 
 def scan_text(
@@ -66,13 +85,26 @@ def scan_text(
     scan = TextScan()
     if end <= start:
         return scan
-    scan.lines = data.count(b"\n", start, end) + (0 if data[end - 1] == 0x0A else 1)
-    if data.translate(None, _ALLOWED):
+    scan.size = end - start
+    scan.newlines = data.count(b"\n", start, end)
+    scan.lines = scan.newlines + (0 if data[end - 1] == 0x0A else 1)
+    others = data.translate(None, _DIGITS_AND_BLANKS)
+    if others.translate(None, _ALLOWED):
         scan.plain, scan.why_not = False, "bytes other than printable ASCII"
         return scan
-    scan.spaces = data.count(b" ", start, end)
+    # Bytes outside the range are a line at either end at most: small copies.
+    scan.nondigits = len(others)
+    if start:
+        scan.nondigits -= nondigit_bytes(data[:start])
+    if end < len(data):
+        scan.nondigits -= nondigit_bytes(data[end:])
+    if first_line == 1:
+        stop = data.find(b"\n", start, end)
+        scan.first_line = bytes(data[start : stop if stop >= 0 else end]).decode("ascii")
     found: dict[int, int] = {}  # line start offset -> offset of a status word in it
-    for word in _STATUS_WORDS:
+    # Deleting digits and blanks leaves a word whole, so its absence from the (shorter)
+    # remainder spares searching the whole text.
+    for word in (word for word in _STATUS_WORDS if word in others):
         position = data.find(word, start, end)
         while position >= 0:
             found.setdefault(data.rfind(b"\n", start, position) + 1 or start, position)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from analysis.chunks import TextScan, scan_gzip_file, scan_plain_file
+from analysis.chunks import TextScan, nondigit_bytes, scan_gzip_file, scan_plain_file
 from analysis.formats import DEFAULT_FORMAT, FIELDS_BY_NAME, FieldKind, FlowFormat
 from analysis.lineparse import (
     DERIVED_COLUMNS,
@@ -30,6 +30,7 @@ from analysis.lineparse import (
     fast_read_sql,
     fast_rows_sql,
     fast_survey_sql,
+    fast_window_test,
     parquet_lines_sql,
     parse_sql,
     quote_ident,
@@ -67,6 +68,27 @@ def _epoch_to_datetime(value: int | None) -> datetime | None:
 
 class NeedsExactParser(Exception):
     """The fast path cannot vouch for this file: load it with the exact line parser."""
+
+
+def _status_rows(lines: list[tuple[int, str]], fmt: FlowFormat) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of the lines whose log-status field is NODATA or SKIPDATA.
+
+    DuckDB read their integers leniently and the byte counts leave them out, so their
+    integer fields are checked here, as the exact parser would: `-` or 1 to 19 digits."""
+    if not fmt.has("log-status"):
+        return []
+    status_at = fmt.index_of("log-status")
+    integers = [at for at, flow_field in enumerate(fmt) if flow_field.kind is FieldKind.INTEGER]
+    rows = []
+    for line_no, text in lines:
+        fields = text.split(" ")
+        if len(fields) != len(fmt) or fields[status_at] not in ("NODATA", "SKIPDATA"):
+            continue
+        for at in integers:
+            if fields[at] != "-" and not (fields[at].isdigit() and len(fields[at]) <= 19):
+                raise NeedsExactParser(f"line {line_no}: {fields[at]!r} is not an integer")
+        rows.append((line_no, fields))
+    return rows
 
 
 @dataclass
@@ -112,6 +134,8 @@ class FlowEngine:
         self.read_only = read_only
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
+        # Why the fast path last handed a text file to the exact parser (for diagnosis).
+        self.fast_path_refusal: str | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
         if temp_directory is None:
             # Somewhere to spill when the data does not fit in memory_limit.
@@ -292,8 +316,9 @@ class FlowEngine:
                 finally:
                     stop.set()
             con.execute("COMMIT")
-        except Exception:  # any doubt at all: the exact parser reads the file and reports
+        except Exception as error:  # any doubt at all: the exact parser reads the file
             con.execute("ROLLBACK")
+            self.fast_path_refusal = " ".join(str(error).split())[:300] or type(error).__name__
             return False
         self._merge_fast_counts(counts, file_stats, stats)
         return True
@@ -317,32 +342,41 @@ class FlowEngine:
         con = self.connection
         mark_row = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {FLOWS_TABLE}").fetchone()
         mark = int(mark_row[0]) if mark_row else 0
+        read_sql = fast_read_sql(
+            path, fmt, skip_header=skip_header, compression=compression, typed_integers=True
+        )
         rows_sql = fast_rows_sql(
-            fast_read_sql(path, fmt, skip_header=skip_header, compression=compression),
-            fmt,
-            window,
-            address_table=None,
-            trusted_text=True,
+            read_sql, fmt, window, address_table=None, trusted_text=True, typed_integers=True
         )
         columns, values = fast_insert_columns(fmt)
+        # Every record goes in, the window's outside too, so that every row's bytes can be
+        # counted below; those outside are deleted after. NODATA/SKIPDATA lines are not
+        # records: the scan has their text.
+        record = "log_status = 'OK'" if fmt.has("log-status") else "TRUE"
         row = con.execute(
             f"INSERT INTO {FLOWS_TABLE} ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} FROM ({rows_sql}) AS r "
-            f"WHERE CASE WHEN valid THEN status = 'ok' "
+            f"WHERE CASE WHEN valid THEN {record} "
             f"ELSE error({sql_string(FAST_PATH_ERROR)}) END"
         ).fetchone()
         inserted = int(row[0]) if row else 0
         scan = scan_of()
         if not scan.plain:
             raise NeedsExactParser(scan.why_not)
-        if scan.spaces != scan.lines * (len(fmt) - 1):
-            # Strict mode gives each row len(fmt) - 1 spaces, so equal totals mean no line
-            # was skipped (DuckDB drops blank lines silently).
-            raise NeedsExactParser("blank lines or lines of another width")
         lines = scan.lines - (1 if skip_header else 0)
-        nodata, gaps, _ = self._classify_status_lines(scan.status_lines, fmt, window)
-        if window is None and inserted + nodata + len(gaps) != lines:
-            raise NeedsExactParser("rows and lines disagree")
+        nodata, gaps, filtered_status = self._classify_status_lines(scan.status_lines, fmt, window)
+        if inserted + nodata + len(gaps) + filtered_status != lines:
+            # Strict mode refuses a line of another width, but drops blank lines silently.
+            raise NeedsExactParser("rows and lines disagree (blank lines?)")
+        self._check_integer_bytes(fmt, mark, scan, skip_header)
+        filtered = 0
+        window_test = fast_window_test(fmt, window, '"start"', '"end"')
+        if window_test != "FALSE":
+            deleted = con.execute(
+                f"DELETE FROM {FLOWS_TABLE} WHERE rowid >= {mark} AND {window_test}"
+            ).fetchone()
+            filtered = int(deleted[0]) if deleted else 0
+        inserted -= filtered
         if inserted and fmt.has("start") and fmt.has("end"):
             first, last = con.execute(
                 f'SELECT min("start"), max("end") FROM {FLOWS_TABLE} WHERE rowid >= {mark}'
@@ -352,9 +386,74 @@ class FlowEngine:
         counts.ok += inserted
         counts.nodata += nodata
         counts.skipdata += len(gaps)
-        # Every line is one row (checked above); the rest fell outside the window.
-        counts.filtered += lines - inserted - nodata - len(gaps)
+        counts.filtered += filtered + filtered_status
         counts.gaps.extend(gaps)
+
+    def _check_integer_bytes(
+        self, fmt: FlowFormat, mark: int, scan: TextScan, skip_header: bool
+    ) -> None:
+        """Prove that every integer field of the rows just read (rowid >= mark) was `-` or
+        plain digits without leading zeros, as the exact parser requires: DuckDB's typed read
+        also takes +5, 4.5, 1e2, 0x10 and 007. Raises NeedsExactParser otherwise.
+
+        Two byte counts over the rows' fields, from the loaded values, must equal the byte
+        scan's, less the header and the NODATA/SKIPDATA lines (which are not rows here):
+        - non-digit bytes: exact for the text fields (their text is stored), 1 for a `-`, and
+          0 for an integer. A field like `+5` has more than its expected 0, and no field has
+          fewer than expected, so equal totals mean that every integer is digits only.
+        - all bytes: exact for text, 1 for `-`, and the digit count of its value for an
+          integer. Digits-only text has at least that many (more with leading zeros), so
+          equal totals mean no leading zeros: each text is exactly its value written out.
+        """
+        con = self.connection
+        where = f"WHERE rowid >= {mark}"
+        size_terms: list[str] = ["0"]
+        other_terms: list[str] = ["0"]
+        grouped: list[str] = []
+        for flow_field in fmt:
+            col = quote_ident(flow_field.column)
+            if flow_field.kind is FieldKind.INTEGER:
+                # Digits of v >= 0: 1 + how many of 10, 100, ... 10^18 it reaches.
+                size_terms.append("count(*)")
+                size_terms += [f"count_if({col} >= {10**k})" for k in range(1, 19)]
+                other_terms.append(f"count_if({col} IS NULL)")
+                continue
+            size_terms.append(f"sum(coalesce(strlen({col}), 1))")
+            if flow_field.kind is FieldKind.ADDRESS:
+                # Valid dotted IPv4 (the row check) has exactly its three dots.
+                other_terms.append(
+                    f"sum(CASE WHEN {col} IS NULL THEN 1 WHEN strpos({col}, ':') = 0 THEN 3 "
+                    f"ELSE strlen(translate({col}, '0123456789', '')) END)"
+                )
+            else:
+                # Few distinct values in practice: count each one's non-digits once.
+                grouped.append(
+                    "(SELECT coalesce(sum(n * coalesce(strlen(translate(v, '0123456789', '')), "
+                    f"1)), 0) FROM (SELECT {col} AS v, count(*) AS n FROM {FLOWS_TABLE} "
+                    f"{where} GROUP BY {col}) AS distinct_values)"
+                )
+        row = con.execute(
+            f"SELECT {' + '.join(size_terms)}, {' + '.join(other_terms)} FROM {FLOWS_TABLE} {where}"
+        ).fetchone()
+        size, others = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+        if grouped:
+            extra = con.execute(f"SELECT {' + '.join(grouped)}").fetchone()
+            others += int(extra[0] or 0) if extra else 0
+        # Every line but the header is a row of len(fmt) fields: len(fmt) - 1 separators.
+        header = scan.first_line if skip_header else None
+        separators = (scan.lines - (header is not None)) * (len(fmt) - 1)
+        if header is not None:
+            separators += header.count(" ")
+        expected_size = scan.size - scan.newlines - separators
+        expected_others = scan.nondigits
+        not_rows = [" ".join(fields) for _, fields in _status_rows(scan.status_lines, fmt)]
+        if header is not None:
+            not_rows.append(header)
+        for text in not_rows:
+            expected_size -= len(text) - text.count(" ")
+            expected_others -= nondigit_bytes(text.encode("ascii"))
+        if (size, others) != (expected_size, expected_others):
+            raise NeedsExactParser("an integer field is not plain digits")
 
     @staticmethod
     def _classify_status_lines(
@@ -363,19 +462,13 @@ class FlowEngine:
         """(NODATA count, SKIPDATA gaps, window-filtered count) of valid lines mentioning
         NODATA or SKIPDATA, classified as the SQL does: the file is known valid, so splitting
         on single spaces is exactly how DuckDB split them."""
-        if not fmt.has("log-status"):
-            return 0, [], 0
-        status_at = fmt.index_of("log-status")
         spots = {
             name: fmt.index_of(name) if fmt.has(name) else None
             for name in ("interface-id", "start", "end")
         }
         nodata, filtered = 0, 0
         gaps: list[tuple[int, str | None, int | None, int | None]] = []
-        for line_no, text in lines:
-            fields = text.split(" ")
-            if len(fields) != len(fmt) or fields[status_at] not in ("NODATA", "SKIPDATA"):
-                continue
+        for line_no, fields in _status_rows(lines, fmt):
             values = {
                 name: (None if at is None or fields[at] == "-" else fields[at])
                 for name, at in spots.items()
@@ -388,7 +481,7 @@ class FlowEngine:
                 if outside_start or outside_end:
                     filtered += 1
                     continue
-            if fields[status_at] == "NODATA":
+            if fields[fmt.index_of("log-status")] == "NODATA":
                 nodata += 1
             else:
                 gaps.append((line_no, values["interface-id"], start, end))

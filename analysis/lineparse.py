@@ -332,10 +332,21 @@ def _text_column(field: FlowField) -> str:
 
 
 def fast_read_sql(
-    path: str, fmt: FlowFormat, *, skip_header: bool, compression: str = "none"
+    path: str,
+    fmt: FlowFormat,
+    *,
+    skip_header: bool,
+    compression: str = "none",
+    typed_integers: bool = False,
 ) -> str:
-    """Rows of VARCHAR fields `t_<column>` (NULL for `-`) of a text file, unordered."""
-    columns = ", ".join(f"{sql_string(f't_{field.column}')}: 'VARCHAR'" for field in fmt)
+    """Rows of fields `t_<column>` (NULL for `-`) of a text file, unordered: VARCHAR, or
+    BIGINT for the integer fields with `typed_integers` (DuckDB's reader then takes +5, 4.5,
+    1e2 and 0x10 for numbers: the caller must prove the text held plain digits only)."""
+
+    def sql_type(field: FlowField) -> str:
+        return "BIGINT" if typed_integers and field.kind is FieldKind.INTEGER else "VARCHAR"
+
+    columns = ", ".join(f"{sql_string(f't_{field.column}')}: '{sql_type(field)}'" for field in fmt)
     return f"""
 SELECT * FROM read_csv({sql_string(path)},
     columns = {{{columns}}},
@@ -373,13 +384,15 @@ def _fast_value_column(field: FlowField) -> str:
     return quote_ident(f"v_{field.column}")
 
 
-def _fast_check(field: FlowField) -> str:
+def _fast_check(field: FlowField, *, typed_integers: bool = False) -> str:
     """SQL true when the field's text is one the exact parser loads (as the same value)."""
     text = _text_column(field)
     if field.kind is FieldKind.INTEGER:
         hi = _MAX_EPOCH if field.name in ("start", "end") else field.maximum
         value = _fast_value_column(field)
         range_check = f" AND {value} <= {hi}" if hi is not None else ""
+        if typed_integers:  # read as BIGINT: the loader checks the digits by byte counts
+            return f"({value} IS NULL OR ({value} >= 0{range_check}))"
         # DuckDB's cast also reads +5, 4.5, 1_000, 1e2 and 0x10: only plain digits pass (the
         # GLOB finds any other byte, cheaper than a regex), at most 19 of them as the exact
         # parser allows.
@@ -395,7 +408,7 @@ def _fast_check(field: FlowField) -> str:
     return f"({text} IS NULL OR regexp_full_match({text}, '[\\x21-\\x7E]+'))"
 
 
-def _fast_window_test(fmt: FlowFormat, window: TimeWindow | None, start: str, end: str) -> str:
+def fast_window_test(fmt: FlowFormat, window: TimeWindow | None, start: str, end: str) -> str:
     if window is None or not (fmt.has("start") and fmt.has("end")):
         return "FALSE"
     terms = []
@@ -424,7 +437,7 @@ def fast_survey_sql(source_sql: str, fmt: FlowFormat, window: TimeWindow | None)
     start = 'TRY_CAST("t_start" AS BIGINT)' if has_times else "NULL"
     end = 'TRY_CAST("t_end" AS BIGINT)' if has_times else "NULL"
     log_status = '"t_log_status"' if fmt.has("log-status") else "NULL"
-    status = _fast_status(fmt, _fast_window_test(fmt, window, start, end), log_status)
+    status = _fast_status(fmt, fast_window_test(fmt, window, start, end), log_status)
     texts = [_text_column(field) for field in fmt if field.kind is FieldKind.ADDRESS]
     address = f"coalesce({', '.join(texts)})" if texts else "NULL"
     if len(texts) > 1:
@@ -463,8 +476,10 @@ def fast_rows_sql(
     address_table: str | None,
     trusted_text: bool = False,
     line_numbers: bool = False,
+    typed_integers: bool = False,
 ) -> str:
-    """SELECT over `source_sql` (`t_<column>` VARCHAR fields): typed flows columns, the
+    """SELECT over `source_sql` (`t_<column>` VARCHAR fields, integers BIGINT already with
+    `typed_integers`): typed flows columns, the
     address integers `ip_<column>` (looked up in `address_table`, made by
     fast_addresses_sql), `valid` and `status`. With `trusted_text` the caller has checked the
     bytes (printable ASCII, no blank), so text fields only need to be non-empty."""
@@ -494,8 +509,9 @@ def fast_rows_sql(
 
     # Per field, computed once: each integer's value and each address's octets (one regex
     # splits them; NULLs when the text is not dotted IPv4).
+    cast = "{}" if typed_integers else "TRY_CAST({} AS BIGINT)"
     first = [
-        f"TRY_CAST({_text_column(field)} AS BIGINT) AS {_fast_value_column(field)}"
+        f"{cast.format(_text_column(field))} AS {_fast_value_column(field)}"
         for field in fmt
         if field.kind is FieldKind.INTEGER
     ]
@@ -523,10 +539,10 @@ def fast_rows_sql(
         elif field.kind is FieldKind.ADDRESS:
             checks.append(f"({text} IS NULL OR ip_{field.column} IS NOT NULL)")
         else:
-            checks.append(_fast_check(field))
+            checks.append(_fast_check(field, typed_integers=typed_integers))
     if fmt.has("start") and fmt.has("end"):
         checks.append('coalesce("v_start" <= "v_end", TRUE)')
-    window_test = _fast_window_test(fmt, window, '"start"', '"end"')
+    window_test = fast_window_test(fmt, window, '"start"', '"end"')
     status = _fast_status(fmt, window_test, "log_status")
     extra = "".join(f", {column}" for column in first)
     first_sql = f"SELECT *{extra} FROM ({source_sql}) AS source"

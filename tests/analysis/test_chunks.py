@@ -44,18 +44,22 @@ def test_pieces_scan_like_the_whole_text(body: list[str], block: int, final_newl
         half = len(data) // 2
         packed.write_bytes(gzip.compress(data[:half]) + gzip.compress(data[half:]))
         for scanned in (scan_plain_file(str(plain)), scan_gzip_file(str(packed))):
-            assert (scanned.lines, scanned.spaces, scanned.plain) == (
+            assert (scanned.lines, scanned.newlines, scanned.size) == (
                 whole.lines,
-                whole.spaces,
-                whole.plain,
+                whole.newlines,
+                whole.size,
             )
+            assert (scanned.plain, scanned.nondigits) == (whole.plain, whole.nondigits)
+            assert scanned.first_line == whole.first_line
             assert scanned.status_lines == whole.status_lines
 
 
 def test_status_lines_carry_their_line_numbers() -> None:
     data = b"a b\nc NODATA\n\nd SKIPDATA e\nf"
     scan = scan_text(data)
-    assert scan.lines == 5 and scan.spaces == 4 and scan.plain
+    assert scan.lines == 5 and scan.newlines == 4 and scan.size == len(data) and scan.plain
+    assert scan.nondigits == len(data) - data.count(b" ") - data.count(b"\n")
+    assert scan.first_line == "a b"
     assert scan.status_lines == [(2, "c NODATA"), (4, "d SKIPDATA e")]
     # A range of a larger buffer: line numbers count from its first line.
     assert scan_text(b"zz\n" + data, 7, 3, len(data) + 3).status_lines == [

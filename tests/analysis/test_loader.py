@@ -272,6 +272,37 @@ def test_clean_files_take_the_fast_path_with_the_exact_results(
 LENIENT_INTEGERS = "+4000 2.5 5. .5 1e2 1E2 1e+2 0x10 0X1F 0b1 1_000 -0 -5 00000000000000000022"
 
 
+@pytest.mark.parametrize("field", [" 40000 ", " 22 ", " 6 ", " 3 ", " 180 ", f" {T0} "])
+def test_lenient_integers_anywhere_are_caught_by_the_byte_counts(
+    write_log: WriteLog, field: str
+) -> None:
+    """DuckDB's typed read takes each of these for a number; the byte counts must notice,
+    whichever integer field holds it, and even when other lines try to even the counts out
+    (a shorter `1e9`, a `-` where digits were)."""
+    for text in (*LENIENT_INTEGERS.split(), "1e9", "1E18"):
+        bad = ok_line().replace(field, f" {text} ", 1)
+        evener = ok_line().replace(" 180 ", " 1e9 ").replace(" 3 ", " - ")
+        for lines in ([ok_line(), bad, ok_line()], [bad, evener, ok_line().replace(" 6 ", " 06 ")]):
+            fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([write_log(lines)])
+            assert fast_stats["files"][0]["method"] == "exact", text  # type: ignore[index]
+            assert fast_stats == exact_stats and fast_rows == exact_rows
+
+
+def test_leading_zeros_load_as_the_exact_parser_loads_them(write_log: WriteLog) -> None:
+    path = write_log([ok_line(), ok_line().replace(" 22 ", " 0022 ").replace(" 180 ", " 0 ")])
+    fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([path])
+    assert fast_stats == exact_stats and fast_rows == exact_rows
+    assert fast_stats["ok"] == 2
+    assert fast_stats["files"][0]["method"] == "exact"  # type: ignore[index]
+
+
+def test_status_lines_with_lenient_integers_are_malformed(write_log: WriteLog) -> None:
+    nodata = f"2 123456789012 eni-9 - - - - - - - +{T0} {T0 + 60} - NODATA"
+    fast_stats, exact_stats, _, _ = load_both_ways([write_log([ok_line(), nodata])])
+    assert fast_stats == exact_stats
+    assert fast_stats["malformed"] == 1 and fast_stats["nodata"] == 0
+
+
 def test_one_bad_line_sends_the_file_to_the_exact_parser(write_log: WriteLog) -> None:
     bad_lines = ["x"] + [
         ok_line().replace(" 22 ", f" {text} ") for text in LENIENT_INTEGERS.split()
