@@ -224,6 +224,13 @@ def _window_key(window: TimeWindow | None) -> list[str | None]:
             window.end.isoformat() if window.end else None]
 
 
+def _engine_options(scratch: Path) -> dict[str, Any]:
+    """How every engine of a run is opened: the memory and thread limits from the settings,
+    spilling into the run's scratch folder."""
+    return {"memory_limit": settings.ENGINE_MEMORY_LIMIT, "threads": settings.ENGINE_THREADS,
+            "temp_directory": str(scratch)}
+
+
 def _load_flows(
     run: QueryRun, window: TimeWindow | None, scratch: Path, progress: _Progress
 ) -> tuple[FlowEngine, dict[str, Any], dict[str, Any]]:
@@ -233,9 +240,7 @@ def _load_flows(
     window) is opened read-only and analysed in place: nothing is fetched, parsed or copied.
     Otherwise the data is loaded into a new engine and stored in the cache for the next run.
     """
-    options: dict[str, Any] = {"memory_limit": settings.ENGINE_MEMORY_LIMIT,
-                               "threads": settings.ENGINE_THREADS,
-                               "temp_directory": str(scratch)}
+    options = _engine_options(scratch)
     uploads: list[Any] = []
     account: Any = None
     if run.source == RunSource.FILE:
@@ -440,9 +445,7 @@ def fetch_part(
             cache = _flow_cache()
             if cache.get(key) is None:
                 scratch.mkdir(parents=True, exist_ok=True)
-                with FlowEngine(memory_limit=settings.ENGINE_MEMORY_LIMIT,
-                                threads=settings.ENGINE_THREADS,
-                                temp_directory=str(scratch)) as engine:
+                with FlowEngine(**_engine_options(scratch)) as engine:
                     records, data_read = _fetch_and_load(
                         run, account, engine, window, scratch, progress, part=(index, count)
                     )
@@ -494,8 +497,7 @@ def _load_parts(
 ) -> tuple[FlowEngine, dict[str, Any], dict[str, Any]]:
     """One engine holding every part's cached rows; counts and what was read add up."""
     cache = _flow_cache()
-    engine = FlowEngine(memory_limit=settings.ENGINE_MEMORY_LIMIT,
-                        threads=settings.ENGINE_THREADS, temp_directory=str(scratch))
+    engine = FlowEngine(**_engine_options(scratch))
     progress.records = engine.record_count
     stats: list[dict[str, Any]] = []
     reads: list[dict[str, Any]] = []

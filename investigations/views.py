@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -313,36 +315,42 @@ def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def investigation_assignee(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
-    form = AssigneeForm(request.POST, investigation=investigation)
-    if not form.is_valid():
-        messages.error(request, " ".join(map(str, form.errors.get("assignee") or ["Pick one."])))
-        return redirect(investigation)
-    try:
+
+    def save(data: dict[str, Any]) -> str:
         set_assignee(user=request.user, investigation=investigation,
-                     assignee=form.cleaned_data["assignee"], client_ip=client_ip_of(request))
-    except RunRequestInvalid as exc:
-        messages.error(request, str(exc))
-        return redirect(investigation)
-    assignee = investigation.assignee
-    messages.success(request, f"Assigned to {assignee.get_username()}." if assignee is not None
-                     else "Investigation unassigned.")
-    return redirect(investigation)
+                     assignee=data["assignee"], client_ip=client_ip_of(request))
+        assignee = investigation.assignee
+        return (f"Assigned to {assignee.get_username()}." if assignee is not None
+                else "Investigation unassigned.")
+
+    form = AssigneeForm(request.POST, investigation=investigation)
+    return _change_investigation(request, investigation, form, "assignee", "Pick one.", save)
 
 
 @require_POST
 def investigation_tags(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
+
+    def save(data: dict[str, Any]) -> str:
+        set_tags(user=request.user, investigation=investigation, names=data["tags"],
+                 client_ip=client_ip_of(request))
+        return "Tags saved."
+
     form = TagsForm(request.POST)
+    return _change_investigation(request, investigation, form, "tags", "Check the tags.", save)
+
+
+def _change_investigation(request: HttpRequest, investigation: Investigation, form: forms.Form,
+                          field: str, fallback: str,
+                          save: Callable[[dict[str, Any]], str]) -> HttpResponse:
+    """Validate a one-field form, save it through the service and say what happened."""
     if not form.is_valid():
-        messages.error(request, " ".join(map(str, form.errors.get("tags") or ["Check the tags."])))
-        return redirect(investigation)
-    try:
-        set_tags(user=request.user, investigation=investigation,
-                 names=form.cleaned_data["tags"], client_ip=client_ip_of(request))
-    except RunRequestInvalid as exc:
-        messages.error(request, str(exc))
-        return redirect(investigation)
-    messages.success(request, "Tags saved.")
+        messages.error(request, " ".join(map(str, form.errors.get(field) or [fallback])))
+    else:
+        try:
+            messages.success(request, save(form.cleaned_data))
+        except RunRequestInvalid as exc:
+            messages.error(request, str(exc))
     return redirect(investigation)
 
 

@@ -6,37 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flowlines import T0, flow
+from flowlines import SUITE_LINES, T0, VPCS, WEB, WEB6
 
 from analysis.analyzers import AnalysisParams, all_analyzers, applicable_analyzers, get_analyzer
 from analysis.engine import FlowEngine
-from analysis.formats import DEFAULT_FORMAT
 
 WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
-WEB, WEB6 = "10.0.1.10", "2600:1f18:aaaa:1::10"
-VPCS = ["10.0.0.0/16", "10.1.0.0/16", "2600:1f18:aaaa::/48"]
-
-
-LINES = [
-    " ".join(DEFAULT_FORMAT.names),
-    flow("203.0.113.50", WEB, 50001, 22, 6, 10, 600, 0, "REJECT"),
-    flow("203.0.113.50", WEB, 50002, 22, 6, 20, 4000, 20, "ACCEPT"),
-    flow(WEB, "203.0.113.50", 22, 50002, 6, 18, 5000, 20, "ACCEPT"),
-    flow(WEB, "198.51.100.7", 40000, 22, 6, 30, 9000, 40, "ACCEPT"),
-    flow(WEB, "10.1.5.5", 40001, 22, 6, 2, 120, 60, "REJECT"),  # the second VPC
-    flow("10.0.10.5", WEB, 40002, 443, 6, 5, 500, 80, "ACCEPT"),  # internal, not 10.0.1.0/24
-    flow("10.2.0.5", WEB, 40003, 443, 6, 6, 600, 100, "ACCEPT"),  # outside both VPCs
-    flow("2001:db8::99", WEB6, 40004, 443, 6, 7, 700, 120, "ACCEPT", "eni-v6"),
-    flow(WEB6, "2a05:d018::1", 40005, 443, 6, 800, 900000, 140, "ACCEPT", "eni-v6"),
-    flow(WEB, "52.94.0.1", 40006, 443, 6, 9, 5000, 160, "ACCEPT"),
-    flow(WEB, "52.94.0.1", 40007, 443, 6, 11, 7000, 180, "ACCEPT"),
-    flow("45.1.1.1", WEB, 40008, 3389, 6, 1, 40, 200, "REJECT"),
-    flow("45.1.1.1", WEB, 40009, 3306, 6, 1, 40, 220, "REJECT"),
-    flow("45.1.1.1", "10.0.1.11", 40010, 3306, 6, 1, 40, 240, "REJECT", "eni-bbb"),  # look-alike
-    flow(WEB, "10.0.0.2", 40011, 53, 17, 1, 80, 260, "ACCEPT"),
-    f"2 111122223333 eni-aaa - - - - - - - {T0} {T0 + 60} - NODATA",
-    f"2 111122223333 eni-aaa - - - - - - - {T0 + 60} {T0 + 120} - SKIPDATA",
-]
 AWS_TABLE = {
     "name": "aws",
     "entries": [
@@ -51,7 +26,7 @@ PARAMS: dict[str, Any] = {"target_ips": [WEB, WEB6], "vpc_cidrs": VPCS}
 
 @pytest.fixture
 def loaded(engine: FlowEngine, write_log: WriteLog) -> FlowEngine:
-    stats = engine.load_files([write_log(LINES)])
+    stats = engine.load_files([write_log(SUITE_LINES)])
     assert (stats.ok, stats.nodata, stats.skipdata) == (15, 1, 1)
     return engine
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from investigations.models import Investigation
@@ -21,6 +21,7 @@ from investigations.services import (
     set_tags,
 )
 from portal import audit
+from tests.concurrency import needs_postgresql, run_together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,37 +40,20 @@ CHANGES: dict[str, Callable[[Any, Any, Any], Any]] = {
 def test_a_change_and_a_run_submission_at_once_do_not_deadlock(
     change: str, investigation: Any, analyst: Any, teammate: Any
 ) -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite has one writer at a time; the lock order matters on PostgreSQL")
-    errors: list[BaseException] = []
+    needs_postgresql()
     both_started = threading.Barrier(2, timeout=10)
 
     def submission() -> None:
         # What _create_run does: the audit event, then the investigation's updated_at.
-        try:
-            with transaction.atomic():
-                audit.record(actor=analyst, action="run.submitted", target=investigation)
-                both_started.wait()
-                time.sleep(0.3)
-                Investigation.objects.filter(pk=investigation.pk).update(
-                    updated_at=timezone.now())
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            audit.record(actor=analyst, action="run.submitted", target=investigation)
+            both_started.wait()
+            time.sleep(0.3)
+            Investigation.objects.filter(pk=investigation.pk).update(updated_at=timezone.now())
 
     def the_change() -> None:
-        try:
-            both_started.wait()
-            CHANGES[change](analyst, Investigation.objects.get(pk=investigation.pk), teammate)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+        both_started.wait()
+        CHANGES[change](analyst, Investigation.objects.get(pk=investigation.pk), teammate)
 
-    threads = [threading.Thread(target=submission), threading.Thread(target=the_change)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = run_together(submission, the_change)
     assert not errors, errors
