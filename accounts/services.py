@@ -93,17 +93,20 @@ def create_account(
     account.full_clean()
     with transaction.atomic():
         account.save()
-        audit.record(
-            actor=user,
-            action="aws_account.created",
-            target=account,
+        _audit(
+            user, "aws_account.created", account, client_ip, api_token_id,
             details={
                 field: getattr(account, field) for field in _ACCOUNT_FIELDS if field != "notes"
             },
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
     return account
+
+
+def _audit(user: Any, action: str, account: AwsAccount, client_ip: str | None,
+           api_token_id: int | None, *, details: dict[str, Any]) -> None:
+    """One audit event by `user` about `account`, from the request's address or API token."""
+    audit.record(actor=user, action=action, target=account, details=details,
+                 client_ip=client_ip, api_token_id=api_token_id)
 
 
 def update_account(
@@ -131,13 +134,9 @@ def update_account(
     }
     with transaction.atomic():
         account.save()
-        audit.record(
-            actor=user,
-            action="aws_account.updated",
-            target=account,
+        _audit(
+            user, "aws_account.updated", account, client_ip, api_token_id,
             details={"changed": changed},
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
     if "role_arn" in changed:
         aws.clear_session_cache()
@@ -153,17 +152,13 @@ def delete_account(
 ) -> None:
     _check_admin(user)
     with transaction.atomic():
-        audit.record(
-            actor=user,
-            action="aws_account.deleted",
-            target=account,
+        _audit(
+            user, "aws_account.deleted", account, client_ip, api_token_id,
             details={
                 "name": account.name,
                 "account_id": account.account_id,
                 "role_arn": account.role_arn,
             },
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
         account.delete()
 
@@ -199,13 +194,9 @@ def assume_account_role(
     except aws.AwsError as exc:
         details.update(ok=False, code=exc.code, message=exc.message[:500])
         with transaction.atomic():
-            audit.record(
-                actor=user,
-                action="aws_account.role_assumed",
-                target=account,
+            _audit(
+                user, "aws_account.role_assumed", account, client_ip, api_token_id,
                 details=details,
-                client_ip=client_ip,
-                api_token_id=api_token_id,
             )
         raise
     details.update(
@@ -215,13 +206,9 @@ def assume_account_role(
         expires_at=role.expires_at.isoformat(),
     )
     with transaction.atomic():
-        audit.record(
-            actor=user,
-            action="aws_account.role_assumed",
-            target=account,
+        _audit(
+            user, "aws_account.role_assumed", account, client_ip, api_token_id,
             details=details,
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
     return role
 
@@ -330,18 +317,14 @@ def run_connection_test(
         AwsAccount.objects.filter(pk=account.pk).update(
             last_tested_at=now, last_test_ok=result["ok"], last_test_result=result
         )
-        audit.record(
-            actor=user,
-            action="aws_account.connection_tested",
-            target=account,
+        _audit(
+            user, "aws_account.connection_tested", account, client_ip, api_token_id,
             details={
                 "ok": result["ok"],
                 "checks": len(result["checks"]),
                 "failed": failed,
                 "identity": (result["identity"] or {}).get("Arn", ""),
             },
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
     account.last_tested_at, account.last_test_ok = now, result["ok"]
     account.last_test_result = result
@@ -462,13 +445,9 @@ def refresh_discovery(
         if inventories:
             AwsAccount.objects.filter(pk=account.pk).update(discovered_at=now)
             account.discovered_at = now
-        audit.record(
-            actor=user,
-            action="aws_account.discovery_refreshed",
-            target=account,
+        _audit(
+            user, "aws_account.discovery_refreshed", account, client_ip, api_token_id,
             details={"ok": result.ok, "regions": result.regions},
-            client_ip=client_ip,
-            api_token_id=api_token_id,
         )
     return result
 

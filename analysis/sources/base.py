@@ -284,6 +284,13 @@ def report(progress: ProgressCallback | None, message: str, fraction: float) -> 
         progress(message, max(0.0, min(1.0, fraction)))
 
 
+def require(source: str, needed: dict[str, object]) -> None:
+    """Raise SourceError naming the first of `needed` (what -> value) that the request lacks."""
+    for what, value in needed.items():
+        if not value:
+            raise SourceError(f"the {source} source needs {what}")
+
+
 def check_cancel(cancel: CancelCallback | None, read: Callable[[], dict[str, Any]]) -> None:
     if cancel is not None and cancel():
         raise FetchCancelled(read())

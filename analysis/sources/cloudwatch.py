@@ -29,6 +29,7 @@ from analysis.sources.base import (
     check_cancel,
     register,
     report,
+    require,
 )
 
 # Error codes CloudWatch Logs answers when it wants the caller to slow down or come back.
@@ -163,10 +164,10 @@ class CloudWatchFlowLogSource(FlowLogSource):
         progress: ProgressCallback | None = None,
         cancel: CancelCallback | None = None,
     ) -> FetchResult:
-        if not request.log_group:
-            raise SourceError("the CloudWatch source needs a log group")
-        if not request.region:
-            raise SourceError("the CloudWatch source needs the flow log's region")
+        require(
+            "CloudWatch",
+            {"a log group": request.log_group, "the flow log's region": request.region},
+        )
         try:
             flow_format = request.flow_format
         except ValueError as error:

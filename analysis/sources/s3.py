@@ -28,6 +28,7 @@ from analysis.sources.base import (
     check_cancel,
     register,
     report,
+    require,
 )
 from analysis.sources.files import content_of
 from analysis.sources.s3layout import (
@@ -125,10 +126,7 @@ class S3FlowLogSource(FlowLogSource):
         progress: ProgressCallback | None = None,
         cancel: CancelCallback | None = None,
     ) -> FetchResult:
-        if not request.bucket:
-            raise SourceError("the S3 source needs a bucket")
-        if not request.region:
-            raise SourceError("the S3 source needs the flow log's region")
+        require("S3", {"a bucket": request.bucket, "the flow log's region": request.region})
         os.makedirs(dest_dir, exist_ok=True)
         s3 = self.client("s3", request.region)
         lo = None if request.window.start is None else request.window.start - request.slack
