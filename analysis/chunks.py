@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -136,9 +136,14 @@ def _gzip_blocks(path: str) -> Iterator[bytes]:
             raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
-def scan_plain_file(path: str, stop: threading.Event | None = None) -> TextScan:
+def scan_plain_file(
+    path: str,
+    stop: threading.Event | None = None,
+    on_lines: Callable[[int], None] | None = None,
+) -> TextScan:
     """Scan a whole uncompressed file, block by block (each block read into one buffer and
-    completed to the end of its last line). Stops early, not plain, once `stop` is set."""
+    completed to the end of its last line). Stops early, not plain, once `stop` is set;
+    `on_lines` hears the lines scanned so far after each block."""
     total = TextScan()
     line = 1
     with open(path, "rb") as stream:
@@ -157,13 +162,20 @@ def scan_plain_file(path: str, stop: threading.Event | None = None) -> TextScan:
             if not total.plain:
                 break
             line += part.lines
+            if on_lines is not None:
+                on_lines(total.lines)
     return total
 
 
-def scan_gzip_file(path: str, stop: threading.Event | None = None) -> TextScan:
+def scan_gzip_file(
+    path: str,
+    stop: threading.Event | None = None,
+    on_lines: Callable[[int], None] | None = None,
+) -> TextScan:
     """Scan the text of a gzip file (every member) as it inflates, piece by piece: the line
     a piece ends in the middle of is completed from the next piece and scanned on its own, so
-    no piece is copied. Raises the inflater's error for a damaged file."""
+    no piece is copied. Raises the inflater's error for a damaged file. `stop` and
+    `on_lines` as for scan_plain_file."""
     total = TextScan()
     line = 1
     carry = b""
@@ -188,6 +200,8 @@ def scan_gzip_file(path: str, stop: threading.Event | None = None) -> TextScan:
         if not take(scan_text(piece, line, first, cut)):
             return total
         carry = piece[cut:]
+        if on_lines is not None:
+            on_lines(total.lines)
     if carry:
         take(scan_text(carry, line))
     return total

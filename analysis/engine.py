@@ -7,10 +7,11 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,10 @@ _FAST_SURVEY = "_fast_survey"
 
 def _epoch_to_datetime(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+# How often a long fast-path load reports progress (records so far) while DuckDB reads.
+PROGRESS_POLL_SECONDS = 1.0
 
 
 class NeedsExactParser(Exception):
@@ -134,6 +139,11 @@ class FlowEngine:
         self.read_only = read_only
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
+        # While a file loads on the fast path: the rows before it and its lines scanned so far
+        # (see records_so_far).
+        self._loading_from: int | None = None
+        self._lines_scanned = 0
+        self._file_progress: Callable[[], None] | None = None
         # Why the fast path last handed a text file to the exact parser (for diagnosis).
         self.fast_path_refusal: str | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
@@ -203,6 +213,14 @@ class FlowEngine:
                     f"{field.sql_type}"
                 )
 
+    def records_so_far(self) -> int:
+        """The rows of `flows`; while a file loads on the fast path, the rows before it plus
+        the lines of it read so far (its exact count replaces them when it is done). Safe to
+        call from a progress callback during a load: it does not query DuckDB then."""
+        if self._loading_from is not None:
+            return self._loading_from + self._lines_scanned
+        return self.record_count()
+
     def record_count(self) -> int:
         row = self.connection.execute(f"SELECT count(*) FROM {FLOWS_TABLE}").fetchone()
         return int(row[0]) if row else 0
@@ -229,7 +247,12 @@ class FlowEngine:
             fraction = index / max(len(paths), 1)
             if progress is not None:
                 progress(f"Reading {name}", fraction)
-            self._load_file(str(path), flow_format, window, stats)
+                # A long file also reports while it loads, so records so far move.
+                self._file_progress = partial(progress, f"Reading {name}", fraction)
+            try:
+                self._load_file(str(path), flow_format, window, stats)
+            finally:
+                self._file_progress = None
         if progress is not None:
             progress("Loaded", 1.0)
         return stats
@@ -301,18 +324,31 @@ class FlowEngine:
         counts = _FastCounts()
         con = self.connection
         scanner = scan_gzip_file if compression == "gzip" else scan_plain_file
+        self._loading_from, self._lines_scanned = self.record_count(), 0
         con.execute("BEGIN TRANSACTION")
         try:
             # The byte scan (Python, holding the GIL; ISA-L inflating gzip for it) runs while
             # DuckDB reads the file (its threads need no GIL); the rows are committed only
-            # once the scan vouches for them.
+            # once the scan vouches for them. This thread reports progress meanwhile.
             stop = threading.Event()
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-scan") as pool:
-                scan = pool.submit(scanner, path, stop)
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="flow-load") as pool:
+                scan = pool.submit(scanner, path, stop, self._note_lines_scanned)
+                load = pool.submit(
+                    self._fast_text_piece,
+                    path,
+                    compression,
+                    scan.result,
+                    header,
+                    fmt,
+                    window,
+                    counts,
+                )
                 try:
-                    self._fast_text_piece(
-                        path, compression, scan.result, header, fmt, window, counts
-                    )
+                    self._report_until_done(load)
+                except BaseException:
+                    if not load.done():
+                        con.interrupt()  # stop the read before the rollback waits for it
+                    raise
                 finally:
                     stop.set()
             con.execute("COMMIT")
@@ -320,8 +356,23 @@ class FlowEngine:
             con.execute("ROLLBACK")
             self.fast_path_refusal = " ".join(str(error).split())[:300] or type(error).__name__
             return False
+        finally:
+            self._loading_from = None
         self._merge_fast_counts(counts, file_stats, stats)
         return True
+
+    def _note_lines_scanned(self, lines: int) -> None:
+        self._lines_scanned = lines
+
+    def _report_until_done(self, load: Future[None]) -> None:
+        """Wait for `load`, reporting progress every PROGRESS_POLL_SECONDS; its error raised."""
+        while True:
+            try:
+                load.result(timeout=PROGRESS_POLL_SECONDS)
+                return
+            except TimeoutError:
+                if self._file_progress is not None:
+                    self._file_progress()
 
     def _fast_text_piece(
         self,

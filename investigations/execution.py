@@ -264,12 +264,12 @@ def _load_flows(
         except (OSError, ValueError, duckdb.Error):
             logger.warning("Flow cache entry %s unreadable; loading again", key, exc_info=True)
         else:
-            progress.records = engine.record_count
+            progress.records = engine.records_so_far
             read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
             return engine, cached.stats.to_dict(), read
     engine = FlowEngine(**options)
     try:
-        progress.records = engine.record_count
+        progress.records = engine.records_so_far
         if run.source == RunSource.FILE:
             records, data_read = _load_uploads(run, uploads, engine, window, progress)
         else:
@@ -498,7 +498,7 @@ def _load_parts(
     """One engine holding every part's cached rows; counts and what was read add up."""
     cache = _flow_cache()
     engine = FlowEngine(**_engine_options(scratch))
-    progress.records = engine.record_count
+    progress.records = engine.records_so_far
     stats: list[dict[str, Any]] = []
     reads: list[dict[str, Any]] = []
     try:

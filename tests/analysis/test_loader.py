@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from analysis import chunks
+from analysis import engine as engine_module
 from analysis.engine import FlowEngine
 from analysis.formats import DEFAULT_FORMAT
 from analysis.window import TimeWindow
@@ -387,3 +389,33 @@ def test_bad_parquet_rows_are_malformed_with_their_row_numbers(
         (3, "bad dstport: 70000"),
         (4, "bad action: ALLOW"),
     ]
+
+
+def test_a_long_fast_load_reports_the_lines_read_so_far(
+    write_log: WriteLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While DuckDB reads one file, the loader reports progress with the lines scanned so
+    far; the exact record count replaces them when the file is done."""
+    monkeypatch.setattr(engine_module, "PROGRESS_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(chunks, "BLOCK_BYTES", 2000)
+    slow_scan = chunks.scan_text
+
+    def scan_text(*args: object, **kwargs: object) -> chunks.TextScan:
+        time.sleep(0.01)
+        return slow_scan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chunks, "scan_text", scan_text)
+    lines = [ok_line(start=T0 + n, end=T0 + n + 5) for n in range(2000)]
+    for gz in (False, True):
+        with FlowEngine() as engine:
+            seen: list[int] = []
+
+            def note(
+                stage: str, fraction: float, engine: FlowEngine = engine, seen: list[int] = seen
+            ) -> None:
+                seen.append(engine.records_so_far())
+
+            engine.load_files([write_log(lines, gz=gz)], progress=note)
+            assert any(0 < count < len(lines) for count in seen), seen
+            assert seen == sorted(seen) and seen[-1] == len(lines)
+            assert engine.records_so_far() == engine.record_count() == len(lines)

@@ -219,7 +219,7 @@ def test_a_storage_error_does_not_reveal_server_paths(
 
 @pytest.fixture(scope="session")
 def gzip_log(tmp_path_factory: Any) -> tuple[bytes, int]:
-    """About 10 MB of flow records once decompressed: the gzip loader unpacks into scratch."""
+    """About 10 MB of flow records once decompressed, five times the scratch disk below."""
     from analysis.engine import FlowEngine
 
     path = tmp_path_factory.mktemp("gz") / "flows.log"
@@ -229,9 +229,12 @@ def gzip_log(tmp_path_factory: Any) -> tuple[bytes, int]:
     return gzip.compress(path.read_bytes(), compresslevel=1), ok
 
 
-def test_a_full_scratch_disk_does_not_leave_a_run_hanging_or_lose_records(
+def test_a_full_scratch_disk_does_not_stop_a_gzip_upload_loading(
     celery_worker_process: Any, investigation: Any, analyst: Any, gzip_log: tuple[bytes, int]
 ) -> None:
+    """The fast loader reads gzip in place (DuckDB inflates it; the byte scan inflates it in
+    memory), so a scratch disk far smaller than the unpacked log costs nothing: every record
+    loads, on the fast path. (Unpacking into scratch, as the loader once did, filled it.)"""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     data, ok_records = gzip_log
@@ -245,15 +248,9 @@ def test_a_full_scratch_disk_does_not_leave_a_run_hanging_or_lose_records(
                            timeout=180)
     finally:
         _unmount(work)
-    # Either the loader falls back to reading the gzip without scratch space and every record
-    # is counted, or the run fails saying the disk is full; never a hang, never a quiet loss.
-    if run.status == "succeeded":
-        assert run.records["ok"] == ok_records
-        # Proof the disk really filled: the fast loader (which unpacks into scratch) gave up.
-        assert run.records["files"][0]["method"] == "exact"
-    else:
-        assert run.status == "failed", run.status
-        assert "No space left" in run.error, run.error
+    assert run.status == "succeeded", run.error
+    assert run.records["ok"] == ok_records
+    assert run.records["files"][0]["method"] == "fast"
 
 
 # ------------------------------------------------------------------------- hostile file names
