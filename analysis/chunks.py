@@ -145,7 +145,6 @@ def scan_plain_file(
     completed to the end of its last line). Stops early, not plain, once `stop` is set;
     `on_lines` hears the lines scanned so far after each block."""
     total = TextScan()
-    line = 1
     with open(path, "rb") as stream:
         while True:
             if stop is not None and stop.is_set():
@@ -157,11 +156,9 @@ def scan_plain_file(
                 break
             del block[size:]
             block += stream.readline()
-            part = scan_text(block, line)
-            total.merge(part)
+            total.merge(scan_text(block, total.lines + 1))
             if not total.plain:
                 break
-            line += part.lines
             if on_lines is not None:
                 on_lines(total.lines)
     return total
@@ -177,13 +174,10 @@ def scan_gzip_file(
     no piece is copied. Raises the inflater's error for a damaged file. `stop` and
     `on_lines` as for scan_plain_file."""
     total = TextScan()
-    line = 1
     carry = b""
 
     def take(part: TextScan) -> bool:
-        nonlocal line
         total.merge(part)
-        line += part.lines
         return total.plain
 
     for piece in _gzip_blocks(path):
@@ -195,13 +189,13 @@ def scan_gzip_file(
             carry += piece
             continue
         first = piece.find(b"\n") + 1
-        if not take(scan_text(carry + piece[:first], line)):
+        if not take(scan_text(carry + piece[:first], total.lines + 1)):
             return total
-        if not take(scan_text(piece, line, first, cut)):
+        if not take(scan_text(piece, total.lines + 1, first, cut)):
             return total
         carry = piece[cut:]
         if on_lines is not None:
             on_lines(total.lines)
     if carry:
-        take(scan_text(carry, line))
+        take(scan_text(carry, total.lines + 1))
     return total

@@ -415,11 +415,12 @@ class FlowEngine:
         if not scan.plain:
             raise NeedsExactParser(scan.why_not)
         lines = scan.lines - (1 if skip_header else 0)
-        nodata, gaps, filtered_status = self._classify_status_lines(scan.status_lines, fmt, window)
+        status_rows = _status_rows(scan.status_lines, fmt)
+        nodata, gaps, filtered_status = self._classify_status_lines(status_rows, fmt, window)
         if inserted + nodata + len(gaps) + filtered_status != lines:
             # Strict mode refuses a line of another width, but drops blank lines silently.
             raise NeedsExactParser("rows and lines disagree (blank lines?)")
-        self._check_integer_bytes(fmt, mark, scan, skip_header)
+        self._check_integer_bytes(fmt, mark, scan, skip_header, status_rows)
         filtered = 0
         window_test = fast_window_test(fmt, window, '"start"', '"end"')
         if window_test != "FALSE":
@@ -441,7 +442,12 @@ class FlowEngine:
         counts.gaps.extend(gaps)
 
     def _check_integer_bytes(
-        self, fmt: FlowFormat, mark: int, scan: TextScan, skip_header: bool
+        self,
+        fmt: FlowFormat,
+        mark: int,
+        scan: TextScan,
+        skip_header: bool,
+        status_rows: list[tuple[int, list[str]]],
     ) -> None:
         """Prove that every integer field of the rows just read (rowid >= mark) was `-` or
         plain digits without leading zeros, as the exact parser requires: DuckDB's typed read
@@ -497,7 +503,7 @@ class FlowEngine:
             separators += header.count(" ")
         expected_size = scan.size - scan.newlines - separators
         expected_others = scan.nondigits
-        not_rows = [" ".join(fields) for _, fields in _status_rows(scan.status_lines, fmt)]
+        not_rows = [" ".join(fields) for _, fields in status_rows]
         if header is not None:
             not_rows.append(header)
         for text in not_rows:
@@ -508,10 +514,10 @@ class FlowEngine:
 
     @staticmethod
     def _classify_status_lines(
-        lines: list[tuple[int, str]], fmt: FlowFormat, window: TimeWindow | None
+        status_rows: list[tuple[int, list[str]]], fmt: FlowFormat, window: TimeWindow | None
     ) -> tuple[int, list[tuple[int, str | None, int | None, int | None]], int]:
-        """(NODATA count, SKIPDATA gaps, window-filtered count) of valid lines mentioning
-        NODATA or SKIPDATA, classified as the SQL does: the file is known valid, so splitting
+        """(NODATA count, SKIPDATA gaps, window-filtered count) of the NODATA/SKIPDATA lines
+        (`_status_rows`), classified as the SQL does: the file is known valid, so splitting
         on single spaces is exactly how DuckDB split them."""
         spots = {
             name: fmt.index_of(name) if fmt.has(name) else None
@@ -519,7 +525,7 @@ class FlowEngine:
         }
         nodata, filtered = 0, 0
         gaps: list[tuple[int, str | None, int | None, int | None]] = []
-        for line_no, fields in _status_rows(lines, fmt):
+        for line_no, fields in status_rows:
             values = {
                 name: (None if at is None or fields[at] == "-" else fields[at])
                 for name, at in spots.items()
