@@ -11,7 +11,7 @@ from analysis.addresses import address_value, int_to_ip, sql_int
 from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
 from analysis.analyzers.params import DEFAULT_ADMIN_PORTS, AnalysisParams
 from analysis.analyzers.result import AnalysisResult
-from analysis.analyzers.scope import is_external, is_internal, scope_summary
+from analysis.analyzers.scope import at_target, is_external, is_internal, scope_summary
 from analysis.findings import (
     HIGH_SEVERITY,
     INTERNAL_FAN_OUT,
@@ -64,12 +64,35 @@ def _not_a_reply() -> str:
 
 
 class Detector:
-    """One finding type: a query over `flows` and the thresholds that turn rows into findings."""
+    """One finding type: a query over `flows` and the thresholds that turn rows into findings.
 
-    def __init__(self, fetch: FetchRows, params: AnalysisParams) -> None:
+    Thresholds and baselines are judged over every record (a scanner is a scanner whether or
+    not the run's target is among the hosts it tried), but a run with a target keeps only the
+    findings that involve it: some record behind the finding has the target on either side.
+    """
+
+    def __init__(self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]) -> None:
         self.fetch = fetch
         self.params = params
         self.t = params.thresholds
+        self.touches_target = (
+            f"(({at_target('src', params, columns)}) OR ({at_target('dst', params, columns)}))"
+        )
+
+    def involving_target(self, rows: list[Any], condition: str, key: str = "src_ip") -> list[Any]:
+        """The candidate rows (candidate address first) with a record matching `condition`
+        that touches the target; all of them when the run has no target."""
+        if not self.params.has_target or not rows:
+            return rows
+        involved = self.per_candidate(
+            (address_value(row[0]) for row in rows),
+            lambda candidate_in: (
+                f"SELECT DISTINCT {key} FROM flows WHERE {condition} AND {candidate_in} "
+                f"AND {self.touches_target}"
+            ),
+            key,
+        )
+        return [row for row in rows if address_value(row[0]) in involved]
 
     def per_candidate(
         self, candidates: Iterable[int], sql: Callable[[str], str], key: str = "src_ip"
@@ -128,6 +151,7 @@ class Detector:
                 "* COUNT(DISTINCT dst_ip) "
                 "ORDER BY flows DESC, src_ip ASC"
             )
+            rows = self.involving_target(rows, base)
             if not rows:
                 continue
             targets_by = self.targets_of(base, [address_value(row[0]) for row in rows])
@@ -173,6 +197,7 @@ class Detector:
             f"HAVING COUNT(DISTINCT dstport) >= {int(self.t['portscan_min_ports'])} "
             "ORDER BY ports DESC, src_ip ASC"
         )
+        rows = self.involving_target(rows, base)
         if not rows:
             return []
         sources = [address_value(row[0]) for row in rows]
@@ -232,7 +257,7 @@ class Detector:
             "ORDER BY src_ip, dstport"
         )
         by_source: dict[int, list[tuple[Any, ...]]] = {}
-        for row in rows:
+        for row in self.involving_target(rows, probe):
             by_source.setdefault(address_value(row[0]), []).append(row)
         if not by_source:
             return []
@@ -315,6 +340,7 @@ class Detector:
             zscore = (int(size) - median) / spread if spread > 0 else float("inf")
             if zscore >= self.t["exfil_min_zscore"]:
                 candidates.append((address_value(value), int(size), zscore))
+        candidates = self.involving_target(candidates, outbound, key="dst_ip")
         if not candidates:
             return []
         receivers = [value for value, _, _ in candidates]
@@ -405,6 +431,7 @@ class Detector:
             f"HAVING COUNT(DISTINCT dst_ip) >= {int(self.t['fanout_min_hosts'])} "
             "ORDER BY hosts DESC, src_ip ASC"
         )
+        rows = self.involving_target(rows, base)
         if not rows:
             return []
         sources = [address_value(row[0]) for row in rows]
@@ -480,7 +507,7 @@ def _row(finding: Finding) -> dict[str, Any]:
 
 def detect(connection: duckdb.DuckDBPyConnection, params: AnalysisParams) -> list[Finding]:
     """Every finding over the local `flows` table, most severe first."""
-    return Detector(duckdb_rows(connection), params).all()
+    return Detector(duckdb_rows(connection), params, flow_columns(connection)).all()
 
 
 @register
@@ -488,9 +515,10 @@ class DetectionsAnalyzer(Analyzer):
     name = "detections"
     title = "Detections"
     description = (
-        "GuardDuty-style findings over all records: SSH and RDP brute force, port scans, "
-        "probes of unprotected sensitive ports, unusual outbound volume, internal fan-out on "
-        "admin ports. Thresholds are parameters."
+        "GuardDuty-style findings: SSH and RDP brute force, port scans, probes of "
+        "unprotected sensitive ports, unusual outbound volume, internal fan-out on admin "
+        "ports. Thresholds are judged over all records; with a target, only the findings "
+        "whose records involve it are kept. Thresholds are parameters."
     )
     required_fields = (
         "srcaddr",
@@ -517,7 +545,7 @@ class DetectionsAnalyzer(Analyzer):
     ) -> AnalysisResult:
         # One main query per finding type, then one query per kind of evidence over all its
         # candidates (IN lists): a bounded number of scans, whatever the data.
-        findings = Detector(fetch, params).all()
+        findings = Detector(fetch, params, columns).all()
         rows = [_row(finding) for finding in findings]
         return AnalysisResult(
             name=self.name,

@@ -130,3 +130,55 @@ def test_detections_ignore_quiet_logs(tmp_path: Path) -> None:
     with FlowEngine() as engine:
         engine.load_files([str(log)])
         assert engine.run("detections", {}).rows == []
+
+
+def key(finding: dict[str, object]) -> tuple[object, object]:
+    return finding["type"], finding["evidence"]["peer"]  # type: ignore[index]
+
+
+def _talks_to(engine: FlowEngine, peer: str, target: str) -> bool:
+    """Some record has `peer` and `target` on its two sides, either way round."""
+    row = engine.connection.execute(
+        "SELECT count(*) FROM flows WHERE (srcaddr = ? AND dstaddr = ?) "
+        "OR (srcaddr = ? AND dstaddr = ?)",
+        [peer, target, target, peer],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize("incident", ["ssh-bruteforce", "lateral-movement", "exfiltration"])
+def test_a_target_keeps_only_the_findings_that_involve_it(
+    demo: tuple[DemoManifest, FlowEngine], incident: str
+) -> None:
+    manifest, engine = demo
+    planted = manifest.incident(incident)
+    # A host the incident touched: one of the addresses tried, or the exfiltrating host.
+    target = planted.source if incident == "exfiltration" else planted.targets[-1]
+    everything = findings_of(engine, {"vpc_cidrs": manifest.vpc_cidrs})
+    scoped = findings_of(engine, {"vpc_cidrs": manifest.vpc_cidrs, "target_ips": [target]})
+    assert (EXPECTED[incident], incident_peer(manifest, incident)) in {key(f) for f in scoped}
+    # Thresholds are judged over all records: a kept finding is the same finding, whole.
+    by_key = {key(f): f for f in everything}
+    for finding in scoped:
+        assert finding == by_key[key(finding)]
+    # A kept finding has a record between its peer and the target (the finding's own
+    # records decide, which this cannot see: a peer may meet the target in other traffic).
+    involved = {
+        key(f)
+        for f in everything
+        if f["evidence"]["peer"] == target  # type: ignore[index]
+        or _talks_to(engine, f["evidence"]["peer"], target)  # type: ignore[index]
+    }
+    assert {key(f) for f in scoped} <= involved
+    assert len(scoped) < len(everything)  # the other incidents' findings are left out
+
+
+def test_a_target_that_nothing_involves_has_no_findings(
+    demo: tuple[DemoManifest, FlowEngine],
+) -> None:
+    manifest, engine = demo
+    result = engine.run(
+        "detections", {"vpc_cidrs": manifest.vpc_cidrs, "target_ips": ["192.0.2.77"]}
+    )
+    assert result.findings == [] and result.rows == []
+    assert result.summary["target"]["ips"] == ["192.0.2.77"]  # type: ignore[index]
