@@ -33,6 +33,7 @@ BLOCK_BYTES = 16 * 1024 * 1024
 _ALLOWED = bytes(range(0x20, 0x7F)) + b"\n"
 # What a field byte count leaves out: digits are counted apart from every other byte.
 _DIGITS_AND_BLANKS = b"0123456789 \n"
+_DIGITS_AND_SPACES = b"0123456789 "
 _STATUS_WORDS = (b"NODATA", b"SKIPDATA")
 
 
@@ -86,18 +87,23 @@ def scan_text(
     if end <= start:
         return scan
     scan.size = end - start
-    scan.newlines = data.count(b"\n", start, end)
-    scan.lines = scan.newlines + (0 if data[end - 1] == 0x0A else 1)
-    others = data.translate(None, _DIGITS_AND_BLANKS)
+    # One pass deletes digits and spaces; the newlines are counted in what is left (a small
+    # fraction of the text), which is faster than counting them in the whole buffer.
+    others = data.translate(None, _DIGITS_AND_SPACES)
     if others.translate(None, _ALLOWED):
         scan.plain, scan.why_not = False, "bytes other than printable ASCII"
         return scan
+    newlines = others.count(b"\n")
+    scan.nondigits = len(others) - newlines
     # Bytes outside the range are a line at either end at most: small copies.
-    scan.nondigits = len(others)
     if start:
+        newlines -= data.count(b"\n", 0, start)
         scan.nondigits -= nondigit_bytes(data[:start])
     if end < len(data):
+        newlines -= data.count(b"\n", end)
         scan.nondigits -= nondigit_bytes(data[end:])
+    scan.newlines = newlines
+    scan.lines = newlines + (0 if data[end - 1] == 0x0A else 1)
     if first_line == 1:
         stop = data.find(b"\n", start, end)
         scan.first_line = bytes(data[start : stop if stop >= 0 else end]).decode("ascii")

@@ -479,7 +479,8 @@ def fast_rows_sql(
     typed_integers: bool = False,
 ) -> str:
     """SELECT over `source_sql` (`t_<column>` VARCHAR fields, integers BIGINT already with
-    `typed_integers`): typed flows columns, the
+    `typed_integers`, when the caller proves by byte counts that the integer fields were
+    plain digits and the IPv4 fields digits and dots): typed flows columns, the
     address integers `ip_<column>` (looked up in `address_table`, made by
     fast_addresses_sql), `valid` and `status`. With `trusted_text` the caller has checked the
     bytes (printable ASCII, no blank), so text fields only need to be non-empty."""
@@ -495,16 +496,30 @@ def fast_rows_sql(
     def ip_of(field: FlowField) -> str:
         if address_table is not None:
             return f"a_{field.column}.ip"
-        # Per row: IPv4 (most addresses) is matched once and summed; IPv6 takes the macro.
+        # Per row: IPv4 (most addresses) is split once and summed; IPv6 takes the macro.
         text, parts = _text_column(field), f"v4_{field.column}"
-        octets = " + ".join(
-            f"CAST(TRY_CAST({parts}.{name} AS UTINYINT) AS BIGINT) * {scale}"
-            for name, scale in (("a", 16777216), ("b", 65536), ("c", 256), ("d", 1))
-        )
+        if typed_integers:
+            # Split on the dots: the caller's byte counts prove each part plain digits (any
+            # other byte in an IPv4 field makes the file's non-digit count too large), so
+            # four parts that each cast to 0..255, in at most 15 bytes, are the exact
+            # parser's dotted quad.
+            octets = " + ".join(
+                f"CAST(TRY_CAST({parts}[{at}] AS UTINYINT) AS BIGINT) * {scale}"
+                for at, scale in ((1, 16777216), (2, 65536), (3, 256), (4, 1))
+            )
+            ipv4 = (
+                f"WHEN len({parts}) = 4 AND strlen({text}) <= 15 "
+                f"THEN CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT)"
+            )
+        else:
+            octets = " + ".join(
+                f"CAST(TRY_CAST({parts}.{name} AS UTINYINT) AS BIGINT) * {scale}"
+                for name, scale in (("a", 16777216), ("b", 65536), ("c", 256), ("d", 1))
+            )
+            ipv4 = f"ELSE CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT)"
         return (
             f"CASE WHEN {text} IS NULL THEN NULL WHEN strpos({text}, ':') > 0 "
-            f"THEN flowlog_ip_int({text}) "
-            f"ELSE CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT) END"
+            f"THEN flowlog_ip_int({text}) {ipv4} END"
         )
 
     # Per field, computed once: each integer's value and each address's octets (one regex
@@ -516,10 +531,13 @@ def fast_rows_sql(
         if field.kind is FieldKind.INTEGER
     ]
     if address_table is None:
+        split = (
+            "string_split({}, '.')"
+            if typed_integers
+            else f"regexp_extract({{}}, '{_IPV4_OCTETS}', ['a', 'b', 'c', 'd'])"
+        )
         first += [
-            f"regexp_extract({_text_column(field)}, '{_IPV4_OCTETS}', ['a', 'b', 'c', 'd']) "
-            f"AS v4_{field.column}"
-            for field in addresses
+            f"{split.format(_text_column(field))} AS v4_{field.column}" for field in addresses
         ]
 
     typed: list[str] = ["line_no"] if line_numbers else []

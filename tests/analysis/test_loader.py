@@ -290,6 +290,38 @@ def test_lenient_integers_anywhere_are_caught_by_the_byte_counts(
             assert fast_stats == exact_stats and fast_rows == exact_rows
 
 
+# Dotted quads whose parts DuckDB's cast reads as octets, or that the exact parser refuses.
+LENIENT_ADDRESSES = (
+    "+192.0.2.1 192.0.+2.1 192.0.2.1e0 1e2.0.2.1 0x10.0.2.1 1_0.0.2.1 192.0.2.0x1 "
+    "00000000192.0.2.1 192..2.1 192.0.2. .192.0.2 192.0.2.1.5 256.0.2.1 192.0.2.-1"
+)
+
+
+@pytest.mark.parametrize("side", ["src", "dst"])
+def test_lenient_ipv4_addresses_go_to_the_exact_parser(write_log: WriteLog, side: str) -> None:
+    """The fast path splits dotted quads on their dots and relies on the byte counts for
+    the digits: any other byte in an address, or a quad the exact parser would refuse,
+    sends the file to the exact parser, and both paths then agree."""
+    for text in LENIENT_ADDRESSES.split():
+        dst = ok_line().replace(" 10.0.0.5 ", f" {text} ")
+        bad = ok_line(src=text) if side == "src" else dst
+        evener = ok_line().replace(" 180 ", " 1e9 ").replace(" 3 ", " - ")
+        for lines in ([ok_line(), bad, ok_line()], [bad, evener]):
+            fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([write_log(lines)])
+            assert fast_stats["files"][0]["method"] == "exact", text  # type: ignore[index]
+            assert fast_stats == exact_stats and fast_rows == exact_rows, text
+
+
+def test_plain_ipv4_addresses_with_leading_zeros_load_as_the_exact_parser_loads_them(
+    write_log: WriteLog,
+) -> None:
+    path = write_log([ok_line(src="192.000.002.001"), ok_line(src="0.0.0.0")])
+    fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([path])
+    assert fast_stats["files"][0]["method"] == "fast"  # type: ignore[index]
+    assert without_methods(fast_stats) == without_methods(exact_stats)
+    assert fast_rows == exact_rows and fast_stats["ok"] == 2
+
+
 def test_leading_zeros_load_as_the_exact_parser_loads_them(write_log: WriteLog) -> None:
     path = write_log([ok_line(), ok_line().replace(" 22 ", " 0022 ").replace(" 180 ", " 0 ")])
     fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([path])
