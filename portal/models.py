@@ -203,7 +203,8 @@ class Webhook(models.Model):
     )
     name = models.CharField(max_length=100)
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100, help_text="whsec_… shared signing secret")
+    # Sealed (portal.sealing): the plaintext whsec_… key is shown once, at creation.
+    secret = models.CharField(max_length=255, help_text="The signing secret, sealed at rest")
     events = models.JSONField(default=list)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -213,6 +214,13 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def signing_secret(self) -> str:
+        """The whsec_… key deliveries are signed with (raises sealing.UnsealError)."""
+        from portal.sealing import unseal
+
+        return unseal(self.secret)
 
 
 class WebhookDelivery(models.Model):

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from portal import audit
 from portal.models import Webhook, WebhookDelivery
+from portal.sealing import UnsealError, seal
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def create_webhook(*, user: Any, name: str, url: str, events: list[str]) -> tupl
         raise ValueError("The URL must start with https:// or http://.")
     secret = new_secret()
     with transaction.atomic():
-        hook = Webhook.objects.create(user=user, name=name, url=url, secret=secret,
+        hook = Webhook.objects.create(user=user, name=name, url=url, secret=seal(secret),
                                       events=sorted(set(events)))
         audit.record(actor=user, action="webhook.created", target=hook,
                      details={"url": url, "events": hook.events})
@@ -82,6 +83,15 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
     """POST once; record the outcome. True when the receiver answered 2xx."""
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = int(time.time())
+    try:
+        secret = delivery.webhook.signing_secret
+    except UnsealError as exc:
+        # Retrying cannot help: no delivery of this webhook can be signed until an admin
+        # restores the old SECRET_KEY as a fallback or the webhook is made again.
+        logger.error("Webhook %s: %s", delivery.webhook.pk, exc)
+        _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
+                           "last_status_code": None, "last_error": f"Not sent: {exc}"})
+        return False
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at creation
         delivery.webhook.url, data=body, method="POST",
         headers={
@@ -89,8 +99,7 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
             "user-agent": "flowlog-portal-webhooks/1",
             "webhook-id": delivery.message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(delivery.webhook.secret, delivery.message_id, timestamp,
-                                      body),
+            "webhook-signature": sign(secret, delivery.message_id, timestamp, body),
         },
     )
     code: int | None = None
@@ -109,10 +118,15 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
         fields.update(status=WebhookDelivery.SUCCEEDED, delivered_at=timezone.now())
     elif delivery.attempts + 1 >= MAX_ATTEMPTS:
         fields.update(status=WebhookDelivery.FAILED)
+    _record(delivery, fields)
+    return ok
+
+
+def _record(delivery: WebhookDelivery, fields: dict[str, Any]) -> None:
+    """Store an attempt's outcome on the delivery row and the instance in hand."""
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
-    return ok
 
 
 def delete_webhook(*, user: Any, webhook: Webhook) -> None:
