@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from analysis.analyzers import AnalysisParams, AnalysisResult, all_analyzers, get_analyzer
-from analysis.engine import FlowEngine
+from analysis.engine import EngineStorageError, FlowEngine
 from analysis.formats import FlowFormat
 from analysis.loadstats import LoadStats
 from analysis.reference import parse_cidr_table, parse_lookup_table
@@ -178,9 +178,14 @@ def run(
     total_bytes = sum(os.path.getsize(path) for path in args.log_file)
     progress = _Progress(err, _isatty(err) and total_bytes >= PROGRESS_MIN_BYTES)
     with FlowEngine(memory_limit=args.memory_limit) as engine:
-        stats = engine.load_files(
-            list(args.log_file), flow_format=flow_format, window=window, progress=progress
-        )
+        try:
+            stats = engine.load_files(
+                list(args.log_file), flow_format=flow_format, window=window, progress=progress
+            )
+        except EngineStorageError as error:
+            progress.finish()
+            err.write(f"analyze: cannot load the flow logs: {error.strerror}\n")
+            return 1
         progress.finish()
         columns = engine.columns()
         skipped: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import threading
@@ -73,6 +74,50 @@ PROGRESS_POLL_SECONDS = 1.0
 
 class NeedsExactParser(Exception):
     """The fast path cannot vouch for this file: load it with the exact line parser."""
+
+
+class EngineStorageError(OSError):
+    """DuckDB ran out of memory and scratch space, or could not write it, while loading.
+
+    The portal's storage is at fault, not the file: the load stops here rather than record the
+    file as unreadable and go on without its records."""
+
+
+# OSError numbers that say the scratch space is unusable, whatever was being read.
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+_STORAGE_MESSAGES = {
+    "No space left on device": errno.ENOSPC,
+    "Read-only file system": errno.EROFS,
+    "Disk quota exceeded": errno.EDQUOT,
+}
+
+
+def storage_failure(error: BaseException) -> EngineStorageError | None:
+    """The storage error behind `error`, or None when `error` is about the data."""
+    if isinstance(error, EngineStorageError):
+        return error
+    if isinstance(error, duckdb.OutOfMemoryException):
+        return EngineStorageError(
+            errno.ENOMEM,
+            "the flow data outgrew the engine's memory limit and its scratch space "
+            "(raise ENGINE_MEMORY_LIMIT or free space in the data directory)",
+        )
+    if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+        return EngineStorageError(error.errno, error.strerror or os.strerror(error.errno))
+    if isinstance(error, duckdb.IOException):
+        for message, number in _STORAGE_MESSAGES.items():
+            if message in str(error):
+                return EngineStorageError(number, message)
+    return None
+
+
+def _file_error(error: BaseException, path: str, name: str) -> str:
+    """What to record for a file that cannot be read: the reason, with the server's path to
+    it replaced by its name."""
+    failure = storage_failure(error)
+    if failure is not None:
+        raise failure from error
+    return " ".join(str(error).replace(path, name).split())[:500]
 
 
 def _status_rows(lines: list[tuple[int, str]], fmt: FlowFormat) -> list[tuple[int, list[str]]]:
@@ -240,6 +285,8 @@ class FlowEngine:
         The field order is `flow_format` if given, else the file's header line, else the AWS
         default (v2). Bad lines are counted and sampled, never fatal; a file that cannot be
         read at all (missing, damaged gzip) is recorded with its error and skipped whole.
+        Raises EngineStorageError when memory and scratch space run out: that is no fault of
+        the file, and going on without its records would hide the loss.
         """
         stats = LoadStats()
         for index, path in enumerate(paths):
@@ -269,7 +316,8 @@ class FlowEngine:
             size = Path(path).stat().st_size
             sniff = sniff_file(path)
         except OSError as error:
-            stats.files.append(FileStats(path, name, 0, "none", "", False, error=str(error)))
+            error_text = _file_error(error, path, name)
+            stats.files.append(FileStats(path, name, 0, "none", "", False, error=error_text))
             return
         if sniff.is_parquet:
             self._load_parquet(path, size, window, stats)
@@ -295,16 +343,16 @@ class FlowEngine:
                 try:
                     sanitized_copy(path, clean, sniff.compression)
                 except (OSError, EOFError, zlib.error) as error:
-                    file_stats.error = f"cannot read {name}: {error}"
+                    file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
                     return
                 try:
                     self._load_plan(
                         replace(plan, path=clean, compression="none"), fmt, file_stats, stats
                     )
                 except duckdb.Error as error:
-                    file_stats.error = " ".join(str(error).split())[:500]
+                    file_stats.error = _file_error(error, clean, name)
         except duckdb.Error as error:
-            file_stats.error = " ".join(str(error).split())[:500]
+            file_stats.error = _file_error(error, path, name)
 
     # -- the fast path -----------------------------------------------------------------------
 
@@ -354,6 +402,9 @@ class FlowEngine:
             con.execute("COMMIT")
         except Exception as error:  # any doubt at all: the exact parser reads the file
             con.execute("ROLLBACK")
+            failure = storage_failure(error)
+            if failure is not None:  # the exact parser would need the same space
+                raise failure from error
             self.fast_path_refusal = " ".join(str(error).split())[:300] or type(error).__name__
             return False
         finally:
@@ -652,7 +703,7 @@ class FlowEngine:
         try:
             fmt = self.parquet_format(path)
         except (duckdb.Error, ValueError) as error:
-            file_stats.error = " ".join(str(error).split())[:500]
+            file_stats.error = _file_error(error, path, name)
             return
         file_stats.flow_format = str(fmt)
         self._ensure_flows_columns(fmt)
@@ -681,8 +732,11 @@ class FlowEngine:
                     ).fetchall()
                 ]
                 self.connection.execute("COMMIT")
-            except Exception:  # the exact parser below reads it again and reports
+            except Exception as error:  # the exact parser below reads it again and reports
                 self.connection.execute("ROLLBACK")
+                failure = storage_failure(error)
+                if failure is not None:
+                    raise failure from error
             else:
                 self._merge_fast_counts(counts, file_stats, stats)
                 return
@@ -690,7 +744,7 @@ class FlowEngine:
         try:
             self._load_plan(plan, fmt, file_stats, stats)
         except duckdb.Error as error:
-            file_stats.error = " ".join(str(error).split())[:500]
+            file_stats.error = _file_error(error, path, name)
 
     # -- the exact path ----------------------------------------------------------------------
 

@@ -153,6 +153,7 @@ def _execute(run: QueryRun, load: Loader | None = None) -> bool:
         if choice is not None:
             data_read["engine"] = choice.to_dict()  # Athena was considered: say why not
         with engine:
+            _refuse_when_nothing_was_readable(records)
             progress.checkpoint()
             loaded = int(records.get("ok", 0))
             progress.records = lambda: loaded
@@ -203,6 +204,19 @@ def _execute(run: QueryRun, load: Loader | None = None) -> bool:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return True
+
+
+def _refuse_when_nothing_was_readable(records: dict[str, Any]) -> None:
+    """Fail the run when not one of its files could be read: its results would be empty
+    for no reason of the traffic's. Some unreadable files only warn (the run page lists
+    them)."""
+    files = records.get("files") or []
+    failed = [item for item in files if item.get("error")]
+    if not files or len(failed) < len(files):
+        return
+    shown = "; ".join(f"{item.get('name')}: {item.get('error')}" for item in failed[:3])
+    more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+    raise ValueError(f"None of the {len(files)} file(s) could be read ({shown}{more}).")
 
 
 def _load_progress(progress: _Progress, low: float, high: float) -> Any:

@@ -219,6 +219,12 @@ class QueryRun(models.Model):
         return self.status in ACTIVE_RUN_STATUSES
 
     @property
+    def unreadable_files(self) -> list[dict[str, Any]]:
+        """The files (uploads or fetched objects) the load had to skip whole, with why."""
+        files = (self.records or {}).get("files") or []
+        return [item for item in files if isinstance(item, dict) and item.get("error")]
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.started_at is None:
             return None

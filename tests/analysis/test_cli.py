@@ -244,3 +244,20 @@ def test_manage_py_analyze_needs_no_database(log: str) -> None:
     )
     assert bad.returncode == 2
     assert "unknown analysis" in bad.stderr
+
+
+def test_running_out_of_storage_exits_1_with_the_reason(
+    log: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from analysis.engine import EngineStorageError, FlowEngine
+
+    def out_of_space(*args: object, **kwargs: object) -> None:
+        raise EngineStorageError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FlowEngine, "load_files", out_of_space)
+    assert main(["--log-file", log, "--analysis", "all"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip().endswith("cannot load the flow logs: No space left on device")
+    assert captured.out == ""

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import chunks
 from analysis import engine as engine_module
-from analysis.engine import FlowEngine
+from analysis.engine import EngineStorageError, FlowEngine, storage_failure
 from analysis.formats import DEFAULT_FORMAT
 from analysis.window import TimeWindow
 
@@ -142,6 +142,38 @@ def test_unreadable_files_are_reported_and_skipped(
     assert [f.error is not None for f in stats.files] == [True, True, False]
     assert (stats.total, stats.ok) == (1, 1)
     assert engine.record_count() == 1  # nothing of the damaged file is half-loaded
+    # The reasons name the files, never the server's paths to them.
+    missing, damaged = stats.files[0].error or "", stats.files[1].error or ""
+    assert "missing.log" in missing and "broken.log.gz" in damaged
+    assert str(tmp_path) not in missing + damaged
+
+
+def test_running_out_of_memory_and_scratch_space_stops_the_load(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    """No fault of the file: the load raises rather than record the file as unreadable and
+    go on without its records."""
+    path = write_log([ok_line(src=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", start=T0 + n)
+                      for n in range(200_000)])
+    with FlowEngine(memory_limit="8MB", temp_directory=str(tmp_path / "spill")) as engine:
+        engine.connection.execute("SET max_temp_directory_size = '1MB'")
+        with pytest.raises(EngineStorageError) as raised:
+            engine.load_files([path])
+    assert "memory limit and its scratch space" in str(raised.value.strerror)
+    assert isinstance(raised.value, OSError)  # runs fail with a storage error, not a bug
+
+
+def test_storage_failures_are_told_from_damaged_data() -> None:
+    import errno
+
+    import duckdb
+
+    assert storage_failure(duckdb.IOException("IO Error: Unexpected end of GZIP stream")) is None
+    assert storage_failure(ValueError("no")) is None
+    full = storage_failure(duckdb.IOException("Could not write file: No space left on device"))
+    assert full is not None and full.errno == errno.ENOSPC
+    read_only = storage_failure(OSError(errno.EROFS, "Read-only file system"))
+    assert read_only is not None and read_only.strerror == "Read-only file system"
 
 
 def test_the_window_keeps_overlapping_records(engine: FlowEngine, write_log: WriteLog) -> None:

@@ -164,3 +164,72 @@ def test_the_analyst_can_override_flow_log_and_interfaces(
     with pytest.raises(RunRequestInvalid, match="no flow log 'fl-nope'"):
         submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
                    account=demo_account, instance="web", flow_log_id="fl-nope")
+
+
+def _put_broken_object(moto_endpoint: str, account: Any, hour: Any) -> tuple[Any, str, str]:
+    """A gzip object in the flow log's bucket cut off halfway: (client, bucket, key)."""
+    import gzip
+
+    import boto3
+
+    from accounts.demo import DEMO_REGION, s3_key
+    from accounts.models import FlowLogConfig
+
+    flow_log = FlowLogConfig.objects.get(account=account, destination_type="s3")
+    key = s3_key(account.account_id, DEMO_REGION, flow_log.flow_log_id, hour, "badc0ffe")
+    body = gzip.compress(b"version account-id\n" + b"2 123456789012\n" * 2000)
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.put_object(Bucket=flow_log.s3_bucket, Key=key, Body=body[: len(body) // 2])
+    return s3, flow_log.s3_bucket, key
+
+
+def test_an_unreadable_s3_object_is_skipped_named_and_the_rest_analysed(
+    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    moto_endpoint: str,
+) -> None:
+    from django.utils import timezone
+
+    hour = (timezone.now() - timezone.timedelta(hours=1)).replace(minute=0, second=0,
+                                                                  microsecond=0)
+    s3, bucket, key = _put_broken_object(moto_endpoint, demo_account, hour)
+    try:
+        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                         account=demo_account, instance="web", source="s3",
+                         window_start=timezone.now() - timezone.timedelta(days=2),
+                         window_end=timezone.now())
+        run = wait_for_run(run, timeout=180)
+    finally:  # the moto server outlives this test
+        s3.delete_object(Bucket=bucket, Key=key)
+    assert run.status == "succeeded", run.error
+    assert run.records["ok"] > 0  # every other object, whole
+    [skipped] = run.unreadable_files
+    assert "badc0ffe" in skipped["name"] and "GZIP" in skipped["error"]
+    assert "/var/" not in skipped["error"] and "flowcache" not in skipped["error"]
+    files = len(run.records["files"])
+    page = client_for(analyst).get(reverse("investigations:run_detail", args=[run.pk]))
+    text = page.content.decode()
+    assert f"1 of {files} files could not be read and was skipped whole" in text
+    assert skipped["name"] in text
+
+
+def test_a_run_whose_only_object_is_unreadable_fails_and_names_it(
+    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    moto_endpoint: str,
+) -> None:
+    from django.utils import timezone
+
+    hour = (timezone.now() - timezone.timedelta(days=10)).replace(minute=0, second=0,
+                                                                  microsecond=0)
+    s3, bucket, key = _put_broken_object(moto_endpoint, demo_account, hour)
+    try:
+        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                         account=demo_account, instance="web", source="s3",
+                         window_start=hour, window_end=hour + timezone.timedelta(minutes=30))
+        run = wait_for_run(run, timeout=180)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+    assert run.status == "failed"
+    assert run.error.startswith("None of the 1 file(s) could be read ("), run.error
+    assert "badc0ffe" in run.error and "GZIP" in run.error
+    assert not run.results.exists()
