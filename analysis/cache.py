@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.engine import FlowEngine
+from analysis.engine import SNAPSHOT_FLOWS, FlowEngine
 from analysis.loadstats import LoadStats
 
 MANIFEST = "manifest.json"
@@ -66,12 +66,22 @@ class FlowCache:
     engine and should treat it as a miss.
     """
 
-    def __init__(self, root: str, *, max_bytes: int, max_age_seconds: int) -> None:
-        if max_bytes <= 0 or max_age_seconds <= 0:
-            raise ValueError("max_bytes and max_age_seconds must be positive")
+    def __init__(
+        self,
+        root: str,
+        *,
+        max_bytes: int,
+        max_age_seconds: int,
+        stale_seconds: int = 3600,
+    ) -> None:
+        if max_bytes <= 0 or max_age_seconds <= 0 or stale_seconds <= 0:
+            raise ValueError("max_bytes, max_age_seconds and stale_seconds must be positive")
         self.root = Path(root)
         self.max_bytes = max_bytes
         self.max_age_seconds = max_age_seconds
+        # An entry still being built this long after it was started belongs to a writer that
+        # died: eviction removes it. Longer than any load may take.
+        self.stale_seconds = stale_seconds
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _entry(self, key: str) -> Path:
@@ -97,38 +107,27 @@ class FlowCache:
             (entry / _LAST_USED).touch()
         return CachedFlows(key, str(entry), stats, manifest)
 
-    def put(self, key: str, engine: FlowEngine, stats: LoadStats) -> CachedFlows:
-        """Store `engine`'s flows and `stats` under `key`, then evict to stay within bounds."""
-        entry = self._entry(key)
+    def start(self, key: str) -> PendingFlows:
+        """A private directory in the cache to build the entry for `key` in: load straight
+        into its `database` (a FlowEngine over that file), then `publish` it. Raises OSError
+        when the cache cannot be written."""
+        self._entry(key)  # refuse a bad key before making anything
         building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
+        return PendingFlows(self, key, building)
+
+    def put(self, key: str, engine: FlowEngine, stats: LoadStats) -> CachedFlows:
+        """Store a copy of `engine`'s flows and `stats` under `key`, then evict to stay within
+        bounds. (An engine loaded into a `start`ed entry's database needs no copy.)"""
+        pending = self.start(key)
         try:
-            engine.save_snapshot(str(building))
-            manifest = {
-                "key": key,
-                "format": FORMAT,
-                "created": time.time(),
-                "records": engine.record_count(),
-                "columns": engine.columns(),
-                "bytes": _size_of(building),
-            }
-            (building / STATS).write_text(json.dumps(stats.to_dict()), encoding="utf-8")
-            (building / _LAST_USED).touch()
-            # The manifest goes last: an entry without one is never read.
-            (building / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-            try:
-                os.rename(building, entry)
-            except OSError:
-                if not (entry / MANIFEST).exists():
-                    raise
-                # Another writer stored this key first; its entry is as good as ours.
+            pending.engine_copy(engine)
+            stored = pending.publish(
+                stats, records=engine.record_count(), columns=engine.columns()
+            )
         finally:
-            if building.exists():
-                shutil.rmtree(building, ignore_errors=True)
+            pending.discard()
         self.evict(keep=key)
-        found = self.get(key)
-        if found is None:  # evicted at once: bigger than the whole cache
-            return CachedFlows(key, str(entry), stats, manifest)
-        return found
+        return self.get(key) or stored  # None: evicted at once, bigger than the whole cache
 
     def entries(self) -> list[tuple[str, float, int]]:
         """(key, last used, bytes) of every complete entry."""
@@ -173,7 +172,7 @@ class FlowCache:
         # Leftovers of writers that died mid-way.
         for stale in self.root.glob(".*"):
             with contextlib.suppress(OSError):
-                if now - stale.stat().st_mtime > 3600:
+                if now - stale.stat().st_mtime > self.stale_seconds:
                     shutil.rmtree(stale, ignore_errors=True)
         return dropped
 
@@ -184,6 +183,57 @@ class FlowCache:
         except OSError:
             return
         shutil.rmtree(trash, ignore_errors=True)
+
+
+@dataclass
+class PendingFlows:
+    """An entry being built in a private directory of the cache; readers cannot see it until
+    `publish` renames it into place."""
+
+    cache: FlowCache
+    key: str
+    directory: Path
+
+    @property
+    def database(self) -> str:
+        """The DuckDB file to load into (FlowEngine(pending.database, ...))."""
+        return str(self.directory / SNAPSHOT_FLOWS)
+
+    def engine_copy(self, engine: FlowEngine) -> None:
+        """Copy the flows of an engine held elsewhere (in memory) into this entry."""
+        engine.save_snapshot(str(self.directory))
+
+    def publish(self, stats: LoadStats, *, records: int, columns: list[str]) -> CachedFlows:
+        """Make the entry readable under its key, with its stats and manifest; the database
+        file must be complete and closed. If another writer published the key first, its
+        entry stands and this one is dropped. Does not evict (the caller opens the entry
+        first, then evicts)."""
+        entry = self.cache._entry(self.key)
+        manifest = {
+            "key": self.key,
+            "format": FORMAT,
+            "created": time.time(),
+            "records": records,
+            "columns": columns,
+            "bytes": _size_of(self.directory),
+        }
+        (self.directory / STATS).write_text(json.dumps(stats.to_dict()), encoding="utf-8")
+        (self.directory / _LAST_USED).touch()
+        # The manifest goes last: an entry without one is never read.
+        (self.directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        try:
+            os.rename(self.directory, entry)
+        except OSError:
+            if not (entry / MANIFEST).exists():
+                raise
+            # Another writer stored this key first; its entry is as good as ours.
+        found = self.cache.get(self.key)
+        return found or CachedFlows(self.key, str(entry), stats, manifest)
+
+    def discard(self) -> None:
+        """Remove what is left of an entry that was not published (nothing if it was)."""
+        if self.directory.exists():
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _size_of(directory: Path) -> int:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
-from analysis.cache import FlowCache, cache_key
+from analysis.cache import FlowCache, PendingFlows, cache_key
 from analysis.engine import FlowEngine
 from analysis.loadstats import LoadStats
 from analysis.sources import FetchCancelled as FetchCancelledError
@@ -227,8 +227,10 @@ def _load_progress(progress: _Progress, low: float, high: float) -> Any:
 
 
 def _flow_cache() -> FlowCache:
+    # An entry being built belongs to a live run until the run's hard time limit has passed.
     return FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
-                     max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS)
+                     max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS,
+                     stale_seconds=settings.CELERY_TASK_TIME_LIMIT + 600)
 
 
 def _window_key(window: TimeWindow | None) -> list[str | None]:
@@ -281,24 +283,54 @@ def _load_flows(
             progress.records = engine.records_so_far
             read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
             return engine, cached.stats.to_dict(), read
-    engine = FlowEngine(**options)
+    # The load goes straight into the new cache entry's database file: stored compressed, it
+    # needs no copy afterwards and a fraction of the memory, and is analysed faster. Where the
+    # cache cannot be written, the load goes into memory and the next run loads again.
+    pending = _start_cache_entry(cache, key, run)
+    engine = FlowEngine(pending.database if pending else None, **options)
     try:
         progress.records = engine.records_so_far
         if run.source == RunSource.FILE:
             records, data_read = _load_uploads(run, uploads, engine, window, progress)
         else:
             records, data_read = _fetch_and_load(run, account, engine, window, scratch, progress)
-        try:
-            stored = cache.put(key, engine, LoadStats.from_dict(records))
+        stats = LoadStats.from_dict(records)
+        if pending is not None:
+            count, columns = engine.record_count(), engine.columns()
+            engine.close()
+            stored = pending.publish(stats, records=count, columns=columns)
             (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+            engine = stored.open_engine(**options)
+            progress.records = engine.records_so_far
             data_read["cache"] = {"hit": False, "key": key}
-        except (OSError, ValueError, duckdb.Error):
-            # A full or unwritable cache costs the next run a load, never this run its result.
-            logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
+            cache.evict(keep=key)  # the open engine keeps its file even if it goes now
+        else:
+            try:
+                stored = cache.put(key, engine, stats)
+                (Path(stored.directory) / READ_FILE).write_text(
+                    json.dumps(data_read, default=str)
+                )
+                data_read["cache"] = {"hit": False, "key": key}
+            except (OSError, ValueError, duckdb.Error):
+                # A full or unwritable cache costs the next run a load, never this run its
+                # result.
+                logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
     except BaseException:
         engine.close()
+        if pending is not None:
+            pending.discard()
         raise
     return engine, records, data_read
+
+
+def _start_cache_entry(cache: FlowCache, key: str, run: QueryRun) -> PendingFlows | None:
+    """A new cache entry to load into, or None when the cache cannot be written."""
+    try:
+        return cache.start(key)
+    except OSError:
+        logger.warning("The flow cache cannot be written; run %s loads into memory", run.pk,
+                       exc_info=True)
+        return None
 
 
 def _uploads_on_disk(run: QueryRun) -> list[Any]:
@@ -459,22 +491,8 @@ def fetch_part(
             cache = _flow_cache()
             if cache.get(key) is None:
                 scratch.mkdir(parents=True, exist_ok=True)
-                with FlowEngine(**_engine_options(scratch)) as engine:
-                    records, data_read = _fetch_and_load(
-                        run, account, engine, window, scratch, progress, part=(index, count)
-                    )
-                    progress.checkpoint()
-                    try:
-                        stored = cache.put(key, engine, LoadStats.from_dict(records))
-                        (Path(stored.directory) / READ_FILE).write_text(
-                            json.dumps(data_read, default=str)
-                        )
-                    except (OSError, duckdb.Error) as exc:
-                        raise OSError(
-                            exc.errno if isinstance(exc, OSError) else None,
-                            "the flow cache, which passes each part to the analysis, cannot "
-                            f"be written ({getattr(exc, 'strerror', None) or exc})",
-                        ) from exc
+                _fetch_part_into_cache(run, account, cache, key, window, scratch, progress,
+                                       part=(index, count))
         except (RunCancelled, FetchCancelledError):
             with transaction.atomic():
                 if run.mark_cancelled():
@@ -504,6 +522,41 @@ def fetch_part(
         done = current.parts_done + 1
         QueryRun.objects.filter(pk=run.pk).update(parts_done=done, heartbeat_at=timezone.now())
     return done == count
+
+
+def _fetch_part_into_cache(
+    run: QueryRun, account: Any, cache: FlowCache, key: str, window: TimeWindow | None,
+    scratch: Path, progress: _Progress, *, part: tuple[int, int],
+) -> None:
+    """Fetch one part and load it straight into its cache entry, where the analysis finds it."""
+    try:
+        pending = cache.start(key)
+    except OSError as exc:
+        raise _part_cache_error(exc) from exc
+    try:
+        with FlowEngine(pending.database, **_engine_options(scratch)) as engine:
+            records, data_read = _fetch_and_load(
+                run, account, engine, window, scratch, progress, part=part
+            )
+            progress.checkpoint()
+            count, columns = engine.record_count(), engine.columns()
+        try:
+            stored = pending.publish(LoadStats.from_dict(records), records=count,
+                                     columns=columns)
+            (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+        except (OSError, duckdb.Error) as exc:
+            raise _part_cache_error(exc) from exc
+    finally:
+        pending.discard()
+    cache.evict(keep=key)
+
+
+def _part_cache_error(exc: BaseException) -> OSError:
+    return OSError(
+        exc.errno if isinstance(exc, OSError) else None,
+        "the flow cache, which passes each part to the analysis, cannot be written "
+        f"({getattr(exc, 'strerror', None) or exc})",
+    )
 
 
 def _load_parts(

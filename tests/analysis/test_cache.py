@@ -152,3 +152,66 @@ def test_an_entry_in_an_older_layout_is_a_miss_and_is_dropped(
     manifest.write_text(json.dumps(data))
     assert cache.get("cd") is None
     assert not (tmp_path / "cd").exists()
+
+
+def test_a_load_straight_into_a_new_entry_is_published_whole(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    lines = [line("192.0.2.1"), line("2001:db8::1", 443), "junk"]
+    path = write_log(lines)
+    cache = FlowCache(str(tmp_path / "cache"), max_bytes=10**8, max_age_seconds=3600)
+    with FlowEngine() as memory:  # what the same load gives in memory
+        expected_stats = memory.load_files([path])
+        expected = memory.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall()
+    pending = cache.start("ab")
+    engine = FlowEngine(pending.database)
+    stats = engine.load_files([path])
+    count, columns = engine.record_count(), engine.columns()
+    engine.close()
+    assert cache.get("ab") is None and cache.entries() == []  # unseen until published
+    stored = pending.publish(stats, records=count, columns=columns)
+    pending.discard()  # nothing left to discard: the directory is the entry now
+    assert stats == expected_stats
+    cached = cache.get("ab")
+    assert cached is not None and cached.directory == stored.directory
+    assert cached.records == 2 and cached.stats == stats
+    assert cached.manifest["columns"] == columns
+    with cached.open_engine() as opened:
+        assert opened.connection.execute("SELECT * FROM flows ORDER BY ALL").fetchall() == expected
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["ab"]
+
+
+def test_an_entry_that_is_never_published_leaves_nothing(tmp_path: Path) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
+    pending = cache.start("cd")
+    with FlowEngine(pending.database) as engine:
+        engine.connection.execute("SELECT count(*) FROM flows").fetchall()
+    pending.discard()
+    assert list(tmp_path.iterdir()) == [] and cache.get("cd") is None
+    with pytest.raises(ValueError, match="not a cache key"):
+        cache.start("../x")
+
+
+def test_a_second_writer_of_a_key_keeps_the_first_entry(
+    tmp_path: Path, write_log: WriteLog
+) -> None:
+    cache = FlowCache(str(tmp_path / "cache"), max_bytes=10**8, max_age_seconds=3600)
+    first, second = cache.start("ef"), cache.start("ef")
+    for pending, lines in ((first, [line("192.0.2.1")]), (second, [line("192.0.2.2")] * 2)):
+        with FlowEngine(pending.database) as engine:
+            stats = engine.load_files([write_log(lines)])
+            count, columns = engine.record_count(), engine.columns()
+        pending.publish(stats, records=count, columns=columns)
+        pending.discard()
+    cached = cache.get("ef")
+    assert cached is not None and cached.records == 1
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["ef"]
+
+
+def test_writers_that_died_are_swept_after_the_stale_time(tmp_path: Path) -> None:
+    cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600, stale_seconds=60)
+    live, dead = cache.start("aa"), cache.start("bb")
+    old = time.time() - 120
+    os.utime(dead.directory, (old, old))
+    cache.evict()
+    assert live.directory.exists() and not dead.directory.exists()
