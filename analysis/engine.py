@@ -382,7 +382,7 @@ class FlowEngine:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="flow-load") as pool:
                 scan = pool.submit(scanner, path, stop, self._note_lines_scanned)
                 load = pool.submit(
-                    self._fast_text_piece,
+                    self._fast_insert_text_file,
                     path,
                     compression,
                     scan.result,
@@ -425,7 +425,7 @@ class FlowEngine:
                 if self._file_progress is not None:
                     self._file_progress()
 
-    def _fast_text_piece(
+    def _fast_insert_text_file(
         self,
         path: str,
         compression: str,
