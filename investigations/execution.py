@@ -299,6 +299,7 @@ def _load_flows(
             count, columns = engine.record_count(), engine.columns()
             engine.close()
             stored = pending.publish(stats, records=count, columns=columns)
+            pending.discard()  # left only when another run published the same data first
             (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
             engine = stored.open_engine(**options)
             progress.records = engine.records_so_far

@@ -78,6 +78,9 @@ class Detector:
         self.touches_target = (
             f"(({at_target('src', params, columns)}) OR ({at_target('dst', params, columns)}))"
         )
+        # Candidates (one per would-be finding's peer) left out for not involving the target:
+        # said in the summary, so that narrowing to a target never hides findings silently.
+        self.left_out = 0
 
     def involving_target(self, rows: list[Any], condition: str, key: str = "src_ip") -> list[Any]:
         """The candidate rows (candidate address first) with a record matching `condition`
@@ -92,7 +95,11 @@ class Detector:
             ),
             key,
         )
-        return [row for row in rows if address_value(row[0]) in involved]
+        kept = [row for row in rows if address_value(row[0]) in involved]
+        self.left_out += len({address_value(row[0]) for row in rows}) - len(
+            {address_value(row[0]) for row in kept}
+        )
+        return kept
 
     def per_candidate(
         self, candidates: Iterable[int], sql: Callable[[str], str], key: str = "src_ip"
@@ -545,8 +552,10 @@ class DetectionsAnalyzer(Analyzer):
     ) -> AnalysisResult:
         # One main query per finding type, then one query per kind of evidence over all its
         # candidates (IN lists): a bounded number of scans, whatever the data.
-        findings = Detector(fetch, params, columns).all()
+        detector = Detector(fetch, params, columns)
+        findings = detector.all()
         rows = [_row(finding) for finding in findings]
+        target_note = {"not_involving_target": detector.left_out} if params.has_target else {}
         return AnalysisResult(
             name=self.name,
             title=self.title,
@@ -562,6 +571,7 @@ class DetectionsAnalyzer(Analyzer):
                     for kind in dict.fromkeys(f.type for f in findings)
                 },
                 "thresholds": dict(params.thresholds),
+                **target_note,
                 **scope_summary(params),
             },
             findings=[finding.to_dict() for finding in findings],

@@ -171,6 +171,10 @@ def test_a_target_keeps_only_the_findings_that_involve_it(
     }
     assert {key(f) for f in scoped} <= involved
     assert len(scoped) < len(everything)  # the other incidents' findings are left out
+    summary = engine.run(
+        "detections", {"vpc_cidrs": manifest.vpc_cidrs, "target_ips": [target]}
+    ).summary
+    assert summary["not_involving_target"] == len(everything) - len(scoped)  # and say so
 
 
 def test_a_target_that_nothing_involves_has_no_findings(
@@ -182,3 +186,5 @@ def test_a_target_that_nothing_involves_has_no_findings(
     )
     assert result.findings == [] and result.rows == []
     assert result.summary["target"]["ips"] == ["192.0.2.77"]  # type: ignore[index]
+    everything = findings_of(engine, {"vpc_cidrs": manifest.vpc_cidrs})
+    assert result.summary["not_involving_target"] == len(everything)
