@@ -90,10 +90,12 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     for _ in range(2):  # CREATE DATABASE, CREATE TABLE
         queue_result(moto_endpoint, [], [])
     queue_result(moto_endpoint, SUMMARY_COLUMNS, SUMMARY_ROWS)
-    # detections: SSH brute force finds one source; its targets; every other query is empty.
+    # detections: SSH brute force finds one source; it involves the run's target (the web
+    # instance); its targets; every other query is empty.
     queue_result(moto_endpoint, BRUTE_COLUMNS, [
         [ATTACKER, "30", "0", "30", "1800", "2024-05-01 10:00:00.000", "2024-05-01 10:05:00.000"],
     ])  # fmt: skip
+    queue_result(moto_endpoint, [("src_ip", "varchar")], [[ATTACKER]])
     queue_result(moto_endpoint, TARGET_COLUMNS, [[ATTACKER, WEB_HEX, "30", "1"]])
 
     run = run_now(run)

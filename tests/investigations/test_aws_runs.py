@@ -166,8 +166,12 @@ def test_the_analyst_can_override_flow_log_and_interfaces(
                    account=demo_account, instance="web", flow_log_id="fl-nope")
 
 
-def _put_broken_object(moto_endpoint: str, account: Any, hour: Any) -> tuple[Any, str, str]:
-    """A gzip object in the flow log's bucket cut off halfway: (client, bucket, key)."""
+def _run_with_a_broken_object(
+    moto_endpoint: str, account: Any, investigation: Any, analyst: Any, *, hour: Any,
+    window: tuple[Any, Any],
+) -> QueryRun:
+    """A run over `window` of the account's S3 flow log, beside which a gzip object for
+    `hour` was cut off halfway (removed again afterwards: the moto server outlives the test)."""
     import gzip
 
     import boto3
@@ -181,7 +185,13 @@ def _put_broken_object(moto_endpoint: str, account: Any, hour: Any) -> tuple[Any
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint,
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.put_object(Bucket=flow_log.s3_bucket, Key=key, Body=body[: len(body) // 2])
-    return s3, flow_log.s3_bucket, key
+    try:
+        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
+                         account=account, instance="web", source="s3", window_start=window[0],
+                         window_end=window[1])
+        return wait_for_run(run, timeout=180)
+    finally:
+        s3.delete_object(Bucket=flow_log.s3_bucket, Key=key)
 
 
 def test_an_unreadable_s3_object_is_skipped_named_and_the_rest_analysed(
@@ -190,17 +200,12 @@ def test_an_unreadable_s3_object_is_skipped_named_and_the_rest_analysed(
 ) -> None:
     from django.utils import timezone
 
-    hour = (timezone.now() - timezone.timedelta(hours=1)).replace(minute=0, second=0,
-                                                                  microsecond=0)
-    s3, bucket, key = _put_broken_object(moto_endpoint, demo_account, hour)
-    try:
-        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                         account=demo_account, instance="web", source="s3",
-                         window_start=timezone.now() - timezone.timedelta(days=2),
-                         window_end=timezone.now())
-        run = wait_for_run(run, timeout=180)
-    finally:  # the moto server outlives this test
-        s3.delete_object(Bucket=bucket, Key=key)
+    now = timezone.now()
+    run = _run_with_a_broken_object(
+        moto_endpoint, demo_account, investigation, analyst,
+        hour=(now - timezone.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0),
+        window=(now - timezone.timedelta(days=2), now),
+    )
     assert run.status == "succeeded", run.error
     assert run.records["ok"] > 0  # every other object, whole
     [skipped] = run.unreadable_files
@@ -221,14 +226,10 @@ def test_a_run_whose_only_object_is_unreadable_fails_and_names_it(
 
     hour = (timezone.now() - timezone.timedelta(days=10)).replace(minute=0, second=0,
                                                                   microsecond=0)
-    s3, bucket, key = _put_broken_object(moto_endpoint, demo_account, hour)
-    try:
-        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                         account=demo_account, instance="web", source="s3",
-                         window_start=hour, window_end=hour + timezone.timedelta(minutes=30))
-        run = wait_for_run(run, timeout=180)
-    finally:
-        s3.delete_object(Bucket=bucket, Key=key)
+    run = _run_with_a_broken_object(
+        moto_endpoint, demo_account, investigation, analyst,
+        hour=hour, window=(hour, hour + timezone.timedelta(minutes=30)),
+    )
     assert run.status == "failed"
     assert run.error.startswith("None of the 1 file(s) could be read ("), run.error
     assert "badc0ffe" in run.error and "GZIP" in run.error
