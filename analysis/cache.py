@@ -176,6 +176,10 @@ class FlowCache:
                     shutil.rmtree(stale, ignore_errors=True)
         return dropped
 
+    def remove(self, key: str) -> None:
+        """Drop the entry for `key` (one found damaged, say); readers holding it open keep it."""
+        self._remove(self._entry(key))
+
     def _remove(self, entry: Path) -> None:
         trash = self.root / f".trash-{uuid.uuid4().hex}"
         try:

@@ -279,6 +279,7 @@ def _load_flows(
             engine = cached.open_engine(**options)
         except (OSError, ValueError, duckdb.Error):
             logger.warning("Flow cache entry %s unreadable; loading again", key, exc_info=True)
+            cache.remove(key)  # or the new load's entry would lose to it when published
         else:
             progress.records = engine.records_so_far
             read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
@@ -300,7 +301,13 @@ def _load_flows(
             engine.close()
             stored = pending.publish(stats, records=count, columns=columns)
             pending.discard()  # left only when another run published the same data first
-            (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+            try:
+                (Path(stored.directory) / READ_FILE).write_text(
+                    json.dumps(data_read, default=str)
+                )
+            except OSError:  # a later run finds the entry unreadable and loads again
+                logger.warning("Could not record what run %s read in the flow cache", run.pk,
+                               exc_info=True)
             engine = stored.open_engine(**options)
             progress.records = engine.records_so_far
             data_read["cache"] = {"hit": False, "key": key}

@@ -151,5 +151,45 @@ def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
     assert second.data_read["cache"]["hit"] is True
     assert second.data_read["files"] == first.data_read["files"]  # what was read, named as uploaded
     assert second.records["ok"] == first.records["ok"] > 0
-    assert [engine.read_only for engine in opened] == [False, True]
+    # The first run loads into the new entry's file, then analyses it read-only; the second
+    # only opens that file.
+    assert [engine.read_only for engine in opened] == [False, True, True]
+    entry = str(settings.FLOW_CACHE_DIR / first.data_read["cache"]["key"] / "flows.duckdb")
+    assert opened[0].database is not None and opened[0].database.startswith(
+        str(settings.FLOW_CACHE_DIR)
+    )
+    assert opened[1].database == opened[2].database == entry
     assert second.results.get().rows.exists()
+
+
+def test_a_damaged_cache_entry_is_loaded_again_and_replaced(
+    investigation: Any, settings: Any, tmp_path: Any
+) -> None:
+    from investigations import execution
+    from investigations.services import submit_run
+    from tests.flowlogs import sample_upload
+
+    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
+    first = submit_run(
+        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        files=[sample_upload("a.log")],
+    )
+    second = QueryRun.objects.create(
+        investigation=investigation, requested_by=investigation.owner,
+        analyses=["traffic-summary"], source=first.source,
+    )
+    second.uploads.set(first.uploads.all())
+    claimed = QueryRun.claim(first.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    first.refresh_from_db()
+    entry = settings.FLOW_CACHE_DIR / first.data_read["cache"]["key"]
+    (entry / "flows.duckdb").write_bytes(b"not a database")
+    claimed = QueryRun.claim(second.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    second.refresh_from_db()
+    assert second.status == "succeeded", second.error
+    assert second.data_read["cache"]["hit"] is False  # loaded again, not served the damage
+    assert second.records["ok"] == first.records["ok"] > 0
+    assert (entry / "flows.duckdb").read_bytes()[:16] != b"not a database"
