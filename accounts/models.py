@@ -210,6 +210,9 @@ class Instance(DiscoveredResource):
     interfaces = models.JSONField(default=list, blank=True)
     vpc_id = models.CharField("VPC ID", max_length=32, blank=True)
     subnet_id = models.CharField("subnet ID", max_length=32, blank=True)
+    subnet_ids = models.JSONField(
+        "subnet IDs", default=list, blank=True, help_text="The subnets of all its interfaces"
+    )
 
     class Meta:
         ordering = ["region", "name", "instance_id"]

@@ -486,6 +486,7 @@ class InstanceTarget:
     interfaces: list[str]
     vpc_id: str
     subnet_id: str
+    subnet_ids: list[str]
     vpc_cidrs: list[str]
     flow_log: dict[str, Any] | None
     flow_logs: list[dict[str, Any]]
@@ -509,7 +510,7 @@ class _Resolver:
     def covering(self, instance: Instance) -> list[FlowLogConfig]:
         wanted: dict[str, set[str]] = {
             COVERAGE_ORDER[0]: set(instance.interfaces),
-            COVERAGE_ORDER[1]: {instance.subnet_id},
+            COVERAGE_ORDER[1]: {instance.subnet_id, *instance.subnet_ids} - {""},
             COVERAGE_ORDER[2]: {instance.vpc_id},
         }
         matches = [
@@ -544,6 +545,7 @@ class _Resolver:
             interfaces=list(instance.interfaces),
             vpc_id=instance.vpc_id,
             subnet_id=instance.subnet_id,
+            subnet_ids=list(instance.subnet_ids) or [s for s in [instance.subnet_id] if s],
             vpc_cidrs=vpc.cidrs if vpc else [],
             flow_log=covering[0] if covering else None,
             flow_logs=covering,

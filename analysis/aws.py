@@ -288,6 +288,8 @@ def normalize_instance(raw: dict[str, Any], region: str) -> dict[str, Any]:
         "interfaces": _unique(eni.get("NetworkInterfaceId") for eni in interfaces),
         "vpc_id": raw.get("VpcId", "") or "",
         "subnet_id": raw.get("SubnetId", "") or "",
+        # Every interface's subnet: a subnet flow log covers the instance through any of them.
+        "subnet_ids": _unique([raw.get("SubnetId"), *(eni.get("SubnetId") for eni in interfaces)]),
     }
 
 

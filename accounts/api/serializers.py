@@ -53,6 +53,7 @@ class InstanceSerializer(serializers.ModelSerializer):
             "interfaces",
             "vpc_id",
             "subnet_id",
+            "subnet_ids",
             "refreshed_at",
         ]
         read_only_fields = fields
