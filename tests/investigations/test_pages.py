@@ -211,3 +211,31 @@ def test_upload_names_are_cleaned_for_display(raw: str, shown: str) -> None:
     from investigations.uploads import display_name
 
     assert display_name(raw) == shown
+
+
+def test_detections_for_a_target_say_how_many_findings_they_left_out(
+    investigation: Any, analyst: Any, tmp_path: Any, settings: Any
+) -> None:
+    from analysis.demo import generate
+    from investigations import execution
+    from investigations.services import submit_run
+
+    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
+    settings.WHOIS_ENABLED = False
+    path = tmp_path / "demo.log.gz"
+    manifest = generate(path, lines=20_000, seed=7, gzip=True)
+    web = manifest.instance("web").ip
+    upload = SimpleUploadedFile("demo.log.gz", path.read_bytes(), content_type="application/gzip")
+    run = submit_run(user=analyst, investigation=investigation, analyses=["detections"],
+                     files=[upload],
+                     parameters={"target_ips": [web], "vpc_cidrs": manifest.vpc_cidrs})
+    claimed = QueryRun.claim(run.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    claimed.refresh_from_db()
+    assert claimed.status == "succeeded", claimed.error
+    left_out = claimed.results.get(analysis="detections").summary["not_involving_target"]
+    assert left_out > 0
+    page = client_for(analyst).get(reverse("investigations:run_detail", args=[run.pk]))
+    text = " ".join(page.content.decode().split())
+    assert f"{left_out} more findings in the data did not involve the target" in text
