@@ -297,21 +297,8 @@ def _load_flows(
             records, data_read = _fetch_and_load(run, account, engine, window, scratch, progress)
         stats = LoadStats.from_dict(records)
         if pending is not None:
-            count, columns = engine.record_count(), engine.columns()
-            engine.close()
-            stored = pending.publish(stats, records=count, columns=columns)
-            pending.discard()  # left only when another run published the same data first
-            try:
-                (Path(stored.directory) / READ_FILE).write_text(
-                    json.dumps(data_read, default=str)
-                )
-            except OSError:  # a later run finds the entry unreadable and loads again
-                logger.warning("Could not record what run %s read in the flow cache", run.pk,
-                               exc_info=True)
-            engine = stored.open_engine(**options)
-            progress.records = engine.records_so_far
+            engine = _publish_and_open(cache, pending, engine, stats, data_read, options)
             data_read["cache"] = {"hit": False, "key": key}
-            cache.evict(keep=key)  # the open engine keeps its file even if it goes now
         else:
             try:
                 stored = cache.put(key, engine, stats)
@@ -323,12 +310,33 @@ def _load_flows(
                 # A full or unwritable cache costs the next run a load, never this run its
                 # result.
                 logger.warning("Could not cache the flow data of run %s", run.pk, exc_info=True)
+        progress.records = engine.records_so_far
     except BaseException:
         engine.close()
         if pending is not None:
             pending.discard()
         raise
     return engine, records, data_read
+
+
+def _publish_and_open(
+    cache: FlowCache, pending: PendingFlows, engine: FlowEngine, stats: LoadStats,
+    data_read: dict[str, Any], options: dict[str, Any],
+) -> FlowEngine:
+    """Close `engine` (loaded into `pending`'s database), publish the entry with what was
+    read, and return a read-only engine over it for the analysis."""
+    count, columns = engine.record_count(), engine.columns()
+    engine.close()
+    stored = pending.publish(stats, records=count, columns=columns)
+    pending.discard()  # left only when another run published the same data first
+    try:
+        (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
+    except OSError:  # a later run finds the entry unreadable and loads again
+        logger.warning("Could not record what was read in flow cache entry %s", pending.key,
+                       exc_info=True)
+    opened = stored.open_engine(**options)
+    cache.evict(keep=pending.key)  # the open engine keeps its file even if it goes now
+    return opened
 
 
 def _start_cache_entry(cache: FlowCache, key: str, run: QueryRun) -> PendingFlows | None:
@@ -570,17 +578,23 @@ def _part_cache_error(exc: BaseException) -> OSError:
 def _load_parts(
     run: QueryRun, window: TimeWindow | None, scratch: Path, progress: _Progress, *, count: int
 ) -> tuple[FlowEngine, dict[str, Any], dict[str, Any]]:
-    """One engine holding every part's cached rows; counts and what was read add up."""
+    """One engine holding every part's cached rows; counts and what was read add up. The
+    rows go into one cache entry for the whole window, so the next run over this window opens
+    it at once instead of gathering parts again. (The parts' entries stay until evicted: a
+    run over the same window gathering them at this moment still finds them.)"""
     cache = _flow_cache()
-    engine = FlowEngine(**_engine_options(scratch))
+    options = _engine_options(scratch)
+    _, key = _aws_cache_key(run, window)
+    pending = _start_cache_entry(cache, key, run)
+    engine = FlowEngine(pending.database if pending else None, **options)
     progress.records = engine.records_so_far
     stats: list[dict[str, Any]] = []
     reads: list[dict[str, Any]] = []
     try:
         for index in range(count):
             progress(PARSE_SHARE[0], f"Gathering part {index + 1} of {count}", force=True)
-            _, key = _aws_cache_key(run, window, part=(index, count))
-            cached = cache.get(key)
+            _, part_key = _aws_cache_key(run, window, part=(index, count))
+            cached = cache.get(part_key)
             if cached is None:
                 raise ValueError(
                     f"Part {index + 1} of {count} left the flow cache before the analysis "
@@ -589,10 +603,18 @@ def _load_parts(
             reads.append(json.loads((Path(cached.directory) / READ_FILE).read_text()))
             cached.attach_to(engine)
             stats.append(cached.stats.to_dict())
+        records, data_read = merge_load_stats(stats), merge_reads(reads)
+        if pending is not None:
+            engine = _publish_and_open(
+                cache, pending, engine, LoadStats.from_dict(records), data_read, options
+            )
+            progress.records = engine.records_so_far
     except BaseException:
         engine.close()
+        if pending is not None:
+            pending.discard()
         raise
-    return engine, merge_load_stats(stats), merge_reads(reads)
+    return engine, records, data_read
 
 
 _SUMMED_READ = ("bytes", "events", "pages", "calls", "objects_count", "selected_count",

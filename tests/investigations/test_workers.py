@@ -4,11 +4,14 @@ real workers — with results equal to one worker's."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 
 from investigations.models import QueryRun
@@ -62,10 +65,19 @@ def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
     investigation: Any, analyst: Any, settings: Any, source: str,
 ) -> None:
     window = _window()
-    # Parts first: their cache entries are per part, so the whole run below fetches afresh.
     settings.RUN_PART_SECONDS = 6 * 3600  # a 48 h window: 8 parts
     parted = _aws_run(analyst, investigation, demo_account, window, source)
     parted = wait_for_run(parted, timeout=180)
+    # The analysis of the parts left one cache entry for the whole window: the next run over
+    # it opens that entry and gathers nothing.
+    again = wait_for_run(_aws_run(analyst, investigation, demo_account, window, source),
+                         timeout=180)
+    assert again.status == "succeeded", again.error
+    assert again.data_read["cache"]["hit"] is True and again.parts_total == 0
+    assert _rows(again) == _rows(parted)
+    # Without the cache, one worker fetches the whole window itself.
+    for entry in Path(django_settings.FLOW_CACHE_DIR).iterdir():
+        shutil.rmtree(entry, ignore_errors=True)
     settings.RUN_PART_SECONDS = 7 * 86400
     whole = wait_for_run(_aws_run(analyst, investigation, demo_account, window, source),
                          timeout=180)
