@@ -298,7 +298,6 @@ def _load_flows(
         stats = LoadStats.from_dict(records)
         if pending is not None:
             engine = _publish_and_open(cache, pending, engine, stats, data_read, options)
-            data_read["cache"] = {"hit": False, "key": key}
         else:
             try:
                 stored = cache.put(key, engine, stats)
@@ -324,10 +323,21 @@ def _publish_and_open(
     data_read: dict[str, Any], options: dict[str, Any],
 ) -> FlowEngine:
     """Close `engine` (loaded into `pending`'s database), publish the entry with what was
-    read, and return a read-only engine over it for the analysis."""
+    read, and return a read-only engine over it for the analysis; `data_read` says how the
+    cache went."""
     count, columns = engine.record_count(), engine.columns()
     engine.close()
-    stored = pending.publish(stats, records=count, columns=columns)
+    try:
+        stored = pending.publish(stats, records=count, columns=columns)
+    except OSError:
+        # The data is loaded whole; only the cache entry's small files could not be written.
+        # This run analyses the file where it is (open, it outlives its folder), the next
+        # loads again.
+        logger.warning("Could not publish flow cache entry %s", pending.key, exc_info=True)
+        opened = FlowEngine(pending.database, read_only=True, **options)
+        pending.discard()
+        data_read["cache"] = {"hit": False, "stored": False}
+        return opened
     pending.discard()  # left only when another run published the same data first
     try:
         (Path(stored.directory) / READ_FILE).write_text(json.dumps(data_read, default=str))
@@ -335,6 +345,7 @@ def _publish_and_open(
         logger.warning("Could not record what was read in flow cache entry %s", pending.key,
                        exc_info=True)
     opened = stored.open_engine(**options)
+    data_read["cache"] = {"hit": False, "key": pending.key}
     cache.evict(keep=pending.key)  # the open engine keeps its file even if it goes now
     return opened
 

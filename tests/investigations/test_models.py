@@ -193,3 +193,33 @@ def test_a_damaged_cache_entry_is_loaded_again_and_replaced(
     assert second.data_read["cache"]["hit"] is False  # loaded again, not served the damage
     assert second.records["ok"] == first.records["ok"] > 0
     assert (entry / "flows.duckdb").read_bytes()[:16] != b"not a database"
+
+
+def test_a_cache_entry_that_cannot_be_published_costs_the_run_nothing(
+    investigation: Any, settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from analysis.cache import PendingFlows
+    from investigations import execution
+    from investigations.services import submit_run
+    from tests.flowlogs import sample_upload
+
+    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(PendingFlows, "publish", full_disk)
+    run = submit_run(
+        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        files=[sample_upload("a.log")],
+    )
+    claimed = QueryRun.claim(run.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    claimed.refresh_from_db()
+    assert claimed.status == "succeeded", claimed.error
+    assert claimed.records["ok"] > 0 and claimed.results.get().rows.exists()
+    assert claimed.data_read["cache"] == {"hit": False, "stored": False}
+    assert list((tmp_path / "flowcache").iterdir()) == []  # nothing left behind
