@@ -112,24 +112,41 @@ def test_a_run_reports_records_so_far_while_it_loads(
     assert seen[-1] == 2 * per_file  # analysing and saving report the full count
 
 
-def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
-    investigation: Any, settings: Any, tmp_path: Any
-) -> None:
-    from analysis.engine import FlowEngine
-    from investigations import execution
+def _two_runs_over_one_upload(investigation: Any, analyses: list[str]) -> tuple[Any, Any]:
+    """A queued run over an uploaded file, and a second queued run over the same upload."""
     from investigations.services import submit_run
     from tests.flowlogs import sample_upload
 
-    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     first = submit_run(
         user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
         files=[sample_upload("a.log")],
     )
     second = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner, analyses=["ssh-inbound"],
+        investigation=investigation, requested_by=investigation.owner, analyses=analyses,
         source=first.source,
     )
     second.uploads.set(first.uploads.all())
+    return first, second
+
+
+def _execute_now(run: Any) -> Any:
+    """What the worker does, here in the test's process; the run as it ended."""
+    from investigations import execution
+
+    claimed = QueryRun.claim(run.pk)
+    assert claimed is not None
+    execution.execute(claimed)
+    claimed.refresh_from_db()
+    return claimed
+
+
+def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
+    investigation: Any, settings: Any, tmp_path: Any
+) -> None:
+    from analysis.engine import FlowEngine
+
+    settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
+    first, second = _two_runs_over_one_upload(investigation, ["ssh-inbound"])
     opened: list[FlowEngine] = []
     original = FlowEngine.__init__
 
@@ -138,13 +155,10 @@ def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
         opened.append(self)
 
     for run in (first, second):
-        claimed = QueryRun.claim(run.pk)
-        assert claimed is not None
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(FlowEngine, "__init__", spy)
-            execution.execute(claimed)
-        claimed.refresh_from_db()
-        assert claimed.status == "succeeded", claimed.error
+            ended = _execute_now(run)
+        assert ended.status == "succeeded", ended.error
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.data_read["cache"]["hit"] is False
@@ -165,30 +179,12 @@ def test_a_second_run_over_the_same_uploads_analyses_the_cached_flows_in_place(
 def test_a_damaged_cache_entry_is_loaded_again_and_replaced(
     investigation: Any, settings: Any, tmp_path: Any
 ) -> None:
-    from investigations import execution
-    from investigations.services import submit_run
-    from tests.flowlogs import sample_upload
-
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
-    first = submit_run(
-        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
-        files=[sample_upload("a.log")],
-    )
-    second = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
-        analyses=["traffic-summary"], source=first.source,
-    )
-    second.uploads.set(first.uploads.all())
-    claimed = QueryRun.claim(first.pk)
-    assert claimed is not None
-    execution.execute(claimed)
-    first.refresh_from_db()
+    first, second = _two_runs_over_one_upload(investigation, ["traffic-summary"])
+    first = _execute_now(first)
     entry = settings.FLOW_CACHE_DIR / first.data_read["cache"]["key"]
     (entry / "flows.duckdb").write_bytes(b"not a database")
-    claimed = QueryRun.claim(second.pk)
-    assert claimed is not None
-    execution.execute(claimed)
-    second.refresh_from_db()
+    second = _execute_now(second)
     assert second.status == "succeeded", second.error
     assert second.data_read["cache"]["hit"] is False  # loaded again, not served the damage
     assert second.records["ok"] == first.records["ok"] > 0
@@ -201,9 +197,6 @@ def test_a_cache_entry_that_cannot_be_published_costs_the_run_nothing(
     import errno
 
     from analysis.cache import PendingFlows
-    from investigations import execution
-    from investigations.services import submit_run
-    from tests.flowlogs import sample_upload
 
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
 
@@ -211,14 +204,7 @@ def test_a_cache_entry_that_cannot_be_published_costs_the_run_nothing(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(PendingFlows, "publish", full_disk)
-    run = submit_run(
-        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
-        files=[sample_upload("a.log")],
-    )
-    claimed = QueryRun.claim(run.pk)
-    assert claimed is not None
-    execution.execute(claimed)
-    claimed.refresh_from_db()
+    claimed = _execute_now(_two_runs_over_one_upload(investigation, ["traffic-summary"])[0])
     assert claimed.status == "succeeded", claimed.error
     assert claimed.records["ok"] > 0 and claimed.results.get().rows.exists()
     assert claimed.data_read["cache"] == {"hit": False, "stored": False}
