@@ -322,8 +322,6 @@ FROM checked
 # here is at least as strict as the exact parser above, so a row that passes would have been
 # loaded the same way by it; a file with any row that fails is loaded again by the exact parser.
 
-# Stricter than flowlog_ipv4_int (which also takes 0001.2.3.4): what it rejects goes exact.
-_IPV4_OCTETS = "^([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})\\.([0-9]{1,3})$"
 FAST_PATH_ERROR = "flowlog fast path: a row needs the exact parser"
 
 
@@ -482,9 +480,12 @@ def fast_rows_sql(
     `typed_integers`, when the caller proves by byte counts that the integer fields were
     plain digits and the IPv4 fields digits and dots): typed flows columns, the
     address integers `ip_<column>` (looked up in `address_table`, made by
-    fast_addresses_sql), `valid` and `status`. With `trusted_text` the caller has checked the
+    fast_addresses_sql; without one, computed per row, which needs `typed_integers`),
+    `valid` and `status`. With `trusted_text` the caller has checked the
     bytes (printable ASCII, no blank), so text fields only need to be non-empty."""
     addresses = [field for field in fmt if field.kind is FieldKind.ADDRESS]
+    if addresses and address_table is None and not typed_integers:
+        raise ValueError("addresses read per row need the byte counts of typed_integers")
     joins = ""
     if address_table is not None:
         joins = "".join(
@@ -496,34 +497,23 @@ def fast_rows_sql(
     def ip_of(field: FlowField) -> str:
         if address_table is not None:
             return f"a_{field.column}.ip"
-        # Per row: IPv4 (most addresses) is split once and summed; IPv6 takes the macro.
+        # Per row: IPv4 (most addresses) is split once on its dots and summed; IPv6 takes the
+        # macro. The caller's byte counts prove each part plain digits (any other byte in an
+        # IPv4 field makes the file's non-digit count too large), so four parts that each
+        # cast to 0..255, in at most 15 bytes, are the exact parser's dotted quad.
         text, parts = _text_column(field), f"v4_{field.column}"
-        if typed_integers:
-            # Split on the dots: the caller's byte counts prove each part plain digits (any
-            # other byte in an IPv4 field makes the file's non-digit count too large), so
-            # four parts that each cast to 0..255, in at most 15 bytes, are the exact
-            # parser's dotted quad.
-            octets = " + ".join(
-                f"CAST(TRY_CAST({parts}[{at}] AS UTINYINT) AS BIGINT) * {scale}"
-                for at, scale in ((1, 16777216), (2, 65536), (3, 256), (4, 1))
-            )
-            ipv4 = (
-                f"WHEN len({parts}) = 4 AND strlen({text}) <= 15 "
-                f"THEN CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT)"
-            )
-        else:
-            octets = " + ".join(
-                f"CAST(TRY_CAST({parts}.{name} AS UTINYINT) AS BIGINT) * {scale}"
-                for name, scale in (("a", 16777216), ("b", 65536), ("c", 256), ("d", 1))
-            )
-            ipv4 = f"ELSE CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT)"
+        octets = " + ".join(
+            f"CAST(TRY_CAST({parts}[{at}] AS UTINYINT) AS BIGINT) * {scale}"
+            for at, scale in ((1, 16777216), (2, 65536), (3, 256), (4, 1))
+        )
         return (
             f"CASE WHEN {text} IS NULL THEN NULL WHEN strpos({text}, ':') > 0 "
-            f"THEN flowlog_ip_int({text}) {ipv4} END"
+            f"THEN flowlog_ip_int({text}) WHEN len({parts}) = 4 AND strlen({text}) <= 15 "
+            f"THEN CAST({IPV4_MAPPED_BASE} + {octets} AS UHUGEINT) END"
         )
 
-    # Per field, computed once: each integer's value and each address's octets (one regex
-    # splits them; NULLs when the text is not dotted IPv4).
+    # Per field, computed once: each integer's value and each address's parts (split on the
+    # dots; not four of them when the text is not dotted IPv4).
     cast = "{}" if typed_integers else "TRY_CAST({} AS BIGINT)"
     first = [
         f"{cast.format(_text_column(field))} AS {_fast_value_column(field)}"
@@ -531,13 +521,9 @@ def fast_rows_sql(
         if field.kind is FieldKind.INTEGER
     ]
     if address_table is None:
-        split = (
-            "string_split({}, '.')"
-            if typed_integers
-            else f"regexp_extract({{}}, '{_IPV4_OCTETS}', ['a', 'b', 'c', 'd'])"
-        )
         first += [
-            f"{split.format(_text_column(field))} AS v4_{field.column}" for field in addresses
+            f"string_split({_text_column(field)}, '.') AS v4_{field.column}"
+            for field in addresses
         ]
 
     typed: list[str] = ["line_no"] if line_numbers else []
