@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
+from portal.clientaddr import client_address
 from portal.models import AuditEvent
 
 # Any constant works: it only serialises writers of the hash chain on PostgreSQL.
@@ -53,5 +54,5 @@ def record(
 
 
 def client_ip_of(request: Any) -> str | None:
-    """The caller's address as the web server saw it (REMOTE_ADDR; proxies are configured there)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The caller's address (portal.clientaddr decides it, proxies included)."""
+    return client_address(request)
