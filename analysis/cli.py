@@ -8,6 +8,8 @@ The arguments are a contract other tools call:
     [--format table|json|csv]
 
 Bad arguments (unknown analysis, bad IP, CIDR, time or reference file) exit with status 2.
+The rest of the portal's run form is here too: `--target-cidr`, `--interface`, `--internal-cidr`,
+`--rank-by`, `--sensitive-port`, `--known-hosts`, `--time-bin` and the `--graph-*` options.
 `--lookup-table` and `--cidr-table` files are read with analysis.reference and handed to the
 analyzers as AnalysisParams.lookup_table and AnalysisParams.cidr_tables (one table per file,
 named after the file).
@@ -23,14 +25,17 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from analysis.analyzers import AnalysisParams, AnalysisResult, all_analyzers, get_analyzer
-from analysis.engine import EngineStorageError, FlowEngine
 from analysis.formats import FlowFormat
-from analysis.loadstats import LoadStats
-from analysis.reference import parse_cidr_table, parse_lookup_table
 from analysis.window import TimeWindow
+
+if TYPE_CHECKING:
+    from analysis.analyzers import AnalysisParams, AnalysisResult
+    from analysis.loadstats import LoadStats
+
+# The analyzers and the engine (DuckDB) are imported where they are used, so `--help` and
+# argument errors answer at once.
 
 FORMATS = ("table", "json", "csv")
 DEFAULT_TOP = 100
@@ -79,6 +84,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="K", help="rows shown")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 1GB")
+    # The rest of the portal's run form: more targets, ranking, reference data, graph options.
+    parser.add_argument("--target-cidr", action="append", default=[], metavar="CIDR",
+                        help="a target range (like --instance-ip); repeatable")
+    parser.add_argument("--interface", action="append", default=[], metavar="ENI",
+                        help="a target network interface (eni-...); repeatable")
+    parser.add_argument("--internal-cidr", action="append", default=[], metavar="CIDR",
+                        help="a range counted as internal besides --vpc-cidr; repeatable")
+    parser.add_argument("--rank-by", choices=("flows", "bytes"), default="flows",
+                        help="what the top rows are ranked by")
+    parser.add_argument("--sensitive-port", action="append", default=[], metavar="PORT[=LABEL]",
+                        help="replaces the default sensitive ports; repeatable, e.g. 22=ssh")
+    parser.add_argument("--known-hosts", metavar="CSV", help="ip,alias rows")
+    parser.add_argument("--time-bin", type=int, metavar="SECONDS",
+                        help="time-series bin width (default: from the data's span)")
+    parser.add_argument("--graph-min-flows", type=int, default=1, metavar="N",
+                        help="graph edges with fewer flows are left out")
+    parser.add_argument("--graph-top-k", type=int, default=200, metavar="K",
+                        help="graph edges kept, busiest first")
+    parser.add_argument("--graph-pseudonyms", action="store_true",
+                        help="name graph nodes by pseudonyms instead of addresses")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _analysis_names(values: Sequence[str]) -> list[str] | None:
     """Requested names in order without repeats; None for `all`."""
+    from analysis.analyzers import get_analyzer
+
     names: list[str] = []
     for value in values:
         for name in value.split(","):
@@ -108,6 +135,10 @@ def _analysis_names(values: Sequence[str]) -> list[str] | None:
 
 
 def _params(args: argparse.Namespace) -> AnalysisParams:
+    from analysis.analyzers import AnalysisParams
+    from analysis.analyzers.params import parse_sensitive_ports
+    from analysis.reference import parse_cidr_table, parse_known_hosts, parse_lookup_table
+
     lookup: list[tuple[int, int, str]] = []
     if args.lookup_table:
         lookup = [entry.as_param() for entry in parse_lookup_table(_read(args.lookup_table))]
@@ -119,6 +150,18 @@ def _params(args: argparse.Namespace) -> AnalysisParams:
         top_n=args.top,
         lookup_table=lookup,
         cidr_tables=tables,
+        target_cidrs=list(args.target_cidr),
+        target_interfaces=list(args.interface),
+        extra_internal_cidrs=list(args.internal_cidr),
+        rank_by=args.rank_by,
+        known_hosts=parse_known_hosts(_read(args.known_hosts)) if args.known_hosts else {},
+        time_bin_seconds=args.time_bin,
+        graph_min_flows=args.graph_min_flows,
+        graph_top_k=args.graph_top_k,
+        graph_pseudonyms=args.graph_pseudonyms,
+        sensitive_ports=parse_sensitive_ports(
+            [port.replace("=", ":", 1) for port in args.sensitive_port] or None
+        ),
     )
 
 
@@ -160,6 +203,9 @@ def run(
     err: TextIO,
 ) -> int:
     """Do what parsed `args` ask; argument problems go to parser.error (exit status 2)."""
+    from analysis.analyzers import all_analyzers, get_analyzer
+    from analysis.engine import EngineStorageError, FlowEngine
+
     try:
         names = _analysis_names(args.analysis)
         params = _params(args)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import sys
 from pathlib import Path
 
 import environ
@@ -21,8 +23,25 @@ WORK_DIR = DATA_DIR / "work"
 for _folder in (DATA_DIR, UPLOAD_DIR, FLOW_CACHE_DIR, WORK_DIR, DATA_DIR / "staticfiles"):
     _folder.mkdir(parents=True, exist_ok=True)
 
+# Management commands that serve nothing, sign nothing and open no secret (they read and write
+# local files only) run in an empty environment: without SECRET_KEY they get a throwaway key.
+# Everything else (runserver, gunicorn, celery, migrate ...) still refuses to start without one.
+OFFLINE_COMMANDS = frozenset({"analyze", "generate_flowlogs"})
+
+
+def _offline_command(argv: list[str]) -> bool:
+    return (
+        len(argv) > 1
+        and Path(argv[0]).name in ("manage.py", "django-admin")
+        and argv[1] in OFFLINE_COMMANDS
+    )
+
+
+_OFFLINE = _offline_command(sys.argv)
 _DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
 SECRET_KEY: str = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY and _OFFLINE:
+    SECRET_KEY = secrets.token_urlsafe(50)
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
@@ -33,7 +52,7 @@ SECRET_KEY_FALLBACKS: list[str] = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS: list[str] = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
-if not DEBUG and not ALLOWED_HOSTS:
+if not DEBUG and not ALLOWED_HOSTS and not _OFFLINE:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
