@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -284,6 +285,15 @@ REST_FRAMEWORK = {
 }
 # Requests per token (or session user) and period: "1200/min", "50/s", "100000/day".
 API_TOKEN_RATE: str = env.str("API_TOKEN_RATE", default="1200/min")
+
+# Webhooks only go to public addresses; these CIDRs (e.g. "10.20.0.0/16") are allowed as well,
+# for receivers inside your network. Checked at creation and at every delivery.
+WEBHOOK_ALLOWED_NETWORKS: list[str] = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _cidr in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_exc}") from _exc
 
 # Throttle counters live in this cache; use Redis when several web processes serve the API.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -10,8 +10,6 @@ import json
 import logging
 import secrets
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from functools import partial
@@ -20,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit
+from portal import audit, outbound
 from portal.models import Webhook, WebhookDelivery
 from portal.sealing import UnsealError, seal
 
@@ -48,14 +46,14 @@ def create_webhook(*, user: Any, name: str, url: str, events: list[str]) -> tupl
     unknown = sorted(set(events) - VALID_EVENTS)
     if unknown or not events:
         raise ValueError(f"Events must be some of {', '.join(sorted(VALID_EVENTS))}.")
-    if not url.startswith(("https://", "http://")):
-        raise ValueError("The URL must start with https:// or http://.")
+    # Resolved now for a clear answer; every delivery resolves and checks again.
+    outbound.check_url(url)  # raises TargetRefused, a ValueError
     secret = new_secret()
     with transaction.atomic():
         hook = Webhook.objects.create(user=user, name=name, url=url, secret=seal(secret),
                                       events=sorted(set(events)))
         audit.record(actor=user, action="webhook.created", target=hook,
-                     details={"url": url, "events": hook.events})
+                     details={"url": outbound.redacted(url), "events": hook.events})
     return hook, secret
 
 
@@ -92,25 +90,33 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
         _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
                            "last_status_code": None, "last_error": f"Not sent: {exc}"})
         return False
-    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked at creation
-        delivery.webhook.url, data=body, method="POST",
-        headers={
-            "content-type": "application/json",
-            "user-agent": "flowlog-portal-webhooks/1",
-            "webhook-id": delivery.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, delivery.message_id, timestamp, body),
-        },
-    )
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "flowlog-portal-webhooks/1",
+        "webhook-id": delivery.message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, delivery.message_id, timestamp, body),
+    }
     code: int | None = None
     error = ""
     try:
-        with urllib.request.urlopen(request, timeout=DELIVERY_TIMEOUT_SECONDS) as response:  # noqa: S310
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        error = str(getattr(exc, "reason", exc))
+        code = outbound.post(delivery.webhook.url, body, headers,
+                             timeout=DELIVERY_TIMEOUT_SECONDS)
+    except outbound.HostNotFound:
+        error = "host not found"
+    except outbound.TargetRefused:
+        # The host now resolves somewhere it may not go (or https became required): nothing
+        # was sent, and retrying would only knock again.
+        logger.warning("Webhook %s: refused target %s", delivery.webhook.pk,
+                       outbound.redacted(delivery.webhook.url))
+        _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
+                           "last_status_code": None,
+                           "last_error": "Not sent: address not allowed"})
+        return False
+    except outbound.DeliveryError as exc:
+        error = str(exc)
+    if code is not None and not 200 <= code < 300:
+        error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
     ok = code is not None and 200 <= code < 300
     fields: dict[str, Any] = {"attempts": delivery.attempts + 1, "last_status_code": code,
                               "last_error": error[:2000]}
@@ -132,5 +138,5 @@ def _record(delivery: WebhookDelivery, fields: dict[str, Any]) -> None:
 def delete_webhook(*, user: Any, webhook: Webhook) -> None:
     with transaction.atomic():
         audit.record(actor=user, action="webhook.deleted", target=webhook,
-                     details={"url": webhook.url})
+                     details={"url": outbound.redacted(webhook.url)})
         webhook.delete()

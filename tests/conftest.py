@@ -35,6 +35,40 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     cache.clear()
 
 
+# Names under the reserved example domains resolve, in tests, to this public address (it is
+# example.com's own); no test may ever open a connection to it (see `_loopback_only`).
+EXAMPLE_PUBLIC_ADDRESS = "93.184.215.14"
+RESERVED_SUFFIXES = (".example", ".example.com", ".example.org", ".example.net", ".test")
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhook targets under reserved names resolve without the internet, and outgoing webhook
+    connections to anything but loopback fail the test before a packet is sent."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    import ipaddress
+
+    from portal import outbound
+
+    real_resolve = outbound.resolve
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host.lower().endswith(RESERVED_SUFFIXES) or host.lower() in {"example.com"}:
+            return [EXAMPLE_PUBLIC_ADDRESS]
+        return real_resolve(host, port)
+
+    real_open = outbound.open_connection
+
+    def open_connection(address: str, port: int, timeout: float | None) -> Any:
+        if not ipaddress.ip_address(address).is_loopback:
+            raise AssertionError(f"a test tried to connect to {address}")
+        return real_open(address, port, timeout)
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    monkeypatch.setattr(outbound, "open_connection", open_connection)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A test that used the real worker leaves it idle before its fixtures are torn down:
@@ -147,6 +181,8 @@ class WorkerProcess:
         env.setdefault("DEBUG", "true")
         # One run per AWS account at a time (the cap tests rely on it); waiting runs retry fast.
         env.update(RUN_MAX_PER_ACCOUNT="1", RUN_CAP_RETRY_SECONDS="1")
+        # Test webhook receivers listen on loopback, which webhooks may reach only when allowed.
+        env.setdefault("WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
         # WHOIS goes to the session's fake RDAP service, never to the internet.
         env.update(RDAP_BASE_URL=self.rdap_url or "http://127.0.0.1:9", WHOIS_TIMEOUT_SECONDS="2")
         if self.moto_url:

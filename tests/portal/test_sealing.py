@@ -26,7 +26,7 @@ def _stored(hook: Webhook) -> str:
 
 
 def _hook(analyst: Any) -> tuple[Webhook, str]:
-    return create_webhook(user=analyst, name="siem", url="http://127.0.0.1:9/hook",
+    return create_webhook(user=analyst, name="siem", url="https://siem.example.com/hook",
                           events=["run.finished"])
 
 
@@ -72,7 +72,7 @@ def test_resealing_changes_nothing_when_a_secret_opens_with_no_key(
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = OLD_KEY, []
     lost, _ = _hook(analyst)
     settings.SECRET_KEY = NEW_KEY
-    kept, _ = create_webhook(user=analyst, name="soar", url="http://127.0.0.1:9/other",
+    kept, _ = create_webhook(user=analyst, name="soar", url="https://soar.example.com/other",
                              events=["run.finished"])
     before = {hook.pk: _stored(hook) for hook in (lost, kept)}
     with pytest.raises(CommandError, match=f"webhook {lost.pk} "):

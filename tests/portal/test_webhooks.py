@@ -103,8 +103,13 @@ def test_webhooks_are_private_to_their_owner(analyst: Any, teammate: Any) -> Non
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_a_finished_run_is_pushed_signed_and_retried(
-    celery_worker_process: Any, receiver: Receiver, analyst: Any, investigation: Any
+    celery_worker_process: Any, receiver: Receiver, analyst: Any, investigation: Any,
+    settings: Any,
 ) -> None:
+    # The receiver listens on loopback: allowed here as an admin allows an internal range (the
+    # test worker is started with the same setting).
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.DEBUG = True  # a plain-http receiver, as in development
     receiver.statuses = [500]  # the first attempt fails; the retry must get through
     client = client_for(analyst)
     hook = client.post("/api/v1/webhooks/", {"name": "siem", "url": receiver.url,
