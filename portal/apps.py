@@ -8,4 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
+        from portal import auth_audit
         from portal.api import schema  # noqa: F401  registers the OpenAPI auth extension
+
+        auth_audit.connect()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from portal.audit_chain import AuditKey
 
 
 class AuditLogIsAppendOnly(Exception):
@@ -36,6 +38,8 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The actor as they were when it happened: kept (and hashed) when the user is deleted.
+    actor_user_id = models.BigIntegerField(null=True, blank=True)
     actor_name = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)
@@ -43,9 +47,12 @@ class AuditEvent(models.Model):
     target_repr = models.CharField(max_length=255, blank=True)
     details = models.JSONField(default=dict, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
     api_token_id = models.BigIntegerField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+    # Which key signed `hash` (a fingerprint, see portal.audit_chain), so keys can rotate.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -64,23 +71,17 @@ class AuditEvent(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise AuditLogIsAppendOnly("Audit events cannot be deleted.")
 
-    def compute_hash(self) -> str:
-        """SHA-256 over the previous hash and this event's content, in a canonical form."""
-        content = {
-            "prev": self.prev_hash,
-            "created_at": self.created_at.isoformat(),
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "action": self.action,
-            "target_type": self.target_type,
-            "target_id": self.target_id,
-            "target_repr": self.target_repr,
-            "details": self.details,
-            "client_ip": self.client_ip,
-            "api_token_id": self.api_token_id,
-        }
-        encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(encoded.encode()).hexdigest()
+    def compute_hash(self, key: AuditKey | None = None) -> str:
+        """HMAC-SHA256 over the previous hash and this event's content, in a canonical form,
+        under `key` (by default the key named by `key_id`, else the current signing key)."""
+        from portal import audit_chain
+
+        if key is None:
+            key = (audit_chain.verifying_keys().get(self.key_id) if self.key_id
+                   else audit_chain.signing_key())
+            if key is None:
+                raise audit_chain.AuditKeyError(f"no configured key has id {self.key_id}")
+        return audit_chain.event_hash(self, key)
 
 
 class ApiTokenQuerySet(models.QuerySet):

@@ -49,6 +49,17 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
     raise ImproperlyConfigured("The development SECRET_KEY cannot be used when DEBUG is off.")
 # Former keys, still accepted for signed values and sealed secrets while SECRET_KEY rotates.
 SECRET_KEY_FALLBACKS: list[str] = env.list("SECRET_KEY_FALLBACKS", default=[])
+# The audit chain's HMAC key (portal.audit_chain): AUDIT_KEY when set, else derived from
+# SECRET_KEY. Former keys stay in AUDIT_KEY_FALLBACKS so the events they signed still verify.
+AUDIT_KEY: str = env.str("AUDIT_KEY", default="")
+AUDIT_KEY_FALLBACKS: list[str] = env.list("AUDIT_KEY_FALLBACKS", default=[])
+# Signed checkpoints of the audit chain, appended by Celery beat, outside the database.
+AUDIT_CHECKPOINT_FILE = Path(
+    env.str("AUDIT_CHECKPOINT_FILE", default=str(DATA_DIR / "audit-checkpoints.jsonl"))
+).resolve()
+AUDIT_CHECKPOINT_SECONDS: int = env.int("AUDIT_CHECKPOINT_SECONDS", default=300)
+if AUDIT_CHECKPOINT_SECONDS < 10:
+    raise ImproperlyConfigured("AUDIT_CHECKPOINT_SECONDS must be at least 10.")
 
 ALLOWED_HOSTS: list[str] = env.list(
     "ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
@@ -264,6 +275,8 @@ RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=30
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},
+    "audit-checkpoint": {"task": "portal.tasks.write_audit_checkpoint",
+                         "schedule": float(AUDIT_CHECKPOINT_SECONDS)},
 }
 # Retention: uploaded flow-log files of finished runs are removed after this many days (their
 # name, size and SHA-256 stay on the run). 0 keeps them forever. Audit events are never pruned.

@@ -17,3 +17,11 @@ def deliver_webhook(self: Task, delivery_id: int) -> None:
         return
     # 5 s, 10 s, 20 s ... capped at an hour; the delivery row keeps every outcome.
     raise self.retry(countdown=min(3600, 5 * 2 ** (delivery.attempts - 1)))
+
+
+@shared_task(ignore_result=True)
+def write_audit_checkpoint() -> None:
+    """Celery beat: a signed checkpoint of the audit chain, outside the database."""
+    from portal.audit_chain import write_checkpoint
+
+    write_checkpoint()

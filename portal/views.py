@@ -4,6 +4,8 @@ import json
 from datetime import timedelta
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError, connection
@@ -15,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.api.tokens import create_token, revoke_token
+from portal.auth_audit import changes_made_by
 from portal.csvexport import csv_response
 from portal.filtersets import AuditEventFilterForm
 from portal.forms import ApiTokenForm, WebhookForm
@@ -128,3 +131,11 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     delete_webhook(user=request.user, webhook=hook)
     messages.success(request, f"Webhook “{hook.name}” deleted.")
     return redirect("integrations")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's password page; the change is audited with the user's address and browser."""
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        with changes_made_by(self.request):
+            return super().form_valid(form)

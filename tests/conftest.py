@@ -35,6 +35,20 @@ def _fresh_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_audit_checkpoints(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Each test keeps its audit checkpoints apart: never the data directory's real file."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    from django.conf import settings
+
+    before = settings.AUDIT_CHECKPOINT_FILE
+    settings.AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
+    yield
+    settings.AUDIT_CHECKPOINT_FILE = before
+
+
 # Names under the reserved example domains resolve, in tests, to this public address (it is
 # example.com's own); no test may ever open a connection to it (see `_loopback_only`).
 EXAMPLE_PUBLIC_ADDRESS = "93.184.215.14"

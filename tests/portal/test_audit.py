@@ -7,19 +7,35 @@ from typing import Any
 import pytest
 
 from portal import audit
+from portal.audit_chain import signing_key
 from portal.models import AuditEvent, AuditLogIsAppendOnly
 
 pytestmark = pytest.mark.django_db
 
 
 def test_events_chain_each_hash_to_the_previous(analyst: Any) -> None:
+    before = AuditEvent.objects.order_by("-id").first()  # creating alice was audited
     first = audit.record(actor=analyst, action="test.one", details={"n": 1}, client_ip="10.0.0.1")
     second = audit.record(actor=analyst, action="test.two", details={"n": 2})
-    assert first.prev_hash == ""
+    assert before is not None and first.prev_hash == before.hash
     assert second.prev_hash == first.hash
     stored = AuditEvent.objects.get(pk=second.pk)
     assert stored.compute_hash() == stored.hash
-    assert stored.actor_name == "alice"
+    assert stored.actor_name == "alice" and stored.actor_user_id == analyst.pk
+
+
+def test_the_hash_is_keyed_outside_the_database(analyst: Any, settings: Any) -> None:
+    event = audit.record(actor=analyst, action="test.one", details={"n": 1})
+    assert event.key_id == signing_key().key_id
+    settings.SECRET_KEY = "another-secret-key-of-sufficient-length-for-the-test-0123456789"
+    assert event.compute_hash(signing_key()) != event.hash  # the same row under another key
+
+
+def test_who_acted_without_signing_in_is_anonymous_and_the_portal_is_system() -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    assert audit.record(actor=AnonymousUser(), action="test.anon").actor_name == "anonymous"
+    assert audit.record(actor=None, action="test.system").actor_name == "system"
 
 
 def test_an_edited_event_no_longer_matches_its_hash(analyst: Any) -> None:

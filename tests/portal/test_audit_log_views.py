@@ -39,7 +39,7 @@ def test_the_csv_export_neutralises_formulas(manager: Any, events: None) -> None
     response = client_for(manager).get(reverse("audit_log"), {"export": "csv"})
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert {r["action"] for r in rows} == {"run.submitted", "investigation.created"}
+    assert {"run.submitted", "investigation.created"} <= {r["action"] for r in rows}
     created = next(r for r in rows if r["action"] == "investigation.created")
     assert created["details"].startswith('{"title": "=HYPERLINK')  # JSON text, not a formula
     assert all(not cell.startswith("=") for r in rows for cell in r.values())

@@ -74,8 +74,12 @@ def test_create_user_command_gives_the_role_and_audits_it() -> None:
     carol = get_user_model().objects.get(username="carol")
     assert list(carol.groups.values_list("name", flat=True)) == ["manager"]
     assert carol.check_password("s3cure-enough-pass!")
-    event = AuditEvent.objects.get(action="user.created")
-    assert event.details["roles"] == ["manager"]
+    event = AuditEvent.objects.get(action="user.provisioned")
+    assert event.details["roles"] == ["manager"] and event.details["created"] is True
+    created = AuditEvent.objects.get(action="user.created")
+    assert created.actor_name == "system" and created.target_id == str(carol.pk)
+    roles = AuditEvent.objects.get(action="user.roles_changed")
+    assert roles.details == {"username": "carol", "added": ["manager"]}
 
 
 def test_create_user_command_rejects_a_weak_password() -> None:

@@ -53,9 +53,9 @@ class Command(BaseCommand):
             user.groups.set([role_group(role) for role in roles])
             audit.record(
                 actor=None,
-                action="user.created" if created else "user.updated",
+                action="user.provisioned",
                 target=user,
-                details={"roles": roles, "via": "manage.py create_user"},
+                details={"roles": roles, "created": created, "via": "manage.py create_user"},
             )
         verb = "Created" if created else "Updated"
         self.stdout.write(self.style.SUCCESS(f"{verb} {user.username} ({', '.join(roles)})"))
