@@ -42,16 +42,15 @@ from investigations.reference import (
     upload_reference_version,
 )
 from investigations.resulttables import result_table
+from investigations.runs.submit import cancel_run, submit_run
 from investigations.services import (
     RunRequestInvalid,
     add_note,
-    cancel_run,
     create_investigation,
     set_assignee,
     set_investigation_status,
     set_members,
     set_tags,
-    submit_run,
 )
 from investigations.timeline import investigation_timeline, timeline_limit
 from investigations.uploads import UploadRejected

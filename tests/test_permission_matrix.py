@@ -126,6 +126,12 @@ def world(analyst: Any, teammate: Any, outsider: Any, manager: Any, admin_user: 
         columns=["protocol", "flows"], row_count=1, total_groups=1,
     )
     ResultRow.objects.create(result=result, position=0, data={"protocol": "tcp", "flows": 3})
+    detections = RunResult.objects.create(
+        run=run, analysis="detections", title="Detections", position=1,
+        columns=["type", "severity", "title"], row_count=1, total_groups=1,
+    )
+    ResultRow.objects.create(result=detections, position=0, data={
+        "type": "Recon:EC2/SSHBruteForce", "severity": 7, "title": "SSH brute force"})
     finding = Finding.objects.create(
         investigation=investigation, run=run, type="Recon:EC2/SSHBruteForce", severity=7,
         title="SSH brute force", change_number=next_change_number(),
@@ -585,6 +591,12 @@ ROWS: list[Row] = [
         reads_investigation(), scope="read:investigations"),
     api("api:run-result", "GET", lambda w: f"/api/v1/runs/{run(w)}/results/traffic-summary/",
         reads_investigation(), scope="read:investigations"),
+    # Detection rows are findings: a token needs read:investigations and read:findings, so no
+    # single-scope token reads them, in any format (tests/investigations/test_api_scopes.py).
+    *(api("api:run-result", "GET",
+          lambda w, q=query: f"/api/v1/runs/{run(w)}/results/detections/{q}",
+          reads_investigation(), scope=NO_TOKEN)
+      for query in ("", "?format=csv", "?format=ocsf", "?format=ndjson")),
     api("api:run-compare", "GET",
         lambda w: f"/api/v1/runs/{run(w)}/compare/?with={earlier_run(w)}",
         reads_investigation(), scope="read:investigations"),

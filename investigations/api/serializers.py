@@ -23,6 +23,7 @@ from investigations.models import (
     ReferenceTableVersion,
     RunResult,
 )
+from portal.api.permissions import hidden_analyses
 
 TAGS_HELP = (f"Tag names (at most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} "
              "characters, no commas); stored normalised: lower case, inner whitespace as one "
@@ -108,8 +109,10 @@ class QueryRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
+        hidden = hidden_analyses(self.context.get("request"))
         return RunResultSummarySerializer(
-            obj.results.all(), many=True, context=self.context  # prefetched, in position order
+            [r for r in obj.results.all() if r.analysis not in hidden],  # prefetched, in order
+            many=True, context=self.context,
         ).data
 
 

@@ -40,15 +40,13 @@ from investigations.models import Finding, Investigation, QueryRun, ReferenceTab
 from investigations.ocsf import detection_finding
 from investigations.reference import ReferenceUploadRejected, upload_reference_version
 from investigations.resulttables import parse_sort, sorted_rows
+from investigations.runs.submit import cancel_run, submit_run, submit_run_idempotent
 from investigations.services import (
     RunRequestInvalid,
     add_note,
     assignee_named,
-    cancel_run,
     create_investigation,
     set_finding_status,
-    submit_run,
-    submit_run_idempotent,
     update_investigation,
 )
 from investigations.uploads import UploadRejected

@@ -10,6 +10,20 @@ from rest_framework.request import Request
 from portal.models import ApiToken
 
 
+# Analyses whose rows are findings: through a token they need `read:findings` as well as the
+# endpoint's own scope (results of a run are otherwise `read:investigations`).
+FINDINGS_ANALYSES = frozenset({"detections"})
+
+
+def hidden_analyses(request: Request | None) -> frozenset[str]:
+    """The analyses whose results this request may not see: the findings ones, for a token
+    without `read:findings`. Session users see them (their roles apply)."""
+    token = getattr(request, "auth", None)
+    if isinstance(token, ApiToken) and not token.has_scope("read:findings"):
+        return FINDINGS_ANALYSES
+    return frozenset()
+
+
 class TokenHasScope(BasePermission):
     """A view names `required_scopes = {"GET": "read:...", "POST": "write:..."}`.
 
