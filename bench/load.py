@@ -217,7 +217,7 @@ def concurrent_runs(seed: Seed, *, runs: int, lines: int, data_dir: Path) -> Run
 
     from analysis.demo import generate
     from investigations.models import Finding, QueryRun
-    from investigations.services import submit_run
+    from investigations.runs.submit import submit_run
 
     log = data_dir / "bench-input.log"
     generate(str(log), lines=lines, seed=3)

@@ -174,7 +174,8 @@ def run_in_athena(
     choice: EngineChoice,
 ) -> None:
     """Analyse the run in Athena and save its results (the caller handles failures)."""
-    from investigations.execution import RunCancelled, _save_results, plan_analyses
+    from investigations.execution import RunCancelled, plan_analyses
+    from investigations.runs import lifecycle
     from investigations.whois import enricher_for
 
     account = _account_of(run)
@@ -242,7 +243,7 @@ def run_in_athena(
         ],
     }
     progress(96, "Saving results", force=True)
-    _save_results(run, results, records=records, data_read=data_read)
+    lifecycle.succeed(run, results=results, records=records, data_read=data_read)
 
 
 def athena_read(client: AthenaClient, table: AthenaTable, choice: EngineChoice) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.cache import FlowCache, PendingFlows, cache_key
@@ -31,11 +30,10 @@ from analysis.sources import FetchCancelled as FetchCancelledError
 from analysis.window import TimeWindow
 from investigations import athena_runs
 from investigations.choices import RunSource, RunStatus
-from investigations.models import Finding, QueryRun, ResultRow, RunResult
+from investigations.models import QueryRun
 from investigations.reference import reference_params
+from investigations.runs import lifecycle, queue
 from investigations.whois import enricher_for
-from portal import audit
-from portal.webhooks import emit
 
 logger = logging.getLogger(__name__)
 
@@ -179,22 +177,16 @@ def _execute(run: QueryRun, load: Loader | None = None) -> bool:
             last_seen=records.get("last_seen"),
         )
         progress(96, "Saving results", force=True)
-        _save_results(run, results, records=records, data_read=data_read)
+        lifecycle.succeed(run, results=results, records=records, data_read=data_read)
     except HandedToParts:
         return False
     except FetchCancelledError:
-        with transaction.atomic():
-            if run.mark_cancelled():
-                audit.record(actor=None, action="run.cancelled", target=run, details={})
-                _announce(run, findings=[])
+        lifecycle.cancel(run)
     except SoftTimeLimitExceeded:
         _fail(run, f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s; "
               "narrow the time window or the files.", records)
     except RunCancelled:
-        with transaction.atomic():
-            if run.mark_cancelled():
-                audit.record(actor=None, action="run.cancelled", target=run, details={})
-                _announce(run, findings=[])
+        lifecycle.cancel(run)
     except DatabaseError as exc:
         logger.exception("Run %s lost its database connection", run.pk)
         _retry_after_database_error(run, exc, records)
@@ -473,18 +465,13 @@ READ_FILE = "read.json"
 
 
 def _hand_to_parts(run: QueryRun, count: int) -> None:
-    from investigations.tasks import fetch_part
-
     with transaction.atomic():
         updated = QueryRun.objects.filter(
             pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts
         ).update(parts_total=count, parts_done=0, stage=f"Fetching in {count} parts",
                  heartbeat_at=timezone.now())
         if updated:
-            for index in range(count):
-                transaction.on_commit(
-                    partial(fetch_part.delay, run.pk, run.attempts, index, count)
-                )
+            queue.fetch_parts_on_commit(run.pk, run.attempts, count)
 
 
 class _PartProgress(_Progress):
@@ -521,10 +508,7 @@ def fetch_part(
                 _fetch_part_into_cache(run, account, cache, key, window, scratch, progress,
                                        part=(index, count))
         except (RunCancelled, FetchCancelledError):
-            with transaction.atomic():
-                if run.mark_cancelled():
-                    audit.record(actor=None, action="run.cancelled", target=run, details={})
-                    _announce(run, findings=[])
+            lifecycle.cancel(run)
             return False
         except SoftTimeLimitExceeded:
             _fail(run, f"Part {index + 1} of {count} stopped after the time limit of "
@@ -701,21 +685,6 @@ def _with_original_names(records: dict[str, Any], uploads: list[Any]) -> dict[st
     return records
 
 
-def _finding(run: QueryRun, item: dict[str, Any]) -> Finding:
-    severity = max(1.0, min(10.0, float(item.get("severity") or 1)))
-    return Finding(
-        investigation_id=run.investigation_id,
-        run=run,
-        type=str(item.get("type", "Unknown"))[:100],
-        severity=round(severity, 1),
-        title=str(item.get("title") or item.get("type", ""))[:300],
-        explanation=str(item.get("explanation") or ""),
-        evidence=item.get("evidence") or {},
-        first_seen=parse_datetime(item["first_seen"]) if item.get("first_seen") else None,
-        last_seen=parse_datetime(item["last_seen"]) if item.get("last_seen") else None,
-    )
-
-
 def _explain(exc: Exception) -> str:
     if isinstance(exc, (ValueError, FileNotFoundError, PermissionError, KeyError)):
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -734,8 +703,6 @@ def _retry_after_database_error(
     """A dropped or failed-over database connection is transient: reconnect and requeue the run
     (a fresh attempt), or fail it with the reason once its attempts are used up. If the database
     is still unreachable, the reaper finds the run by its stopped heartbeat later."""
-    from investigations.tasks import execute_run
-
     connection.close()  # the broken connection; the next query opens a new one
     reason = f"database connection lost ({type(exc).__name__}: {str(exc).strip()[:200]})"
     try:
@@ -744,97 +711,11 @@ def _retry_after_database_error(
             _fail(run, f"The run was stopped: {reason}; gave up after {run.attempts} attempts.",
                   records)
             return
-        with transaction.atomic():
-            if run.requeue(reason=reason):
-                audit.record(actor=None, action="run.requeued", target=run,
-                             details={"reason": reason, "attempts": run.attempts})
-                transaction.on_commit(partial(execute_run.delay, run.pk))
+        lifecycle.requeue(run, reason=reason)
     except DatabaseError:
         logger.exception("Run %s: database still unreachable; the reaper will retry it", run.pk)
         connection.close()
 
 
 def _fail(run: QueryRun, message: str, records: dict[str, Any] | None) -> None:
-    with transaction.atomic():
-        if run.mark_failed(error=message, records=records):
-            audit.record(actor=None, action="run.failed", target=run, details={"error": message})
-            _announce(run, findings=[])
-
-
-MAX_FINDING_EVENTS = 100
-
-
-def _announce(run: QueryRun, *, findings: list[Finding]) -> None:
-    """Webhook events for everyone who may see this run (in the finishing transaction)."""
-    audience = run.investigation.audience()
-    emit("run.finished", {
-        "run": run.pk, "investigation": run.investigation_id, "status": run.status,
-        "analyses": run.analyses, "error": run.error or None,
-        "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},
-        "findings": len(findings), "url": run.get_absolute_url(),
-    }, recipients=audience)
-    for finding in findings[:MAX_FINDING_EVENTS]:
-        emit("finding.created", {
-            "finding": finding.pk, "run": run.pk, "investigation": run.investigation_id,
-            "type": finding.type, "severity": float(finding.severity), "title": finding.title,
-            "evidence": finding.evidence,
-        }, recipients=audience)
-
-
-def _save_results(
-    run: QueryRun, results: list[Any], *, records: dict[str, Any], data_read: dict[str, Any]
-) -> None:
-    """All results and the final status in one transaction: a run's results appear complete or
-    not at all."""
-    limit = settings.RESULT_ROW_LIMIT
-    position = 0
-    with transaction.atomic():
-        for result in results:
-            data = result.to_dict()
-            # The primary table under the analysis name, further ones as "<name>:<table>".
-            tables = [(data["name"], data["title"], data, data.get("annotations") or {},
-                       data.get("summary") or {})]
-            tables += [(f"{data['name']}:{t['name']}", t.get("title") or t["name"], t, {}, {})
-                       for t in data.get("tables") or []]
-            for analysis, title, table, annotations, summary in tables:
-                rows = table["rows"]
-                kept = rows[:limit]
-                stored = RunResult.objects.create(
-                    run=run,
-                    analysis=analysis,
-                    title=title,
-                    position=position,
-                    columns=table["columns"],
-                    row_count=len(kept),
-                    total_groups=table["total_groups"],
-                    truncated=bool(table.get("truncated")) or len(rows) > limit,
-                    summary=summary,
-                    annotations=annotations,
-                )
-                position += 1
-                ResultRow.objects.bulk_create(
-                    [ResultRow(result=stored, position=i, data=row)
-                     for i, row in enumerate(kept)],
-                    batch_size=1000,
-                )
-            Finding.objects.bulk_create(
-                [_finding(run, item) for item in data.get("findings") or []], batch_size=500
-            )
-        if not run.mark_succeeded(records=records, data_read=data_read):
-            # Cancelled or failed meanwhile: drop everything written above.
-            transaction.set_rollback(True)
-            return
-        # The findings become visible to pollers with the run's (commit-ordered) change number.
-        Finding.objects.filter(run=run).update(change_number=run.change_number)
-        _announce(run, findings=list(Finding.objects.filter(run=run).order_by("-severity", "pk")))
-        audit.record(
-            actor=None,
-            action="run.succeeded",
-            target=run,
-            details={
-                "records": {k: records.get(k) for k in
-                            ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")},
-                "results": {r.name: r.total_groups for r in results},
-                "findings": sum(len(r.findings) for r in results),
-            },
-        )
+    lifecycle.fail(run, error=message, records=records)

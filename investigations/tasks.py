@@ -1,4 +1,8 @@
-"""Celery tasks: thin shells that claim a run row and hand it to `execution.execute`."""
+"""Celery tasks: thin shells that claim a run row and hand it to the run's pipeline.
+
+Messages are sent by `investigations.runs.queue` (by name); every ending of a run, and the
+release of its AWS account slot, is `investigations.runs.lifecycle`'s.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,13 @@ from investigations.choices import RunStatus
 from investigations.execution import analyse_parts, execute
 from investigations.execution import fetch_part as fetch_run_part
 from investigations.models import QueryRun
-from investigations.services import reap_stale_runs as reap
+from investigations.runs import queue
+from investigations.runs.lifecycle import concurrency_scope, slot_holder
+from investigations.runs.reaper import prune_old_data as prune
+from investigations.runs.reaper import reap_stale_runs as reap
 from portal import concurrency
 
 logger = logging.getLogger(__name__)
-
-
-def concurrency_scope(run: QueryRun) -> str | None:
-    """The shared resource whose concurrent runs are capped: the run's AWS account."""
-    account = (run.source_config or {}).get("account")
-    return None if account is None else f"aws-account:{account}"
 
 
 # max_retries=None: a run waiting for its account's slot retries until it gets one.
@@ -34,12 +35,12 @@ def execute_run(self: Task, run_id: int) -> None:
         logger.info("Run %s is not queued (already taken, cancelled or gone); skipping.", run_id)
         return
     scope = concurrency_scope(queued)
-    holder = f"run:{run_id}"
-    lease = settings.RUN_STALE_SECONDS
+    holder = slot_holder(run_id)
     slot = concurrency.Acquired.NEW
     if scope is not None:
         slot = concurrency.acquire(
-            scope, limit=settings.RUN_MAX_PER_ACCOUNT, holder=holder, lease_seconds=lease
+            scope, limit=settings.RUN_MAX_PER_ACCOUNT, holder=holder,
+            lease_seconds=settings.RUN_STALE_SECONDS,
         )
         if not slot:
             # Every slot of the account is taken (on any worker): wait without holding a worker.
@@ -56,16 +57,8 @@ def execute_run(self: Task, run_id: int) -> None:
             concurrency.release(scope, holder=holder)
         logger.info("Run %s is not queued (already taken, cancelled or gone); skipping.", run_id)
         return
-    renew = None
-    if scope is not None:
-        renew = partial(concurrency.renew, scope, holder=holder, lease_seconds=lease)
-    finished = False
-    try:
-        finished = execute(run, on_heartbeat=renew)
-    finally:
-        # A run handed to parts keeps its slot until its analysis is done (or its lease ends).
-        if scope is not None and (finished or not _running(run_id, run.attempts)):
-            concurrency.release(scope, holder=holder)
+    # The run's ending frees the slot; a run handed to parts keeps it until its analysis ends.
+    execute(run, on_heartbeat=_slot_renewal(run))
 
 
 def _running(run_id: int, attempt: int) -> QueryRun | None:
@@ -79,7 +72,7 @@ def _slot_renewal(run: QueryRun) -> partial[bool] | None:
     scope = concurrency_scope(run)
     if scope is None:
         return None
-    return partial(concurrency.renew, scope, holder=f"run:{run.pk}",
+    return partial(concurrency.renew, scope, holder=slot_holder(run.pk),
                    lease_seconds=settings.RUN_STALE_SECONDS)
 
 
@@ -93,12 +86,7 @@ def fetch_part(self: Task, run_id: int, attempt: int, index: int, count: int) ->
                     index)
         return
     if fetch_run_part(run, index, count, on_heartbeat=_slot_renewal(run)):
-        analyse_run.delay(run_id, attempt, count)
-    elif _running(run_id, attempt) is None:
-        # This part failed or cancelled the run: its account slot is free at once.
-        scope = concurrency_scope(run)
-        if scope is not None:
-            concurrency.release(scope, holder=f"run:{run_id}")
+        queue.analyse(run_id, attempt, count)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -108,12 +96,7 @@ def analyse_run(self: Task, run_id: int, attempt: int, count: int) -> None:
     if run is None:
         logger.info("Run %s attempt %s is no longer running; analysis dropped.", run_id, attempt)
         return
-    scope = concurrency_scope(run)
-    try:
-        analyse_parts(run, count, on_heartbeat=_slot_renewal(run))
-    finally:
-        if scope is not None:
-            concurrency.release(scope, holder=f"run:{run_id}")
+    analyse_parts(run, count, on_heartbeat=_slot_renewal(run))
 
 
 @shared_task(ignore_result=True)
@@ -127,8 +110,6 @@ def reap_stale_runs() -> dict[str, list[int]]:
 @shared_task(ignore_result=True)
 def prune_old_data() -> dict[str, int]:
     """Periodic (Celery beat): apply the data retention policy."""
-    from investigations.services import prune_old_data as prune
-
     report = prune()
     return {"uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
             "scratch_removed": report.scratch_removed}

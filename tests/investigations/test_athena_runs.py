@@ -14,7 +14,8 @@ from django.db import connection
 from investigations.athena_runs import ATHENA, LOCAL
 from investigations.execution import execute
 from investigations.models import QueryRun
-from investigations.services import RunRequestInvalid, cancel_run, submit_run
+from investigations.runs.submit import cancel_run, submit_run
+from investigations.services import RunRequestInvalid
 from portal.models import AuditEvent
 from tests.analysis.athena.test_client import moto_api, queue_result
 from tests.conftest import client_for

@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 
 from investigations.models import QueryRun
-from investigations.services import RunRequestInvalid, submit_run
+from investigations.runs.submit import submit_run
+from investigations.services import RunRequestInvalid
 from portal.models import AuditEvent
 from tests.conftest import client_for, wait_for_run
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from analysis.demo import generate
 from investigations.models import QueryRun
-from investigations.services import reap_stale_runs
+from investigations.runs.reaper import reap_stale_runs
 from tests.conftest import client_for, wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]

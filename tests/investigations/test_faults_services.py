@@ -22,7 +22,8 @@ from django.urls import reverse
 
 from analysis.demo import generate
 from investigations.models import QueryRun
-from investigations.services import reap_stale_runs, submit_run
+from investigations.runs.reaper import reap_stale_runs
+from investigations.runs.submit import submit_run
 from tests.conftest import client_for, wait_for_run
 from tests.flowlogs import SAMPLE_TEXT, sample_upload
 

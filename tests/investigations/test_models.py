@@ -85,7 +85,7 @@ def test_a_run_reports_records_so_far_while_it_loads(
     """Executed in this process (the task is queued only on commit, which a test never does):
     every progress write after the first file carries the rows loaded so far."""
     from investigations import execution
-    from investigations.services import submit_run
+    from investigations.runs.submit import submit_run
     from tests.flowlogs import SAMPLE_TEXT, sample_upload
 
     monkeypatch.setattr(execution, "PROGRESS_EVERY_SECONDS", 0)
@@ -114,7 +114,7 @@ def test_a_run_reports_records_so_far_while_it_loads(
 
 def _two_runs_over_one_upload(investigation: Any, analyses: list[str]) -> tuple[Any, Any]:
     """A queued run over an uploaded file, and a second queued run over the same upload."""
-    from investigations.services import submit_run
+    from investigations.runs.submit import submit_run
     from tests.flowlogs import sample_upload
 
     first = submit_run(

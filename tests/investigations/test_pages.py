@@ -218,7 +218,7 @@ def test_detections_for_a_target_say_how_many_findings_they_left_out(
 ) -> None:
     from analysis.demo import generate
     from investigations import execution
-    from investigations.services import submit_run
+    from investigations.runs.submit import submit_run
 
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False

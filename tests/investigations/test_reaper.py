@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from investigations.models import QueryRun
-from investigations.services import reap_stale_runs
+from investigations.runs.reaper import reap_stale_runs
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,8 @@ def test_a_silent_run_is_requeued_with_the_reason(investigation: Any, settings: 
     assert report.requeued == [run.pk]
     assert run.status == "queued"
     assert "worker stopped responding" in run.stage
-    assert len(callbacks) == 1  # the task is sent again once the requeue commits
+    # The task is sent again once the requeue commits.
+    assert [c.__qualname__ for c in callbacks].count("execute_on_commit.<locals>.<lambda>") == 1
     event = AuditEvent.objects.get(action="run.requeued")
     assert event.details["attempts"] == 1
 

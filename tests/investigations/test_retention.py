@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from investigations.models import QueryRun, UploadedLog
-from investigations.services import prune_old_data
+from investigations.runs.reaper import prune_old_data
 from portal.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

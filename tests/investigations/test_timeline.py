@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from investigations.models import Finding, Note, QueryRun
+from investigations.runs.submit import cancel_run
 from investigations.services import (
     add_note,
-    cancel_run,
     set_assignee,
     set_finding_status,
     set_investigation_status,

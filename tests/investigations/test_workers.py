@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from investigations.models import QueryRun
-from investigations.services import submit_run
+from investigations.runs.submit import submit_run
 from portal import concurrency
 from tests.conftest import WorkerProcess, wait_for_run
 from tests.flowlogs import sample_upload

@@ -9,11 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from analysis.demo import generate
 from investigations.models import Investigation
-from investigations.services import create_investigation, submit_run
+from investigations.runs.submit import submit_run
+from investigations.services import create_investigation
 from investigations.tasks import execute_run
 from portal.devserver import DEMO_LOGINS
 from portal.roles import role_group
@@ -26,8 +27,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--lines", type=int, default=20_000)
+        parser.add_argument(
+            "--allow-insecure-demo-users", action="store_true",
+            help="Create the demo users (published passwords) even with DEBUG off.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["allow_insecure_demo_users"]:
+            raise CommandError(
+                "seed_demo creates users whose passwords are published in the README; it runs "
+                "only with DEBUG on, or with --allow-insecure-demo-users on a throwaway install.")
         users = {}
         for username, password, _ in DEMO_LOGINS:
             user, created = get_user_model().objects.get_or_create(username=username)

@@ -1,0 +1,178 @@
+"""The only writer of how a run ends, or goes back to the queue: succeed, fail, cancel, requeue.
+
+Each function does, in one transaction, the conditional state change (QueryRun refuses an
+illegal move and loses a race cleanly), the audit event, the `run.finished` webhook for
+everyone who may see the run, and the release of the run's AWS account slot. Each returns
+False, writing nothing, when the run was no longer in a state it could leave that way (a
+cancel won the race, say), so a second ending is impossible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from analysis.analyzers.result import AnalysisResult
+from investigations.models import Finding, QueryRun, ResultRow, RunResult
+from investigations.runs import queue
+from portal import audit, concurrency
+from portal.webhooks import emit
+
+MAX_FINDING_EVENTS = 100
+_RECORD_COUNTS = ("total", "ok", "nodata", "skipdata", "malformed", "filtered_out")
+
+
+def concurrency_scope(run: QueryRun) -> str | None:
+    """The shared resource whose concurrent runs are capped: the run's AWS account."""
+    account = (run.source_config or {}).get("account")
+    return None if account is None else f"aws-account:{account}"
+
+
+def slot_holder(run_id: int) -> str:
+    return f"run:{run_id}"
+
+
+def release_slot(run: QueryRun) -> None:
+    scope = concurrency_scope(run)
+    if scope is not None:
+        concurrency.release(scope, holder=slot_holder(run.pk))
+
+
+def succeed(
+    run: QueryRun, *, results: Sequence[AnalysisResult], records: dict[str, Any],
+    data_read: dict[str, Any],
+) -> bool:
+    """All result tables, findings and the succeeded status in one transaction: a run's results
+    appear complete or not at all."""
+    with transaction.atomic():
+        audit.lock_ordered_writes()
+        _store_results(run, results)
+        if not run.mark_succeeded(records=records, data_read=data_read):
+            # Cancelled or failed meanwhile: drop everything written above.
+            transaction.set_rollback(True)
+            return False
+        # The findings become visible to pollers with the run's (commit-ordered) change number.
+        Finding.objects.filter(run=run).update(change_number=run.change_number)
+        findings = list(Finding.objects.filter(run=run).order_by("-severity", "pk"))
+        audit.record(actor=None, action="run.succeeded", target=run, details={
+            "records": {name: records.get(name) for name in _RECORD_COUNTS},
+            "results": {result.name: result.total_groups for result in results},
+            "findings": sum(len(result.findings) for result in results),
+        })
+        _finish(run, findings=findings)
+    return True
+
+
+def fail(run: QueryRun, *, error: str, records: dict[str, Any] | None = None) -> bool:
+    """The run failed (its worker, the reaper, or a part of it says why)."""
+    with transaction.atomic():
+        audit.lock_ordered_writes()
+        if not run.mark_failed(error=error, records=records):
+            return False
+        audit.record(actor=None, action="run.failed", target=run, details={"error": error})
+        _finish(run)
+    return True
+
+
+def cancel(
+    run: QueryRun, *, actor: Any = None, reason: str = "", client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> bool:
+    """The run stops as cancelled: at once when still queued (`actor` is who cancelled it), or
+    when its worker (or the reaper) sees the request."""
+    with transaction.atomic():
+        audit.lock_ordered_writes()
+        if not run.mark_cancelled():
+            return False
+        audit.record(actor=actor, action="run.cancelled", target=run,
+                     details={"reason": reason} if reason else {}, client_ip=client_ip,
+                     api_token_id=api_token_id)
+        _finish(run)
+    return True
+
+
+def requeue(run: QueryRun, *, reason: str) -> bool:
+    """running → queued for a fresh attempt (its worker died or lost the database); the task
+    is sent again once this commits. Not finished, so no `run.finished` webhook."""
+    with transaction.atomic():
+        audit.lock_ordered_writes()
+        if not run.requeue(reason=reason):
+            return False
+        audit.record(actor=None, action="run.requeued", target=run,
+                     details={"reason": reason, "attempts": run.attempts})
+        release_slot(run)
+        queue.execute_on_commit(run.pk)
+    return True
+
+
+def _finish(run: QueryRun, *, findings: Sequence[Finding] = ()) -> None:
+    """What every ending does after its audit event: tell the webhooks, free the slot."""
+    audience = run.investigation.audience()
+    emit("run.finished", {
+        "run": run.pk, "investigation": run.investigation_id, "status": run.status,
+        "analyses": run.analyses, "error": run.error or None,
+        "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},
+        "findings": len(findings), "url": run.get_absolute_url(),
+    }, recipients=audience)
+    for finding in findings[:MAX_FINDING_EVENTS]:
+        emit("finding.created", {
+            "finding": finding.pk, "run": run.pk, "investigation": run.investigation_id,
+            "type": finding.type, "severity": float(finding.severity), "title": finding.title,
+            "evidence": finding.evidence,
+        }, recipients=audience)
+    release_slot(run)
+
+
+def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> None:
+    """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings."""
+    limit = settings.RESULT_ROW_LIMIT
+    position = 0
+    for result in results:
+        data = result.to_dict()
+        # The primary table under the analysis name, further ones as "<name>:<table>".
+        tables = [(data["name"], data["title"], data, data.get("annotations") or {},
+                   data.get("summary") or {})]
+        tables += [(f"{data['name']}:{t['name']}", t.get("title") or t["name"], t, {}, {})
+                   for t in data.get("tables") or []]
+        for analysis, title, table, labels, summary in tables:
+            rows = table["rows"]
+            kept = rows[:limit]
+            stored = RunResult.objects.create(
+                run=run,
+                analysis=analysis,
+                title=title,
+                position=position,
+                columns=table["columns"],
+                row_count=len(kept),
+                total_groups=table["total_groups"],
+                truncated=bool(table.get("truncated")) or len(rows) > limit,
+                summary=summary,
+                annotations=labels,
+            )
+            position += 1
+            ResultRow.objects.bulk_create(
+                [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
+                batch_size=1000,
+            )
+        Finding.objects.bulk_create(
+            [_finding(run, item) for item in data.get("findings") or []], batch_size=500
+        )
+
+
+def _finding(run: QueryRun, item: dict[str, Any]) -> Finding:
+    severity = max(1.0, min(10.0, float(item.get("severity") or 1)))
+    return Finding(
+        investigation_id=run.investigation_id,
+        run=run,
+        type=str(item.get("type", "Unknown"))[:100],
+        severity=round(severity, 1),
+        title=str(item.get("title") or item.get("type", ""))[:300],
+        explanation=str(item.get("explanation") or ""),
+        evidence=item.get("evidence") or {},
+        first_seen=parse_datetime(item["first_seen"]) if item.get("first_seen") else None,
+        last_seen=parse_datetime(item["last_seen"]) if item.get("last_seen") else None,
+    )
