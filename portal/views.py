@@ -8,7 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import health
 from portal.api.tokens import create_token, revoke_token
 from portal.auth_audit import changes_made_by
 from portal.csvexport import csv_response
@@ -33,13 +34,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers and docker-compose: the process answers and the DB responds."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:  # any database failure means unhealthy
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
-    return JsonResponse({"status": "ok"})
+    """Liveness for load balancers and docker-compose: ok or fail, nothing more. Admins and
+    holders of HEALTHZ_TOKEN get each dependency's state (portal.health)."""
+    if health.may_see_details(request):
+        ok, checks = health.detailed_status()
+        return JsonResponse({"status": "ok" if ok else "fail", "checks": checks},
+                            status=200 if ok else 503)
+    ok = health.public_status()
+    return JsonResponse({"status": "ok" if ok else "fail"}, status=200 if ok else 503)
 
 
 AUDIT_PAGE_SIZE = 50
@@ -60,10 +62,10 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
         return csv_response(
             "audit-log.csv",
             ["time", "actor", "action", "target_type", "target_id", "target", "client_ip",
-             "api_token_id", "details", "hash"],
+             "user_agent", "api_token_id", "details", "hash"],
             (
                 [e.created_at.isoformat(), e.actor_name, e.action, e.target_type, e.target_id,
-                 e.target_repr, e.client_ip or "", e.api_token_id or "",
+                 e.target_repr, e.client_ip or "", e.user_agent, e.api_token_id or "",
                  json.dumps(e.details, sort_keys=True), e.hash]
                 for e in events.iterator()
             ),

@@ -8,8 +8,9 @@ from portal.models import AuditEvent, Webhook, WebhookDelivery
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "actor_name", "action", "target_type", "target_id",
-                  "target_repr", "details", "client_ip", "api_token_id", "prev_hash", "hash"]
+        fields = ["id", "created_at", "actor_name", "actor_user_id", "action", "target_type",
+                  "target_id", "target_repr", "details", "client_ip", "user_agent",
+                  "api_token_id", "prev_hash", "hash", "key_id"]
         read_only_fields = fields
 
 

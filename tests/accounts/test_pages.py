@@ -74,7 +74,7 @@ def test_only_admins_see_the_buttons_and_may_change_test_or_refresh(
         assert client.post(f"/aws/{pk}/test-connection/").status_code == 403
         assert client.post(f"/aws/{pk}/refresh/").status_code == 403
     assert AwsAccount.objects.get(pk=pk).name == "Production"
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="aws_account.").exists()
     admin_page = client_for(admin_user).get(f"/aws/{pk}/").content.decode()
     assert f'action="/aws/{pk}/test-connection/"' in admin_page
     assert f'action="/aws/{pk}/refresh/"' in admin_page and f"/aws/{pk}/edit/" in admin_page
@@ -172,7 +172,8 @@ def test_admins_edit_and_remove_accounts(admin_user: Any, aws_account: AwsAccoun
     assert client.get(f"/aws/{aws_account.pk}/delete/").status_code == 200
     assert client.post(f"/aws/{aws_account.pk}/delete/").status_code == 302
     assert not AwsAccount.objects.exists()
-    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+    assert list(AuditEvent.objects.filter(action__startswith="aws_account.").order_by("id")
+                .values_list("action", flat=True)) == [
         "aws_account.updated",
         "aws_account.deleted",
     ]
