@@ -11,7 +11,27 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from portal.clientaddr import from_trusted_proxy
+
+FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
+                     "HTTP_X_FORWARDED_PORT", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+
+
+class TrustedProxyMiddleware:
+    """Drops forwarded headers unless the peer is a trusted proxy (TRUSTED_PROXIES), so a
+    client can neither claim https nor pick the address it is locked out and audited under."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not from_trusted_proxy(request):
+            for name in FORWARDED_HEADERS:
+                request.META.pop(name, None)
+        return self.get_response(request)
+
 
 EXEMPT_PREFIXES = ("/auth/login/", "/api/", "/static/", "/healthz", "/favicon.ico")
 
@@ -61,6 +81,11 @@ class ApiAccessLogMiddleware:
             return self.get_response(request)
         started = time.monotonic()
         response = self.get_response(request)
+        if response.status_code >= 400 and "html" in response.get("Content-Type", ""):
+            # Django's own error pages (an unknown URL, an unhandled exception; the debug page
+            # in DEBUG): API clients get JSON, and no stack trace or settings.
+            response = JsonResponse({"detail": response.reason_phrase},
+                                    status=response.status_code)
         token = getattr(response, "renderer_context", {}).get("request")
         auth = getattr(token, "auth", None)
         user = getattr(token, "user", None) or getattr(request, "user", None)

@@ -86,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: forwarded headers from a peer that is not a trusted proxy are dropped.
+    "portal.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -105,10 +107,30 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Repeated failed logins lock out that username from that address for a while.
+# Reverse proxies in front of the portal: a count ("1": every request comes through one proxy)
+# or the CIDRs they connect from ("10.0.0.0/8,192.168.1.10"). Unset: clients connect directly,
+# X-Forwarded-For and X-Forwarded-Proto are ignored (portal.clientaddr decides the address used
+# for lockout and audit).
+_TRUSTED_PROXIES = env.str("TRUSTED_PROXIES", default="").strip()
+TRUSTED_PROXIES: int | list[str]
+if _TRUSTED_PROXIES.isdigit():
+    TRUSTED_PROXIES = int(_TRUSTED_PROXIES)
+else:
+    TRUSTED_PROXIES = [c.strip() for c in _TRUSTED_PROXIES.split(",") if c.strip()]
+    for _cidr in TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(_cidr, strict=False)
+        except ValueError as _exc:
+            raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_exc}") from _exc
+
+# Repeated failed logins lock out a username: LOGIN_FAILURE_LIMIT failures from one address, or
+# LOGIN_USERNAME_FAILURE_LIMIT from any number of addresses, for LOGIN_LOCKOUT_HOURS.
 AXES_FAILURE_LIMIT: int = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_USERNAME_FAILURE_LIMIT: int = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME: float = env.float("LOGIN_LOCKOUT_HOURS", default=0.25)
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_HANDLER = "portal.lockout.LoginLockoutHandler"
+AXES_CLIENT_IP_CALLABLE = "portal.clientaddr.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -299,6 +321,11 @@ REST_FRAMEWORK = {
 # Requests per token (or session user) and period: "1200/min", "50/s", "100000/day".
 API_TOKEN_RATE: str = env.str("API_TOKEN_RATE", default="1200/min")
 
+# /healthz answers ok/fail to anyone; with `Authorization: Bearer <HEALTHZ_TOKEN>` (or as an
+# admin) it reports the database, broker, cache and scratch space separately.
+HEALTHZ_TOKEN: str = env.str("HEALTHZ_TOKEN", default="")
+HEALTHZ_MIN_FREE_BYTES: int = env.int("HEALTHZ_MIN_FREE_BYTES", default=1024**3)
+
 # Webhooks only go to public addresses; these CIDRs (e.g. "10.20.0.0/16") are allowed as well,
 # for receivers inside your network. Checked at creation and at every delivery.
 WEBHOOK_ALLOWED_NETWORKS: list[str] = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
@@ -342,7 +369,8 @@ LOGGING = {
 # Production defaults pass `manage.py check --deploy` cleanly; a plain-HTTP lab install can turn
 # the TLS-only ones off by environment (docker-compose.yml shows how).
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXIES:  # only a trusted proxy says the client used https
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
