@@ -217,8 +217,22 @@ def read_checkpoints(path: Path | None = None) -> list[CheckpointLine]:
 
 
 def _last_checkpoint(path: Path) -> Checkpoint | None:
-    trusted = [line.checkpoint for line in read_checkpoints(path) if line.checkpoint]
-    return trusted[-1] if trusted else None
+    """The file's last line, if it is a trusted checkpoint (read from the end: the file grows)."""
+    if not path.exists():
+        return None
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 8192))
+        tail = handle.read().decode("utf-8", errors="replace").strip().splitlines()
+    if not tail:
+        return None
+    try:
+        checkpoint = Checkpoint(**json.loads(tail[-1]))
+    except (ValueError, TypeError):
+        return None
+    key = verifying_keys().get(checkpoint.key_id)
+    if key is None or not hmac.compare_digest(checkpoint.mac, checkpoint.expected_mac(key)):
+        return None
+    return checkpoint
 
 
 def write_checkpoint(*, reset: str = "", force: bool = False) -> Checkpoint | None:

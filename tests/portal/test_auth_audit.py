@@ -211,3 +211,16 @@ def test_the_audit_page_and_api_filter_auth_events(manager: Any, analyst: Any) -
     row = body["results"][0]
     assert row["client_ip"] == ADDRESS and row["user_agent"] == BROWSER
     assert row["actor_name"] == "anonymous" and row["details"] == {"username": "alice"}
+
+
+def test_a_deleted_users_changes_keep_their_name_in_the_timeline(investigation: Any,
+                                                                 teammate: Any) -> None:
+    from investigations.timeline import investigation_timeline
+    from portal import audit
+
+    audit.record(actor=teammate, action="investigation.status_changed", target=investigation,
+                 details={"from": "open", "to": "closed"})
+    get_user_model().objects.filter(pk=teammate.pk).delete()
+    entry = next(e for e in investigation_timeline(investigation).entries if e.kind == "status")
+    assert entry.actor == "bob"
+    call_command("verify_audit")
