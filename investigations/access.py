@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
-from investigations.models import Investigation, QueryRun
+from investigations.models import Finding, Investigation, QueryRun
 
 
 def get_investigation_for_user(user: Any, pk: int) -> Investigation:
@@ -33,3 +33,16 @@ def get_rw_run_for_user(user: Any, pk: int) -> QueryRun:
     if not Investigation.objects.writable_by(user).filter(pk=run.investigation_id).exists():
         raise PermissionDenied("Your role can read this run but not change it.")
     return run
+
+
+def get_finding_for_user(user: Any, pk: int) -> Finding:
+    return get_object_or_404(
+        Finding.objects.for_user(user).select_related("investigation", "assignee"), pk=pk
+    )
+
+
+def get_rw_finding_for_user(user: Any, pk: int) -> Finding:
+    finding = get_finding_for_user(user, pk)
+    if not Investigation.objects.writable_by(user).filter(pk=finding.investigation_id).exists():
+        raise PermissionDenied("Your role can read this finding but not triage it.")
+    return finding

@@ -164,3 +164,46 @@ class RunFilterForm(forms.Form):
         if data.get("until"):
             runs = runs.filter(created_at__lte=_day_end(data["until"]))
         return runs
+
+
+SEVERITY_BANDS = {"critical": (9, None), "high": (7, 9), "medium": (4, 7), "low": (None, 4)}
+
+
+class FindingFilterForm(forms.Form):
+    """The investigation page's findings list: by status, severity band and type."""
+
+    status = forms.ChoiceField(required=False, label="Status")
+    severity = forms.ChoiceField(
+        required=False, label="Severity",
+        choices=[("", "Any"), *((band, band.capitalize()) for band in SEVERITY_BANDS)],
+    )
+    type = forms.ChoiceField(required=False, label="Type")
+
+    def __init__(self, *args: Any, types: list[str], **kwargs: Any) -> None:
+        from investigations.choices import FindingStatus
+
+        super().__init__(*args, **kwargs)
+        status = self.fields["status"]
+        assert isinstance(status, forms.ChoiceField)
+        status.choices = [("", "Any"), *FindingStatus.choices]
+        kind = self.fields["type"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [("", "Any"), *((name, name) for name in types)]
+
+    def filter(self, findings: QuerySet[Any]) -> QuerySet[Any]:
+        """Filtered and sorted most severe first, then most recently seen."""
+        findings = findings.order_by("-severity", "-last_seen", "-id")
+        if not self.is_valid():
+            return findings.none()
+        data = self.cleaned_data
+        if data.get("status"):
+            findings = findings.filter(status=data["status"])
+        if data.get("severity"):
+            low, high = SEVERITY_BANDS[data["severity"]]
+            if low is not None:
+                findings = findings.filter(severity__gte=low)
+            if high is not None:
+                findings = findings.filter(severity__lt=high)
+        if data.get("type"):
+            findings = findings.filter(type=data["type"])
+        return findings

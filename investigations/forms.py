@@ -473,3 +473,44 @@ class ReferenceUploadForm(forms.Form):
     file = forms.FileField(help_text="Lookup: CSV dstport,protocol,tag. CIDR: AWS "
                                      "ip-ranges.json, RFC 8805 geofeed, CSV cidr,label,… or "
                                      "{\"subnets\": [...]} JSON. Known hosts: CSV ip,alias.")
+
+
+KEEP = ""
+UNASSIGN = "none"
+
+
+class FindingTriageForm(forms.Form):
+    """Triage one or many findings: a new status, a new assignee, a comment (any of them)."""
+
+    status = forms.ChoiceField(required=False, label="Status")
+    assignee = forms.ChoiceField(required=False, label="Assignee")
+    comment = forms.CharField(required=False, max_length=2000, label="Comment",
+                              widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, investigation: Investigation, **kwargs: Any) -> None:
+        from investigations.choices import FindingStatus
+
+        super().__init__(*args, **kwargs)
+        self.people = list(investigation.assignable_users())
+        status = self.fields["status"]
+        assert isinstance(status, forms.ChoiceField)
+        status.choices = [(KEEP, "Keep status"), *FindingStatus.choices]
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)
+        assignee.choices = [(KEEP, "Keep assignee"), (UNASSIGN, "Unassigned"),
+                            *((str(person.pk), person.get_username()) for person in self.people)]
+
+    def changes(self) -> dict[str, Any]:
+        """Keyword arguments for `services.triage_findings` (after is_valid)."""
+        from investigations.services import UNCHANGED
+
+        data = self.cleaned_data
+        chosen = data.get("assignee") or KEEP
+        if chosen == KEEP:
+            assignee: Any = UNCHANGED
+        elif chosen == UNASSIGN:
+            assignee = None
+        else:
+            assignee = next(person for person in self.people if str(person.pk) == chosen)
+        return {"status": data.get("status") or None, "assignee": assignee,
+                "comment": data.get("comment") or ""}

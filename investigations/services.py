@@ -290,23 +290,91 @@ def update_investigation(
     return investigation
 
 
+MAX_TRIAGE_COMMENT = 2000
+MAX_BULK_TRIAGE = 500
+
+
 def set_finding_status(
     *, user: Any, finding: Finding, status: str, client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Finding:
     """Triage a finding (acknowledge, false positive, resolve); pollers see it as a change."""
-    check_writable(user, finding.investigation, action="triage findings in")
-    if status not in FindingStatus.values:
+    return triage_findings(user=user, findings=[finding], status=status, client_ip=client_ip,
+                           api_token_id=api_token_id)[0]
+
+
+def triage_findings(
+    *, user: Any, findings: Sequence[Finding], status: str | None = None,
+    assignee: Any = UNCHANGED, comment: str = "", client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> list[Finding]:
+    """Set the status and/or assignee of findings, with an optional comment, in one
+    transaction: one audit event, one change number and one `finding.triaged` webhook event per
+    finding that changed. Every finding must belong to an investigation the user may change,
+    and the assignee must be its owner or a member (None unassigns). A finding the request
+    leaves as it was (no new status, assignee or comment) is not written."""
+    from portal.webhooks import emit
+
+    if status is not None and status not in FindingStatus.values:
         raise RunRequestInvalid(
             f"Unknown status {status!r}; use one of {', '.join(FindingStatus.values)}."
         )
+    comment = (comment or "").strip()
+    if len(comment) > MAX_TRIAGE_COMMENT:
+        raise RunRequestInvalid(f"A comment is at most {MAX_TRIAGE_COMMENT} characters.")
+    if not findings:
+        raise RunRequestInvalid("Select at least one finding.")
+    if len(findings) > MAX_BULK_TRIAGE:
+        raise RunRequestInvalid(f"Triage at most {MAX_BULK_TRIAGE} findings at once.")
+    if status is None and assignee is UNCHANGED and not comment:
+        raise RunRequestInvalid("Choose a status, an assignee or write a comment.")
+    investigations = {finding.investigation_id: finding.investigation for finding in findings}
+    for investigation in investigations.values():
+        check_writable(user, investigation, action="triage findings in")
+        if assignee is not UNCHANGED and assignee is not None:
+            _check_assignable(investigation, assignee)
+    changed: list[Finding] = []
     with transaction.atomic():
-        previous = finding.status
-        finding.status = status
-        finding.save(update_fields=["status", "updated_at"])
-        audit.record(actor=user, action="finding.status_changed", target=finding,
-                     details={"from": previous, "to": status}, client_ip=client_ip,
-                     api_token_id=api_token_id)
-        finding.change_number = next_change_number()  # last: holds the counter until commit
-        Finding.objects.filter(pk=finding.pk).update(change_number=finding.change_number)
-    return finding
+        audit.lock_ordered_writes()
+        locked = Finding.objects.select_for_update().select_related("assignee").in_bulk(
+            [finding.pk for finding in findings])
+        audiences = {pk: inv.audience() for pk, inv in investigations.items()}
+        for finding in findings:
+            row = locked[finding.pk]
+            details: dict[str, Any] = {}
+            fields = ["updated_at"]
+            if status is not None and row.status != status:
+                details.update({"from": row.status, "to": status})
+                row.status = status
+                fields.append("status")
+            new_assignee_pk = (row.assignee_id if assignee is UNCHANGED
+                               else (assignee.pk if assignee is not None else None))
+            if new_assignee_pk != row.assignee_id:
+                details["assignee_from"] = (row.assignee.get_username()
+                                            if row.assignee is not None else None)
+                details["assignee_to"] = (assignee.get_username()
+                                          if assignee is not None else None)
+                row.assignee = assignee
+                fields.append("assignee")
+            if comment:
+                details["comment"] = comment
+                row.triage_comment = comment
+                fields.append("triage_comment")
+            if len(fields) == 1:
+                continue
+            row.save(update_fields=fields)
+            audit.record(actor=user, action="finding.triaged", target=row, details=details,
+                         client_ip=client_ip, api_token_id=api_token_id)
+            emit("finding.triaged", {
+                "finding": row.pk, "run": row.run_id, "investigation": row.investigation_id,
+                "type": row.type, "severity": float(row.severity), "title": row.title,
+                "status": row.status,
+                "assignee": row.assignee.get_username() if row.assignee is not None else None,
+                "by": user.get_username(), "changes": details,
+            }, recipients=audiences[row.investigation_id])
+            changed.append(row)
+        # Last: each change number holds the counter until commit, so pollers see commit order.
+        for row in changed:
+            row.change_number = next_change_number()
+            Finding.objects.filter(pk=row.pk).update(change_number=row.change_number)
+    return [locked[finding.pk] for finding in findings]

@@ -30,7 +30,7 @@ MAX_ENTRIES = 2000
 # Audit events about the investigation that rows already tell better (notes carry their text).
 _TOLD_BY_ROWS = ("investigation.created", "investigation.note_added")
 _RUN_EVENTS = ("run.cancel_requested", "run.requeued")
-_FINDING_EVENTS = ("finding.status_changed",)
+_FINDING_EVENTS = ("finding.status_changed", "finding.triaged")
 
 
 @dataclass
@@ -187,12 +187,14 @@ _KINDS = {
     "run.cancel_requested": "cancel_requested",
     "run.requeued": "run_requeued",
     "finding.status_changed": "finding_triaged",
+    "finding.triaged": "finding_triaged",
 }
 
 
 _LABELS: dict[str, dict[Any, str]] = {
     "investigation.status_changed": dict(InvestigationStatus.choices),
     "finding.status_changed": dict(FindingStatus.choices),
+    "finding.triaged": dict(FindingStatus.choices),
 }
 
 

@@ -13,21 +13,26 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from investigations.access import (
     get_investigation_for_user,
     get_run_for_user,
+    get_rw_finding_for_user,
     get_rw_investigation_for_user,
     get_rw_run_for_user,
 )
-from investigations.choices import ReferenceKind
+from investigations.choices import FindingStatus, ReferenceKind
 from investigations.compare import candidates as compare_candidates
 from investigations.compare import compare_runs, default_counterpart, order_runs, parse_run_id
+from investigations.entities import BadAddress, entity_report
 from investigations.exports import export_rows
-from investigations.filtersets import InvestigationFilterForm, RunFilterForm
+from investigations.filtersets import FindingFilterForm, InvestigationFilterForm, RunFilterForm
 from investigations.forms import (
     AssigneeForm,
+    FindingTriageForm,
     InvestigationForm,
     MembersForm,
     NoteForm,
@@ -35,10 +40,20 @@ from investigations.forms import (
     RunForm,
     TagsForm,
 )
-from investigations.models import Investigation, QueryRun, ReferenceTable, RunResult, Tag
+from investigations.models import (
+    Finding,
+    Investigation,
+    QueryRun,
+    ReferenceTable,
+    RunResult,
+    Tag,
+)
 from investigations.reference import (
     ReferenceUploadRejected,
+    can_change_sharing,
     can_manage_reference_tables,
+    can_publish_version,
+    set_shared_editable,
     upload_reference_version,
 )
 from investigations.resulttables import result_table
@@ -51,6 +66,7 @@ from investigations.services import (
     set_investigation_status,
     set_members,
     set_tags,
+    triage_findings,
 )
 from investigations.timeline import investigation_timeline, timeline_limit
 from investigations.uploads import UploadRejected
@@ -104,12 +120,24 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     runs = investigation.runs.select_related("requested_by").order_by("-created_at")
     can_write = Investigation.objects.writable_by(request.user).filter(pk=pk).exists()
     tags = list(investigation.tags.order_by("name"))
+    finding_filter = FindingFilterForm(
+        request.GET, types=list(investigation.findings.order_by("type")
+                                .values_list("type", flat=True).distinct()))
+    findings = Paginator(
+        finding_filter.filter(investigation.findings.select_related("assignee")), FINDINGS_PAGE
+    ).get_page(request.GET.get("fpage"))
+    query = request.GET.copy()
+    query.pop("fpage", None)
     context: dict[str, Any] = {
         "investigation": investigation,
         "runs": runs,
         "members": investigation.members.order_by("username"),
         "tags": tags,
-        "findings": investigation.findings.all()[:200],
+        "findings": findings.object_list,
+        "findings_page": findings,
+        "finding_filter": finding_filter,
+        "finding_query": query.urlencode(),
+        "finding_total": investigation.findings.count(),
         "timeline": investigation_timeline(
             investigation, limit=timeline_limit(request.GET.get("timeline"))),
         "is_owner": investigation.owner_id == request.user.pk,
@@ -124,6 +152,7 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             assignee_form=AssigneeForm(investigation=investigation,
                                        initial={"assignee": investigation.assignee_id}),
+            **_triage_context(investigation),
             can_take=(investigation.assignee_id != request.user.pk
                       and investigation.assignable_users().filter(pk=request.user.pk).exists()),
             tags_form=TagsForm(initial={"tags": ", ".join(tag.name for tag in tags)}),
@@ -196,13 +225,16 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tables = [result_table(run, result, sort=request.GET.get(f"{result.analysis}.sort"),
                            page=request.GET.get(f"{result.analysis}.page"))
               for result in results]
-    return render(
-        request,
-        "investigations/run_detail.html",
-        {"run": run, "tables": tables, "can_write": can_write,
-         "uploads": run.uploads.order_by("pk"), "findings": run.findings.all(),
-         "result_names": {result.analysis for result in results}},
-    )
+    context: dict[str, Any] = {
+        "run": run, "tables": tables, "can_write": can_write,
+        "uploads": run.uploads.order_by("pk"),
+        "findings": run.findings.select_related("assignee").order_by(
+            "-severity", "-last_seen", "-id"),
+        "result_names": {result.analysis for result in results},
+    }
+    if can_write:
+        context.update(_triage_context(run.investigation))
+    return render(request, "investigations/run_detail.html", context)
 
 
 @require_GET
@@ -426,5 +458,124 @@ def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "table": table, "versions": versions, "latest": latest, "preview": preview,
         "headers": headers, "used_by": used_by,
         "form": ReferenceUploadForm(initial={"kind": table.kind, "name": table.name}),
-        "can_upload": can_manage_reference_tables(request.user),
+        "can_upload": can_publish_version(request.user, table),
+        "can_change_sharing": can_change_sharing(request.user, table),
     })
+
+
+@require_POST
+def reference_sharing(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner (or an admin) lets every analyst publish versions of the table, or stops it."""
+    table = get_object_or_404(ReferenceTable, pk=pk)
+    shared = request.POST.get("shared_editable") == "on"
+    set_shared_editable(user=request.user, table=table, shared_editable=shared,
+                        client_ip=client_ip_of(request))
+    messages.success(request, "Every analyst may now publish versions." if shared
+                     else "Only you and admins publish versions now.")
+    return redirect(table)
+
+
+FINDINGS_PAGE = 50
+
+
+def _triage_context(investigation: Investigation) -> dict[str, Any]:
+    """What a finding's triage controls offer: the statuses and who may be assigned."""
+    return {"finding_statuses": FindingStatus.choices,
+            "assignable": list(investigation.assignable_users())}
+
+
+def _back(request: HttpRequest, fallback: str) -> str:
+    """Where a triage form came from (`next`), if it is a page of this site."""
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+def _form_error(form: forms.Form) -> str:
+    return " ".join(str(error) for errors in form.errors.values() for error in errors)
+
+
+@require_POST
+def finding_triage(request: HttpRequest, pk: int) -> HttpResponse:
+    """One finding's status, assignee and comment; htmx gets the finding back, in place."""
+    finding = get_rw_finding_for_user(request.user, pk)
+    investigation = finding.investigation
+    form = FindingTriageForm(request.POST, investigation=investigation)
+    error = ""
+    if not form.is_valid():
+        error = _form_error(form)
+    else:
+        try:
+            finding = triage_findings(user=request.user, findings=[finding], **form.changes(),
+                                      client_ip=client_ip_of(request))[0]
+        except RunRequestInvalid as exc:
+            error = str(exc)
+    if request.headers.get("HX-Request"):
+        finding = Finding.objects.select_related("assignee").get(pk=finding.pk)
+        return render(request, "investigations/_finding.html", {
+            "f": finding, "can_write": True, "triage_error": error, "triage_saved": not error,
+            "next": _back(request, ""), **_triage_context(investigation)})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Finding “{finding.title}” triaged.")
+    return redirect(_back(request, f"{investigation.get_absolute_url()}#finding-{finding.pk}"))
+
+
+@require_POST
+def findings_triage(request: HttpRequest, pk: int) -> HttpResponse:
+    """Bulk triage: the same status, assignee or comment for every selected finding."""
+    investigation = get_rw_investigation_for_user(request.user, pk)
+    back = _back(request, f"{investigation.get_absolute_url()}#findings")
+    wanted = {value for value in request.POST.getlist("finding") if value.isdigit()}
+    findings = list(investigation.findings.filter(pk__in=wanted).select_related("investigation"))
+    form = FindingTriageForm(request.POST, investigation=investigation)
+    if len(findings) != len(wanted) or len(wanted) != len(request.POST.getlist("finding")):
+        messages.error(request, "Some selected findings are not in this investigation.")
+    elif not form.is_valid():
+        messages.error(request, _form_error(form))
+    else:
+        try:
+            triage_findings(user=request.user, findings=findings, **form.changes(),
+                            client_ip=client_ip_of(request))
+        except RunRequestInvalid as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{len(findings)} finding{pluralize(len(findings))} "
+                                      "triaged.")
+    return redirect(back)
+
+
+def _traffic_bars(hours: list[dict[str, Any]], *, width: int = 600,
+                  height: int = 120) -> list[dict[str, Any]]:
+    """SVG bar geometry for bytes out (up) and in (down) per hour, scaled to the busiest hour."""
+    if not hours:
+        return []
+    top = max(max(h["bytes_out"], h["bytes_in"]) for h in hours) or 1
+    step = width / len(hours)
+    half = height / 2
+    bars = []
+    for index, hour in enumerate(hours):
+        out = round(hour["bytes_out"] / top * (half - 2), 1)
+        into = round(hour["bytes_in"] / top * (half - 2), 1)
+        bars.append({"x": round(index * step, 1), "w": max(round(step - 1, 1), 0.5),
+                     "out_y": round(half - out, 1), "out_h": out, "in_h": into,
+                     "hour": hour["hour"], "bytes_out": hour["bytes_out"],
+                     "bytes_in": hour["bytes_in"]})
+    return bars
+
+
+@require_GET
+def entity_detail(request: HttpRequest, address: str) -> HttpResponse:
+    """One address across every run and investigation the user may see."""
+    try:
+        report = entity_report(request.user, address)
+    except BadAddress as exc:
+        return render(request, "investigations/entity.html",
+                      {"error": str(exc), "address": address}, status=400)
+    for cached in report.cached:
+        cached.activity["bars"] = _traffic_bars(cached.activity["hours"])
+    return render(request, "investigations/entity.html", {"report": report, "address":
+                                                          report.address})

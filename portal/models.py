@@ -197,6 +197,7 @@ class Webhook(models.Model):
     EVENTS = (
         ("run.finished", "A run succeeded, failed or was cancelled"),
         ("finding.created", "A run produced a new finding"),
+        ("finding.triaged", "A finding's status, assignee or comment changed"),
     )
 
     user = models.ForeignKey(

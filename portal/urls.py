@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from investigations import views as investigation_views
 from portal import views
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("auth/password/done/", auth_views.PasswordChangeDoneView.as_view(),
          name="password_change_done"),
     path("investigations/", include("investigations.urls")),
+    path("entities/<path:address>/", investigation_views.entity_detail, name="entity_detail"),
     path("aws/", include("accounts.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("admin/", admin.site.urls),

@@ -243,12 +243,14 @@ class QueryRunCreateSerializer(serializers.Serializer):
 class FindingSerializer(serializers.ModelSerializer):
     severity = serializers.FloatField()
     severity_label = serializers.CharField(read_only=True)
+    assignee = serializers.CharField(source="assignee.username", read_only=True, allow_null=True,
+                                     default=None)
 
     class Meta:
         model = Finding
         fields = ["id", "investigation", "run", "type", "severity", "severity_label", "title",
-                  "explanation", "evidence", "first_seen", "last_seen", "status", "created_at",
-                  "updated_at", "change_number"]
+                  "explanation", "evidence", "first_seen", "last_seen", "status", "assignee",
+                  "triage_comment", "created_at", "updated_at", "change_number"]
         read_only_fields = fields
 
 
@@ -321,7 +323,12 @@ class NoteSerializer(serializers.ModelSerializer):
 
 
 class FindingStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=FindingStatus.choices)
+    """Triage: any of a new status, an assignee (username; empty or null unassigns) and a
+    comment."""
+
+    status = serializers.ChoiceField(choices=FindingStatus.choices, required=False)
+    assignee = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
 class ReferenceVersionSerializer(serializers.ModelSerializer):

@@ -9,12 +9,13 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from investigations.access import get_run_for_user
 from investigations.api.serializers import (
@@ -34,6 +35,7 @@ from investigations.api.serializers import (
 )
 from investigations.choices import InvestigationStatus
 from investigations.compare import API_SHOW_LIMIT, compare_runs, order_runs, parse_run_id
+from investigations.entities import BadAddress, entity_report
 from investigations.exports import EXPORT_FORMATS, export_rows
 from investigations.filtersets import InvestigationFilterForm, RunFilterForm
 from investigations.models import Finding, Investigation, QueryRun, ReferenceTable, RunResult
@@ -42,16 +44,17 @@ from investigations.reference import ReferenceUploadRejected, upload_reference_v
 from investigations.resulttables import parse_sort, sorted_rows
 from investigations.runs.submit import cancel_run, submit_run, submit_run_idempotent
 from investigations.services import (
+    UNCHANGED,
     RunRequestInvalid,
     add_note,
     assignee_named,
     create_investigation,
-    set_finding_status,
+    triage_findings,
     update_investigation,
 )
 from investigations.uploads import UploadRejected
 from portal.api.changes import ChangePageSerializer, change_feed
-from portal.api.permissions import TokenHasScope
+from portal.api.permissions import TokenHasScope, hidden_analyses
 from portal.audit import client_ip_of
 from portal.idempotency import IdempotencyConflict
 from portal.models import ApiToken
@@ -361,14 +364,23 @@ class FindingViewSet(
 
     @extend_schema(request=FindingStatusSerializer, responses={200: FindingSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Triage: set `status` (open, acknowledged, false_positive, resolved)."""
+        """Triage: set `status` (open, acknowledged, false_positive, resolved), `assignee`
+        (the investigation's owner or a member, by username; empty unassigns) and/or add a
+        `comment`."""
         finding = self.get_object()
         body = FindingStatusSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        finding = set_finding_status(
-            user=request.user, finding=finding, status=body.validated_data["status"],
-            client_ip=client_ip_of(request), api_token_id=_token_id(request),
-        )
+        data = body.validated_data
+        try:
+            assignee = (assignee_named(finding.investigation, data["assignee"])
+                        if "assignee" in data else UNCHANGED)
+            finding = triage_findings(
+                user=request.user, findings=[finding], status=data.get("status"),
+                assignee=assignee, comment=data.get("comment") or "",
+                client_ip=client_ip_of(request), api_token_id=_token_id(request),
+            )[0]
+        except RunRequestInvalid as exc:
+            raise serializers.ValidationError({"detail": str(exc)}) from exc
         return Response(FindingSerializer(finding).data)
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "ocsf"])])
@@ -438,3 +450,44 @@ class ReferenceTableViewSet(
         table = self.get_object()
         return Response(ReferenceVersionSerializer(
             table.versions.select_related("table", "uploaded_by"), many=True).data)
+
+
+class EntityView(APIView):
+    """What the portal knows about one address across the runs and investigations the caller
+    may see: labels, findings naming it, runs whose stored results mention it, first and last
+    seen, and its traffic from flow-cache entries that still exist (`source` says which).
+    A bad address is a 400 saying why."""
+
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:investigations"}
+
+    @extend_schema(responses={
+        200: OpenApiTypes.OBJECT,
+        400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not an IP address (`detail`)"),
+    })
+    def get(self, request: Request, address: str) -> Response:
+        try:
+            report = entity_report(request.user, address)
+        except BadAddress as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        findings, findings_total = report.findings, report.findings_total
+        if "detections" in hidden_analyses(request):
+            # A token without read:findings sees no findings here either.
+            findings, findings_total = [], 0
+        return Response({
+            "address": report.address,
+            "first_seen": report.first_seen,
+            "last_seen": report.last_seen,
+            "labels": [{"source": label.source, "label": label.text, "run": label.run_id}
+                       for label in report.labels],
+            "findings": FindingSerializer(findings, many=True).data,
+            "findings_total": findings_total,
+            "runs": [{"run": m.run_id, "investigation": m.investigation_id,
+                      "analysis": m.analysis, "rows": m.rows} for m in report.mentions],
+            "runs_truncated": report.mentions_truncated,
+            "traffic": [{"run": cached.run.pk, "source": "flow cache",
+                         **{key: value for key, value in cached.activity.items()
+                            if key != "bars"}}
+                        for cached in report.cached],
+            "stored_results_only": report.uncached_runs,
+        })

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
 from investigations.api.views import (
+    EntityView,
     FindingViewSet,
     InvestigationViewSet,
     QueryRunViewSet,
@@ -29,6 +30,7 @@ urlpatterns = [
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("entities/<path:address>/", EntityView.as_view(), name="entity-detail"),
     path(
         "runs/<int:run_pk>/results/<str:analysis>/",
         RunResultViewSet.as_view({"get": "retrieve"}),

@@ -39,3 +39,23 @@ def annotation_of(value: Any, annotations: Any) -> str:
 @register.filter
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@register.filter
+def utc(value: Any, precision: str = "seconds") -> str:
+    """The one timestamp format of the site: `2026-12-03 14:05:09 UTC` (minutes on request)."""
+    from datetime import UTC, datetime
+
+    if value in (None, ""):
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC" if precision == "minutes"
+                          else "%Y-%m-%d %H:%M:%S UTC")
