@@ -19,12 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from analysis import subscription
 from analysis.chunks import TextScan, nondigit_bytes, scan_gzip_file, scan_plain_file
-from analysis.formats import DEFAULT_FORMAT, FIELDS_BY_NAME, FieldKind, FlowFormat
+from analysis.formats import (
+    DEFAULT_FORMAT,
+    FIELDS_BY_NAME,
+    FieldKind,
+    FlowFormat,
+    field_named,
+    is_field_name,
+)
 from analysis.lineparse import (
     DERIVED_COLUMNS,
     FAST_PATH_ERROR,
     MACROS_SQL,
+    PACKET_ADDRESS_COLUMNS,
     ParsePlan,
     fast_addresses_sql,
     fast_insert_columns,
@@ -33,6 +42,7 @@ from analysis.lineparse import (
     fast_rows_sql,
     fast_survey_sql,
     fast_window_test,
+    looks_like_record,
     parquet_lines_sql,
     parse_sql,
     quote_ident,
@@ -47,7 +57,7 @@ from analysis.loadstats import (
     MalformedLine,
 )
 from analysis.sanitize import sanitized_copy
-from analysis.sniff import sniff_file
+from analysis.sniff import FileSniff, sniff_file
 from analysis.window import TimeWindow
 
 if TYPE_CHECKING:
@@ -118,6 +128,43 @@ def _file_error(error: BaseException, path: str, name: str) -> str:
     if failure is not None:
         raise failure from error
     return " ".join(str(error).replace(path, name).split())[:500]
+
+
+def _note_unknown_fields(fmt: FlowFormat, file_stats: FileStats) -> None:
+    unknown = fmt.unknown_names
+    if unknown:
+        file_stats.notes.append(
+            "fields not known here, kept as text and not analysed: " + ", ".join(unknown)
+        )
+
+
+def _format_problem(
+    sniff: FileSniff, fmt: FlowFormat, *, given: bool, what: str = "line"
+) -> str | None:
+    """Why a text file is no flow log of format `fmt`, or None when it may be: one of its
+    first records must have the format's shape (a file of malformed lines stays readable, and
+    is reported line by line, as long as one of its first lines is a record)."""
+    if sniff.header_line is not None or not sniff.first_lines:
+        return None
+    if any(looks_like_record(line, fmt) for line in sniff.first_lines):
+        return None
+    first = sniff.first_lines[0]
+    sample = first if len(first) <= 120 else first[:117] + "..."
+    count = len(sniff.first_lines)
+    lines = f"its first {what} is not" if count == 1 else f"none of its first {count} {what}s is"
+    if given:
+        return f"matches no flow log format: {lines} a record of the format given ({sample!r})"
+    tokens = first.split()
+    if tokens and all(is_field_name(token) for token in tokens):
+        unknown = [token for token in tokens if token.replace("_", "-") not in FIELDS_BY_NAME]
+        return (
+            "matches no flow log format: its first line reads like a header but names fields "
+            f"not known here ({', '.join(unknown[:8])})"
+        )
+    return (
+        f"matches no flow log format: no header line naming its fields, and {lines} a "
+        f"default-format (version 2) record ({sample!r}); give its format if it is a custom one"
+    )
 
 
 def _status_rows(lines: list[tuple[int, str]], fmt: FlowFormat) -> list[tuple[int, list[str]]]:
@@ -245,17 +292,21 @@ class FlowEngine:
 
     def _ensure_flows_columns(self, flow_format: FlowFormat) -> None:
         existing = set(self.columns())
+        wanted = [(field.column, field.sql_type) for field in flow_format] + [
+            (column, "UHUGEINT")
+            for name, column in PACKET_ADDRESS_COLUMNS.items()
+            if flow_format.has(name)
+        ]
         if not existing:
-            definitions = [
-                f"{quote_ident(field.column)} {field.sql_type}" for field in flow_format
-            ] + [f"{name} {sql_type}" for name, sql_type in DERIVED_COLUMNS.items()]
+            definitions = [f"{quote_ident(name)} {sql_type}" for name, sql_type in wanted] + [
+                f"{name} {sql_type}" for name, sql_type in DERIVED_COLUMNS.items()
+            ]
             self.connection.execute(f"CREATE TABLE {FLOWS_TABLE} ({', '.join(definitions)})")
             return
-        for field in flow_format:
-            if field.column not in existing:
+        for name, sql_type in wanted:
+            if name not in existing:
                 self.connection.execute(
-                    f"ALTER TABLE {FLOWS_TABLE} ADD COLUMN {quote_ident(field.column)} "
-                    f"{field.sql_type}"
+                    f"ALTER TABLE {FLOWS_TABLE} ADD COLUMN {quote_ident(name)} {sql_type}"
                 )
 
     def records_so_far(self) -> int:
@@ -322,17 +373,39 @@ class FlowEngine:
         if sniff.is_parquet:
             self._load_parquet(path, size, window, stats)
             return
+        if sniff.cloudwatch:
+            self._load_cloudwatch(path, size, sniff.compression, flow_format, window, stats)
+            return
         fmt = flow_format or sniff.header_format or DEFAULT_FORMAT
         file_stats = FileStats(
             path, name, size, sniff.compression, str(fmt), sniff.header_line is not None
         )
         stats.files.append(file_stats)
+        problem = _format_problem(sniff, fmt, given=flow_format is not None)
+        if problem is not None:
+            file_stats.error = problem
+            return
+        _note_unknown_fields(fmt, file_stats)
+        self._load_text(path, sniff.compression, sniff.header_line, fmt, window, file_stats, stats)
+
+    def _load_text(
+        self,
+        path: str,
+        compression: str,
+        header_line: str | None,
+        fmt: FlowFormat,
+        window: TimeWindow | None,
+        file_stats: FileStats,
+        stats: LoadStats,
+    ) -> None:
+        """Load a text file of records, fast when it is clean, else line by line."""
+        name = file_stats.name
         self._ensure_flows_columns(fmt)
         if self.fast_path and self._load_fast_text(
-            path, sniff.compression, sniff.header_line is not None, fmt, window, file_stats, stats
+            path, compression, header_line is not None, fmt, window, file_stats, stats
         ):
             return
-        plan = ParsePlan(path, sniff.compression, fmt, sniff.header_line, window)
+        plan = ParsePlan(path, compression, fmt, header_line, window)
         try:
             self._load_plan(plan, fmt, file_stats, stats)
         except duckdb.InvalidInputException:
@@ -341,7 +414,7 @@ class FlowEngine:
             with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
                 clean = os.path.join(scratch, "clean.log")
                 try:
-                    sanitized_copy(path, clean, sniff.compression)
+                    sanitized_copy(path, clean, compression)
                 except (OSError, EOFError, zlib.error) as error:
                     file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
                     return
@@ -353,6 +426,45 @@ class FlowEngine:
                     file_stats.error = _file_error(error, clean, name)
         except duckdb.Error as error:
             file_stats.error = _file_error(error, path, name)
+
+    def _load_cloudwatch(
+        self,
+        path: str,
+        size: int,
+        compression: str,
+        flow_format: FlowFormat | None,
+        window: TimeWindow | None,
+        stats: LoadStats,
+    ) -> None:
+        """Load a CloudWatch Logs subscription export: its log events' messages are the
+        records (in `flow_format`, else the default format), read from a text copy."""
+        name = os.path.basename(path)
+        fmt = flow_format or DEFAULT_FORMAT
+        file_stats = FileStats(path, name, size, compression, str(fmt), False)
+        file_stats.container = "cloudwatch"
+        stats.files.append(file_stats)
+        os.makedirs(self.temp_directory, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
+            events = os.path.join(scratch, "events.log")
+            try:
+                read = subscription.extract_records(path, events, compression)
+            except subscription.NotASubscriptionExport as error:
+                file_stats.error = f"cannot read {name} as a CloudWatch Logs export: {error}"
+                return
+            except (OSError, EOFError, zlib.error) as error:
+                file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
+                return
+            file_stats.notes.append(read.note())
+            problem = _format_problem(
+                sniff_file(events), fmt, given=flow_format is not None, what="log event"
+            )
+            if problem is not None:
+                file_stats.error = problem
+                return
+            _note_unknown_fields(fmt, file_stats)
+            self._load_text(events, "none", None, fmt, window, file_stats, stats)
+            if file_stats.error is not None:
+                file_stats.error = file_stats.error.replace("events.log", name)
 
     # -- the fast path -----------------------------------------------------------------------
 
@@ -681,7 +793,9 @@ class FlowEngine:
     # -- Parquet -----------------------------------------------------------------------------
 
     def parquet_format(self, path: str) -> FlowFormat:
-        """The flow log fields of an AWS flow log Parquet file, in its column order."""
+        """The flow log fields of an AWS flow log Parquet file, in its column order; a
+        column spelled like a field but not known here is kept as text, any other is left
+        out (see FlowFormat.unknown_names)."""
         names = [
             str(row[0])
             for row in self.connection.execute(
@@ -691,7 +805,13 @@ class FlowEngine:
         known = [name for name in names if name.replace("_", "-") in FIELDS_BY_NAME]
         if not known:
             raise ValueError("no flow log field among the Parquet columns: " + ", ".join(names))
-        return FlowFormat.of(known)
+        kept = []
+        for name in names:
+            try:
+                kept.append(field_named(name, allow_unknown=True))
+            except ValueError:
+                continue
+        return FlowFormat(tuple(kept))
 
     def _load_parquet(
         self, path: str, size: int, window: TimeWindow | None, stats: LoadStats
@@ -706,6 +826,7 @@ class FlowEngine:
             file_stats.error = _file_error(error, path, name)
             return
         file_stats.flow_format = str(fmt)
+        _note_unknown_fields(fmt, file_stats)
         self._ensure_flows_columns(fmt)
         if self.fast_path:
             counts = _FastCounts()
@@ -791,6 +912,10 @@ class FlowEngine:
         if fmt.has("dstaddr"):
             columns += ["dst_ip", "dst_family"]
             values += ["dst_ip", "dst_family"]
+        for name, column in PACKET_ADDRESS_COLUMNS.items():
+            if fmt.has(name):
+                columns.append(column)
+                values.append(column)
         if fmt.has("start"):
             columns.append("start_ts")
             values.append('make_timestamp(CAST("start" AS BIGINT) * 1000000)')
@@ -850,6 +975,14 @@ class FlowEngine:
                     )
                 )
 
+        if ok and (fmt.has("start") or fmt.has("end")):
+            row = con.execute(
+                f"SELECT count(*) FROM {_PARSED} WHERE status = 'ok' AND millis"
+            ).fetchone()
+            if row is not None and row[0]:
+                file_stats.notes.append(
+                    f"{int(row[0]):,} records give start/end in milliseconds; read as seconds"
+                )
         if ok and fmt.has("start") and fmt.has("end"):
             row = con.execute(
                 f'SELECT min("start"), max("end") FROM {_PARSED} WHERE status = \'ok\''

@@ -1,7 +1,10 @@
-"""AWS VPC flow log formats: the known fields, their column types and a log's field order."""
+"""AWS flow log formats (VPC and Transit Gateway): the known fields, their column types and a
+log's field order. A field AWS adds later, named in a header line or a LogFormat, is kept as
+text under a column of its own (`extra_<name>`) and ignored by the analyses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -28,9 +31,18 @@ class FlowField:
     version: int
     minimum: int | None = None
     maximum: int | None = None
+    known: bool = True
 
     @property
     def column(self) -> str:
+        """The `flows` column: the AWS name with underscores; an unknown field's is prefixed
+        so that it can never take the name of a column the loader or the analyses use."""
+        column = self.name.replace("-", "_")
+        return column if self.known else UNKNOWN_COLUMN_PREFIX + column
+
+    @property
+    def parquet_column(self) -> str:
+        """The column name AWS writes in its Parquet files (underscores for hyphens)."""
         return self.name.replace("-", "_")
 
 
@@ -48,7 +60,8 @@ def _text(name: str, version: int) -> FlowField:
     return FlowField(name, FieldKind.TEXT, "VARCHAR", version)
 
 
-# Every field AWS documents for flow log versions 2 to 8, in AWS documentation order.
+# Every field AWS documents for VPC flow log versions 2 to 10, in AWS documentation order,
+# then the fields only Transit Gateway flow logs have (their version 6 format).
 KNOWN_FIELDS: tuple[FlowField, ...] = (
     _int("version", 2, "INTEGER", 0, 255),
     _text("account-id", 2),
@@ -90,20 +103,66 @@ KNOWN_FIELDS: tuple[FlowField, ...] = (
     _text("ecs-task-arn", 7),
     _text("ecs-task-id", 7),
     _text("reject-reason", 8),
+    _text("resource-id", 9),
+    # 0 cleartext, 1 Nitro (layer 3), 2 TLS (layer 7), 3 both; `-` when not known.
+    _int("encryption-status", 10, "INTEGER", 0, 255),
+    # Transit Gateway flow logs.
+    _text("resource-type", 6),
+    _text("tgw-id", 6),
+    _text("tgw-attachment-id", 6),
+    _text("tgw-src-vpc-account-id", 6),
+    _text("tgw-dst-vpc-account-id", 6),
+    _text("tgw-src-vpc-id", 6),
+    _text("tgw-dst-vpc-id", 6),
+    _text("tgw-src-subnet-id", 6),
+    _text("tgw-dst-subnet-id", 6),
+    _text("tgw-src-eni", 6),
+    _text("tgw-dst-eni", 6),
+    _text("tgw-src-az-id", 6),
+    _text("tgw-dst-az-id", 6),
+    _text("tgw-pair-attachment-id", 6),
+    _int("packets-lost-no-route", 6),
+    _int("packets-lost-blackhole", 6),
+    _int("packets-lost-mtu-exceeded", 6),
+    _int("packets-lost-ttl-expired", 6),
 )
 
 FIELDS_BY_NAME: dict[str, FlowField] = {field.name: field for field in KNOWN_FIELDS}
 
+# The default format of a Transit Gateway flow log (all its fields, in AWS's order).
+TRANSIT_GATEWAY_SPEC = (
+    "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id "
+    "tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id tgw-dst-subnet-id "
+    "tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id tgw-pair-attachment-id srcaddr dstaddr "
+    "srcport dstport protocol packets bytes start end log-status type packets-lost-no-route "
+    "packets-lost-blackhole packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region "
+    "flow-direction pkt-src-aws-service pkt-dst-aws-service"
+)
 
-def field_named(name: str) -> FlowField:
-    """Return the known field called `name` (AWS spelling; underscores are accepted too)."""
+UNKNOWN_COLUMN_PREFIX = "extra_"
+# What a field name AWS might add looks like: lowercase words joined by hyphens.
+_FIELD_NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_MAX_FIELD_NAME = 64
+
+
+def is_field_name(token: str) -> bool:
+    """True when `token` is spelled like an AWS flow log field (known or not)."""
+    key = token.replace("_", "-")
+    return len(key) <= _MAX_FIELD_NAME and _FIELD_NAME_RE.fullmatch(key) is not None
+
+
+def field_named(name: str, *, allow_unknown: bool = False) -> FlowField:
+    """Return the known field called `name` (AWS spelling; underscores are accepted too).
+
+    With `allow_unknown`, a name spelled like an AWS field but not known here (one AWS added
+    later) becomes a text field; any other name is refused."""
     key = name.strip().replace("_", "-")
-    try:
-        return FIELDS_BY_NAME[key]
-    except KeyError:
-        raise ValueError(
-            f"unknown flow log field {name!r}; known fields: {', '.join(FIELDS_BY_NAME)}"
-        ) from None
+    field = FIELDS_BY_NAME.get(key)
+    if field is not None:
+        return field
+    if allow_unknown and is_field_name(key):
+        return FlowField(key, FieldKind.TEXT, "VARCHAR", 0, known=False)
+    raise ValueError(f"unknown flow log field {name!r}; known fields: {', '.join(FIELDS_BY_NAME)}")
 
 
 @dataclass(frozen=True)
@@ -122,17 +181,18 @@ class FlowFormat:
             raise ValueError("a flow log format needs at least one field")
         seen: set[str] = set()
         for field in self.fields:
-            if field.name in seen:
+            if field.column in seen:
                 raise ValueError(f"flow log field {field.name!r} appears twice in the format")
-            seen.add(field.name)
+            seen.add(field.column)
 
     @classmethod
-    def of(cls, names: Iterable[str]) -> FlowFormat:
-        return cls(tuple(field_named(name) for name in names))
+    def of(cls, names: Iterable[str], *, allow_unknown: bool = False) -> FlowFormat:
+        return cls(tuple(field_named(name, allow_unknown=allow_unknown) for name in names))
 
     @classmethod
-    def parse(cls, log_format: str) -> FlowFormat:
-        """Read an AWS LogFormat string such as `${version} ${srcaddr} ...`."""
+    def parse(cls, log_format: str, *, allow_unknown: bool = False) -> FlowFormat:
+        """Read an AWS LogFormat string such as `${version} ${srcaddr} ...` (with
+        `allow_unknown`, as AWS reports it: fields not known here are kept as text)."""
         names: list[str] = []
         for token in log_format.split():
             if not (token.startswith("${") and token.endswith("}")) or len(token) < 4:
@@ -142,15 +202,16 @@ class FlowFormat:
             names.append(token[2:-1])
         if not names:
             raise ValueError("empty LogFormat string")
-        return cls.of(names)
+        return cls.of(names, allow_unknown=allow_unknown)
 
     @classmethod
     def from_header(cls, header: str) -> FlowFormat:
-        """Read the header line of an S3 flow log file (`version account-id ...`)."""
+        """Read the header line of an S3 flow log file (`version account-id ...`); a field
+        not known here is kept as text (see `unknown_names`)."""
         names = header.split()
         if not names:
             raise ValueError("empty flow log header line")
-        return cls.of(names)
+        return cls.of(names, allow_unknown=True)
 
     @property
     def names(self) -> list[str]:
@@ -159,6 +220,16 @@ class FlowFormat:
     @property
     def columns(self) -> list[str]:
         return [field.column for field in self.fields]
+
+    @property
+    def unknown_names(self) -> list[str]:
+        """The fields not known here (kept as text, ignored by the analyses)."""
+        return [field.name for field in self.fields if not field.known]
+
+    @property
+    def is_transit_gateway(self) -> bool:
+        """A Transit Gateway flow log: it has fields only those have."""
+        return any(field.name.startswith(("tgw-", "packets-lost-")) for field in self.fields)
 
     def has(self, name: str) -> bool:
         return any(field.name == name for field in self.fields)
@@ -181,9 +252,14 @@ class FlowFormat:
 
 
 def looks_like_header(line: str) -> bool:
-    """True when every token of `line` is a known field name (the first line of S3 files)."""
+    """True when `line` is a header (the first line of S3 files): every token is spelled like
+    a field name, and at least half of them are fields known here."""
     tokens = line.split()
-    return bool(tokens) and all(token in FIELDS_BY_NAME for token in tokens)
+    if not tokens or not all(is_field_name(token) for token in tokens):
+        return False
+    known = sum(token.replace("_", "-") in FIELDS_BY_NAME for token in tokens)
+    return known >= 1 and 2 * known >= len(tokens)
 
 
 DEFAULT_FORMAT = FlowFormat.of(FlowFormat.DEFAULT_SPEC.split())
+TRANSIT_GATEWAY_FORMAT = FlowFormat.of(TRANSIT_GATEWAY_SPEC.split())

@@ -9,6 +9,7 @@ format, and the derived columns (src_ip, dst_ip, src_family, dst_family).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from analysis.addresses import IPV4_MAPPED_BASE
@@ -99,8 +100,16 @@ DERIVED_COLUMNS: dict[str, str] = {
     "end_ts": "TIMESTAMP",
 }
 
+# pkt-srcaddr/pkt-dstaddr as integers, next to their text (the analyses match targets and
+# tell internal from external on them).
+PACKET_ADDRESS_COLUMNS: dict[str, str] = {"pkt-srcaddr": "pkt_src_ip", "pkt-dstaddr": "pkt_dst_ip"}
+
 # Flow times beyond year 9999 cannot become timestamps: such a line is malformed.
 _MAX_EPOCH = 253402300799
+# A start or end beyond that is in milliseconds (from 1978 on; seconds would be past year
+# 9999): the exact parser reads it as seconds, up to the same year 9999 in milliseconds.
+_MAX_EPOCH_MILLIS = _MAX_EPOCH * 1000 + 999
+TIME_FIELDS = ("start", "end")
 
 
 def sql_string(value: str) -> str:
@@ -155,7 +164,24 @@ def line_shape_regex(fmt: FlowFormat) -> str:
     return " ".join(f"({_FIELD_SHAPES[field.kind]})" for field in fmt)
 
 
+def looks_like_record(line: str, fmt: FlowFormat) -> bool:
+    """True when `line` reads as a record of `fmt`, if perhaps a bad one: its number of
+    fields, and at least half of them shaped as their kind (a record of another format, or
+    text that is no flow log, is not)."""
+    values = line.split()
+    if len(values) != len(fmt):
+        return False
+    shaped = sum(
+        re.fullmatch(_FIELD_SHAPES[field.kind], value) is not None
+        for field, value in zip(fmt, values, strict=True)
+    )
+    return 2 * shaped >= len(values)
+
+
 def _typed_value(field: FlowField, text: str) -> str:
+    if field.name in TIME_FIELDS:
+        number = f"TRY_CAST({text} AS BIGINT)"
+        return f"CASE WHEN {number} > {_MAX_EPOCH} THEN {number} // 1000 ELSE {number} END"
     if field.kind is FieldKind.INTEGER:
         return f"TRY_CAST({text} AS BIGINT)"
     if field.kind is FieldKind.ADDRESS:
@@ -170,9 +196,11 @@ def _shape_problem(field: FlowField, text: str) -> str:
 
 def _value_problem(field: FlowField, text: str, value: str) -> str | None:
     """SQL true when a well-shaped field still has an unusable value (range, address)."""
+    if field.name in TIME_FIELDS:
+        number = f"TRY_CAST({text} AS BIGINT)"
+        return f"({text} <> '-' AND ({number} IS NULL OR {number} > {_MAX_EPOCH_MILLIS}))"
     if field.kind is FieldKind.INTEGER:
-        hi = _MAX_EPOCH if field.name in ("start", "end") else field.maximum
-        range_check = f" OR {value} > {hi}" if hi is not None else ""
+        range_check = f" OR {value} > {field.maximum}" if field.maximum is not None else ""
         return f"({text} <> '-' AND ({value} IS NULL{range_check}))"
     if field.kind is FieldKind.ADDRESS:
         return f"({text} <> '-' AND {value} IS NULL)"
@@ -244,6 +272,8 @@ def parse_sql(plan: ParsePlan) -> str:
                 out_cols.append(f"{value} AS src_ip")
             elif field.name == "dstaddr":
                 out_cols.append(f"{value} AS dst_ip")
+            elif field.name in PACKET_ADDRESS_COLUMNS:
+                out_cols.append(f"{value} AS {PACKET_ADDRESS_COLUMNS[field.name]}")
         elif field.kind is FieldKind.INTEGER:
             out_cols.append(f"TRY_CAST({value} AS {field.sql_type}) AS {quote_ident(field.column)}")
         else:
@@ -254,6 +284,11 @@ def parse_sql(plan: ParsePlan) -> str:
                 f"CAST(CASE WHEN v_{addr} IS NULL THEN NULL "
                 f"WHEN strpos({texts[addr]}, ':') > 0 THEN 6 ELSE 4 END AS TINYINT) AS {family}"
             )
+    times = [texts[name] for name in TIME_FIELDS if name in texts]
+    if times:
+        # Which records gave a time in milliseconds (the loader says how many).
+        millis = " OR ".join(f"TRY_CAST({text} AS BIGINT) > {_MAX_EPOCH}" for text in times)
+        out_cols.append(f"coalesce({millis}, FALSE) AS millis")
 
     return f"""
 WITH raw AS NOT MATERIALIZED ({plan.lines_sql or read_lines_sql(plan.path, plan.compression)}),
@@ -358,7 +393,8 @@ SELECT * FROM read_csv({sql_string(path)},
 def fast_parquet_sql(path: str, fmt: FlowFormat) -> str:
     """Rows of an AWS flow log Parquet file as VARCHAR fields, with `line_no` (row, 1-based)."""
     casts = ", ".join(
-        f"CAST({quote_ident(field.column)} AS VARCHAR) AS {_text_column(field)}" for field in fmt
+        f"CAST({quote_ident(field.parquet_column)} AS VARCHAR) AS {_text_column(field)}"
+        for field in fmt
     )
     return (
         f"SELECT file_row_number + 1 AS line_no, {casts} "
@@ -369,7 +405,7 @@ def fast_parquet_sql(path: str, fmt: FlowFormat) -> str:
 def parquet_lines_sql(path: str, fmt: FlowFormat) -> str:
     """Rows (line_no, line) rebuilding each Parquet row as a text line, for the exact parser."""
     parts = ", ".join(
-        f"coalesce(CAST({quote_ident(field.column)} AS VARCHAR), '-')" for field in fmt
+        f"coalesce(CAST({quote_ident(field.parquet_column)} AS VARCHAR), '-')" for field in fmt
     )
     return (
         f"SELECT file_row_number + 1 AS line_no, concat_ws(' ', {parts}) AS line "
@@ -386,7 +422,8 @@ def _fast_check(field: FlowField, *, typed_integers: bool = False) -> str:
     """SQL true when the field's text is one the exact parser loads (as the same value)."""
     text = _text_column(field)
     if field.kind is FieldKind.INTEGER:
-        hi = _MAX_EPOCH if field.name in ("start", "end") else field.maximum
+        # A time in milliseconds fails the range: the exact parser reads those.
+        hi = _MAX_EPOCH if field.name in TIME_FIELDS else field.maximum
         value = _fast_value_column(field)
         range_check = f" AND {value} <= {hi}" if hi is not None else ""
         if typed_integers:  # read as BIGINT: the loader checks the digits by byte counts
@@ -566,6 +603,10 @@ def fast_insert_columns(fmt: FlowFormat) -> tuple[list[str], list[str]]:
     """(flows columns, expressions over fast_rows_sql) for the INSERT of the good rows."""
     columns = [quote_ident(field.column) for field in fmt]
     values = list(columns)
+    for name, column in PACKET_ADDRESS_COLUMNS.items():
+        if fmt.has(name):
+            columns.append(column)
+            values.append(f"ip_{name.replace('-', '_')}")
     for addr, prefix in (("srcaddr", "src"), ("dstaddr", "dst")):
         if fmt.has(addr):
             columns += [f"{prefix}_ip", f"{prefix}_family"]

@@ -68,6 +68,11 @@ class FileStats:
 
     `compression` is "gzip", "none" or "parquet"; `method` is how it was parsed: "fast"
     (DuckDB's parallel reader, for clean files) or "exact" (line by line, for the rest).
+    `container` says what held the records: "text" (lines), "parquet" or "cloudwatch" (a
+    CloudWatch Logs subscription export: JSON payloads whose log events are the records,
+    their lines numbered in event order). `notes` tell what the load did that an analyst
+    should know: fields not known here kept as text and not analysed, times read as
+    milliseconds, control messages skipped.
     """
 
     path: str
@@ -80,6 +85,8 @@ class FileStats:
     records: int = 0
     error: str | None = None
     method: str = ""
+    container: str = "text"
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +100,8 @@ class FileStats:
             "records": self.records,
             "error": self.error,
             "method": self.method,
+            "container": self.container,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -108,6 +117,8 @@ class FileStats:
             records=int(data.get("records", 0)),
             error=data.get("error"),
             method=str(data.get("method", "")),
+            container=str(data.get("container", "text")),
+            notes=[str(note) for note in data.get("notes") or []],
         )
 
 
@@ -134,6 +145,11 @@ class LoadStats:
     @property
     def failed_files(self) -> list[FileStats]:
         return [stats for stats in self.files if stats.error is not None]
+
+    @property
+    def notes(self) -> list[str]:
+        """Every file's notes, each prefixed with the file's name."""
+        return [f"{stats.name}: {note}" for stats in self.files for note in stats.notes]
 
     def note_seen(self, first: datetime | None, last: datetime | None) -> None:
         if first is not None and (self.first_seen is None or first < self.first_seen):

@@ -43,6 +43,8 @@ TIME_COLUMNS = {"start": "start_ts", "end": "end_ts"}
 PARQUET_TYPES = {"protocol": "bigint"}
 _HIVE_TYPES = {"INTEGER": "int", "BIGINT": "bigint", "VARCHAR": "string"}
 MAX_EPOCH = 253402300799  # as the local loader: later times cannot be timestamps
+# ... and, as its exact parser, a later start or end is in milliseconds (read as seconds).
+MAX_EPOCH_MILLIS = MAX_EPOCH * 1000 + 999
 IDENTIFIER_RE = re.compile(r"^[a-z0-9_]{1,255}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4_RE = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
@@ -320,19 +322,22 @@ def _typed_and_check(field: FlowField, file_format: str) -> tuple[str, str]:
     Parquet columns are typed already, with NULL where AWS writes no value.
     """
     column = _quoted(field.column)
-    hi = MAX_EPOCH if field.name in TIME_COLUMNS else field.maximum
+    hi = MAX_EPOCH_MILLIS if field.name in TIME_COLUMNS else field.maximum
     if field.kind is FieldKind.INTEGER:
         sql_type = "BIGINT" if field.sql_type == "BIGINT" else "INTEGER"
         if file_format == PARQUET:
             in_range = f" AND {column} <= {hi}" if hi is not None else ""
-            return (
-                f"CAST({column} AS {sql_type})",
-                f"({column} IS NULL OR ({column} >= 0{in_range}))",
-            )
+            value = f"CAST({column} AS {sql_type})"
+            if field.name in TIME_COLUMNS:
+                value = _seconds(value)
+            return value, f"({column} IS NULL OR ({column} >= 0{in_range}))"
         number = f"TRY_CAST({column} AS BIGINT)"
         in_range = f"{number} <= {hi}" if hi is not None else f"{number} IS NOT NULL"
+        value = f"TRY_CAST(NULLIF({column}, '-') AS {sql_type})"
+        if field.name in TIME_COLUMNS:
+            value = _seconds(value)
         return (
-            f"TRY_CAST(NULLIF({column}, '-') AS {sql_type})",
+            value,
             f"({column} = '-' OR (regexp_like({column}, '^[0-9]{{1,19}}$') AND {in_range}))",
         )
     present = "TRUE" if file_format == PARQUET else f"{column} IS NOT NULL"
@@ -349,6 +354,15 @@ def _typed_and_check(field: FlowField, file_format: str) -> tuple[str, str]:
         return f"NULLIF({column}, '-')", present  # the address itself is checked later
     check = "TRUE" if file_format == PARQUET else f"{column} <> ''"
     return f"NULLIF({column}, '-')", check
+
+
+def _seconds(value: str) -> str:
+    """SQL: a start or end in seconds, given in seconds or (past year 9999) milliseconds."""
+    # floor() and the cast keep it whole where `/` divides exactly.
+    return (
+        f"CASE WHEN {value} > {MAX_EPOCH} THEN CAST(floor({value} / 1000) AS BIGINT) "
+        f"ELSE {value} END"
+    )
 
 
 def _text(field: FlowField, part: str = "") -> str:

@@ -44,12 +44,13 @@ class FetchCancelled(Exception):
 
 def parse_log_format(spec: str) -> FlowFormat:
     """A flow log's format from its LogFormat (`${version} ${srcaddr} ...`), a header-style
-    list of field names (`version srcaddr ...`), or the AWS default (v2) when `spec` is empty."""
+    list of field names (`version srcaddr ...`), or the AWS default (v2) when `spec` is empty.
+    A field AWS added that is not known here is kept as text (the flow log's own format)."""
     text = spec.strip()
     if not text:
         return DEFAULT_FORMAT
     if "${" in text:
-        return FlowFormat.parse(text)
+        return FlowFormat.parse(text, allow_unknown=True)
     return FlowFormat.from_header(text)
 
 

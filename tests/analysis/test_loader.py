@@ -84,7 +84,8 @@ def test_malformed_lines_are_counted_with_line_numbers(
 def test_only_the_first_twenty_malformed_lines_are_kept(
     engine: FlowEngine, write_log: WriteLog
 ) -> None:
-    first = write_log([f"junk {n}" for n in range(15)])
+    # Each file has a record among its first lines, so it is a flow log with bad lines.
+    first = write_log([f"junk {n}" for n in range(15)] + [ok_line()])
     second = write_log([ok_line()] + [f"junk {n}" for n in range(15)])
     stats = engine.load_files([first, second])
     assert stats.malformed == 30

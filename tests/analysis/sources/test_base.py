@@ -125,8 +125,10 @@ def test_log_formats_are_read_from_a_log_format_a_header_or_nothing() -> None:
     assert parse_log_format("") == DEFAULT_FORMAT
     assert parse_log_format("${version} ${tcp-flags}") == FlowFormat.of(["version", "tcp-flags"])
     assert parse_log_format("version tcp-flags") == FlowFormat.of(["version", "tcp-flags"])
+    # A field AWS added that is not known here is kept as text; a name no field has is not.
+    assert parse_log_format("${version} ${colour}").unknown_names == ["colour"]
     with pytest.raises(ValueError, match="unknown flow log field"):
-        parse_log_format("${colour}")
+        parse_log_format("${Colour!}")
 
 
 def test_listed_items_keep_the_first_entries_and_count_and_digest_them_all() -> None:
