@@ -218,6 +218,16 @@ class QueryRun(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATUSES
 
+    def reference_changes(self) -> list[tuple[ReferenceTableVersion, ReferenceTableVersion]]:
+        """(used, latest) for each reference table this run used that has a newer version
+        now: its results reflect the table as it was, not as it is."""
+        changes = []
+        for used in self.reference_versions.select_related("table").order_by("table__name"):
+            latest = used.table.latest
+            if latest is not None and latest.number > used.number:
+                changes.append((used, latest))
+        return changes
+
     @property
     def unreadable_files(self) -> list[dict[str, Any]]:
         """The files (uploads or fetched objects) the load had to skip whole, with why."""
@@ -435,7 +445,12 @@ class ReferenceTable(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        help_text="The table's owner: they (and admins) publish its versions.",
+    )
+    shared_editable = models.BooleanField(
+        default=False,
+        help_text="The owner lets every analyst publish new versions, not only owner and admins.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -33,6 +33,38 @@ def can_manage_reference_tables(user: Any) -> bool:
     return bool(user_roles(user) & {Role.ANALYST, Role.ADMIN})
 
 
+def can_publish_version(user: Any, table: ReferenceTable) -> bool:
+    """The owner, an admin, or (when the owner shared it for editing) any analyst: a table an
+    admin made cannot be silently replaced by whoever uploads under its name."""
+    if not can_manage_reference_tables(user):
+        return False
+    if table.created_by_id == user.pk or Role.ADMIN in user_roles(user):
+        return True
+    return table.shared_editable
+
+
+def can_change_sharing(user: Any, table: ReferenceTable) -> bool:
+    return table.created_by_id == user.pk or Role.ADMIN in user_roles(user)
+
+
+def set_shared_editable(
+    *, user: Any, table: ReferenceTable, shared_editable: bool, client_ip: str | None = None,
+    api_token_id: int | None = None,
+) -> ReferenceTable:
+    """The owner (or an admin) lets every analyst publish versions, or takes that back."""
+    if not can_change_sharing(user, table):
+        raise PermissionDenied("Only the table's owner or an admin changes who may edit it.")
+    with transaction.atomic():
+        table = ReferenceTable.objects.select_for_update().get(pk=table.pk)
+        if table.shared_editable != shared_editable:
+            table.shared_editable = shared_editable
+            table.save(update_fields=["shared_editable", "updated_at"])
+            audit.record(actor=user, action="reference_table.sharing_changed", target=table,
+                         details={"shared_editable": shared_editable},
+                         client_ip=client_ip, api_token_id=api_token_id)
+    return table
+
+
 def _parse(kind: str, data: bytes) -> tuple[str, int, Any]:
     if kind == ReferenceKind.LOOKUP:
         entries = parse_lookup_table(data)
@@ -74,6 +106,10 @@ def upload_reference_version(
         table, created = ReferenceTable.objects.select_for_update().get_or_create(
             name=name, defaults={"kind": kind, "description": description, "created_by": user}
         )
+        if not created and not can_publish_version(user, table):
+            raise PermissionDenied(
+                f"“{name}” belongs to {table.created_by.get_username()}: only they or an admin "
+                "publish its versions (or anyone, once they share it for editing).")
         if table.kind != kind:
             raise ReferenceUploadRejected(
                 f"“{name}” is a {table.get_kind_display().lower()}, not a "

@@ -21,6 +21,7 @@ urlpatterns = [
     path("runs/", views.run_history, name="run_history"),
     path("reference/", views.reference_list, name="reference_list"),
     path("reference/<int:pk>/", views.reference_detail, name="reference_detail"),
+    path("reference/<int:pk>/sharing/", views.reference_sharing, name="reference_sharing"),
     path("runs/<int:pk>/", views.run_detail, name="run_detail"),
     path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),

@@ -50,7 +50,10 @@ from investigations.models import (
 )
 from investigations.reference import (
     ReferenceUploadRejected,
+    can_change_sharing,
     can_manage_reference_tables,
+    can_publish_version,
+    set_shared_editable,
     upload_reference_version,
 )
 from investigations.resulttables import result_table
@@ -455,8 +458,21 @@ def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "table": table, "versions": versions, "latest": latest, "preview": preview,
         "headers": headers, "used_by": used_by,
         "form": ReferenceUploadForm(initial={"kind": table.kind, "name": table.name}),
-        "can_upload": can_manage_reference_tables(request.user),
+        "can_upload": can_publish_version(request.user, table),
+        "can_change_sharing": can_change_sharing(request.user, table),
     })
+
+
+@require_POST
+def reference_sharing(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner (or an admin) lets every analyst publish versions of the table, or stops it."""
+    table = get_object_or_404(ReferenceTable, pk=pk)
+    shared = request.POST.get("shared_editable") == "on"
+    set_shared_editable(user=request.user, table=table, shared_editable=shared,
+                        client_ip=client_ip_of(request))
+    messages.success(request, "Every analyst may now publish versions." if shared
+                     else "Only you and admins publish versions now.")
+    return redirect(table)
 
 
 FINDINGS_PAGE = 50

@@ -404,6 +404,26 @@ def ref(w: World) -> int:
     return int(w.reference_table.pk)
 
 
+def table_owner_or_admin() -> dict[str, str]:
+    """A reference table's versions and sharing belong to its owner (the world's analyst) and
+    admins; other analysts get 403 unless the owner shares it for editing."""
+    return {**everyone(FORBIDDEN), OWNER: OK, ADMIN: OK}
+
+
+def _reference_version_added(w: World, actor: str, c: Client) -> bool:
+    return bool(w.reference_table.versions.count() == 2)
+
+
+def _reference_shared(w: World, actor: str, c: Client) -> bool:
+    w.reference_table.refresh_from_db()
+    return bool(w.reference_table.shared_editable)
+
+
+def _new_version_upload(w: World) -> dict[str, Any]:
+    return {"kind": "known_hosts", "name": w.reference_table.name,
+            "file": SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.12,web-3\n")}
+
+
 def _run_upload(w: World) -> dict[str, Any]:
     return {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
             "rank_by": "flows"}
@@ -537,6 +557,12 @@ ROWS: list[Row] = [
          reference_uploaders(), ok=(302,), body=_reference_upload, done=_reference_created),
     page("investigations:reference_detail", "GET",
          lambda w: f"/investigations/reference/{ref(w)}/", everyone()),
+    page("investigations:reference_list", "POST", lambda w: "/investigations/reference/",
+         table_owner_or_admin(), ok=(302,), body=_new_version_upload,
+         done=_reference_version_added),
+    page("investigations:reference_sharing", "POST",
+         lambda w: f"/investigations/reference/{ref(w)}/sharing/", table_owner_or_admin(),
+         ok=(302,), body=lambda w: {"shared_editable": "on"}, done=_reference_shared),
     # ---- AWS account pages: every role reads, admins change
     page("accounts:list", "GET", lambda w: "/aws/", everyone(),
          shows=_in_page(lambda w: f"/aws/{acct(w)}/")),
@@ -645,6 +671,12 @@ ROWS: list[Row] = [
     api("api:reference-table-list", "POST", lambda w: "/api/v1/reference-tables/",
         reference_uploaders(), scope="write:investigations", ok=(201,), body=_reference_upload,
         done=_reference_created),
+    api("api:reference-table-list", "POST", lambda w: "/api/v1/reference-tables/",
+        table_owner_or_admin(), scope="write:investigations", ok=(201,),
+        body=_new_version_upload, done=_reference_version_added),
+    api("api:reference-table-detail", "PATCH", lambda w: f"/api/v1/reference-tables/{ref(w)}/",
+        table_owner_or_admin(), scope="write:investigations", encoding="json",
+        body=lambda w: {"shared_editable": True}, done=_reference_shared),
     api("api:reference-table-detail", "GET", lambda w: f"/api/v1/reference-tables/{ref(w)}/",
         everyone(), scope="read:investigations"),
     api("api:reference-table-versions", "GET",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -96,17 +97,40 @@ class RunResultSummarySerializer(serializers.ModelSerializer):
                        request=self.context.get("request"))
 
 
+class RunReferenceSerializer(serializers.Serializer):
+    """A reference-table version a run used; `changed_since`: the table has a newer version."""
+
+    table = serializers.IntegerField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    latest_version = serializers.IntegerField()
+    changed_since = serializers.BooleanField()
+
+
 class QueryRunSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
     results = serializers.SerializerMethodField()
+    reference_tables = serializers.SerializerMethodField()
 
     class Meta:
         model = QueryRun
         fields = ["id", "investigation", "requested_by", "analyses", "parameters", "source",
                   "window_start", "window_end", "status", "progress", "stage", "records_so_far",
                   "error", "cancel_requested", "records", "data_read", "created_at", "updated_at",
-                  "started_at", "finished_at", "attempts", "worker", "change_number", "results"]
+                  "started_at", "finished_at", "attempts", "worker", "change_number", "results",
+                  "reference_tables"]
         read_only_fields = fields
+
+    @extend_schema_field(RunReferenceSerializer(many=True))
+    def get_reference_tables(self, obj: QueryRun) -> list[dict[str, Any]]:
+        """The reference-table versions the run used, and whether each table changed since."""
+        newer = {used.pk: latest for used, latest in obj.reference_changes()}
+        return [
+            {"table": used.table_id, "name": used.table.name, "version": used.number,
+             "latest_version": (newer[used.pk].number if used.pk in newer else used.number),
+             "changed_since": used.pk in newer}
+            for used in obj.reference_versions.select_related("table").order_by("table__name")
+        ]
 
     def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
         hidden = hidden_analyses(self.context.get("request"))
@@ -344,11 +368,18 @@ class ReferenceVersionSerializer(serializers.ModelSerializer):
 
 class ReferenceTableSerializer(serializers.ModelSerializer):
     latest = ReferenceVersionSerializer(read_only=True)
+    owner = serializers.CharField(source="created_by.username", read_only=True)
 
     class Meta:
         model = ReferenceTable
-        fields = ["id", "kind", "name", "description", "created_at", "updated_at", "latest"]
+        fields = ["id", "kind", "name", "description", "owner", "shared_editable", "created_at",
+                  "updated_at", "latest"]
         read_only_fields = fields
+
+
+class ReferenceSharingSerializer(serializers.Serializer):
+    shared_editable = serializers.BooleanField(
+        help_text="Let every analyst publish new versions (owner or admin only).")
 
 
 class ReferenceUploadSerializer(serializers.Serializer):

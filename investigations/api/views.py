@@ -26,6 +26,7 @@ from investigations.api.serializers import (
     NoteSerializer,
     QueryRunCreateSerializer,
     QueryRunSerializer,
+    ReferenceSharingSerializer,
     ReferenceTableSerializer,
     ReferenceUploadSerializer,
     ReferenceVersionSerializer,
@@ -40,7 +41,11 @@ from investigations.exports import EXPORT_FORMATS, export_rows
 from investigations.filtersets import InvestigationFilterForm, RunFilterForm
 from investigations.models import Finding, Investigation, QueryRun, ReferenceTable, RunResult
 from investigations.ocsf import detection_finding
-from investigations.reference import ReferenceUploadRejected, upload_reference_version
+from investigations.reference import (
+    ReferenceUploadRejected,
+    set_shared_editable,
+    upload_reference_version,
+)
 from investigations.resulttables import parse_sort, sorted_rows
 from investigations.runs.submit import cancel_run, submit_run, submit_run_idempotent
 from investigations.services import (
@@ -426,8 +431,21 @@ class ReferenceTableViewSet(
 
     serializer_class = ReferenceTableSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:investigations", "POST": "write:investigations"}
-    queryset = ReferenceTable.objects.order_by("kind", "name")
+    required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
+                       "PATCH": "write:investigations"}
+    queryset = ReferenceTable.objects.select_related("created_by").order_by("kind", "name")
+
+    @extend_schema(request=ReferenceSharingSerializer, responses={200: ReferenceTableSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The owner (or an admin) lets every analyst publish versions: `shared_editable`."""
+        table = self.get_object()
+        body = ReferenceSharingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        table = set_shared_editable(user=request.user, table=table,
+                                    shared_editable=body.validated_data["shared_editable"],
+                                    client_ip=client_ip_of(request),
+                                    api_token_id=_token_id(request))
+        return Response(ReferenceTableSerializer(table).data)
 
     @extend_schema(request=ReferenceUploadSerializer, responses={201: ReferenceVersionSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
