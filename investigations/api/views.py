@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -259,7 +260,8 @@ class QueryRunViewSet(
     @action(detail=True, methods=["get"], url_path="results")
     def results(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
-        results = RunResult.objects.filter(run=run).order_by("position")
+        results = (RunResult.objects.filter(run=run)
+                   .exclude(analysis__in=hidden_analyses(request)).order_by("position"))
         return Response(
             RunResultSummarySerializer(results, many=True, context={"request": request}).data
         )
@@ -286,6 +288,11 @@ class QueryRunViewSet(
         if other.pk == run.pk:
             raise serializers.ValidationError({"with": ["Pick a different run."]})
         comparison = compare_runs(*order_runs(run, other), show_limit=API_SHOW_LIMIT)
+        hidden = hidden_analyses(request)
+        if hidden:  # a token without read:findings sees no detection rows, here either
+            comparison.analyses = [a for a in comparison.analyses if a.analysis not in hidden]
+            comparison.only_before = [o for o in comparison.only_before if o[0] not in hidden]
+            comparison.only_after = [o for o in comparison.only_after if o[0] not in hidden]
         return Response(RunComparisonSerializer(comparison).data)
 
 
@@ -311,6 +318,9 @@ class RunResultViewSet(viewsets.ViewSet):
         run = QueryRun.objects.for_user(request.user).filter(pk=run_pk).first()
         if run is None:
             raise Http404("No such run.")
+        if analysis in hidden_analyses(request):
+            raise PermissionDenied("Detection rows are findings: this API token needs the "
+                                   "read:findings scope as well.")
         result = RunResult.objects.filter(run=run, analysis=analysis).first()
         if result is None:
             raise Http404("This run has no such result.")
