@@ -1,4 +1,5 @@
-"""Storing uploaded flow-log files: safe names, size limits, gzip bomb refusal, hashing."""
+"""Storing uploaded flow-log files: safe names, size limits, gzip bomb refusal, Parquet row and
+size bounds, a per-user quota of stored uploads, hashing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import duckdb
 from django.conf import settings
+from django.db.models import Sum
 
 
 class UploadRejected(ValueError):
@@ -82,7 +85,9 @@ def store_upload(upload: Any, *, max_bytes: int | None = None) -> StoredFile:
             raise UploadRejected(f"{_name(upload)} is empty.")
         if head.startswith(GZIP_MAGIC):
             _check_gzip(destination, limit=limit * 20, name=_name(upload))
-        elif not head.startswith(PARQUET_MAGIC) and not _looks_like_text(head):
+        elif head.startswith(PARQUET_MAGIC):
+            _check_parquet(destination, name=_name(upload))
+        elif not _looks_like_text(head):
             raise UploadRejected(
                 f"{_name(upload)} is neither a text flow log, gzip nor Parquet file."
             )
@@ -106,6 +111,50 @@ def _check_gzip(path: Path, *, limit: int, name: str) -> None:
                     )
     except (OSError, EOFError, zlib.error) as exc:
         raise UploadRejected(f"{name} is not a valid gzip file: {exc}.") from exc
+
+
+def _check_parquet(path: Path, *, name: str) -> None:
+    """Refuse unreadable Parquet and files past FLOWLOG_MAX_PARQUET_ROWS rows or
+    FLOWLOG_MAX_PARQUET_BYTES uncompressed, from the footer alone (nothing is decoded)."""
+    max_rows = settings.FLOWLOG_MAX_PARQUET_ROWS
+    max_bytes = settings.FLOWLOG_MAX_PARQUET_BYTES
+    try:
+        with duckdb.connect(":memory:") as con:
+            rows_row = con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)",
+                                   [str(path)]).fetchone()
+            size_row = con.execute(
+                "SELECT sum(total_uncompressed_size) FROM parquet_metadata(?)", [str(path)]
+            ).fetchone()
+    except duckdb.Error as exc:
+        raise UploadRejected(f"{name} is not a readable Parquet file.") from exc
+    rows = int((rows_row or [0])[0] or 0)
+    expanded = int((size_row or [0])[0] or 0)
+    if rows > max_rows:
+        raise UploadRejected(
+            f"{name} holds {rows:,} rows; Parquet uploads are limited to {max_rows:,}.",
+            too_large=True)
+    if expanded > max_bytes:
+        raise UploadRejected(
+            f"{name} is {expanded:,} bytes uncompressed; Parquet uploads are limited to "
+            f"{max_bytes:,}.", too_large=True)
+
+
+def check_upload_quota(user: Any, files: Any) -> None:
+    """Refuse files that would take the user's stored uploads (not yet removed by retention)
+    past UPLOAD_QUOTA_BYTES. Checked before anything is written."""
+    quota = settings.UPLOAD_QUOTA_BYTES
+    if not quota:
+        return
+    from investigations.models import UploadedLog
+
+    used = UploadedLog.objects.filter(uploaded_by=user, purged_at__isnull=True).aggregate(
+        total=Sum("size"))["total"] or 0
+    incoming = sum(int(getattr(f, "size", 0) or 0) for f in files)
+    if used + incoming > quota:
+        raise UploadRejected(
+            f"Your stored uploads would reach {used + incoming:,} bytes; the quota is "
+            f"{quota:,} bytes per user ({used:,} in use). Old uploads are removed after "
+            f"{settings.UPLOAD_RETENTION_DAYS} days, or ask an admin.", too_large=True)
 
 
 MAX_NAME_LENGTH = 255

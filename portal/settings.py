@@ -208,6 +208,12 @@ FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FLOWLOG_MAX_UPLOAD_BYTES: int = env.int("FLOWLOG_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Parquet uploads are bounded by their footer: rows, and bytes once uncompressed.
+FLOWLOG_MAX_PARQUET_ROWS: int = env.int("FLOWLOG_MAX_PARQUET_ROWS", default=200_000_000)
+FLOWLOG_MAX_PARQUET_BYTES: int = env.int("FLOWLOG_MAX_PARQUET_BYTES",
+                                         default=10 * FLOWLOG_MAX_UPLOAD_BYTES)
+# Each user's stored uploads (until retention removes them) stay under this; 0: no quota.
+UPLOAD_QUOTA_BYTES: int = env.int("UPLOAD_QUOTA_BYTES", default=50 * 1024**3)
 
 # AWS: the portal's own identity (default credential chain, or a named profile for a single-user
 # install) assumes each registered account's role. `AWS_ENDPOINT_URL` (read by botocore itself)

@@ -23,7 +23,7 @@ from investigations.models import Investigation, QueryRun, UploadedLog
 from investigations.reference import ReferenceUploadRejected, latest_versions, reference_params
 from investigations.runs import lifecycle, queue
 from investigations.services import RunRequestInvalid, check_writable
-from investigations.uploads import display_name, store_upload
+from investigations.uploads import check_upload_quota, display_name, store_upload
 from portal import audit
 from portal.idempotency import MAX_KEY_LENGTH, fingerprint, previous_object_id, remember
 
@@ -120,6 +120,7 @@ def submit_run(
     names, _checked = validate(analyses, {**parameters, **tables})
     params = AnalysisParams.from_dict(parameters).to_dict()  # already validated above
 
+    check_upload_quota(user, files)
     stored: list[tuple[Any, Any]] = []
     try:
         for upload in files:
