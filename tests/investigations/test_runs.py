@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,7 +72,31 @@ def test_an_uploaded_log_is_analysed_by_the_worker(
     assert b"Succeeded" in page.content
 
 
-def test_a_run_that_cannot_parse_anything_still_succeeds_and_says_so(
+def test_a_run_with_bad_lines_still_succeeds_and_says_so(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    record = b"2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"
+    junk = SimpleUploadedFile("junk.log", b"hello\n" + record + b"\nworld\n")
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"log_files": junk, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
+    )
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded"
+    assert run.records["malformed"] == 2
+    assert run.records["ok"] == 1
+    first = run.records["malformed_samples"][0]
+    assert (first["file"], first["line"]) == ("junk.log", 1)
+    assert "path" not in run.data_read["files"][0]
+    assert [row["flows"] for row in _rows(run, "traffic-summary")] == [1]
+    page = client.get(reverse("investigations:run_detail", args=[run.pk]))
+    assert b"First malformed lines" in page.content
+
+
+def test_a_run_whose_only_file_matches_no_format_fails_and_says_why(
     celery_worker_process: Any, investigation: Any, analyst: Any
 ) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -83,15 +108,39 @@ def test_a_run_that_cannot_parse_anything_still_succeeds_and_says_so(
         {"log_files": junk, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
     )
     run = wait_for_run(QueryRun.objects.get())
-    assert run.status == "succeeded"
-    assert run.records["malformed"] == 2
-    assert run.records["ok"] == 0
-    first = run.records["malformed_samples"][0]
-    assert (first["file"], first["line"]) == ("junk.log", 1)
-    assert "path" not in run.data_read["files"][0]
-    assert _rows(run, "traffic-summary") == []
+    assert run.status == "failed"
+    assert "junk.log: matches no flow log format" in run.error
+
+
+def test_uploads_of_every_documented_format_are_read(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    import gzip
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = Path(__file__).resolve().parents[1] / "analysis" / "formats" / "data"
+    export = gzip.compress((data / "cloudwatch_subscription.json").read_bytes())
+    files = [
+        SimpleUploadedFile("tgw.log", (data / "transit_gateway.log").read_bytes()),
+        SimpleUploadedFile("firehose-delivery.gz", export),
+        SimpleUploadedFile("new-field.log", (data / "unknown_field.log").read_bytes()),
+    ]
+    client = client_for(analyst)
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"log_files": files, "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"},
+    )
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded", run.error
+    assert run.records["ok"] == 3 + 4 + 2
+    read = {item["name"]: item for item in run.data_read["files"]}
+    assert read["firehose-delivery.gz"]["container"] == "cloudwatch"
+    assert read["new-field.log"]["notes"] == [
+        "fields not known here, kept as text and not analysed: next-hop-interface-type"
+    ]
     page = client.get(reverse("investigations:run_detail", args=[run.pk]))
-    assert b"First malformed lines" in page.content
+    assert b"kept as text and not analysed: next-hop-interface-type" in page.content
 
 
 def test_a_failed_run_records_why_and_the_page_shows_it(
