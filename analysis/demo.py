@@ -7,7 +7,8 @@ import gzip as gzip_module
 import io
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,6 +87,9 @@ SCANNER = "198.51.100.23"
 EXFIL_PEER = "185.220.101.7"
 RDP_PROBER = "45.155.205.99"
 DB_PROBER = "80.82.77.139"
+C2_PEER = "91.219.236.18"
+MINING_POOL = "141.94.1.2"
+OUTSIDE_RESOLVER = "8.8.8.8"
 ADMIN_IP = "198.51.100.10"  # the legitimate admin who uses the bastion
 UPDATE_SERVERS = ["52.94.233.129", "54.239.28.85", "151.101.1.69", "140.82.112.4"]
 DB_PORTS = [1433, 3306, 5432, 27017]
@@ -145,9 +149,40 @@ def _external_ip(rng: random.Random) -> str:
         return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
+@contextmanager
+def _burst(w: _Writer, seconds: int) -> Iterator[None]:
+    """Incidents happen in bursts, as attacks do: the writer's random times fall inside one
+    aligned stretch of `seconds` (so detections' time windows see the burst whole)."""
+    whole = (w.start, w.end)
+    slots = max((w.end - w.start - 120) // seconds, 1)
+    first = (w.start // seconds + 1) * seconds + w.rng.randrange(
+        slots - 1 if slots > 1 else 1
+    ) * seconds
+    w.start, w.end = first, min(first + seconds, whole[1])
+    try:
+        yield
+    finally:
+        w.start, w.end = whole
+
+
 def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
+    with _burst(w, 600):
+        incidents = _brute_force(w, lines)
+    with _burst(w, 600):
+        incidents += _port_scan(w)
+    incidents += _exfiltration(w, lines)
+    with _burst(w, 600):
+        incidents += _probes(w)
+    with _burst(w, 3600):
+        incidents += _lateral(w)
+    incidents += _command_and_control(w)
+    _not_incidents(w)
+    return incidents
+
+
+def _brute_force(w: _Writer, lines: int) -> list[PlantedIncident]:
     rng = w.rng
-    web, bastion, app, db = (_BY_NAME[name] for name in ("web", "bastion", "app", "db"))
+    web, bastion = _BY_NAME["web"], _BY_NAME["bastion"]
     incidents: list[PlantedIncident] = []
 
     # (a) SSH brute force: hundreds of short flows, accepted by the bastion, rejected by web.
@@ -176,6 +211,13 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
             "SSH password guessing against the bastion (accepted by its security group) and web",
         )
     )
+    return incidents
+
+
+def _port_scan(w: _Writer) -> list[PlantedIncident]:
+    rng = w.rng
+    web = _BY_NAME["web"]
+    incidents: list[PlantedIncident] = []
 
     # (b) Port scan: one SYN to each of 600+ distinct ports of web, nearly all rejected.
     ports = sorted(set(rng.sample(range(1, 10000), 650)) | {22, 80, 443})
@@ -194,6 +236,13 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
             f"TCP SYN scan of {len(ports)} distinct ports of the web server",
         )
     )
+    return incidents
+
+
+def _exfiltration(w: _Writer, lines: int) -> list[PlantedIncident]:
+    rng = w.rng
+    db = _BY_NAME["db"]
+    incidents: list[PlantedIncident] = []
 
     # (c) Exfiltration: several GB from db to one external peer on 443, far above any peer.
     transfers = max(40, lines // 25_000)
@@ -222,6 +271,13 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
             f"{total} bytes sent from the database server to one external address",
         )
     )
+    return incidents
+
+
+def _probes(w: _Writer) -> list[PlantedIncident]:
+    rng = w.rng
+    web, bastion, app, db = (_BY_NAME[name] for name in ("web", "bastion", "app", "db"))
+    incidents: list[PlantedIncident] = []
 
     # (d) RDP and database probes; the database's MongoDB port is left open.
     probes = 0
@@ -274,6 +330,13 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
             "Database port probes; MongoDB (27017) on the database server accepted them",
         )
     )
+    return incidents
+
+
+def _lateral(w: _Writer) -> list[PlantedIncident]:
+    rng = w.rng
+    app = _BY_NAME["app"]
+    incidents: list[PlantedIncident] = []
 
     # (e) Lateral movement: app reaches out to many internal hosts on admin ports.
     targets = sorted(
@@ -309,7 +372,41 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
             f"The app server tried SSH, RDP and SMB on {len(targets)} internal addresses",
         )
     )
+    return incidents
 
+
+def _command_and_control(w: _Writer) -> list[PlantedIncident]:
+    """Beaconing to a C2 address, a crypto-miner on a stratum port, DNS to an outside
+    resolver: one each, spread over the whole window."""
+    rng = w.rng
+    worker, batch = _BY_NAME["worker"], _BY_NAME["batch"]
+    beats = 0
+    for when in range(w.start + 30, w.end - 60, 120):
+        w.flow(worker.interface_id, worker.ip, C2_PEER, rng.randrange(32768, 61000), 443, 6, 6,
+               rng.randrange(420, 440), "ACCEPT", when=when + rng.randrange(-2, 3))  # fmt: skip
+        beats += 1
+    mined, port = 0, rng.randrange(32768, 61000)
+    for when in range(w.start + 300, min(w.start + 300 + 7200, w.end - 600), 600):
+        w.flow(batch.interface_id, batch.ip, MINING_POOL, port, 3333, 6, 900, 120_000,
+               "ACCEPT", when=when)  # fmt: skip
+        mined += 1
+    queries = 600
+    for _ in range(queries):
+        w.flow(batch.interface_id, batch.ip, OUTSIDE_RESOLVER, rng.randrange(32768, 61000), 53,
+               17, 1, rng.randrange(80, 200), "ACCEPT")  # fmt: skip
+    return [
+        PlantedIncident("beaconing", worker.ip, [C2_PEER], [443], beats,
+                        "The worker checks in with a command-and-control address every 2 minutes"),
+        PlantedIncident("crypto-mining", batch.ip, [MINING_POOL], [3333], mined,
+                        "The batch host keeps a connection to a mining pool's stratum port"),
+        PlantedIncident("outside-dns", batch.ip, [OUTSIDE_RESOLVER], [53], queries,
+                        "The batch host sends hundreds of DNS queries to a public resolver"),
+    ]  # fmt: skip
+
+
+def _not_incidents(w: _Writer) -> None:
+    rng = w.rng
+    web, bastion = _BY_NAME["web"], _BY_NAME["bastion"]
     # Not an incident: the admin's own SSH sessions to the bastion, a handful of long flows.
     for _ in range(25):
         w.flow(
@@ -334,7 +431,6 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
     for _ in range(3):
         first = rng.randrange(w.start, w.end - 600)
         w.raw(f"2 {ACCOUNT_ID} {web.interface_id} - - - - - - - {first} {first + 600} - SKIPDATA")
-    return incidents
 
 
 class _NormalTraffic:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,16 @@ PORT_SCAN = "Recon:EC2/Portscan"
 PORT_PROBE_UNPROTECTED = "Recon:EC2/PortProbeUnprotectedPort"
 UNUSUAL_OUTBOUND_VOLUME = "Exfiltration:EC2/UnusualOutboundVolume"
 INTERNAL_FAN_OUT = "LateralMovement:EC2/InternalFanOut"
+NEW_INTERNAL_ADMIN = "LateralMovement:EC2/NewInternalAdminConnection"
+INTERNAL_SWEEP = "Recon:EC2/InternalSweep"
+BACKGROUND_SCANNING = "Recon:EC2/InternetBackgroundScanning"
+INTERNET_DATABASE_ACCESS = "Policy:EC2/InternetAccessToDatabasePort"
+BEACONING = "Backdoor:EC2/C&CActivity.Beacon"
+LONG_CONNECTION = "Behavior:EC2/LongConnection"
+THREAT_INTEL_MATCH = "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom"
+CRYPTO_MINING = "CryptoCurrency:EC2/BitcoinTool.B"
+DNS_OUTSIDE_RESOLVER = "Trojan:EC2/DNSDataExfiltration.Resolver"
+REJECTED_SPIKE = "Behavior:EC2/RejectedTrafficSpike"
 
 FINDING_TYPES = (
     SSH_BRUTE_FORCE,
@@ -20,6 +30,16 @@ FINDING_TYPES = (
     PORT_PROBE_UNPROTECTED,
     UNUSUAL_OUTBOUND_VOLUME,
     INTERNAL_FAN_OUT,
+    NEW_INTERNAL_ADMIN,
+    INTERNAL_SWEEP,
+    BACKGROUND_SCANNING,
+    INTERNET_DATABASE_ACCESS,
+    BEACONING,
+    LONG_CONNECTION,
+    THREAT_INTEL_MATCH,
+    CRYPTO_MINING,
+    DNS_OUTSIDE_RESOLVER,
+    REJECTED_SPIKE,
 )
 
 HIGH_SEVERITY = 7
@@ -59,10 +79,21 @@ class Finding:
     evidence: dict[str, Any] = field(default_factory=dict)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
+    detection_id: str = ""
+    # MITRE ATT&CK (tactic id, technique id) pairs.
+    attack: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.severity <= 10:
             raise ValueError(f"severity must be between 1 and 10, got {self.severity}")
+
+    def stamped(self, detection_id: str, attack: tuple[tuple[str, str], ...]) -> Finding:
+        """This finding as the named detection's, with its ATT&CK ids."""
+        return replace(self, detection_id=detection_id, attack=attack)
+
+    @property
+    def attack_ids(self) -> list[dict[str, str]]:
+        return [{"tactic": tactic, "technique": technique} for tactic, technique in self.attack]
 
     @property
     def severity_label(self) -> str:
@@ -80,7 +111,14 @@ class Finding:
             "severity_label": self.severity_label,
             "title": self.title,
             "explanation": self.explanation,
-            "evidence": dict(self.evidence),
+            # The detection and ATT&CK ids also ride in the evidence, which stored findings keep.
+            "evidence": {
+                **self.evidence,
+                **({"detection_id": self.detection_id} if self.detection_id else {}),
+                **({"attack": self.attack_ids} if self.attack else {}),
+            },
             "first_seen": _iso(self.first_seen),
             "last_seen": _iso(self.last_seen),
+            "detection_id": self.detection_id,
+            "attack": self.attack_ids,
         }

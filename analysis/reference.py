@@ -386,3 +386,138 @@ def parse_known_hosts(data: str | bytes) -> dict[str, str]:
     if not hosts:
         raise ReferenceTableError(None, "the file holds no entries")
     return hosts
+
+
+Indicator = tuple[str, str, float | None, str]  # (cidr, label, confidence, source)
+INDICATOR_KINDS = ("auto", "csv", "plain", "stix", "misp")
+_STIX_ADDRESS_RE = re.compile(r"(ipv4-addr|ipv6-addr):value\s*(?:=|ISSUBSET)\s*'([^']+)'")
+_MISP_ADDRESS_TYPES = ("ip-src", "ip-dst", "ip-src|port", "ip-dst|port")
+_MAX_INDICATORS = 1_000_000
+
+
+def _indicator_cidr(value: str, line: int | None) -> str:
+    text = value.strip()
+    try:
+        return (
+            str(parse_cidr(text))
+            if "/" in text
+            else f"{parse_ip(text)}/" + ("32" if ":" not in text else "128")
+        )
+    except ValueError as error:
+        raise ReferenceTableError(line, f"not an address or CIDR: {text!r} ({error})") from None
+
+
+def _confidence(value: str, line: int) -> float | None:
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ReferenceTableError(line, f"confidence must be a number, got {value!r}") from None
+    if not 0 <= number <= 100:
+        raise ReferenceTableError(line, f"confidence must be between 0 and 100, got {value!r}")
+    return number
+
+
+def detect_indicator_kind(text: str) -> str:
+    """stix (a JSON bundle), misp (a MISP CSV export), csv (`ip,label,...`) or plain."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return "stix"
+    first = next((line for line in stripped.splitlines() if line.strip()), "")
+    header = [field.strip().lower() for field in first.split(",")]
+    if {"uuid", "type", "value"} <= set(header):
+        return "misp"
+    return "csv" if "," in first else "plain"
+
+
+def _stix(text: str, name: str) -> list[Indicator]:
+    bundle = _json(text)
+    if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
+        raise ReferenceTableError(None, 'a STIX file must be a bundle ("type": "bundle")')
+    found: list[Indicator] = []
+    for item in bundle.get("objects") or []:
+        if not isinstance(item, dict) or item.get("type") != "indicator":
+            continue
+        pattern = str(item.get("pattern") or "")
+        label = str(item.get("name") or ", ".join(item.get("indicator_types") or []) or name)
+        confidence = item.get("confidence")
+        for _, value in _STIX_ADDRESS_RE.findall(pattern):
+            found.append((
+                _indicator_cidr(value, None), label[:MAX_LABEL_LENGTH],
+                float(confidence) if isinstance(confidence, int | float) else None,
+                str(item.get("created_by_ref") or "stix"),
+            ))  # fmt: skip
+    return found
+
+
+def _misp(text: str) -> list[Indicator]:
+    rows = list(_csv_rows(text))
+    header = [value.lower() for value in rows[0][1]]
+    column = {key: header.index(key) for key in header}
+    found: list[Indicator] = []
+    for line, fields in rows[1:]:
+        kind = fields[column["type"]] if column["type"] < len(fields) else ""
+        if kind not in _MISP_ADDRESS_TYPES:
+            continue
+        value = fields[column["value"]].split("|")[0]
+        label = next((fields[column[key]] for key in ("comment", "category")
+                      if key in column and column[key] < len(fields) and fields[column[key]]),
+                     kind)  # fmt: skip
+        event = fields[column["event_id"]] if "event_id" in column else ""
+        found.append((_indicator_cidr(value, line), label[:MAX_LABEL_LENGTH], None,
+                      f"MISP event {event}" if event else "MISP"))  # fmt: skip
+    return found
+
+
+def _indicator_csv(text: str, name: str) -> list[Indicator]:
+    found: list[Indicator] = []
+    for line, fields in _csv_rows(text):
+        if not found and fields[0].lower() in ("ip", "cidr", "address", "indicator", "ip|cidr"):
+            continue
+        if len(fields) > 4:
+            raise ReferenceTableError(line, "expected ip|cidr,label[,confidence,source]")
+        label = fields[1] if len(fields) > 1 and fields[1] else name
+        confidence = _confidence(fields[2], line) if len(fields) > 2 else None
+        source = fields[3] if len(fields) > 3 else ""
+        found.append((_indicator_cidr(fields[0], line), label[:MAX_LABEL_LENGTH], confidence,
+                      source[:MAX_LABEL_LENGTH]))  # fmt: skip
+    return found
+
+
+def _plain(text: str, name: str) -> list[Indicator]:
+    found: list[Indicator] = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        value = raw.split("#", 1)[0].strip()
+        if value:
+            found.append((_indicator_cidr(value, line), name, None, ""))
+    return found
+
+
+def parse_indicators(
+    data: str | bytes, *, name: str = "indicators", kind: str = "auto"
+) -> list[Indicator]:
+    """An indicator list: CSV `ip|cidr,label[,confidence,source]`, a plain list (one address
+    or CIDR a line, # comments, e.g. Tor exit lists), a STIX 2.1 bundle (indicators with
+    ipv4-addr/ipv6-addr patterns) or a MISP CSV export (ip-src/ip-dst attributes). Entries
+    without a label take `name`. Duplicates keep their first line."""
+    if kind not in INDICATOR_KINDS:
+        raise ReferenceTableError(
+            None, f"unknown indicator kind {kind!r}; known: {', '.join(INDICATOR_KINDS)}"
+        )
+    text = _text(data)
+    kind = detect_indicator_kind(text) if kind == "auto" else kind
+    parsed = {
+        "stix": lambda: _stix(text, name),
+        "misp": lambda: _misp(text),
+        "csv": lambda: _indicator_csv(text, name),
+        "plain": lambda: _plain(text, name),
+    }[kind]()
+    unique: dict[str, Indicator] = {}
+    for item in parsed:
+        unique.setdefault(item[0], item)
+    if not unique:
+        raise ReferenceTableError(None, "the file holds no address indicators")
+    if len(unique) > _MAX_INDICATORS:
+        raise ReferenceTableError(None, f"more than {_MAX_INDICATORS:,} indicators")
+    return list(unique.values())

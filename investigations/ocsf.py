@@ -8,6 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from analysis.detections.base import TACTICS, TECHNIQUES
+
 OCSF_VERSION = "1.1.0"
 PRODUCT = {"name": "Flow Log Portal", "vendor_name": "Flow Log Portal", "version": "1"}
 
@@ -22,6 +24,19 @@ _PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58}
 
 def _ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value else None
+
+
+def _attacks(evidence: dict[str, Any]) -> list[dict[str, Any]]:
+    """OCSF attack objects from the ATT&CK ids a detection stamped on its finding."""
+    attacks = []
+    for item in evidence.get("attack") or []:
+        if not isinstance(item, dict):
+            continue
+        tactic, technique = str(item.get("tactic", "")), str(item.get("technique", ""))
+        attacks.append({"tactic": {"uid": tactic, "name": TACTICS.get(tactic, "")},
+                        "technique": {"uid": technique, "name": TECHNIQUES.get(technique, "")},
+                        "version": "v15"})
+    return attacks
 
 
 def detection_finding(finding: Any) -> dict[str, Any]:
@@ -53,6 +68,7 @@ def detection_finding(finding: Any) -> dict[str, Any]:
             "title": finding.title,
             "desc": finding.explanation,
             "types": [finding.type],
+            "attacks": _attacks(evidence),
             "first_seen_time": _ms(finding.first_seen),
             "last_seen_time": _ms(finding.last_seen),
             "src_url": finding.run.get_absolute_url() if finding.run_id else None,

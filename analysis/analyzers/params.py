@@ -47,20 +47,71 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "exfil_min_zscore": 10,  # ... and this robust z-score (median / MAD)
     "exfil_min_peers": 5,  # fewer external peers than this: no baseline, no finding
     "fanout_min_hosts": 20,  # distinct internal hosts one internal source tries on admin ports
+    "bruteforce_window_seconds": 600,
+    "campaign_min_sources": 10,
+    "campaign_min_attempts_per_source": 3,
+    "campaign_window_seconds": 3600,
+    "portscan_window_seconds": 600,
+    "fanout_window_seconds": 3600,
+    "sweep_min_hosts": 30,
+    "sweep_window_seconds": 600,
+    "sweep_max_ports": 3,
+    "sweep_max_windows": 3,
+    "lateral_min_new_hosts": 2,
+    "exposed_high_bytes": 10_000_000,
+    "noise_max_attempts": 5,
+    "noise_min_sources": 50,
+    "beacon_min_connections": 24,
+    "beacon_min_interval_seconds": 10,
+    "beacon_max_interval_cv": 0.3,
+    "beacon_max_size_cv": 0.3,
+    "longconn_min_hours": 4,
+    "mining_min_minutes": 10,
+    "dns_min_queries": 500,
+    "reject_spike_min": 100,
+    "reject_spike_ratio": 10,
+    "reject_window_seconds": 600,
 }
 
 # What each threshold means, in words for forms and documentation.
 THRESHOLD_LABELS: dict[str, str] = {
-    "bruteforce_min_attempts": "Brute force: minimum short SSH/RDP flows from one source",
+    "bruteforce_min_attempts": "Brute force: minimum short SSH/RDP flows from one source in "
+    "one window",
     "bruteforce_min_per_target": "Brute force: minimum attempts per address tried, on average",
     "bruteforce_max_packets": "Brute force: most packets in a flow that still counts as an attempt",
-    "portscan_min_ports": "Port scan: minimum distinct destination ports from one source",
+    "portscan_min_ports": "Port scan: minimum distinct destination ports from one source in "
+    "one window",
     "probe_max_packets": "Port probe: most packets in an accepted flow to a sensitive port",
     "exfil_min_bytes": "Unusual outbound volume: minimum bytes to one external peer",
     "exfil_min_ratio": "Unusual outbound volume: minimum multiple of the median peer's bytes",
     "exfil_min_zscore": "Unusual outbound volume: minimum robust z-score (median / MAD)",
     "exfil_min_peers": "Unusual outbound volume: fewest external peers for a baseline",
-    "fanout_min_hosts": "Internal fan-out: minimum internal hosts one source tries on admin ports",
+    "fanout_min_hosts": "Internal fan-out: minimum internal hosts one source tries on admin "
+    "ports in one window",
+    "bruteforce_window_seconds": "Brute force: the time window attempts are counted in (s)",
+    "campaign_min_sources": "Brute-force campaign: fewest sources attacking one host in a window",
+    "campaign_min_attempts_per_source": "Brute-force campaign: fewest attempts per source",
+    "campaign_window_seconds": "Brute-force campaign: the time window (s)",
+    "portscan_window_seconds": "Port scan: the time window distinct ports are counted in (s)",
+    "fanout_window_seconds": "Internal fan-out: the time window hosts are counted in (s)",
+    "sweep_min_hosts": "Internal sweep: minimum internal hosts tried on one port in a window",
+    "sweep_window_seconds": "Internal sweep: the time window (s)",
+    "sweep_max_ports": "Internal sweep: most ports in the window (more is a port scan)",
+    "sweep_max_windows": "Internal sweep: most sweeping windows before it counts as routine",
+    "lateral_min_new_hosts": "Lateral movement: fewest new internal hosts after a compromise",
+    "exposed_high_bytes": "Internet database access: bytes sent to the port that make it high",
+    "noise_max_attempts": "Background noise: most attempts of a source counted as noise",
+    "noise_min_sources": "Background noise: fewest sources for the summary finding",
+    "beacon_min_connections": "Beaconing: fewest connections to one address and port",
+    "beacon_min_interval_seconds": "Beaconing: shortest mean interval between connections (s)",
+    "beacon_max_interval_cv": "Beaconing: most interval deviation, as a share of the mean",
+    "beacon_max_size_cv": "Beaconing: most size deviation, as a share of the mean",
+    "longconn_min_hours": "Long connection: fewest hours one connection stays open",
+    "mining_min_minutes": "Crypto-mining: fewest minutes of traffic to stratum ports",
+    "dns_min_queries": "DNS to outside resolvers: fewest queries from one host",
+    "reject_spike_min": "Rejected spike: fewest rejected flows in the peak window",
+    "reject_spike_ratio": "Rejected spike: peak window over the host's own baseline",
+    "reject_window_seconds": "Rejected spike: the time window (s)",
 }
 
 # Admin ports for lateral movement: SSH, MS-RPC, NetBIOS, SMB, RDP, WinRM.
@@ -232,6 +283,27 @@ def _known_hosts(value: Any) -> dict[str, str]:
     return {str(parse_ip(str(ip))): str(alias) for ip, alias in value.items()}
 
 
+def _indicators(value: Any) -> list[tuple[str, str, float | None, str]]:
+    """[(cidr, label, confidence or None, source)] with every CIDR checked (see
+    analysis.reference.parse_indicators)."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError("indicators must be a list of (cidr, label, confidence, source)")
+    rows = []
+    for item in value:
+        if not isinstance(item, list | tuple) or not 2 <= len(item) <= 4:
+            raise ValueError(f"indicators rows are (cidr, label, confidence, source), got {item!r}")
+        cidr = str(parse_cidr(str(item[0])))
+        confidence = item[2] if len(item) > 2 else None
+        if confidence is not None and not isinstance(confidence, int | float):
+            raise ValueError(f"indicator confidence must be a number, got {confidence!r}")
+        source = str(item[3]) if len(item) > 3 and item[3] is not None else ""
+        rows.append((cidr, str(item[1]), None if confidence is None else float(confidence),
+                     source))  # fmt: skip
+    return rows
+
+
 @dataclass
 class AnalysisParams:
     """Targets, internal ranges, a port, top-N ranking, and the inputs of the wider analyses.
@@ -257,6 +329,7 @@ class AnalysisParams:
     lookup_table: list[tuple[int, int, str]] = field(default_factory=list)
     cidr_tables: list[dict[str, Any]] = field(default_factory=list)
     known_hosts: dict[str, str] = field(default_factory=dict)
+    indicators: list[tuple[str, str, float | None, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.target_ips = [str(parse_ip(ip)) for ip in self.target_ips]
@@ -287,6 +360,7 @@ class AnalysisParams:
         self.lookup_table = _lookup_rows(self.lookup_table)
         self.cidr_tables = _cidr_tables(self.cidr_tables)
         self.known_hosts = _known_hosts(self.known_hosts)
+        self.indicators = _indicators(self.indicators)
 
     @property
     def has_target(self) -> bool:
@@ -325,6 +399,7 @@ class AnalysisParams:
             lookup_table=_lookup_rows(data.get("lookup_table")),
             cidr_tables=_cidr_tables(data.get("cidr_tables")),
             known_hosts=_known_hosts(data.get("known_hosts")),
+            indicators=_indicators(data.get("indicators")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -336,6 +411,7 @@ class AnalysisParams:
         data = asdict(self)
         data["sensitive_ports"] = {str(port): name for port, name in self.sensitive_ports.items()}
         data["lookup_table"] = [list(row) for row in self.lookup_table]
+        data["indicators"] = [list(row) for row in self.indicators]
         data["cidr_tables"] = [
             {
                 "name": table["name"],

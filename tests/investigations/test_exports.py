@@ -73,13 +73,18 @@ def test_findings_as_ocsf_detection_findings(result: RunResult, analyst: Any) ->
     Finding.objects.create(investigation=result.run.investigation, run=result.run,
                            type="UnauthorizedAccess:EC2/SSHBruteForce", severity=8,
                            title="SSH brute force", explanation="400 attempts",
-                           evidence={"peer": "203.0.113.50", "target": "10.0.1.10"},
+                           evidence={"peer": "203.0.113.50", "target": "10.0.1.10",
+                                     "attack": [{"tactic": "TA0006", "technique": "T1110.001"}]},
                            first_seen=timezone.now(), last_seen=timezone.now())
     body = client_for(analyst).get("/api/v1/findings/", {"format": "ocsf"}).json()
     event = body["results"][0]
     assert (event["class_uid"], event["category_uid"], event["type_uid"]) == (2004, 2, 200401)
     assert (event["severity_id"], event["severity"]) == (4, "High")
     assert event["finding_info"]["types"] == ["UnauthorizedAccess:EC2/SSHBruteForce"]
+    assert event["finding_info"]["attacks"] == [{
+        "tactic": {"uid": "TA0006", "name": "Credential Access"},
+        "technique": {"uid": "T1110.001", "name": "Brute Force: Password Guessing"},
+        "version": "v15"}]  # fmt: skip
     assert event["evidences"] == [{"src_endpoint": {"ip": "203.0.113.50"},
                                    "dst_endpoint": {"ip": "10.0.1.10"}}]
     assert event["metadata"]["version"] == "1.1.0"

@@ -1,0 +1,284 @@
+"""Detections of someone getting in: SSH/RDP brute force (one source or a distributed
+campaign) and internet sessions on database or admin ports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.findings import (
+    INTERNET_DATABASE_ACCESS,
+    RDP_BRUTE_FORCE,
+    SSH_BRUTE_FORCE,
+    Finding,
+)
+
+# Database and remote-admin ports an internet session should not reach. SSH is left out:
+# bastions exist to take it from the internet (brute force covers abuse of it).
+EXPOSED_PORTS = {
+    23: "telnet", 135: "msrpc", 139: "netbios-ssn", 445: "smb", 1433: "mssql", 1521: "oracle",
+    3306: "mysql", 3389: "rdp", 5432: "postgresql", 5900: "vnc", 5984: "couchdb",
+    5985: "winrm", 5986: "winrm", 6379: "redis", 9200: "elasticsearch", 11211: "memcached",
+    27017: "mongodb",
+}  # fmt: skip
+
+
+def _attempts(ctx: Context, port: int) -> str:
+    """Short connection attempts to `port`, one row each, with their window."""
+    return (
+        f"a AS (SELECT src_ip, dst_ip, {ctx.bucket(ctx.num('bruteforce_window_seconds'))} AS b, "
+        f"{ctx.bucket(ctx.num('campaign_window_seconds'))} AS cb, start_ts, end_ts, bytes, "
+        "CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END AS acc, "
+        "CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END AS rej, "
+        f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 END "
+        f"AS hit FROM flows WHERE protocol = 6 AND dstport = {port} "
+        f"AND packets <= {ctx.whole('bruteforce_max_packets')} AND {ctx.initiated()} "
+        "AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
+        "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, b, COUNT(*) AS n FROM a "
+        "GROUP BY src_ip, b) AS per GROUP BY src_ip), "
+    )
+
+
+def _brute_force_sql(port: int) -> Any:
+    def sql(ctx: Context) -> list[str]:
+        figures = (
+            "COUNT(*) AS flows, SUM(a.acc) AS accepted, SUM(a.rej) AS rejected, "
+            "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
+            "MAX(a.hit) AS touched"
+        )
+        single = (
+            f"WITH {_attempts(ctx, port)}"
+            f"g AS (SELECT a.src_ip, r.peak, COUNT(DISTINCT a.dst_ip) AS targets, {figures} "
+            "FROM a JOIN rate AS r ON a.src_ip = r.src_ip "
+            f"WHERE r.peak >= {ctx.whole('bruteforce_min_attempts')} GROUP BY a.src_ip, r.peak "
+            f"HAVING COUNT(*) >= {ctx.num('bruteforce_min_per_target')} "
+            "* COUNT(DISTINCT a.dst_ip)), "
+            + listed_sql("a", "g", ["src_ip"], "dst_ip")
+        )
+        campaign = (
+            f"WITH {_attempts(ctx, port)}"
+            "ps AS (SELECT a.dst_ip, a.cb, a.src_ip FROM a JOIN rate AS r ON a.src_ip = r.src_ip "
+            f"WHERE r.peak < {ctx.whole('bruteforce_min_attempts')} GROUP BY a.dst_ip, a.cb, "
+            f"a.src_ip HAVING COUNT(*) >= {ctx.whole('campaign_min_attempts_per_source')}), "
+            "pc AS (SELECT dst_ip, cb FROM ps GROUP BY dst_ip, cb "
+            f"HAVING COUNT(*) >= {ctx.whole('campaign_min_sources')}), "
+            "m AS (SELECT DISTINCT ps.dst_ip, ps.src_ip FROM ps JOIN pc ON ps.dst_ip = pc.dst_ip "
+            "AND ps.cb = pc.cb), "
+            "c AS (SELECT a.* FROM a JOIN m ON a.dst_ip = m.dst_ip AND a.src_ip = m.src_ip), "
+            f"g AS (SELECT c.dst_ip, COUNT(DISTINCT c.src_ip) AS actors, "
+            f"{figures.replace('a.', 'c.')} FROM c AS c GROUP BY c.dst_ip), "
+            + listed_sql("c", "g", ["dst_ip"], "src_ip")
+        )
+        return [single, campaign]
+
+    return sql
+
+
+def _brute_force_findings(kind: str, service: str, port: int) -> Any:
+    def findings(ctx: Context, results: list[list[tuple[Any, ...]]]) -> list[tuple[Finding, bool]]:
+        single, campaign = results
+        out = []
+        for (src, peak, count, flows, acc, rej, size, first, last, touched), targets in grouped(
+            single
+        ).items():
+            peer = ip(src)
+            reached = int(acc) > 0
+            out.append((Finding(
+                type=kind, severity=7 if reached else 4,
+                title=f"{service} brute force from {peer} against {count} address(es)",
+                explanation=(
+                    f"{flows} short {service} connections from {peer} ({acc} accepted, {rej} "
+                    f"rejected), up to {peak} in one window: password guessing"
+                    + ("; the service answered." if reached else "; all refused.")
+                ),
+                evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
+                          "target_count": int(count), "ports": [port], "flows": int(flows),
+                          "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0),
+                          "peak_per_window": int(peak)},
+                first_seen=first, last_seen=last,
+            ), bool(touched)))  # fmt: skip
+        for (dst, actors, flows, acc, rej, size, first, last, touched), sources in grouped(
+            campaign
+        ).items():
+            target = ip(dst)
+            reached = int(acc) > 0
+            out.append((Finding(
+                type=kind, severity=7 if reached else 4,
+                title=f"Distributed {service} brute force against {target} from {actors} sources",
+                explanation=(
+                    f"{actors} sources made {flows} short {service} connections to {target} "
+                    f"({acc} accepted, {rej} rejected), each too few to stand out alone: a "
+                    "password-guessing campaign."
+                ),
+                evidence={"peer": sources[0] if sources else None, "actors": sources,
+                          "actor_count": int(actors), "targets": [target], "target_count": 1,
+                          "ports": [port], "flows": int(flows), "accepted": int(acc),
+                          "rejected": int(rej), "bytes": int(size or 0), "campaign": True},
+                first_seen=first, last_seen=last,
+            ), bool(touched)))  # fmt: skip
+        return out
+
+    return findings
+
+
+def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
+          action: str = "ACCEPT") -> str:  # fmt: skip
+    return (f"2 1 eni-1 {src} {dst} {sport} {dport} 6 {packets} {packets * 60} {start} "
+            f"{start + 2} {action} OK")  # fmt: skip
+
+
+_SSH_CASES = (
+    Case("one source guessing passwords", tuple(
+        _line("203.0.113.5", "10.0.0.5", 40000 + n, 22, 12, 1_700_000_000 + n * 5)
+        for n in range(40)), ((SSH_BRUTE_FORCE, "203.0.113.5"),)),
+    Case("a campaign of 12 sources, 4 tries each", tuple(
+        _line(f"198.51.100.{s}", "10.0.0.6", 40000 + n, 22, 12, 1_700_000_000 + s * 60 + n)
+        for s in range(1, 13) for n in range(4)), ((SSH_BRUTE_FORCE, "198.51.100.1"),)),
+    Case("71 admin logins over a day are not brute force", tuple(
+        _line("198.51.100.10", "10.0.0.5", 40000 + n, 22, 30, 1_700_000_000 + n * 1200)
+        for n in range(71))),
+    Case("an admin's long sessions are sessions", tuple(
+        _line("198.51.100.10", "10.0.0.5", 40000 + n, 22, 900, 1_700_000_000 + n * 10)
+        for n in range(40))),
+    Case("replies from port 22 are not attempts", tuple(
+        _line("10.0.0.5", "203.0.113.9", 22, 40000 + n, 12, 1_700_000_000 + n)
+        for n in range(40))),
+)  # fmt: skip
+_RDP_CASES = (
+    Case("one source guessing RDP passwords", tuple(
+        _line("45.155.205.99", "10.0.0.7", 40000 + n, 3389, 14, 1_700_000_000 + n * 3)
+        for n in range(30)), ((RDP_BRUTE_FORCE, "45.155.205.99"),)),
+    Case("a few RDP logins are not brute force", tuple(
+        _line("198.51.100.10", "10.0.0.7", 40000 + n, 3389, 20, 1_700_000_000 + n * 3000)
+        for n in range(30))),
+)  # fmt: skip
+
+_BRUTE_PARAMETERS = (
+    "bruteforce_min_attempts", "bruteforce_min_per_target", "bruteforce_max_packets",
+    "bruteforce_window_seconds", "campaign_min_sources", "campaign_min_attempts_per_source",
+    "campaign_window_seconds",
+)  # fmt: skip
+
+SSH_BRUTE_FORCE_DETECTION = Detection(
+    id="ssh-brute-force",
+    type=SSH_BRUTE_FORCE,
+    title="SSH brute force",
+    description=(
+        "Many short connection attempts to SSH (port 22) from one source inside one time "
+        "window, several per address it tried; or a campaign: many sources, each with a few "
+        "attempts on the same host inside one window, reported once with its actors. Replies "
+        "from port 22 and sessions with many packets are not attempts."
+    ),
+    tactics=("TA0006",),
+    techniques=("T1110.001", "T1110.003"),
+    severity=4,
+    severity_rises="4 when every attempt was refused; 7 when the service accepted them.",
+    parameters=_BRUTE_PARAMETERS,
+    sql=_brute_force_sql(22),
+    findings=_brute_force_findings(SSH_BRUTE_FORCE, "SSH", 22),
+    cases=_SSH_CASES,
+)
+
+RDP_BRUTE_FORCE_DETECTION = Detection(
+    id="rdp-brute-force",
+    type=RDP_BRUTE_FORCE,
+    title="RDP brute force",
+    description=(
+        "Many short connection attempts to RDP (port 3389) from one source inside one time "
+        "window, or a campaign of many sources with a few attempts each on one host, as for "
+        "SSH brute force."
+    ),
+    tactics=("TA0006",),
+    techniques=("T1110.001", "T1110.003"),
+    severity=4,
+    severity_rises="4 when every attempt was refused; 7 when the service accepted them.",
+    parameters=_BRUTE_PARAMETERS,
+    sql=_brute_force_sql(3389),
+    findings=_brute_force_findings(RDP_BRUTE_FORCE, "RDP", 3389),
+    cases=_RDP_CASES,
+)
+
+
+def _exposed_sql(ctx: Context) -> list[str]:
+    ports = ", ".join(str(port) for port in sorted(EXPOSED_PORTS))
+    base = (
+        f"a AS (SELECT src_ip, dst_ip, dstport, packets, bytes, start_ts, end_ts, "
+        f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 "
+        f"END AS hit FROM flows WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} "
+        f"AND dstport IN ({ports}) AND action = 'ACCEPT' AND {ctx.initiated()} "
+        f"AND packets > {ctx.whole('probe_max_packets')}), "
+        "g AS (SELECT dst_ip, dstport, COUNT(DISTINCT src_ip) AS actors, COUNT(*) AS flows, "
+        "SUM(bytes) AS bytes, MAX(packets) AS most_packets, MIN(start_ts) AS first_seen, "
+        "MAX(end_ts) AS last_seen, MAX(hit) AS touched FROM a GROUP BY dst_ip, dstport), "
+    )
+    return ["WITH " + base + listed_sql("a", "g", ["dst_ip", "dstport"], "src_ip")]
+
+
+def _exposed_findings(
+    ctx: Context, results: list[list[tuple[Any, ...]]]
+) -> list[tuple[Finding, bool]]:
+    out = []
+    for (dst, port, actors, flows, size, _most, first, last, touched), sources in grouped(
+        results[0]
+    ).items():
+        target, service = ip(dst), EXPOSED_PORTS.get(int(port), "")
+        heavy = int(size or 0) >= ctx.num("exposed_high_bytes")
+        out.append((Finding(
+            type=INTERNET_DATABASE_ACCESS, severity=8 if heavy else 6,
+            title=f"Internet sessions to {service or port} on {target} from {actors} source(s)",
+            explanation=(
+                f"{actors} internet address(es) held {flows} accepted sessions with port "
+                f"{port} ({service}) of {target}, {int(size or 0):,} bytes sent to it: a "
+                "database or admin port is reachable from the internet and in use."
+            ),
+            evidence={"peer": sources[0] if sources else None, "actors": sources,
+                      "actor_count": int(actors), "targets": [target], "target_count": 1,
+                      "ports": [int(port)], "flows": int(flows), "accepted": int(flows),
+                      "rejected": 0, "bytes": int(size or 0)},
+            first_seen=first, last_seen=last,
+        ), bool(touched)))  # fmt: skip
+    return out
+
+
+INTERNET_DATABASE_ACCESS_DETECTION = Detection(
+    id="internet-database-access",
+    type=INTERNET_DATABASE_ACCESS,
+    title="Accepted internet traffic to a database or admin port",
+    description=(
+        "Internet addresses holding accepted sessions (more packets than a probe) with a "
+        "database or remote-admin port (PostgreSQL, MySQL, Redis, RDP, SMB, VNC, WinRM ...; "
+        "not SSH, which bastions take) of an internal host. One finding per host and port, "
+        "listing the sources."
+    ),
+    tactics=("TA0001",),
+    techniques=("T1190", "T1133"),
+    severity=6,
+    severity_rises="6; 8 when the sessions sent at least exposed_high_bytes to the host.",
+    parameters=("probe_max_packets", "exposed_high_bytes"),
+    sql=_exposed_sql,
+    findings=_exposed_findings,
+    cases=(
+        Case(
+            "an outsider using PostgreSQL",
+            tuple(
+                _line("23.94.5.5", "10.0.0.8", 40000 + n, 5432, 200, 1_700_000_000 + n * 300)
+                for n in range(3)
+            ),
+            ((INTERNET_DATABASE_ACCESS, "23.94.5.5"),),
+        ),
+        Case(
+            "PostgreSQL replies to an internal client are not access",
+            tuple(
+                _line("10.0.0.8", "10.0.0.9", 5432, 40000 + n, 200, 1_700_000_000 + n)
+                for n in range(3)
+            ),
+        ),
+        Case(
+            "HTTPS from the internet is not a database port",
+            tuple(
+                _line("23.94.5.5", "10.0.0.8", 40000 + n, 443, 200, 1_700_000_000 + n)
+                for n in range(3)
+            ),
+        ),
+    ),
+)

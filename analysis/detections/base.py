@@ -1,0 +1,210 @@
+"""What a detection is (one definition: metadata, parameters, SQL, findings, test cases) and
+the SQL pieces detections share: connection sides, time windows, target scoping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from analysis.addresses import address_value, int_to_ip
+from analysis.analyzers.base import FetchRows
+from analysis.analyzers.params import DEFAULT_THRESHOLDS, THRESHOLD_LABELS, AnalysisParams
+from analysis.analyzers.scope import at_target, is_external, is_internal
+from analysis.findings import Finding
+
+MAX_LISTED = 20  # actors or targets named in one finding's evidence (the count says how many)
+
+# MITRE ATT&CK tactics and techniques the detections map to, with their names.
+TACTICS = {
+    "TA0001": "Initial Access",
+    "TA0006": "Credential Access",
+    "TA0007": "Discovery",
+    "TA0008": "Lateral Movement",
+    "TA0010": "Exfiltration",
+    "TA0011": "Command and Control",
+    "TA0040": "Impact",
+    "TA0043": "Reconnaissance",
+}
+TECHNIQUES = {
+    "T1021": "Remote Services",
+    "T1030": "Data Transfer Size Limits",
+    "T1041": "Exfiltration Over C2 Channel",
+    "T1046": "Network Service Discovery",
+    "T1048": "Exfiltration Over Alternative Protocol",
+    "T1071": "Application Layer Protocol",
+    "T1071.004": "Application Layer Protocol: DNS",
+    "T1110": "Brute Force",
+    "T1110.001": "Brute Force: Password Guessing",
+    "T1110.003": "Brute Force: Password Spraying",
+    "T1133": "External Remote Services",
+    "T1190": "Exploit Public-Facing Application",
+    "T1496": "Resource Hijacking",
+    "T1571": "Non-Standard Port",
+    "T1595": "Active Scanning",
+    "T1595.001": "Active Scanning: Scanning IP Blocks",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A test case kept with its detection: flow lines (default v2 format unless `header`)
+    and the (finding type, peer) pairs the detection must report for them (none: silent)."""
+
+    name: str
+    lines: tuple[str, ...]
+    expect: tuple[tuple[str, str], ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    header: str = ""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detection, as data: what it is, how bad, its parameters, its SQL and its findings.
+
+    `sql(ctx)` gives the detection's queries over `flows` (Athena-renderable); `findings`
+    turns their rows into findings, each with a flag saying whether the target (if any) is
+    involved. `cases` are its records-in, findings-out tests, attacks and look-alikes.
+    """
+
+    id: str
+    type: str
+    title: str
+    description: str
+    tactics: tuple[str, ...]
+    techniques: tuple[str, ...]
+    severity: int
+    severity_rises: str
+    parameters: tuple[str, ...]
+    sql: Callable[[Context], list[str]]
+    findings: Callable[[Context, list[list[tuple[Any, ...]]]], list[tuple[Finding, bool]]]
+    cases: tuple[Case, ...] = ()
+    needs: Callable[[AnalysisParams], str | None] = lambda params: None
+
+    @property
+    def attack(self) -> tuple[tuple[str, str], ...]:
+        """(tactic, technique) pairs: every technique under the first tactic."""
+        return tuple((self.tactics[0], technique) for technique in self.techniques)
+
+    def run(self, ctx: Context) -> list[tuple[Finding, bool]]:
+        if self.needs(ctx.params) is not None:
+            return []
+        results = [ctx.fetch(sql) for sql in self.sql(ctx)]
+        stamped = []
+        for finding, touched in self.findings(ctx, results):
+            stamped.append((finding.stamped(self.id, self.attack), touched))
+        return stamped
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "title": self.title,
+            "description": self.description,
+            "tactics": [{"id": t, "name": TACTICS[t]} for t in self.tactics],
+            "techniques": [{"id": t, "name": TECHNIQUES[t]} for t in self.techniques],
+            "severity": self.severity,
+            "severity_rises": self.severity_rises,
+            "parameters": [
+                {
+                    "name": name,
+                    "default": DEFAULT_THRESHOLDS[name],
+                    "meaning": THRESHOLD_LABELS[name],
+                }
+                for name in self.parameters
+            ],
+        }
+
+
+class Context:
+    """A run's view for detections: how to fetch rows, the parameters, the flows columns."""
+
+    def __init__(self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]) -> None:
+        self.fetch = fetch
+        self.params = params
+        self.columns = set(columns)
+        self.t = params.thresholds
+        self.touches_target = (
+            f"(({at_target('src', params, self.columns)}) OR "
+            f"({at_target('dst', params, self.columns)}))"
+        )
+
+    def num(self, name: str) -> float:
+        return float(self.t[name])
+
+    def whole(self, name: str) -> int:
+        return int(self.t[name])
+
+    def internal(self, column: str) -> str:
+        return is_internal(column, self.params)
+
+    def external(self, column: str) -> str:
+        return is_external(column, self.params)
+
+    def touched(self) -> str:
+        """An aggregate: 1 when some record of the group touches the target (1 without one)."""
+        if not self.params.has_target:
+            return "1"
+        return f"MAX(CASE WHEN {self.touches_target} THEN 1 ELSE 0 END)"
+
+    def reply(self) -> str:
+        """A record of the answering side of a conversation: the server's SYN-ACK when
+        tcp-flags says so, else a well-known or lower port answering an ephemeral one.
+        (A SYN without ACK is always an attempt.)"""
+        ports = "(srcport < dstport AND (srcport < 1024 OR dstport >= 32768))"
+        if "tcp_flags" not in self.columns:
+            return f"({ports})"
+        syn_ack = "(protocol = 6 AND (tcp_flags & 18) = 18)"
+        syn_only = "(protocol = 6 AND (tcp_flags & 18) = 2)"
+        return f"({syn_ack} OR ({ports} AND NOT COALESCE({syn_only}, FALSE)))"
+
+    def initiated(self) -> str:
+        """A record of the side that opened the conversation (not a reply)."""
+        return f"(NOT {self.reply()} AND srcport IS NOT NULL AND dstport IS NOT NULL)"
+
+    def not_aws_service(self, side: str = "dst") -> str:
+        column = f"pkt_{side}_aws_service"
+        return f"{column} IS NULL" if column in self.columns else "TRUE"
+
+    @staticmethod
+    def bucket(seconds: float) -> str:
+        step = max(int(seconds), 1)
+        return f"(start - start % {step})"
+
+
+def ip(value: Any) -> str:
+    return int_to_ip(address_value(value))
+
+
+def grouped(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[str]]:
+    """Rows of a group's figures followed by one listed address (or NULL), as listed_sql
+    gives them, by group: the figures and the listed addresses, in row order."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for row in rows:
+        listed = groups.setdefault(tuple(row[:-1]), [])
+        if row[-1] is not None:
+            listed.append(ip(row[-1]))
+    return groups
+
+
+def listed_sql(
+    base: str, groups: str, keys: Iterable[str], listed: str, order: str = "COUNT(*) DESC"
+) -> str:
+    """Join `groups` (a CTE with `keys`) with the top MAX_LISTED values of `listed` among
+    the `base` records of each group; every group column first, the listed address last."""
+    keys = list(keys)
+    on = " AND ".join(f"b.{key} = g.{key}" for key in keys)
+    part = ", ".join(f"g.{key}" for key in keys)
+    join_on = " AND ".join(f"t.{key} = g.{key}" for key in keys)
+    return (
+        f"tops AS (SELECT {part}, b.{listed} AS listed, ROW_NUMBER() OVER (PARTITION BY {part} "
+        f"ORDER BY {order}, b.{listed}) AS rn FROM {base} AS b JOIN {groups} AS g ON {on} "
+        f"GROUP BY {part}, b.{listed}) "
+        f"SELECT g.*, t.listed FROM {groups} AS g LEFT JOIN tops AS t ON {join_on} "
+        f"AND t.rn <= {MAX_LISTED} ORDER BY {part}, t.rn"
+    )
+
+
+def when(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) or value is None else None

@@ -1,0 +1,387 @@
+"""Reconnaissance detections: port scans, probes of unprotected ports, internal sweeps, and
+the internet's background noise summed up once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.detections.base import MAX_LISTED, Case, Context, Detection, grouped, ip, listed_sql
+from analysis.findings import (
+    BACKGROUND_SCANNING,
+    INTERNAL_SWEEP,
+    PORT_PROBE_UNPROTECTED,
+    PORT_SCAN,
+    Finding,
+)
+
+
+def _hit(ctx: Context) -> str:
+    return f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 END"
+
+
+def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
+          action: str = "REJECT", proto: int = 6) -> str:  # fmt: skip
+    return (f"2 1 eni-1 {src} {dst} {sport} {dport} {proto} {packets} {packets * 60} {start} "
+            f"{start + 2} {action} OK")  # fmt: skip
+
+
+def _scan_sql(ctx: Context) -> list[str]:
+    base = (
+        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
+        f"{ctx.bucket(ctx.num('portscan_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
+        f"WHERE {ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
+        "AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
+        "s AS (SELECT src_ip, MAX(ports) AS peak FROM (SELECT src_ip, b, "
+        "COUNT(DISTINCT dstport) AS ports FROM a GROUP BY src_ip, b) AS w GROUP BY src_ip "
+        f"HAVING MAX(ports) >= {ctx.whole('portscan_min_ports')}), "
+        "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dstport) AS ports, "
+        "COUNT(DISTINCT a.dst_ip) AS targets, COUNT(*) AS flows, "
+        "SUM(CASE WHEN a.action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
+        "SUM(CASE WHEN a.action = 'REJECT' THEN 1 ELSE 0 END) AS rejected, "
+        "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
+        f"MAX(a.hit) AS touched, CASE WHEN {ctx.internal('a.src_ip')} THEN 1 ELSE 0 END "
+        "AS inside FROM a JOIN s ON a.src_ip = s.src_ip GROUP BY a.src_ip, s.peak), "
+    )
+    open_ports = (
+        f"WITH {base}o AS (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN g ON "
+        "a.src_ip = g.src_ip WHERE a.action = 'ACCEPT') SELECT src_ip, dstport FROM (SELECT "
+        "src_ip, dstport, ROW_NUMBER() OVER (PARTITION BY src_ip ORDER BY dstport) AS rn "
+        "FROM o) AS ranked WHERE rn <= 50 ORDER BY src_ip, dstport"
+    )
+    return ["WITH " + base + listed_sql("a", "g", ["src_ip"], "dst_ip"), open_ports]
+
+
+def _scan_findings(
+    ctx: Context, results: list[list[tuple[Any, ...]]]
+) -> list[tuple[Finding, bool]]:
+    rows, open_rows = results
+    opened: dict[str, list[int]] = {}
+    for src, port in open_rows:
+        opened.setdefault(ip(src), []).append(int(port))
+    out = []
+    for key, targets in grouped(rows).items():
+        src, peak, ports, count, flows, acc, rej, size, first, last, touched, inside = key
+        peer = ip(src)
+        found = opened.get(peer, [])
+        severity = 6 if inside else (5 if found else 3)
+        out.append((Finding(
+            type=PORT_SCAN, severity=severity,
+            title=f"Port scan from {peer}: {ports} ports on {count} address(es)",
+            explanation=(
+                f"{peer} tried {ports} distinct destination ports in {flows} connection attempts "
+                f"(up to {peak} in one window; {rej} rejected); accepted on {len(found)} port(s)."
+                + (" The scanner is an internal host." if inside else "")
+            ),
+            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
+                      "target_count": int(count), "ports": found, "distinct_ports": int(ports),
+                      "peak_ports_per_window": int(peak), "flows": int(flows),
+                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0)},
+            first_seen=first, last_seen=last,
+        ), bool(touched)))  # fmt: skip
+    return out
+
+
+PORT_SCAN_DETECTION = Detection(
+    id="port-scan",
+    type=PORT_SCAN,
+    title="Port scan",
+    description=(
+        "One source trying many distinct destination ports inside one time window. Only the "
+        "opening side of a conversation counts (tcp-flags SYN without ACK when the logs have "
+        "them; otherwise not a lower port answering an ephemeral one), so a database or cache "
+        "answering its clients' ephemeral ports is not scanning them."
+    ),
+    tactics=("TA0043", "TA0007"),
+    techniques=("T1595", "T1046"),
+    severity=3,
+    severity_rises="3 from outside with every port refused; 5 when a port answered; 6 when "
+    "the scanner is an internal host.",
+    parameters=("portscan_min_ports", "portscan_window_seconds"),
+    sql=_scan_sql,
+    findings=_scan_findings,
+    cases=(
+        Case(
+            "a SYN scan of 40 ports",
+            tuple(
+                _line("198.51.100.23", "10.0.0.5", 50000, port, 1, 1_700_000_000 + port)
+                for port in range(1, 41)
+            ),
+            ((PORT_SCAN, "198.51.100.23"),),
+        ),
+        Case(
+            "a database answering its clients' ephemeral ports",
+            tuple(
+                _line("10.0.0.30", "10.0.0.20", port, 40000 + n, 20, 1_700_000_000 + n, "ACCEPT")
+                for n in range(60)
+                for port in (5432, 6379, 8080)
+            ),
+        ),
+        Case(
+            "40 ports over a day are not a scan in a window",
+            tuple(
+                _line("198.51.100.23", "10.0.0.5", 50000, port, 1, 1_700_000_000 + port * 1800)
+                for port in range(1, 41)
+            ),
+        ),
+    ),
+)
+
+
+def _probe_sql(ctx: Context) -> list[str]:
+    ports = ", ".join(str(port) for port in sorted(ctx.params.sensitive_ports))
+    inbound = f"{ctx.external('src_ip')} AND {ctx.internal('dst_ip')} AND dstport IN ({ports})"
+    external = (
+        f"{ctx.external('f.src_ip')} AND {ctx.internal('f.dst_ip')} AND f.dstport IN ({ports})"
+    )
+    return [
+        f"WITH p AS (SELECT src_ip, dst_ip, dstport, bytes, start_ts, end_ts, {_hit(ctx)} AS hit "
+        f"FROM flows WHERE {inbound} AND action = 'ACCEPT' AND {ctx.initiated()} "
+        f"AND packets <= {ctx.whole('probe_max_packets')}), "
+        # Refused elsewhere: the source was refused on another sensitive port.
+        f"r AS (SELECT DISTINCT f.src_ip, f.dstport FROM flows AS f JOIN (SELECT DISTINCT "
+        f"src_ip FROM p) AS q ON f.src_ip = q.src_ip WHERE {external} "
+        "AND f.action = 'REJECT'), "
+        "rp AS (SELECT DISTINCT p.src_ip, p.dstport FROM p JOIN r ON p.src_ip = r.src_ip "
+        "AND p.dstport <> r.dstport), "
+        "g AS (SELECT p.dst_ip, p.dstport, COUNT(DISTINCT p.src_ip) AS actors, COUNT(*) AS flows, "
+        "SUM(p.bytes) AS bytes, MIN(p.start_ts) AS first_seen, MAX(p.end_ts) AS last_seen, "
+        "MAX(p.hit) AS touched, MAX(CASE WHEN rp.src_ip IS NULL THEN 0 ELSE 1 END) AS refused "
+        "FROM p LEFT JOIN rp ON p.src_ip = rp.src_ip AND p.dstport = rp.dstport "
+        "GROUP BY p.dst_ip, p.dstport), "
+        + listed_sql("p", "g", ["dst_ip", "dstport"], "src_ip")
+    ]  # fmt: skip
+
+
+def _probe_findings(
+    ctx: Context, results: list[list[tuple[Any, ...]]]
+) -> list[tuple[Finding, bool]]:
+    out = []
+    for key, sources in grouped(results[0]).items():
+        dst, port, actors, flows, size, first, last, touched, refused = key
+        target = ip(dst)
+        service = ctx.params.sensitive_ports.get(int(port)) or "unknown"
+        peer = sources[0] if sources else None
+        who = peer if int(actors) == 1 else f"{actors} sources"
+        out.append((Finding(
+            type=PORT_PROBE_UNPROTECTED, severity=7 if refused else 5,
+            title=f"Unprotected port {port} ({service}) of {target} probed by {who}",
+            explanation=(
+                f"{who} reached sensitive port {port} ({service}) of {target} with {flows} small "
+                "accepted flows"
+                + (", after being refused on other sensitive ports." if refused else ".")
+            ),
+            evidence={"peer": peer, "actors": sources, "actor_count": int(actors),
+                      "targets": [target], "target_count": 1, "ports": [int(port)],
+                      "flows": int(flows), "accepted": int(flows), "rejected": None,
+                      "bytes": int(size or 0), "refused_elsewhere": bool(refused)},
+            first_seen=first, last_seen=last,
+        ), bool(touched)))  # fmt: skip
+    return out
+
+
+PORT_PROBE_DETECTION = Detection(
+    id="port-probe",
+    type=PORT_PROBE_UNPROTECTED,
+    title="Probe of an unprotected port",
+    description=(
+        "Small accepted connections from the internet to a sensitive port (SSH, RDP, SMB, "
+        "databases ...) of an internal host: someone found an open door. One finding per host "
+        "and port, listing the sources that probed it."
+    ),
+    tactics=("TA0043",),
+    techniques=("T1595",),
+    severity=5,
+    severity_rises="5; 7 when a source was refused on other sensitive ports before getting in.",
+    parameters=("probe_max_packets",),
+    sql=_probe_sql,
+    findings=_probe_findings,
+    cases=(
+        Case(
+            "a MySQL port found open after refusals",
+            (
+                _line("80.82.77.139", "10.0.0.40", 50000, 1433, 1, 1_700_000_000),
+                _line("80.82.77.139", "10.0.0.40", 50001, 3306, 3, 1_700_000_060, "ACCEPT"),
+            ),
+            ((PORT_PROBE_UNPROTECTED, "80.82.77.139"),),
+        ),
+        Case(
+            "an internal client of MySQL is not a probe",
+            (_line("10.0.0.20", "10.0.0.40", 50001, 3306, 3, 1_700_000_060, "ACCEPT"),),
+        ),
+    ),
+)
+
+
+def _sweep_sql(ctx: Context) -> list[str]:
+    return [
+        f"WITH a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
+        f"{ctx.bucket(ctx.num('sweep_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
+        f"WHERE {ctx.internal('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
+        "AND protocol IN (6, 17) AND src_ip <> dst_ip), "
+        "w AS (SELECT src_ip, dstport, b, COUNT(DISTINCT dst_ip) AS hosts FROM a "
+        "GROUP BY src_ip, dstport, b), "
+        "sp AS (SELECT src_ip, b, COUNT(*) AS ports FROM w GROUP BY src_ip, b), "
+        "wide AS (SELECT src_ip, dstport, b FROM w "
+        f"WHERE hosts >= {ctx.whole('sweep_min_hosts')}), "
+        "rec AS (SELECT src_ip, dstport FROM wide GROUP BY src_ip, dstport "
+        f"HAVING COUNT(*) <= {ctx.whole('sweep_max_windows')}), "
+        "hits AS (SELECT wide.src_ip, wide.dstport, wide.b FROM wide JOIN rec ON "
+        "wide.src_ip = rec.src_ip AND wide.dstport = rec.dstport JOIN sp ON "
+        "wide.src_ip = sp.src_ip AND wide.b = sp.b "
+        f"WHERE sp.ports <= {ctx.whole('sweep_max_ports')}), "
+        "s AS (SELECT a.* FROM a JOIN hits ON a.src_ip = hits.src_ip AND a.dstport = hits.dstport "
+        "AND a.b = hits.b), "
+        "g AS (SELECT src_ip, COUNT(DISTINCT dst_ip) AS hosts, MIN(dstport) AS low, "
+        "MAX(dstport) AS high, COUNT(*) AS flows, "
+        "SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
+        "SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) AS rejected, SUM(bytes) AS bytes, "
+        "MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, MAX(hit) AS touched "
+        "FROM s GROUP BY src_ip), "
+        + listed_sql("s", "g", ["src_ip"], "dst_ip")
+    ]  # fmt: skip
+
+
+def _sweep_findings(
+    ctx: Context, results: list[list[tuple[Any, ...]]]
+) -> list[tuple[Finding, bool]]:
+    out = []
+    for key, targets in grouped(results[0]).items():
+        src, hosts, low, high, flows, acc, rej, size, first, last, touched = key
+        peer = ip(src)
+        ports = sorted({int(low), int(high)})
+        out.append((Finding(
+            type=INTERNAL_SWEEP, severity=7 if int(acc) > 0 else 6,
+            title=f"{peer} swept port {'/'.join(map(str, ports))} of {hosts} internal hosts",
+            explanation=(
+                f"Internal host {peer} tried port {'/'.join(map(str, ports))} on {hosts} internal "
+                f"addresses within one window ({acc} accepted, {rej} rejected), something it "
+                "does not do routinely: discovery before lateral movement."
+            ),
+            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
+                      "target_count": int(hosts), "ports": ports, "flows": int(flows),
+                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0)},
+            first_seen=first, last_seen=last,
+        ), bool(touched)))  # fmt: skip
+    return out
+
+
+INTERNAL_SWEEP_DETECTION = Detection(
+    id="internal-sweep",
+    type=INTERNAL_SWEEP,
+    title="Internal sweep",
+    description=(
+        "One internal source trying one port (or a few) on many internal hosts inside one "
+        "time window. A source that sweeps the same port in many windows (monitoring, "
+        "inventory) is doing its job and is left out; one trying many ports is a port scan."
+    ),
+    tactics=("TA0007",),
+    techniques=("T1046",),
+    severity=6,
+    severity_rises="6; 7 when some of the hosts accepted.",
+    parameters=("sweep_min_hosts", "sweep_window_seconds", "sweep_max_ports", "sweep_max_windows"),
+    sql=_sweep_sql,
+    findings=_sweep_findings,
+    cases=(
+        Case(
+            "one host trying Redis on 40 hosts in a minute",
+            tuple(
+                _line("10.0.2.15", f"10.0.7.{n}", 50000 + n, 6379, 1, 1_700_000_000 + n)
+                for n in range(1, 41)
+            ),
+            ((INTERNAL_SWEEP, "10.0.2.15"),),
+        ),
+        Case(
+            "monitoring polling 40 hosts every 10 minutes",
+            tuple(
+                _line(
+                    "10.0.4.10",
+                    f"10.0.6.{n}",
+                    50000 + n,
+                    9100,
+                    8,
+                    1_700_000_000 + t * 600 + n,
+                    "ACCEPT",
+                )
+                for t in range(12)
+                for n in range(1, 41)
+            ),
+        ),
+    ),
+)
+
+
+def _noise_sql(ctx: Context) -> list[str]:
+    sources = (
+        f"s AS (SELECT src_ip, COUNT(*) AS n, MIN(start_ts) AS first_seen, "
+        f"MAX(end_ts) AS last_seen, MAX({_hit(ctx)}) AS touched FROM flows "
+        f"WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
+        "GROUP BY src_ip HAVING SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) = 0 "
+        f"AND COUNT(*) <= {ctx.whole('noise_max_attempts')})"
+    )
+    return [
+        f"WITH {sources} SELECT COUNT(*), SUM(n), MIN(first_seen), MAX(last_seen), "
+        "MAX(touched) FROM s",
+        f"WITH {sources} SELECT src_ip FROM s ORDER BY n DESC, src_ip LIMIT {MAX_LISTED}",
+    ]
+
+
+def _noise_findings(
+    ctx: Context, results: list[list[tuple[Any, ...]]]
+) -> list[tuple[Finding, bool]]:
+    summary, top = results
+    if not summary or summary[0][0] is None:
+        return []
+    count, flows, first, last, touched = summary[0]
+    if int(count) < ctx.whole("noise_min_sources"):
+        return []
+    actors = [ip(row[0]) for row in top]
+    return [(Finding(
+        type=BACKGROUND_SCANNING, severity=2,
+        title=f"Internet background noise: {count} sources, {flows} refused attempts",
+        explanation=(
+            f"{count} internet addresses made at most {ctx.whole('noise_max_attempts')} "
+            f"attempts each ({flows} in all), every one refused: the internet's usual scanning, "
+            "summed up in one finding instead of one per source."
+        ),
+        evidence={"peer": None, "actors": actors, "actor_count": int(count), "targets": [],
+                  "target_count": 0, "ports": [], "flows": int(flows), "accepted": 0,
+                  "rejected": int(flows), "bytes": None},
+        first_seen=first, last_seen=last,
+    ), bool(touched))]  # fmt: skip
+
+
+BACKGROUND_SCANNING_DETECTION = Detection(
+    id="background-noise",
+    type=BACKGROUND_SCANNING,
+    title="Internet background noise",
+    description=(
+        "Internet addresses that made only a few attempts each and were refused every time: "
+        "the scanning every public address receives. One low-severity summary with the "
+        "count and the busiest sources, never one finding per source."
+    ),
+    tactics=("TA0043",),
+    techniques=("T1595.001",),
+    severity=2,
+    severity_rises="Always 2 (low).",
+    parameters=("noise_max_attempts", "noise_min_sources"),
+    sql=_noise_sql,
+    findings=_noise_findings,
+    cases=(
+        Case(
+            "60 sources, one refused packet each",
+            tuple(
+                _line(f"198.51.{n}.7", "10.0.0.5", 50000, 23, 1, 1_700_000_000 + n)
+                for n in range(60)
+            ),
+            ((BACKGROUND_SCANNING, "None"),),
+            {"thresholds": {"noise_min_sources": 50}},
+        ),
+        Case(
+            "a few refused packets are not worth a summary",
+            tuple(
+                _line(f"198.51.{n}.7", "10.0.0.5", 50000, 23, 1, 1_700_000_000 + n)
+                for n in range(10)
+            ),
+        ),
+    ),
+)
