@@ -173,13 +173,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to the checked address; the certificate is verified against the URL's host name."""
 
     def __init__(self, address: str, hostname: str, port: int, timeout: float) -> None:
-        super().__init__(address, port, timeout=timeout, context=ssl.create_default_context())
+        self.tls = ssl.create_default_context()
+        super().__init__(address, port, timeout=timeout, context=self.tls)
         self.address = address
         self.hostname = hostname
 
     def connect(self) -> None:
         sock = open_connection(self.address, self.port, self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.hostname)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.hostname)
 
 
 def open_connection(address: str, port: int, timeout: float | None) -> socket.socket:

@@ -404,6 +404,11 @@ def ref(w: World) -> int:
     return int(w.reference_table.pk)
 
 
+def _detections(query: str) -> Path:
+    """The world run's detections result, as a page of rows or a download."""
+    return lambda w: f"/api/v1/runs/{run(w)}/results/detections/{query}"
+
+
 def table_owner_or_admin() -> dict[str, str]:
     """A reference table's versions and sharing belong to its owner (the world's analyst) and
     admins; other analysts get 403 unless the owner shares it for editing."""
@@ -627,9 +632,7 @@ ROWS: list[Row] = [
         reads_investigation(), scope="read:investigations"),
     # Detection rows are findings: a token needs read:investigations and read:findings, so no
     # single-scope token reads them, in any format (tests/investigations/test_api_scopes.py).
-    *(api("api:run-result", "GET",
-          lambda w, q=query: f"/api/v1/runs/{run(w)}/results/detections/{q}",
-          reads_investigation(), scope=NO_TOKEN)
+    *(api("api:run-result", "GET", _detections(query), reads_investigation(), scope=NO_TOKEN)
       for query in ("", "?format=csv", "?format=ocsf", "?format=ndjson")),
     api("api:run-compare", "GET",
         lambda w: f"/api/v1/runs/{run(w)}/compare/?with={earlier_run(w)}",

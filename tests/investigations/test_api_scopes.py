@@ -86,7 +86,7 @@ def test_with_read_findings_as_well_the_token_reads_them(
     client = _token(analyst, "soar", "read:investigations,read:findings")
     rows = client.get(f"/api/v1/runs/{run.pk}/results/detections/").json()["rows"]
     assert rows[0]["title"] == FINDING_TITLE
-    csv = client.get(f"/api/v1/runs/{run.pk}/results/detections/?format=csv")
+    csv: Any = client.get(f"/api/v1/runs/{run.pk}/results/detections/?format=csv")
     assert csv.status_code == 200 and FINDING_TITLE in b"".join(csv.streaming_content).decode()
     listed = client.get(f"/api/v1/runs/{run.pk}/results/").json()
     assert [r["analysis"] for r in listed] == ["traffic-summary", "detections"]

@@ -70,7 +70,7 @@ def test_uploads_past_the_users_quota_are_refused_before_anything_is_stored(
     settings.UPLOAD_QUOTA_BYTES = 10_000
     UploadedLog.objects.create(investigation=investigation, uploaded_by=analyst,
                                original_name="old.log", storage_key="old-1.log",
-                               size=10_000 - upload.size + 1, sha256="0" * 64)
+                               size=10_000 - int(upload.size or 0) + 1, sha256="0" * 64)
     # Removed by retention: no longer counted.
     UploadedLog.objects.create(investigation=investigation, uploaded_by=analyst,
                                original_name="purged.log", storage_key="old-2.log",

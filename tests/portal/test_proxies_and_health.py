@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _request(peer: str, forwarded: str = "", proto: str = "") -> HttpRequest:
-    meta = {"REMOTE_ADDR": peer}
+    meta: dict[str, Any] = {"REMOTE_ADDR": peer}
     if forwarded:
         meta["HTTP_X_FORWARDED_FOR"] = forwarded
     if proto:
@@ -77,7 +77,7 @@ def test_x_forwarded_proto_is_believed_only_from_a_trusted_proxy(
 
 
 def _login(client: Client, password: str, *, peer: str, forwarded: str = "") -> Any:
-    extra = {"REMOTE_ADDR": peer}
+    extra: dict[str, Any] = {"REMOTE_ADDR": peer}
     if forwarded:
         extra["HTTP_X_FORWARDED_FOR"] = forwarded
     return client.post(reverse("login"), {"username": "alice", "password": password}, **extra)

@@ -63,7 +63,8 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(caplog: Any) -> None:
     records = [r for r in caplog.records if r.name == "portal.api"]
     assert len(records) == 1
     # Formatted exactly as the configured handler writes it.
-    formatter = logging.Formatter(settings.LOGGING["formatters"]["plain"]["format"])
+    config: Any = settings.LOGGING
+    formatter = logging.Formatter(config["formatters"]["plain"]["format"])
     written = formatter.format(records[0])
     assert "\n" not in written and "\r" not in written
     assert len(written.splitlines()) == 1
