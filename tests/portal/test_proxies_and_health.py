@@ -196,3 +196,25 @@ def test_seed_demo_refuses_to_run_without_debug(settings: Any) -> None:
     with pytest.raises(CommandError, match="--allow-insecure-demo-users"):
         call_command("seed_demo", "--lines", "100")
     assert not get_user_model().objects.filter(username="analyst").exists()
+
+
+@pytest.mark.parametrize(("trusted", "recorded"), [(0, "10.0.0.2"), (1, "198.51.100.7")])
+def test_audit_events_record_the_address_the_trusted_proxies_decide(
+    trusted: int, recorded: str, analyst: Any, settings: Any,
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from investigations.reference import upload_reference_version
+    from portal.models import AuditEvent
+
+    settings.TRUSTED_PROXIES = trusted
+    table = upload_reference_version(
+        user=analyst, kind="known_hosts", name="Known hosts",
+        upload=SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.10,web-1\n")).table
+    response = client_for(analyst).patch(
+        f"/api/v1/reference-tables/{table.pk}/", {"shared_editable": True},
+        content_type="application/json", REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action="reference_table.sharing_changed")
+    assert event.client_ip == recorded
