@@ -114,8 +114,12 @@ def before_user_saved(sender: Any, instance: Any, raw: bool = False,
     instance._audit_before = None
     if raw or instance.pk is None:
         return
+    # A save of some fields only writes those: the others may differ in memory, not in the row.
+    watched = [name for name in _WATCHED if update_fields is None or name in update_fields]
+    if not watched:
+        return
     instance._audit_before = (
-        sender._default_manager.filter(pk=instance.pk).values(*_WATCHED).first()
+        sender._default_manager.filter(pk=instance.pk).values(*watched).first()
     )
     # Django re-hashes a password under newer settings when it checks it: not a change.
     instance._audit_rehash = (update_fields is not None and set(update_fields) == {"password"}
@@ -135,16 +139,17 @@ def after_user_saved(sender: Any, instance: Any, created: bool, raw: bool = Fals
     before = getattr(instance, "_audit_before", None)
     if not before:
         return
-    if before["is_active"] != instance.is_active:
+    if "is_active" in before and before["is_active"] != instance.is_active:
         _record_change("user.activated" if instance.is_active else "user.deactivated",
                        instance, {"username": instance.get_username()})
     privileges = {name: {"from": before[name], "to": getattr(instance, name)}
                   for name in ("is_staff", "is_superuser")
-                  if before[name] != getattr(instance, name)}
+                  if name in before and before[name] != getattr(instance, name)}
     if privileges:
         _record_change("user.privileges_changed", instance,
                        {"username": instance.get_username(), **privileges})
-    if before["password"] != instance.password and not getattr(instance, "_audit_rehash", False):
+    if ("password" in before and before["password"] != instance.password
+            and not getattr(instance, "_audit_rehash", False)):
         _record_change("user.password_changed", instance, {
             "username": instance.get_username(), "usable": instance.has_usable_password(),
         })

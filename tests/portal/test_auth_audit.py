@@ -224,3 +224,11 @@ def test_a_deleted_users_changes_keep_their_name_in_the_timeline(investigation: 
     entry = next(e for e in investigation_timeline(investigation).entries if e.kind == "status")
     assert entry.actor == "bob"
     call_command("verify_audit")
+
+
+def test_a_partial_save_records_only_what_it_writes(analyst: Any) -> None:
+    analyst.is_active = False  # changed in memory only: this save does not write it
+    analyst.save(update_fields=["last_login"])
+    assert not AuditEvent.objects.filter(action="user.deactivated").exists()
+    analyst.save(update_fields=["is_active"])
+    assert _only("user.deactivated").details == {"username": "alice"}
