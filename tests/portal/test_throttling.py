@@ -90,3 +90,19 @@ def test_the_limiter_fails_open_when_its_cache_is_down(
                               ).status_code for _ in range(3)]
     assert codes == [200, 200, 200]
     assert any("rate limiter" in r.getMessage() for r in caplog.records)
+
+
+def test_no_logged_message_can_start_a_new_line(caplog: Any) -> None:
+    """Django's own "Not Found: <path>" line, and any other, goes through the escaping
+    formatter the settings configure."""
+    from portal.logformat import SingleLineFormatter
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        Client().get("/api/v1/x%0a2026-01-01%20INFO%20forged%0d%e2%80%a8")
+    records = [r for r in caplog.records if r.name == "django.request"]
+    assert records, "Django logs the 404"
+    config: Any = settings.LOGGING
+    assert config["formatters"]["plain"]["()"] == "portal.logformat.SingleLineFormatter"
+    written = SingleLineFormatter(config["formatters"]["plain"]["format"]).format(records[0])
+    assert len(written.splitlines()) == 1
+    assert "x\\n2026-01-01 INFO forged\\r\\u2028" in written
