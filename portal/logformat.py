@@ -17,6 +17,6 @@ def escape_controls(text: str) -> str:
 class SingleLineFormatter(logging.Formatter):
     """Escapes the message; a traceback, when there is one, follows on its own lines."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = escape_controls(record.message)
         return super().formatMessage(record)
