@@ -32,6 +32,11 @@ def portal_aws_settings() -> AwsSettings:
     )
 
 
+def configured_principal_arn() -> str:
+    """`PORTAL_AWS_PRINCIPAL_ARN`, or "" when it is not set."""
+    return str(_setting("PORTAL_AWS_PRINCIPAL_ARN", ""))
+
+
 def portal_principal_arn() -> str:
-    """The portal's own role or user, which customer roles must trust."""
-    return str(_setting("PORTAL_AWS_PRINCIPAL_ARN", PRINCIPAL_PLACEHOLDER))
+    """The configured principal, else the placeholder (accounts.principal also asks AWS)."""
+    return configured_principal_arn() or PRINCIPAL_PLACEHOLDER

@@ -70,20 +70,10 @@ def permission_policy(
         {
             "Sid": "ReadFlowLogGroups",
             "Effect": "Allow",
-            "Action": [
-                "logs:DescribeLogStreams",
-                "logs:FilterLogEvents",
-                "logs:GetLogEvents",
-                "logs:StartQuery",
-            ],
+            # What the CloudWatch source calls: streams of the instance's interfaces, then
+            # FilterLogEvents over them.
+            "Action": ["logs:DescribeLogStreams", "logs:FilterLogEvents"],
             "Resource": group_arns,
-        },
-        {
-            "Sid": "ReadLogsInsightsResults",
-            "Effect": "Allow",
-            # GetQueryResults/StopQuery take a query id, not a resource.
-            "Action": ["logs:GetQueryResults", "logs:StopQuery"],
-            "Resource": "*",
         },
     ]
     if locations:
@@ -196,8 +186,9 @@ def athena_statements(
     ]
 
 
-def policies_for(account: Any) -> dict[str, Any]:
-    """Both policies of an account as pretty JSON, using what discovery found."""
+def account_permission_policy(account: Any) -> tuple[dict[str, Any], bool, bool]:
+    """The permission policy of an account from what discovery found, whether it names S3
+    locations, and whether it names any flow-log destination (else it holds placeholders)."""
     from accounts.models import FlowLogConfig
 
     flow_logs = FlowLogConfig.objects.filter(account=account)
@@ -211,18 +202,24 @@ def policies_for(account: Any) -> dict[str, Any]:
         for f in flow_logs
         if f.destination_type == FlowLogDestination.S3 and f.s3_bucket
     ]
+    policy = permission_policy(
+        account_id=account.account_id,
+        regions=account.regions,
+        log_groups=log_groups,
+        s3_locations=locations,
+        athena=account.athena_settings if account.athena_enabled else None,
+    )
+    return policy, bool(locations), bool(log_groups or locations)
+
+
+def policies_for(account: Any, *, principal_arn: str | None = None) -> dict[str, Any]:
+    """Both policies of an account as pretty JSON, using what discovery found."""
+    policy, has_s3, has_destinations = account_permission_policy(account)
     return {
-        "trust": json.dumps(trust_policy(external_id=account.external_id), indent=2),
-        "permissions": json.dumps(
-            permission_policy(
-                account_id=account.account_id,
-                regions=account.regions,
-                log_groups=log_groups,
-                s3_locations=locations,
-                athena=account.athena_settings if account.athena_enabled else None,
-            ),
-            indent=2,
+        "trust": json.dumps(
+            trust_policy(external_id=account.external_id, principal_arn=principal_arn), indent=2
         ),
-        "has_s3": bool(locations),
-        "has_destinations": bool(log_groups or locations),
+        "permissions": json.dumps(policy, indent=2),
+        "has_s3": has_s3,
+        "has_destinations": has_destinations,
     }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/", views.account_detail, name="detail"),
     path("<int:pk>/edit/", views.account_edit, name="edit"),
     path("<int:pk>/delete/", views.account_delete, name="delete"),
+    path("<int:pk>/setup/<str:fmt>/", views.account_setup, name="setup"),
     path("<int:pk>/test-connection/", views.account_test_connection, name="test_connection"),
     path("<int:pk>/refresh/", views.account_refresh, name="refresh"),
     path("<int:pk>/instances/search/", views.instance_search, name="instance_search"),

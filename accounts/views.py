@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,7 +12,9 @@ from accounts.access import get_account_for_user, get_rw_account_for_user, requi
 from accounts.forms import AwsAccountForm
 from accounts.models import AwsAccount, FlowLogConfig, Instance, RegionDiscovery, Vpc
 from accounts.policies import policies_for
+from accounts.principal import portal_principal
 from accounts.querysets import can_manage_aws_accounts
+from accounts.role_templates import FORMATS, role_setup_for
 from accounts.services import (
     create_account,
     delete_account,
@@ -102,13 +104,20 @@ def account_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     account = get_account_for_user(request.user, pk)
     instances = Instance.objects.filter(account=account)
+    can_manage = can_manage_aws_accounts(request.user)
+    principal = portal_principal()
+    setup = role_setup_for(account, principal=principal) if can_manage else None
     return render(
         request,
         "accounts/detail.html",
         {
             "account": account,
-            "can_manage": can_manage_aws_accounts(request.user),
-            "policies": policies_for(account),
+            "can_manage": can_manage,
+            "principal": principal,
+            "policies": policies_for(account, principal_arn=principal.arn),
+            "setup": setup,
+            "setup_cloudformation": setup.cloudformation_yaml() if setup else "",
+            "setup_terraform": setup.terraform() if setup else "",
             "discoveries": RegionDiscovery.objects.filter(account=account).order_by("region"),
             "vpcs": Vpc.objects.filter(account=account),
             "instances": instances[:INSTANCES_SHOWN],
@@ -118,6 +127,18 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "test": account.last_test_result or None,
         },
     )
+
+
+@require_GET
+def account_setup(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    """The role as a file to download (admins): CloudFormation YAML or JSON, or Terraform."""
+    account = get_rw_account_for_user(request.user, pk)
+    if fmt not in FORMATS:
+        raise Http404("No such template format.")
+    setup = role_setup_for(account)
+    response = HttpResponse(setup.render(fmt), content_type=f"{FORMATS[fmt][0]}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{setup.filename(fmt)}"'
+    return response
 
 
 @require_POST

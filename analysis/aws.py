@@ -6,8 +6,9 @@ import contextlib
 import functools
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -174,6 +175,7 @@ _cache_lock = threading.Lock()
 def clear_session_cache() -> None:
     with _cache_lock:
         _cache.clear()
+        _identity_cache.clear()
 
 
 def assume_role(
@@ -242,6 +244,44 @@ def caller_identity(session: boto3.Session, aws: AwsSettings) -> dict[str, str]:
     except (ClientError, BotoCoreError) as exc:
         raise AwsError.from_exception(exc, operation="sts:GetCallerIdentity") from exc
     return {key: response.get(key, "") for key in ("Account", "Arn", "UserId")}
+
+
+# The portal's own identity, remembered this many seconds (a failure for less: it may be fixed).
+IDENTITY_MAX_AGE = 900.0
+IDENTITY_FAILURE_MAX_AGE = 60.0
+_identity_cache: dict[tuple[str, str, str], tuple[float, dict[str, str] | AwsError]] = {}
+
+
+def portal_identity(aws: AwsSettings, *, now: float | None = None) -> dict[str, str]:
+    """sts:GetCallerIdentity of the portal's own identity (profile or default chain): Account,
+    Arn, UserId. Pages wait on it, so it makes two quick attempts and the answer is remembered
+    (a failure briefly). Raises AwsError."""
+    key = (aws.profile or "", aws.endpoint_url or "", aws.sts_region)
+    moment = time.monotonic() if now is None else now
+    with _cache_lock:
+        cached = _identity_cache.get(key)
+    if cached is not None and cached[0] > moment:
+        if isinstance(cached[1], AwsError):
+            raise cached[1]
+        return dict(cached[1])
+    quick = replace(
+        aws, connect_timeout=min(aws.connect_timeout, 2.0),
+        read_timeout=min(aws.read_timeout, 5.0), max_attempts=min(aws.max_attempts, 2),
+    )
+    try:
+        identity = caller_identity(portal_session(quick), quick)
+    except AwsError as exc:
+        with _cache_lock:
+            _identity_cache[key] = (moment + IDENTITY_FAILURE_MAX_AGE, exc)
+        raise
+    except BotoCoreError as exc:  # no credentials, a broken profile
+        error = AwsError.from_exception(exc, operation="sts:GetCallerIdentity")
+        with _cache_lock:
+            _identity_cache[key] = (moment + IDENTITY_FAILURE_MAX_AGE, error)
+        raise error from exc
+    with _cache_lock:
+        _identity_cache[key] = (moment + IDENTITY_MAX_AGE, identity)
+    return dict(identity)
 
 
 def _pages(
@@ -426,9 +466,11 @@ class LogTargets:
     s3_locations: tuple[tuple[str, str], ...] = ()  # (bucket, prefix)
 
 
-def _first_byte(s3: Any, bucket: str, key: str) -> bytes:
-    body: bytes = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
-    return body
+def _first_byte(s3: Any, bucket: str, key: str) -> str:
+    """Reads one byte; returns how the object is encrypted at rest (`aws:kms`, `AES256`...)."""
+    response = s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+    response["Body"].read()
+    return str(response.get("ServerSideEncryption") or "")
 
 
 def _check(name: str, region: str, target: str, call: Any) -> tuple[dict[str, Any], Any]:
@@ -526,12 +568,17 @@ def check_permissions(
             contents = (listing or {}).get("Contents", [])
             if contents:
                 key = contents[0]["Key"]
-                results.append(
-                    _check(
-                        "s3:GetObject",
-                        region,
-                        f"s3://{bucket}/{key}",
-                        partial(_first_byte, s3, bucket, key),
-                    )[0]
+                outcome, encryption = _check(
+                    "s3:GetObject",
+                    region,
+                    f"s3://{bucket}/{key}",
+                    partial(_first_byte, s3, bucket, key),
                 )
+                results.append(outcome)
+                if outcome["ok"] and encryption.startswith("aws:kms"):
+                    # S3 decrypted an SSE-KMS object for the role: kms:Decrypt through S3 works.
+                    results.append(
+                        {"check": "kms:Decrypt", "region": region,
+                         "target": f"s3://{bucket}/{key}", "ok": True, "code": "", "message": ""}
+                    )
     return results

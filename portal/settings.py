@@ -355,6 +355,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request bodies get their own components (no read-only fields; uploads as binary), so a
+    # generated client can build them; one body type per operation (JSON, or multipart for
+    # uploads, declared on those views), which generated clients need.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     "ENUM_NAME_OVERRIDES": {
         "InvestigationStatusEnum": "investigations.choices.InvestigationStatus",
         "RunStatusEnum": "investigations.choices.RunStatus",

@@ -587,6 +587,7 @@ ROWS: list[Row] = [
          ok=(302,), done=_audited("aws_account.discovery_refreshed"), aws=True),
     page("accounts:instance_search", "GET", lambda w: f"/aws/{acct(w)}/instances/search/?q=web",
          everyone()),
+    page("accounts:setup", "GET", lambda w: f"/aws/{acct(w)}/setup/terraform/", aws_admins()),
     # ---- Django admin: staff (the admin role) only; the rest of admin/ is Django's own
     page("admin:index", "GET", lambda w: "/admin/", {**everyone(ADMIN_LOGIN), ADMIN: OK}),
     # ---- API: index and schema
@@ -693,6 +694,8 @@ ROWS: list[Row] = [
     api("api:account-instance-search", "GET",
         lambda w: f"/api/v1/accounts/{acct(w)}/instances/search/?q=web", everyone(),
         scope="read:investigations"),
+    api("api:account-setup", "GET", lambda w: f"/api/v1/accounts/{acct(w)}/setup/",
+        aws_admins(), scope="read:investigations"),
     api("api:account-test-connection", "POST",
         lambda w: f"/api/v1/accounts/{acct(w)}/test-connection/", aws_admins(), scope=NO_TOKEN,
         done=_audited("aws_account.connection_tested"), aws=True),

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import mixins, viewsets
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.access import get_rw_account_for_user
-from accounts.api.serializers import AwsAccountDetailSerializer, AwsAccountSerializer
+from accounts.api.serializers import (
+    AwsAccountDetailSerializer,
+    AwsAccountSerializer,
+    ConnectionTestSerializer,
+    DiscoveryResultSerializer,
+    InstanceSearchSerializer,
+    RoleSetupSerializer,
+)
 from accounts.models import AwsAccount
+from accounts.role_templates import FORMATS, role_setup_for
 from accounts.services import refresh_discovery, run_connection_test, search_instances
 from portal.api.permissions import TokenHasScope
 from portal.audit import client_ip_of
@@ -44,6 +54,7 @@ class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         self.get_object()  # 404 for what the user cannot see
         return get_rw_account_for_user(request.user, int(self.kwargs["pk"]))
 
+    @extend_schema(request=None, responses={200: ConnectionTestSerializer})
     @action(detail=True, methods=["post"], url_path="test-connection")
     def test_connection(self, request: Request, pk: str | None = None) -> Response:
         account = self._writable(request)
@@ -55,6 +66,44 @@ class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return Response(result)
 
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "format", str, enum=list(FORMATS),
+            description="Answer with that one file instead (CloudFormation YAML or JSON, or "
+                        "Terraform), as a download.")],
+        responses={200: RoleSetupSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def setup(self, request: Request, pk: str | None = None) -> Response | HttpResponse:
+        """The customer's role, paste-ready (admins): the portal's principal, the external ID,
+        both policies, and CloudFormation and Terraform holding them."""
+        account = self._writable(request)
+        setup = role_setup_for(account)
+        fmt = request.query_params.get("format")
+        if fmt:
+            if fmt not in FORMATS:
+                raise serializers.ValidationError(
+                    {"format": [f"Choose one of: {', '.join(FORMATS)}."]})
+            response = HttpResponse(setup.render(fmt),
+                                    content_type=f"{FORMATS[fmt][0]}; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{setup.filename(fmt)}"'
+            return response
+        return Response({
+            "account": account.pk,
+            "role_arn": account.role_arn,
+            "external_id": setup.external_id,
+            "principal": setup.principal.arn,
+            "principal_source": setup.principal.source,
+            "principal_note": setup.principal.note,
+            "notes": setup.notes(),
+            "trust_policy": setup.trust_policy,
+            "permission_policy": setup.permission_policy,
+            "cloudformation_yaml": setup.cloudformation_yaml(),
+            "cloudformation_json": setup.cloudformation_json(),
+            "terraform": setup.terraform(),
+        })
+
+    @extend_schema(request=None, responses={200: DiscoveryResultSerializer})
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str | None = None) -> Response:
         account = self._writable(request)
@@ -66,6 +115,10 @@ class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return Response(result.to_dict())
 
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Instance id, Name tag or address.")],
+        responses={200: InstanceSearchSerializer},
+    )
     @action(detail=True, methods=["get"], url_path="instances/search", url_name="instance-search")
     def instance_search(self, request: Request, pk: str | None = None) -> Response:
         account = self.get_object()

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
@@ -86,6 +87,8 @@ class InvestigationUpdateSerializer(serializers.Serializer):
 
 class RunResultSummarySerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    columns = serializers.ListField(child=serializers.CharField(), read_only=True)
+    summary = serializers.DictField(read_only=True)
 
     class Meta:
         model = RunResult
@@ -132,6 +135,7 @@ class QueryRunSerializer(serializers.ModelSerializer):
             for used in obj.reference_versions.select_related("table").order_by("table__name")
         ]
 
+    @extend_schema_field(RunResultSummarySerializer(many=True))
     def get_results(self, obj: QueryRun) -> list[dict[str, Any]]:
         hidden = hidden_analyses(self.context.get("request"))
         return RunResultSummarySerializer(

@@ -59,8 +59,9 @@ from investigations.services import (
     update_investigation,
 )
 from investigations.uploads import UploadRejected
-from portal.api.changes import ChangePageSerializer, change_feed
+from portal.api.changes import change_feed, change_page_serializer
 from portal.api.permissions import TokenHasScope, hidden_analyses
+from portal.api.schema import DetailSerializer
 from portal.audit import client_ip_of
 from portal.idempotency import IdempotencyConflict
 from portal.models import ApiToken
@@ -109,9 +110,9 @@ class InvestigationViewSet(
             raise serializers.ValidationError({"detail": str(exc)}) from exc
         return Response(InvestigationSerializer(self.get_queryset().get(pk=investigation.pk)).data)
 
-    @extend_schema(request=NoteSerializer, responses={200: NoteSerializer(many=True),
-                                                      201: NoteSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], request=None, responses={200: NoteSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=NoteSerializer, responses={201: NoteSerializer})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def notes(self, request: Request, pk: str | None = None) -> Response:
         investigation = self.get_object()
         if request.method == "POST":
@@ -196,7 +197,11 @@ class QueryRunViewSet(
             runs = form.filter(runs)
         return runs
 
-    @extend_schema(request=QueryRunCreateSerializer, responses={202: QueryRunSerializer})
+    @extend_schema(request={"multipart/form-data": QueryRunCreateSerializer}, responses={
+        202: QueryRunSerializer,
+        422: OpenApiResponse(DetailSerializer, description="The Idempotency-Key was used "
+                                                            "for a different request."),
+    })
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -237,7 +242,7 @@ class QueryRunViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses={200: ChangePageSerializer},
+        responses={200: change_page_serializer("RunChangePage", QueryRunSerializer)},
     )
     @action(detail=False, methods=["get"])
     def changes(self, request: Request) -> Response:
@@ -245,6 +250,10 @@ class QueryRunViewSet(
         return change_feed(self.get_queryset(), request, QueryRunSerializer,
                            self.get_serializer_context())
 
+    @extend_schema(request=None, responses={
+        200: QueryRunSerializer,
+        409: OpenApiResponse(DetailSerializer, description="The run has already finished."),
+    })
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
@@ -257,7 +266,7 @@ class QueryRunViewSet(
 
     @extend_schema(operation_id="runs_results_list",
                    responses={200: RunResultSummarySerializer(many=True)})
-    @action(detail=True, methods=["get"], url_path="results")
+    @action(detail=True, methods=["get"], url_path="results", pagination_class=None)
     def results(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         results = (RunResult.objects.filter(run=run)
@@ -370,7 +379,7 @@ class FindingViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses={200: ChangePageSerializer},
+        responses={200: change_page_serializer("FindingChangePage", FindingSerializer)},
     )
     @action(detail=False, methods=["get"])
     def changes(self, request: Request) -> Response:
@@ -457,7 +466,8 @@ class ReferenceTableViewSet(
                                     api_token_id=_token_id(request))
         return Response(ReferenceTableSerializer(table).data)
 
-    @extend_schema(request=ReferenceUploadSerializer, responses={201: ReferenceVersionSerializer})
+    @extend_schema(request={"multipart/form-data": ReferenceUploadSerializer},
+                   responses={201: ReferenceVersionSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = ReferenceUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -473,11 +483,77 @@ class ReferenceTableViewSet(
         return Response(ReferenceVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: ReferenceVersionSerializer(many=True)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def versions(self, request: Request, pk: str | None = None) -> Response:
         table = self.get_object()
         return Response(ReferenceVersionSerializer(
             table.versions.select_related("table", "uploaded_by"), many=True).data)
+
+
+class EntityTotalsSerializer(serializers.Serializer):
+    flows = serializers.IntegerField()
+    packets = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    first_seen = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+
+
+class EntityPeerSerializer(serializers.Serializer):
+    peer = serializers.CharField()
+    port = serializers.IntegerField(allow_null=True)
+    protocol = serializers.IntegerField(allow_null=True)
+    flows = serializers.IntegerField()
+    packets = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class EntityHourSerializer(serializers.Serializer):
+    hour = serializers.DateTimeField()
+    bytes_out = serializers.IntegerField()
+    bytes_in = serializers.IntegerField()
+
+
+class EntityTrafficSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    source = serializers.CharField()
+    peers_in = EntityPeerSerializer(many=True)
+    peers_out = EntityPeerSerializer(many=True)
+    hours = EntityHourSerializer(many=True)
+
+    def get_fields(self) -> dict[str, Any]:
+        # `in` is a Python keyword: added here rather than as class attributes.
+        return {**super().get_fields(), "in": EntityTotalsSerializer(),
+                "out": EntityTotalsSerializer()}
+
+
+class EntityLabelSerializer(serializers.Serializer):
+    source = serializers.CharField()
+    label = serializers.CharField()
+    run = serializers.IntegerField(allow_null=True)
+
+
+class EntityMentionSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    investigation = serializers.IntegerField()
+    analysis = serializers.CharField()
+    rows = serializers.IntegerField()
+
+
+class EntityReportSerializer(serializers.Serializer):
+    """Documents an entity report (the view builds the answer)."""
+
+    address = serializers.CharField()
+    first_seen = serializers.DateTimeField(allow_null=True)
+    last_seen = serializers.DateTimeField(allow_null=True)
+    labels = EntityLabelSerializer(many=True)
+    findings = FindingSerializer(many=True)
+    findings_total = serializers.IntegerField()
+    runs = EntityMentionSerializer(many=True)
+    runs_truncated = serializers.BooleanField()
+    traffic = EntityTrafficSerializer(many=True)
+    stored_results_only = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Runs mentioning it whose flow-cache entry is gone.")
 
 
 class EntityView(APIView):
@@ -490,8 +566,8 @@ class EntityView(APIView):
     required_scopes = {"GET": "read:investigations"}
 
     @extend_schema(responses={
-        200: OpenApiTypes.OBJECT,
-        400: OpenApiResponse(OpenApiTypes.OBJECT, description="Not an IP address (`detail`)"),
+        200: EntityReportSerializer,
+        400: OpenApiResponse(DetailSerializer, description="Not an IP address."),
     })
     def get(self, request: Request, address: str) -> Response:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,12 +17,15 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-class ChangePageSerializer(serializers.Serializer):
-    """Documents a change-feed page."""
-
-    results = serializers.ListField(child=serializers.DictField())
-    next_cursor = serializers.CharField()
-    has_more = serializers.BooleanField()
+def change_page_serializer(
+    name: str, serializer_class: type[serializers.Serializer]
+) -> serializers.Serializer:
+    """Documents a change-feed page of one resource: `results` typed as that resource."""
+    return inline_serializer(name, fields={
+        "results": serializer_class(many=True),
+        "next_cursor": serializers.CharField(help_text="Give it as `cursor` in the next poll."),
+        "has_more": serializers.BooleanField(),
+    })
 
 
 def change_feed(

@@ -1,7 +1,7 @@
 """The REST API under /api/v1/ (namespace `api`)."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
@@ -13,6 +13,7 @@ from investigations.api.views import (
     ReferenceTableViewSet,
     RunResultViewSet,
 )
+from portal.api.schema import SchemaView
 from portal.api.views import AuditEventViewSet, WebhookViewSet
 
 app_name = "api"
@@ -28,7 +29,7 @@ router.register("accounts", AwsAccountViewSet, basename="account")
 
 urlpatterns = [
     *router.urls,
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("entities/<path:address>/", EntityView.as_view(), name="entity-detail"),
     path(

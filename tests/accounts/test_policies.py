@@ -42,11 +42,10 @@ def test_the_permission_policy_reads_only_the_flow_log_destinations() -> None:
         "arn:aws:logs:eu-west-1:123456789012:log-group:/vpc/flow",
         "arn:aws:logs:eu-west-1:123456789012:log-group:/vpc/flow:*",
     ]
+    # Only what the CloudWatch source and the connection test call: no Logs Insights.
     assert set(s["ReadFlowLogGroups"]["Action"]) == {
         "logs:DescribeLogStreams",
         "logs:FilterLogEvents",
-        "logs:GetLogEvents",
-        "logs:StartQuery",
     }
     assert s["ListFlowLogPrefix1"] == {
         "Sid": "ListFlowLogPrefix1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -38,3 +39,75 @@ def test_the_docs_page_loads_its_assets_locally(analyst: Any) -> None:
     sources = re.findall(rb'(?:src|href)="([^"]+)"', page.content)
     assert sources, page.content[:500]
     assert all(not s.startswith((b"http://", b"https://", b"//")) for s in sources), sources
+
+
+def test_format_json_answers_json_and_format_yaml_yaml(analyst: Any) -> None:
+    client = client_for(analyst)
+    as_json = client.get("/api/v1/schema/?format=json")
+    assert as_json.status_code == 200
+    assert as_json["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert json.loads(as_json.content)["openapi"].startswith("3.")
+    as_yaml = client.get("/api/v1/schema/?format=yaml")
+    assert as_yaml["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert yaml.safe_load(as_yaml.content) == json.loads(as_json.content)
+    by_accept = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json")
+    assert json.loads(by_accept.content) == json.loads(as_json.content)
+
+
+def _schema(user: Any) -> dict[str, Any]:
+    return json.loads(client_for(user).get("/api/v1/schema/?format=json").content)
+
+
+def test_uploads_are_binary_multipart_fields(analyst: Any) -> None:
+    schema = _schema(analyst)
+    components = schema["components"]["schemas"]
+    for path, component, field in (("/api/v1/runs/", "QueryRunCreateRequest", "files"),
+                                   ("/api/v1/reference-tables/", "ReferenceUploadRequest",
+                                    "file")):
+        body = schema["paths"][path]["post"]["requestBody"]["content"]
+        assert list(body) == ["multipart/form-data"], path
+        assert body["multipart/form-data"]["schema"]["$ref"].endswith(f"/{component}")
+        declared = components[component]["properties"][field]
+        binary = declared.get("items", declared)
+        assert binary == {"type": "string", "format": "binary"}, declared
+
+
+def test_every_operation_has_one_body_type_and_typed_responses(analyst: Any) -> None:
+    schema = _schema(analyst)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody")
+            if body is not None:
+                assert len(body["content"]) == 1, (method, path, list(body["content"]))
+            responses = operation["responses"]
+            assert any(code.startswith("2") for code in responses), (method, path)
+            for code, response in responses.items():
+                if code == "204":
+                    assert "content" not in response
+                    continue
+                content = response.get("content")
+                assert content, (method, path, code)
+                for media in content.values():
+                    assert media["schema"].get("$ref") or media["schema"].get("items"), (
+                        method, path, code, media)
+
+
+def test_action_responses_name_what_they_return(analyst: Any) -> None:
+    paths = _schema(analyst)["paths"]
+
+    def returned(path: str, method: str, code: str = "200") -> Any:
+        return paths[path][method]["responses"][code]["content"]["application/json"]["schema"]
+
+    assert returned("/api/v1/accounts/{id}/test-connection/", "post")["$ref"].endswith(
+        "/ConnectionTest")
+    assert returned("/api/v1/accounts/{id}/refresh/", "post")["$ref"].endswith(
+        "/DiscoveryResult")
+    assert returned("/api/v1/accounts/{id}/instances/search/", "get")["$ref"].endswith(
+        "/InstanceSearch")
+    assert returned("/api/v1/runs/changes/", "get")["$ref"].endswith("/RunChangePage")
+    assert returned("/api/v1/findings/changes/", "get")["$ref"].endswith("/FindingChangePage")
+    # Unpaged lists are documented as plain arrays, as they are answered.
+    assert returned("/api/v1/runs/{id}/results/", "get")["type"] == "array"
+    assert returned("/api/v1/investigations/{id}/notes/", "get")["type"] == "array"
+    assert returned("/api/v1/runs/{id}/cancel/", "post", "409")["$ref"].endswith("/Detail")
+    assert "requestBody" not in paths["/api/v1/runs/{id}/cancel/"]["post"]
