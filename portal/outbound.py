@@ -28,7 +28,12 @@ SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598, carri
 
 
 class TargetRefused(ValueError):
-    """The URL may not be used: bad scheme, no host, or an address that is not allowed."""
+    """The URL may not be used: bad scheme, no host, or an address that is not allowed.
+    `coarse` is what a delivery log may show."""
+
+    def __init__(self, message: str, coarse: str = "address not allowed") -> None:
+        super().__init__(message)
+        self.coarse = coarse
 
 
 class HostNotFound(TargetRefused):
@@ -129,22 +134,23 @@ def check_url(url: str) -> Target:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise TargetRefused("The URL must start with https:// (or http:// in development).")
+        raise TargetRefused("The URL must start with https:// (or http:// in development).",
+                            coarse="https required")
     if scheme == "http" and not settings.DEBUG:
-        raise TargetRefused("The URL must use https://.")
+        raise TargetRefused("The URL must use https://.", coarse="https required")
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise TargetRefused("The URL has no host.")
+        raise TargetRefused("The URL has no host.", coarse="invalid URL")
     try:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError as exc:
-        raise TargetRefused("The URL has an invalid port.") from exc
+        raise TargetRefused("The URL has an invalid port.", coarse="invalid URL") from exc
     try:
         addresses = resolve(host, port)
     except (OSError, UnicodeError) as exc:
-        raise HostNotFound(f"The host {host} does not resolve.") from exc
+        raise HostNotFound(f"The host {host} does not resolve.", "host not found") from exc
     if not addresses:
-        raise HostNotFound(f"The host {host} does not resolve.")
+        raise HostNotFound(f"The host {host} does not resolve.", "host not found")
     networks = allowed_networks()
     for address in addresses:
         if not address_allowed(ipaddress.ip_address(address), networks):

@@ -104,14 +104,13 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
                              timeout=DELIVERY_TIMEOUT_SECONDS)
     except outbound.HostNotFound:
         error = "host not found"
-    except outbound.TargetRefused:
+    except outbound.TargetRefused as exc:
         # The host now resolves somewhere it may not go (or https became required): nothing
         # was sent, and retrying would only knock again.
-        logger.warning("Webhook %s: refused target %s", delivery.webhook.pk,
-                       outbound.redacted(delivery.webhook.url))
+        logger.warning("Webhook %s: refused target %s (%s)", delivery.webhook.pk,
+                       outbound.redacted(delivery.webhook.url), exc.coarse)
         _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
-                           "last_status_code": None,
-                           "last_error": "Not sent: address not allowed"})
+                           "last_status_code": None, "last_error": f"Not sent: {exc.coarse}"})
         return False
     except outbound.DeliveryError as exc:
         error = str(exc)

@@ -326,6 +326,21 @@ def test_the_delivery_log_gives_coarse_errors_only(
 
 
 @pytest.mark.django_db
+def test_a_plain_http_webhook_is_not_sent_outside_development(
+    analyst: Any, settings: Any, listener: Listener,
+) -> None:
+    settings.DEBUG, settings.WEBHOOK_ALLOWED_NETWORKS = False, ["127.0.0.1/32"]
+    hook = Webhook.objects.create(user=analyst, name="old", url=f"http://127.0.0.1:{listener.port}/",
+                                  secret=webhooks.seal(webhooks.new_secret()),
+                                  events=["run.finished"])
+    delivery = _delivery(hook)
+    assert webhooks.attempt_delivery(delivery) is False
+    assert (delivery.status, delivery.last_error) == ("failed", "Not sent: https required")
+    time.sleep(0.3)
+    assert listener.accepted == 0
+
+
+@pytest.mark.django_db
 def test_audit_events_keep_only_scheme_and_host(analyst: Any) -> None:
     hook, _ = webhooks.create_webhook(
         user=analyst, name="siem", url="https://siem.example.com:8443/hook/s3cr3t-path?token=abc",
