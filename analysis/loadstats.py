@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -188,3 +189,23 @@ class LoadStats:
             first_seen=_time(data.get("first_seen")),
             last_seen=_time(data.get("last_seen")),
         )
+
+    @classmethod
+    def merge(cls, parts: Sequence[LoadStats]) -> LoadStats:
+        """Several loads (one per format, or one per part of a window) as one: counts add up,
+        samples are kept in order up to their limits, and the time span covers all."""
+        merged = cls()
+        for part in parts:
+            merged.total += part.total
+            merged.ok += part.ok
+            merged.nodata += part.nodata
+            merged.skipdata += part.skipdata
+            merged.malformed += part.malformed
+            merged.filtered_out += part.filtered_out
+            room = MAX_MALFORMED_SAMPLES - len(merged.malformed_samples)
+            merged.malformed_samples.extend(part.malformed_samples[:max(0, room)])
+            room = MAX_SKIPDATA_GAPS - len(merged.skipdata_gaps)
+            merged.skipdata_gaps.extend(part.skipdata_gaps[:max(0, room)])
+            merged.files.extend(part.files)
+            merged.note_seen(part.first_seen, part.last_seen)
+        return merged

@@ -14,10 +14,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from investigations.choices import RunStatus
-from investigations.execution import analyse_parts, execute
-from investigations.execution import fetch_part as fetch_run_part
 from investigations.models import QueryRun
-from investigations.runs import queue
+from investigations.runs import pipeline, queue
 from investigations.runs.lifecycle import concurrency_scope, slot_holder
 from investigations.runs.reaper import prune_old_data as prune
 from investigations.runs.reaper import reap_stale_runs as reap
@@ -58,7 +56,7 @@ def execute_run(self: Task, run_id: int) -> None:
         logger.info("Run %s is not queued (already taken, cancelled or gone); skipping.", run_id)
         return
     # The run's ending frees the slot; a run handed to parts keeps it until its analysis ends.
-    execute(run, on_heartbeat=_slot_renewal(run))
+    pipeline.execute(run, on_heartbeat=_slot_renewal(run))
 
 
 def _running(run_id: int, attempt: int) -> QueryRun | None:
@@ -85,7 +83,7 @@ def fetch_part(self: Task, run_id: int, attempt: int, index: int, count: int) ->
         logger.info("Run %s attempt %s is no longer running; part %s dropped.", run_id, attempt,
                     index)
         return
-    if fetch_run_part(run, index, count, on_heartbeat=_slot_renewal(run)):
+    if pipeline.fetch_part(run, index, count, on_heartbeat=_slot_renewal(run)):
         queue.analyse(run_id, attempt, count)
 
 
@@ -96,7 +94,7 @@ def analyse_run(self: Task, run_id: int, attempt: int, count: int) -> None:
     if run is None:
         logger.info("Run %s attempt %s is no longer running; analysis dropped.", run_id, attempt)
         return
-    analyse_parts(run, count, on_heartbeat=_slot_renewal(run))
+    pipeline.analyse_parts(run, count, on_heartbeat=_slot_renewal(run))
 
 
 @shared_task(ignore_result=True)

@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.window import TimeWindow
-from investigations.athena_runs import check_engine
 from investigations.choices import RunSource, RunStatus
 from investigations.models import Investigation, QueryRun, UploadedLog
 from investigations.reference import ReferenceUploadRejected, latest_versions, reference_params
 from investigations.runs import lifecycle, queue
+from investigations.runs.engines.athena import check_engine
 from investigations.services import RunRequestInvalid, check_writable
 from investigations.uploads import check_upload_quota, display_name, store_upload
 from portal import audit

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from django.db import connection
 
-from investigations.athena_runs import ATHENA, LOCAL
-from investigations.execution import execute
 from investigations.models import QueryRun
+from investigations.runs.engines.athena import ATHENA, LOCAL
+from investigations.runs.pipeline import execute
 from investigations.runs.submit import cancel_run, submit_run
 from investigations.services import RunRequestInvalid
 from portal.models import AuditEvent

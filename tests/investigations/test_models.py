@@ -84,11 +84,11 @@ def test_a_run_reports_records_so_far_while_it_loads(
 ) -> None:
     """Executed in this process (the task is queued only on commit, which a test never does):
     every progress write after the first file carries the rows loaded so far."""
-    from investigations import execution
+    from investigations.runs import pipeline, progress
     from investigations.runs.submit import submit_run
     from tests.flowlogs import SAMPLE_TEXT, sample_upload
 
-    monkeypatch.setattr(execution, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr(progress, "PROGRESS_EVERY_SECONDS", 0)
     seen: list[int | None] = []
     original = QueryRun.report_progress
 
@@ -103,7 +103,7 @@ def test_a_run_reports_records_so_far_while_it_loads(
     )
     claimed = QueryRun.claim(submitted.pk)
     assert claimed is not None
-    execution.execute(claimed)
+    pipeline.execute(claimed)
     claimed.refresh_from_db()
     assert claimed.status == "succeeded", claimed.error
     per_file = claimed.records["ok"] // 2
@@ -131,11 +131,11 @@ def _two_runs_over_one_upload(investigation: Any, analyses: list[str]) -> tuple[
 
 def _execute_now(run: Any) -> Any:
     """What the worker does, here in the test's process; the run as it ended."""
-    from investigations import execution
+    from investigations.runs import pipeline
 
     claimed = QueryRun.claim(run.pk)
     assert claimed is not None
-    execution.execute(claimed)
+    pipeline.execute(claimed)
     claimed.refresh_from_db()
     return claimed
 

@@ -217,7 +217,7 @@ def test_detections_for_a_target_say_how_many_findings_they_left_out(
     investigation: Any, analyst: Any, tmp_path: Any, settings: Any
 ) -> None:
     from analysis.demo import generate
-    from investigations import execution
+    from investigations.runs import pipeline
     from investigations.runs.submit import submit_run
 
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
@@ -231,7 +231,7 @@ def test_detections_for_a_target_say_how_many_findings_they_left_out(
                      parameters={"target_ips": [web], "vpc_cidrs": manifest.vpc_cidrs})
     claimed = QueryRun.claim(run.pk)
     assert claimed is not None
-    execution.execute(claimed)
+    pipeline.execute(claimed)
     claimed.refresh_from_db()
     assert claimed.status == "succeeded", claimed.error
     left_out = claimed.results.get(analysis="detections").summary["not_involving_target"]

@@ -1,4 +1,4 @@
-"""Runs whose analyses go to Athena: which engine a run uses, and running it there.
+"""The Athena engine: a run's analyses as SQL over the flow log's table in the account.
 
 A run over S3 flow logs of an account with Athena settings can be analysed in Athena instead
 of being downloaded: forced by the analyst (engine "athena"), or chosen when the window holds
@@ -6,22 +6,21 @@ more than ATHENA_AUTO_BYTES of flow-log objects (engine "auto"). The analyses ar
 definitions the local engine runs (analysis.athena); those that cannot run there with the
 run's parameters (reference tables too large to inline) are listed as skipped with the
 reason. Every query's id, bytes scanned and cost go into the run's `data_read` and an audit
-event; cancelling the run stops the query in flight.
+event; cancelling the run stops the query in flight. Nothing is loaded on the worker: the
+pipeline's analysis loop runs each analysis in Athena.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from analysis.analyzers import AnalysisParams
 from analysis.athena.client import (
     AthenaClient,
-    AthenaQueryError,
     AthenaSettings,
     QueryCancelled,
     ScanBudget,
@@ -33,13 +32,12 @@ from analysis.athena.render import local_only_reason
 from analysis.formats import DEFAULT_FORMAT, FlowFormat
 from analysis.sources.base import PARQUET, TEXT
 from analysis.sources.s3layout import S3Layout
-from analysis.window import TimeWindow
 from investigations.choices import RunSource
+from investigations.models import QueryRun
+from investigations.runs.context import RunContext
+from investigations.runs.engines.base import Loaded
+from investigations.runs.progress import Progress, RunCancelled
 from portal import audit
-
-if TYPE_CHECKING:
-    from investigations.execution import _Progress
-    from investigations.models import QueryRun
 
 logger = logging.getLogger(__name__)
 
@@ -115,49 +113,33 @@ def table_for(account: Any, flow_log: dict[str, Any]) -> AthenaTable:
     )
 
 
-def _account_of(run: QueryRun) -> Any:
-    from accounts.models import AwsAccount
-
-    return AwsAccount.objects.filter(pk=run.source_config.get("account")).first()
-
-
-def _role(run: QueryRun, account: Any, purpose: str) -> Any:
-    from accounts.conf import portal_aws_settings
-    from accounts.services import assume_account_role
-
-    aws_settings = portal_aws_settings()
-    role = assume_account_role(
-        user=run.requested_by, account=account, purpose=purpose, aws_settings=aws_settings
-    )
-    return role, aws_settings
-
-
-def choose_engine(run: QueryRun, window: TimeWindow | None) -> EngineChoice | None:
+def choose(ctx: RunContext) -> EngineChoice | None:
     """Athena or local for a claimed run; None when Athena is not a question (uploaded files,
     the analyst asked for the local engine, or the account has no Athena settings)."""
-    if run.source == RunSource.FILE:
+    run = ctx.run
+    if not ctx.is_aws:
         return None
     requested = str(run.source_config.get("engine") or AUTO)
     if requested == LOCAL:
         return None
-    account = _account_of(run)
-    reason = athena_unavailable(account, run.source_config)
+    reason = athena_unavailable(ctx.account, run.source_config)
     if reason is not None:
         if requested == ATHENA:
             raise ValueError(f"This run cannot use Athena: {reason}.")
         return None
     if requested == ATHENA:
         return EngineChoice(ATHENA, "the analyst chose Athena", requested)
+    window = ctx.window
     if window is None or window.start is None:
         return EngineChoice(ATHENA, "the window has no start", requested)
     from analysis import aws
     from analysis.athena.sizing import window_bytes
 
-    flow_log = run.source_config["flow_log"]
-    role, aws_settings = _role(run, account, f"run #{run.pk} (sizing the window)")
+    flow_log = ctx.flow_log
+    role, aws_settings = ctx.role(f"run #{run.pk} (sizing the window)")
     s3 = aws.make_client(role.session, "s3", flow_log["region"], aws_settings)
     threshold = settings.ATHENA_AUTO_BYTES
-    size = window_bytes(s3, table_for(account, flow_log), window, stop_above=threshold)
+    size = window_bytes(s3, table_for(ctx.account, flow_log), window, stop_above=threshold)
     if size > threshold:
         why = f"the window holds more than {threshold:,} bytes of flow logs"
         return EngineChoice(ATHENA, why, requested, size)
@@ -165,85 +147,71 @@ def choose_engine(run: QueryRun, window: TimeWindow | None) -> EngineChoice | No
     return EngineChoice(LOCAL, why, requested, size)
 
 
-def run_in_athena(
-    run: QueryRun,
-    *,
-    params: AnalysisParams,
-    window: TimeWindow | None,
-    progress: _Progress,
-    choice: EngineChoice,
-) -> None:
-    """Analyse the run in Athena and save its results (the caller handles failures)."""
-    from investigations.execution import RunCancelled, plan_analyses
-    from investigations.runs import lifecycle
-    from investigations.whois import enricher_for
+class AthenaEngine:
+    name = ATHENA
 
-    account = _account_of(run)
-    flow_log = run.source_config["flow_log"]
-    progress(5, "Connecting to AWS", force=True)
-    role, aws_settings = _role(run, account, f"run #{run.pk} (Athena)")
-    table = table_for(account, flow_log)
-    client = AthenaClient(
-        athena_client(role.session, flow_log["region"], aws_settings),
-        AthenaSettings(
-            database=account.athena_database,
-            workgroup=account.athena_workgroup or "primary",
-            output_location=account.athena_output_location,
-            cost_per_tb_usd=settings.ATHENA_COST_PER_TB_USD,
-        ),
-        budget=ScanBudget(account.athena_scan_limit_bytes),
-        cancel=run.cancel_was_requested,
-    )
-    remote = AthenaAnalysis(client, table, window)
-    results: list[Any] = []
-    skipped: dict[str, str] = {}
-    outcome = "failed"
-    try:
+    def __init__(self, choice: EngineChoice) -> None:
+        self.choice = choice
+
+    def load(self, ctx: RunContext, progress: Progress) -> Loaded:
+        """Nothing is loaded: the flow log's table is prepared and the analyses run there. Every
+        query is audited however the run ends, and recorded in what was read."""
+        run, account, flow_log = ctx.run, ctx.account, ctx.flow_log
+        progress(5, "Connecting to AWS", force=True)
+        role, aws_settings = ctx.role(f"run #{run.pk} (Athena)")
+        table = table_for(account, flow_log)
+        client = AthenaClient(
+            athena_client(role.session, flow_log["region"], aws_settings),
+            AthenaSettings(
+                database=account.athena_database,
+                workgroup=account.athena_workgroup or "primary",
+                output_location=account.athena_output_location,
+                cost_per_tb_usd=settings.ATHENA_COST_PER_TB_USD,
+            ),
+            budget=ScanBudget(account.athena_scan_limit_bytes),
+            cancel=run.cancel_was_requested,
+        )
+        remote = AthenaAnalysis(client, table, ctx.window)
+        read: dict[str, Any] = {
+            "source": "athena",
+            "account": account.account_id,
+            "flow_log": flow_log.get("flow_log_id"),
+            "instance": (run.source_config.get("instance") or {}).get("instance_id"),
+            "role_session": role.session_name,
+        }
+
+        def close(outcome: str) -> None:
+            audit_queries(run, client, table, self.choice, outcome)
+            read.update(athena_read(client, table, self.choice))
+
         progress(10, "Preparing the Athena table", force=True)
-        remote.prepare()
-        planned, skipped = plan_analyses(run.analyses, params, sorted(table.columns))
-        runnable = []
-        for analyzer in planned:
-            local_only = local_only_reason(analyzer, params)
-            if local_only is None:
-                runnable.append(analyzer)
-            else:
-                skipped[analyzer.name] = f"runs only in the local engine: {local_only}"
-        enricher = enricher_for(params)
-        for index, analyzer in enumerate(runnable):
-            share = 15 + 80 * index / max(1, len(runnable))
-            progress(share, f"Analysing in Athena: {analyzer.title}", force=True)
-            result = remote.run(analyzer.name, params)
-            enricher.annotate(result)
-            results.append(result)
-            progress.checkpoint()
-        outcome = "succeeded"
-    except QueryCancelled as exc:
-        outcome = "cancelled"
-        raise RunCancelled from exc
-    except RunCancelled:
-        outcome = "cancelled"
-        raise
-    except AthenaQueryError as exc:
-        where = f" (query {exc.query_id})" if exc.query_id else ""
-        raise ValueError(f"Athena: {exc.code}: {exc.message}{where}") from exc
-    finally:
-        _audit_queries(run, client, table, choice, outcome)
-    records = {"engine": ATHENA, "skipped_analyses": skipped}
-    data_read = {
-        "source": "athena",
-        "account": account.account_id,
-        "flow_log": flow_log.get("flow_log_id"),
-        "instance": (run.source_config.get("instance") or {}).get("instance_id"),
-        "role_session": role.session_name,
-        **athena_read(client, table, choice),
-        "window": [
-            run.window_start.isoformat() if run.window_start else None,
-            run.window_end.isoformat() if run.window_end else None,
-        ],
-    }
-    progress(96, "Saving results", force=True)
-    lifecycle.succeed(run, results=results, records=records, data_read=data_read)
+        try:
+            remote.prepare()
+        except BaseException as exc:
+            close("cancelled" if isinstance(exc, (QueryCancelled, RunCancelled)) else "failed")
+            raise
+        return Loaded(
+            source=_AthenaSource(remote, sorted(table.columns)), stats=None, read=read,
+            stage="Analysing in Athena", share=(15, 95), on_close=close,
+            refuses=_local_only,
+        )
+
+
+class _AthenaSource:
+    def __init__(self, remote: AthenaAnalysis, columns: list[str]) -> None:
+        self.remote = remote
+        self._columns = columns
+
+    def columns(self) -> list[str]:
+        return self._columns
+
+    def run(self, name: str, params: Any) -> Any:
+        return self.remote.run(name, params)
+
+
+def _local_only(analyzer: Any, params: Any) -> str | None:
+    reason = local_only_reason(analyzer, params)
+    return None if reason is None else f"runs only in the local engine: {reason}"
 
 
 def athena_read(client: AthenaClient, table: AthenaTable, choice: EngineChoice) -> dict[str, Any]:
@@ -265,7 +233,7 @@ def athena_read(client: AthenaClient, table: AthenaTable, choice: EngineChoice) 
     }
 
 
-def _audit_queries(
+def audit_queries(
     run: QueryRun, client: AthenaClient, table: AthenaTable, choice: EngineChoice, outcome: str
 ) -> None:
     """One audit event per Athena run, whatever its outcome: the queries it paid for."""
