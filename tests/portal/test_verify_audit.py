@@ -265,3 +265,19 @@ def test_rechain_audit_refuses_a_tampered_log(chain: list[AuditEvent]) -> None:
     rechained = AuditEvent.objects.get(action="audit.rechained")
     assert rechained.details["verified_before"] is False
     assert any(f"#{chain[2].pk}" in problem for problem in rechained.details["problems_before"])
+
+
+def test_an_overdue_checkpoint_is_pointed_out(chain: list[AuditEvent], settings: Any) -> None:
+    write_checkpoint()
+    assert "overdue" not in _verify()
+    audit.record(actor=None, action="test.later")
+    settings.AUDIT_CHECKPOINT_SECONDS = 10
+    path = Path(settings.AUDIT_CHECKPOINT_FILE)
+    line = json.loads(path.read_text())
+    from portal.audit_chain import Checkpoint
+
+    old = Checkpoint(**{**line, "at": "2020-01-01T00:00:00+00:00", "mac": ""})
+    signed = {**line, "at": old.at, "mac": old.expected_mac(signing_key())}
+    path.write_text(json.dumps(signed) + "\n")
+    output = _verify()
+    assert "1 newer event(s)" in output and "overdue: is Celery beat running?" in output

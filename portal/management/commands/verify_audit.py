@@ -3,9 +3,12 @@ database; report every edited, inserted or deleted event and any truncation."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from portal.audit_chain import checkpoint_file
 from portal.audit_verify import verify_audit_log
@@ -35,3 +38,7 @@ class Command(BaseCommand):
                 f"{report.checkpoints} checkpoint(s) agree; the last, of "
                 f"{last.time:%Y-%m-%d %H:%M:%S} UTC, covers {last.events} events; "
                 f"{report.unanchored} newer event(s) rely on the chain alone.")
+            overdue = timedelta(seconds=3 * settings.AUDIT_CHECKPOINT_SECONDS)
+            if report.unanchored and timezone.now() - last.time > overdue:
+                self.stdout.write(self.style.WARNING(
+                    "The last checkpoint is overdue: is Celery beat running?"))
