@@ -17,6 +17,9 @@ from analysis.analyzers.result import MEASURE_COLUMNS
 from investigations.models import QueryRun, RunResult
 
 RESULT_PAGE_SIZE = 50
+# The run page shows each analysis collapsed to its first rows; its pager pages on at this size.
+FIRST_ROWS = 10
+PAGE_SIZES = (FIRST_ROWS, RESULT_PAGE_SIZE)
 
 
 class _JsonMember(Func):
@@ -110,10 +113,15 @@ def sort_terms(column: str, *, descending: bool) -> list[OrderBy]:
     return terms
 
 
-def sorted_rows(result: RunResult, sort: ResultSort | None) -> QuerySet[Any]:
-    """Every stored row of the result, as plain dicts, in rank order or sorted; the stored rank
-    breaks ties so the order is stable across pages."""
+def sorted_rows(result: RunResult, sort: ResultSort | None,
+                address: str | None = None) -> QuerySet[Any]:
+    """Every stored row of the result (or those naming `address`), as plain dicts, in rank
+    order or sorted; the stored rank breaks ties so the order is stable across pages."""
+    from investigations.entities import rows_mentioning
+
     rows = result.rows.all()
+    if address:
+        rows = rows_mentioning(rows, address)
     if sort is not None:
         rows = rows.order_by(*sort_terms(sort.column, descending=sort.descending), "position")
     else:
@@ -143,6 +151,8 @@ class ResultTable:
     result: RunResult
     page: Page[Any]
     sort: ResultSort | None
+    address: str | None = None
+    page_size: int = RESULT_PAGE_SIZE
 
     @property
     def base_url(self) -> str:
@@ -150,6 +160,10 @@ class ResultTable:
 
     def url(self, *, sort: ResultSort | None, page: int | None = None) -> str:
         query: dict[str, Any] = {}
+        if self.address:
+            query["ip"] = self.address
+        if self.page_size != RESULT_PAGE_SIZE:
+            query["size"] = self.page_size
         if sort is not None:
             query["sort"] = sort.param
         if page is not None and page > 1:
@@ -201,10 +215,21 @@ class ResultTable:
         return self.sort.param if self.sort else ""
 
 
+def page_size(value: Any) -> int:
+    """The `size` of a URL: one of PAGE_SIZES, else the default."""
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        return RESULT_PAGE_SIZE
+    return size if size in PAGE_SIZES else RESULT_PAGE_SIZE
+
+
 def result_table(run: QueryRun, result: RunResult, *, sort: str | None = None,
-                 page: str | int | None = None) -> ResultTable:
-    """The page `page` of `result` sorted as `sort` asks (both as found in a URL)."""
+                 page: str | int | None = None, address: str | None = None,
+                 size: int = RESULT_PAGE_SIZE) -> ResultTable:
+    """The page `page` of `result` sorted as `sort` asks (both as found in a URL), only the
+    rows naming `address` when one is given (a canonical address)."""
     chosen = parse_sort(result, sort)
-    rows = sorted_rows(result, chosen)
-    return ResultTable(run=run, result=result,
-                       page=Paginator(rows, RESULT_PAGE_SIZE).get_page(page), sort=chosen)
+    rows = sorted_rows(result, chosen, address)
+    return ResultTable(run=run, result=result, page=Paginator(rows, size).get_page(page),
+                       sort=chosen, address=address, page_size=size)

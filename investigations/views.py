@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ from investigations.access import (
 from investigations.choices import FindingStatus, ReferenceKind
 from investigations.compare import candidates as compare_candidates
 from investigations.compare import compare_runs, default_counterpart, order_runs, parse_run_id
-from investigations.entities import BadAddress, entity_report
+from investigations.entities import BadAddress, entity_report, parse_address
 from investigations.exports import export_rows
 from investigations.filtersets import FindingFilterForm, InvestigationFilterForm, RunFilterForm
 from investigations.forms import (
@@ -56,8 +57,9 @@ from investigations.reference import (
     set_shared_editable,
     upload_reference_version,
 )
-from investigations.resulttables import result_table
+from investigations.resulttables import FIRST_ROWS, RESULT_PAGE_SIZE, page_size, result_table
 from investigations.runs.submit import cancel_run, submit_run
+from investigations.runsummary import run_summary
 from investigations.services import (
     RunRequestInvalid,
     add_note,
@@ -167,13 +169,16 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
-    initial: dict[str, Any] = {"analyses": ["traffic-summary", "ssh-inbound"]}
+    initial: dict[str, Any] = {"analyses": ["all"]}
     rerun_of = request.GET.get("from")
     if rerun_of and rerun_of.isdigit():
         # "Re-run with changes": the form starts from an earlier run of this investigation.
         previous = get_run_for_user(request.user, int(rerun_of))
         if previous.investigation_id == investigation.pk:
             initial = RunForm.initial_from_run(previous)
+    with contextlib.suppress(BadAddress):  # no or a bad `target`: the form as it was
+        # "Re-run with this address as the target", from a run's suggested next steps.
+        initial["target_ips"] = parse_address(request.GET.get("target") or "")
     form = RunForm(request.POST or None, request.FILES or None, user=request.user,
                    initial=initial)
     status = 200
@@ -221,12 +226,24 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=run.investigation_id
     ).exists()
     results = _results_context(run.pk)
-    # Each table keeps its own sort and page in the run page's query (result-tables.js).
+    address, address_error = None, ""
+    if request.GET.get("ip", "").strip():
+        try:
+            address = parse_address(request.GET["ip"])
+        except BadAddress as exc:
+            address_error = str(exc)
+    # Each table keeps its own sort and page in the run page's query (result-tables.js); it
+    # shows its first rows, or a full page of the rows naming the address filtered on.
     tables = [result_table(run, result, sort=request.GET.get(f"{result.analysis}.sort"),
-                           page=request.GET.get(f"{result.analysis}.page"))
+                           page=request.GET.get(f"{result.analysis}.page"), address=address,
+                           size=RESULT_PAGE_SIZE if address else FIRST_ROWS)
               for result in results]
     context: dict[str, Any] = {
         "run": run, "tables": tables, "can_write": can_write,
+        "summary": run_summary(run, can_write=can_write),
+        "address": address, "address_error": address_error,
+        "address_input": request.GET.get("ip", "").strip()[:100],
+        "address_matches": sum(t.page.paginator.count for t in tables) if address else None,
         "uploads": run.uploads.order_by("pk"),
         "findings": run.findings.select_related("assignee").order_by(
             "-severity", "-last_seen", "-id"),
@@ -234,7 +251,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     }
     if can_write:
         context.update(_triage_context(run.investigation))
-    return render(request, "investigations/run_detail.html", context)
+    return render(request, "investigations/run_detail.html", context,
+                  status=400 if address_error else 200)
 
 
 @require_GET
@@ -257,7 +275,14 @@ def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponseBase
     if export:
         rows = result.rows.order_by("position").values_list("data", flat=True)
         return export_rows(result, rows, export)
-    table = result_table(run, result, sort=request.GET.get("sort"), page=request.GET.get("page"))
+    address = None
+    if request.GET.get("ip", "").strip():
+        try:
+            address = parse_address(request.GET["ip"])
+        except BadAddress as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    table = result_table(run, result, sort=request.GET.get("sort"), page=request.GET.get("page"),
+                         address=address, size=page_size(request.GET.get("size")))
     template = (
         "investigations/_result_table.html"
         if request.headers.get("HX-Request")

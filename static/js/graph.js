@@ -159,7 +159,13 @@
   function showHover(node) {
     var d = node.data();
     hover.textContent = d.label + " · " + d.kind + " · " + numberFormat.format(d.flows) +
-      " flows · " + formatBytes(d.bytes);
+      " flows · " + formatBytes(d.bytes) + " · ";
+    // Every address links to its page across runs (click the node to filter the tables).
+    var link = document.createElement("a");
+    link.className = "entity";
+    link.href = "/entities/" + encodeURIComponent(d.ip || d.id) + "/";
+    link.textContent = "open " + (d.ip || d.id);
+    hover.appendChild(link);
   }
 
   function showEdge(edge) {
@@ -224,6 +230,8 @@
     document.addEventListener("portal:ipfilter", function (event) { focusOn(event.detail.ip); });
 
     applyThreshold();
+    var filtered = window.PortalIpFilter && window.PortalIpFilter.current();
+    if (filtered) focusOn(filtered);
     section.setAttribute("data-ready", "true");
   }
 
