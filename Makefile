@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
+# Parallel test processes (pytest-xdist): one per CPU core by default.
+TEST_WORKERS ?= auto
 PORT ?= 8000
 
 .PHONY: install demo test lint check bench clean
@@ -25,7 +27,9 @@ demo: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m portal.devserver
 
 ## Run the whole suite (uses DATABASE_URL / CELERY_BROKER_URL when set, embedded defaults otherwise).
-# Tests keep their files (SQLite test database, broker folders, uploads) apart from the demo's.
+# Tests keep their files (SQLite test database, broker folders, uploads) apart from the demo's,
+# and each parallel test process its own. The browser tests get a browser first: Debian's
+# chromium (apt-get, as root), else Playwright's own; with neither they are skipped, loudly.
 test: export DEBUG ?= true
 test: export DATA_DIR ?= $(CURDIR)/var/test
 test: $(STAMP)
@@ -33,7 +37,8 @@ test: $(STAMP)
 	$(BIN)/mypy portal investigations accounts analysis bench
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/python -m tests.browser_setup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

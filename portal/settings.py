@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -18,6 +20,12 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG: bool = env.bool("DEBUG", default=False)
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+# A parallel test run (pytest-xdist sets PYTEST_XDIST_WORKER=gw0, gw1 ... in each test process
+# and so in the Celery workers they start) gives each process its own data folder: SQLite test
+# database, filesystem broker, uploads and caches; and, below, its own Redis broker database.
+_TEST_PROCESS: str = env.str("PYTEST_XDIST_WORKER", default="")
+if _TEST_PROCESS:
+    DATA_DIR = DATA_DIR / _TEST_PROCESS
 UPLOAD_DIR = DATA_DIR / "uploads"
 FLOW_CACHE_DIR = DATA_DIR / "flowcache"
 WORK_DIR = DATA_DIR / "work"
@@ -253,6 +261,14 @@ ATHENA_COST_PER_TB_USD: float = env.float("ATHENA_COST_PER_TB_USD", default=5.0)
 
 # Celery: the queue only carries run ids; the QueryRun row is the record of every run.
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
+if _TEST_PROCESS and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Test process gwN sends to and works from Redis database N + 1, never another's tasks.
+    _redis_db = int(_TEST_PROCESS.removeprefix("gw")) + 1
+    if _redis_db > 15:
+        raise ImproperlyConfigured(f"at most 15 parallel test processes on Redis, not {_redis_db}")
+    CELERY_BROKER_URL = urlunsplit(urlsplit(CELERY_BROKER_URL)._replace(path=f"/{_redis_db}"))
+    # Celery reads the environment variable before this setting: make them agree.
+    os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "broker"
     for _sub in ("processed", "control"):

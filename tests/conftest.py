@@ -83,6 +83,22 @@ def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(outbound, "open_connection", open_connection)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests make users by the hundred, and PBKDF2's million rounds cost a second or more each
+    on a busy two-core machine: the suite hashes with MD5 (settings keep PBKDF2 everywhere
+    else; the rehash-on-login test puts a PBKDF2 hasher first and still passes)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    from django.test import override_settings
+
+    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast.enable()
+    yield
+    fast.disable()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A test that used the real worker leaves it idle before its fixtures are torn down:
@@ -339,10 +355,70 @@ def wait_for_run(run: Any, *, timeout: float = 120) -> Any:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's chromium when installed, else Playwright's own (tests.browser_setup)."""
+    from tests.browser_setup import LAUNCH_ARGS
+
+    executable = _browser()
     return {
         **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"],
+        **({"executable_path": executable} if executable else {}),
+        "args": list(LAUNCH_ARGS),
     }
+
+
+# ---------------------------------------------------------------- a missing browser is loud
+# `make test` installs a browser first (tests.browser_setup). Where none could be installed the
+# browser tests are skipped with a loud summary line; under CI (CI=true) that skip fails the run.
+_BROWSER: list[str | None] = []
+
+
+def _browser() -> str | None:
+    """The Chromium the browser tests launch (a path, "" for Playwright's own), None if none."""
+    if not _BROWSER:
+        from tests.browser_setup import browser_executable
+
+        _BROWSER.append(browser_executable())
+    return _BROWSER[0]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    browser_items = [item for item in items if item.get_closest_marker("browser")]
+    if browser_items and _browser() is None:
+        skip = pytest.mark.skip(reason="BROWSER TEST SKIPPED: no Chromium to drive")
+        for item in browser_items:
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Reports from xdist workers arrive here too, with the test's markers among the keywords.
+    if report.skipped and "browser" in report.keywords:
+        _SKIPPED_BROWSER_TESTS.append(report.nodeid)
+
+
+_SKIPPED_BROWSER_TESTS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not _SKIPPED_BROWSER_TESTS:
+        return
+    count = len(set(_SKIPPED_BROWSER_TESTS))
+    terminalreporter.section("browser tests", sep="!", red=True, bold=True)
+    terminalreporter.line(
+        f"{count} BROWSER TEST(S) SKIPPED: no Chromium could be found or installed. Run "
+        "`make test` as root with apt-get (it installs Debian's chromium), or "
+        "`.venv/bin/python -m playwright install --with-deps chromium`."
+        + (" CI=true: the run FAILS." if _in_ci() else ""),
+        red=True, bold=True,
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # an xdist worker: the controller decides
+        return
+    if _in_ci() and _SKIPPED_BROWSER_TESTS and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
