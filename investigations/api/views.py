@@ -35,7 +35,7 @@ from investigations.api.serializers import (
     RunComparisonSerializer,
     RunResultSummarySerializer,
 )
-from investigations.choices import InvestigationStatus
+from investigations.choices import FindingStatus, InvestigationStatus
 from investigations.compare import API_SHOW_LIMIT, compare_runs, order_runs, parse_run_id
 from investigations.entities import BadAddress, entity_report
 from investigations.exports import EXPORT_FORMATS, export_rows
@@ -407,7 +407,16 @@ class FindingViewSet(
             raise serializers.ValidationError({"detail": str(exc)}) from exc
         return Response(FindingSerializer(finding).data)
 
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "ocsf"])])
+    @extend_schema(parameters=[
+        OpenApiParameter("format", str, enum=["json", "ocsf"]),
+        OpenApiParameter("investigation", int, description="Findings of this investigation."),
+        OpenApiParameter("run", int, description="Findings a run found."),
+        OpenApiParameter("type", str, description="A finding type, e.g. `Recon:EC2/Portscan`."),
+        OpenApiParameter("status", str, enum=list(FindingStatus.values)),
+        OpenApiParameter("min_severity", float),
+        OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
+                         description="Changed after this time."),
+    ])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if request.query_params.get("format") == "ocsf":
             page = self.paginate_queryset(self.get_queryset().select_related("run"))
