@@ -13,7 +13,7 @@ from analysis.analyzers.grouped import (
     GroupedAnalyzer,
 )
 from analysis.analyzers.params import AnalysisParams
-from analysis.analyzers.scope import from_target
+from analysis.analyzers.scope import from_target_or_internal
 from analysis.analyzers.ssh_inbound import SSH_FIELDS, SSH_PORT
 from analysis.protocols import TCP
 
@@ -24,7 +24,8 @@ class SshResponseAnalyzer(GroupedAnalyzer):
     title = "SSH responses"
     description = (
         "TCP traffic from port 22 of the targets (their SSH server answering), by "
-        "destination and action: who actually got answers."
+        "destination and action: who actually got answers. Without a target, from port 22 of "
+        "internal addresses."
     )
     required_fields = SSH_FIELDS
     optional_fields = ("pkt-srcaddr", "interface-id", "flow-direction")
@@ -34,7 +35,7 @@ class SshResponseAnalyzer(GroupedAnalyzer):
 
     def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         return " AND ".join(
-            [f"srcport = {SSH_PORT}", f"protocol = {TCP}", from_target(params, columns)]
+            [f"srcport = {SSH_PORT}", f"protocol = {TCP}", from_target_or_internal(params, columns)]
         )
 
 
@@ -44,7 +45,8 @@ class SshOutboundAnalyzer(GroupedAnalyzer):
     title = "SSH outbound"
     description = (
         "TCP connections from the targets to port 22 elsewhere, by destination and action: "
-        "where the targets opened SSH sessions."
+        "where the targets opened SSH sessions. Without a target, the sessions internal "
+        "addresses opened (never those opened to them)."
     )
     required_fields = SSH_FIELDS
     optional_fields = ("pkt-srcaddr", "interface-id", "flow-direction")
@@ -54,5 +56,5 @@ class SshOutboundAnalyzer(GroupedAnalyzer):
 
     def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         return " AND ".join(
-            [f"dstport = {SSH_PORT}", f"protocol = {TCP}", from_target(params, columns)]
+            [f"dstport = {SSH_PORT}", f"protocol = {TCP}", from_target_or_internal(params, columns)]
         )

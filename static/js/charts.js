@@ -9,7 +9,9 @@
   var numberFormat = new Intl.NumberFormat("en");
   var charts = {};
   var data = null;
-  var measure = "flows";
+  // The page checks the measure the run ranked its tables by.
+  var initial = section.querySelector('input[name="chart-measure"]:checked');
+  var measure = initial ? initial.value : "flows";
 
   function css(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -251,6 +253,8 @@
 
   // --- top talkers -------------------------------------------------------------------------
 
+  // Drawn in bytes whatever the measure toggle says: the table ranks talkers by bytes, and a
+  // chart must measure what its table ranks.
   function topTalkersOption(talkers, colors) {
     var option = baseOption(colors);
     var names = talkers.rows.map(function (row) { return row.ip; });
@@ -258,12 +262,9 @@
       if (!items.length) return "";
       var row = talkers.rows[items[0].dataIndex];
       var html = '<div class="tt-title">' + escapeHtml(row.ip) + "</div>";
-      if (measure === "bytes") {
-        html += tooltipRow("sent", "sent", formatBytes(row.bytes_sent));
-        html += tooltipRow("received", "received", formatBytes(row.bytes_received));
-      } else {
-        html += tooltipRow("sent", "flows", numberFormat.format(row.flows));
-      }
+      html += tooltipRow("sent", "sent", formatBytes(row.bytes_sent));
+      html += tooltipRow("received", "received", formatBytes(row.bytes_received));
+      html += tooltipRow("other", "flows", numberFormat.format(row.flows));
       return html + '<div class="tt-hint">Click to filter the tables</div>';
     };
     option.grid.right = 24;
@@ -272,20 +273,14 @@
     option.yAxis.inverse = true;
     option.yAxis.axisLabel.fontFamily = "ui-monospace, SFMono-Regular, Menlo, monospace";
     option.yAxis.triggerEvent = true;
-    if (measure === "bytes") {
-      option.series = [
-        { name: "sent", type: "bar", stack: "bytes", color: colors.sent, barMaxWidth: 18,
-          data: talkers.rows.map(function (row) { return row.bytes_sent; }) },
-        { name: "received", type: "bar", stack: "bytes", color: colors.received, barMaxWidth: 18,
-          data: talkers.rows.map(function (row) { return row.bytes_received; }) }
-      ];
-    } else {
-      option.legend.show = false;
-      option.series = [
-        { name: "flows", type: "bar", color: colors.sent, barMaxWidth: 18,
-          data: talkers.rows.map(function (row) { return row.flows; }) }
-      ];
-    }
+    option.xAxis.axisLabel = Object.assign({}, option.xAxis.axisLabel || {},
+                                           { formatter: function (v) { return formatBytes(v); } });
+    option.series = [
+      { name: "sent", type: "bar", stack: "bytes", color: colors.sent, barMaxWidth: 18,
+        data: talkers.rows.map(function (row) { return row.bytes_sent; }) },
+      { name: "received", type: "bar", stack: "bytes", color: colors.received, barMaxWidth: 18,
+        data: talkers.rows.map(function (row) { return row.bytes_received; }) }
+    ];
     return option;
   }
 

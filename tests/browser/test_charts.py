@@ -82,16 +82,19 @@ def test_charts_and_graph_render_and_the_graph_filters_the_tables(
           el.scrollIntoView({block: 'center'});
           const chart = echarts.getInstanceByDom(el);
           const first = chart.getOption().yAxis[0].data[0];
-          const value = chart.getOption().series[0].data[0];
+          const series = chart.getOption().series;  // bytes sent and received, stacked
+          const value = series[0].data[0] + series[1].data[0];
           const [px, py] = chart.convertToPixel({gridIndex: 0}, [value / 2, 0]);
           const box = el.getBoundingClientRect();
           return [first, box.left + px, box.top + py];
         }"""
     )
-    page.mouse.click(x, y)
-    page.locator("#ip-filter-bar").wait_for(state="visible")
-    assert f"Filtered to {talker}" in page.locator("#ip-filter-bar").inner_text()
-    page.get_by_role("button", name="Clear filter").click()
+    page.mouse.click(x, y)  # the server filters every stored row: the page reloads
+    page.locator(".ip-filter-summary").wait_for(state="visible")
+    assert f"Filtered to {talker}" in page.locator(".ip-filter-summary").inner_text()
+    page.locator("#results").get_by_role("link", name="Clear").click()
+    page.wait_for_selector('#graph[data-ready="true"]', timeout=30_000)
+    assert page.locator(".ip-filter-summary").count() == 0
 
     # Graph: nodes and edges drawn; the slider hides quiet edges.
     nodes = page.evaluate("portalGraph.cy().nodes().length")
@@ -127,20 +130,21 @@ def test_charts_and_graph_render_and_the_graph_filters_the_tables(
         }"""
     )
     page.mouse.click(x, y)
-    bar = page.locator("#ip-filter-bar")
+    bar = page.locator(".ip-filter-summary")
     bar.wait_for(state="visible")
     assert f"Filtered to {ip}" in bar.inner_text()
     talkers = _visible_rows(page, "top-talkers")
     assert talkers and all(ip in row.split() for row in talkers)
-    assert page.locator("#table-top-talkers tbody tr[hidden]").count() > 0
     graph_rows = _visible_rows(page, "graph")
     assert graph_rows and all(ip in row.split() for row in graph_rows)
     assert _visible_rows(page, "traffic-summary") == []  # no addresses in that table
     page.screenshot(path=str(ARTIFACTS / "run-charts-filtered.png"))
 
-    bar.get_by_role("button", name="Clear filter").click()
-    assert bar.is_hidden()
-    assert page.locator("#table-top-talkers tbody tr[hidden]").count() == 0
+    page.wait_for_selector('#graph[data-ready="true"]', timeout=30_000)  # focused on the node
+    page.locator("#results").get_by_role("link", name="Clear").click()
+    page.wait_for_selector('#graph[data-ready="true"]', timeout=30_000)
+    assert page.locator(".ip-filter-summary").count() == 0
+    assert len(_visible_rows(page, "top-talkers")) == 10  # every address's first rows again
 
     # Dark mode follows the system setting without a reload or errors.
     page.emulate_media(color_scheme="dark")
