@@ -4,6 +4,7 @@ Terraform (HCL), with the portal's principal, the external ID and the permission
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +126,8 @@ class RoleSetup:
             f"External ID: {self.external_id}",
         ]
         for note in self.notes():
-            lines.append(f"NOTE: {note}")
+            lines += textwrap.wrap(f"NOTE: {note}", width=96, subsequent_indent="  ",
+                                   break_long_words=False, break_on_hyphens=False)
         return lines
 
 

@@ -255,7 +255,7 @@ def test_a_placeholder_principal_is_flagged_in_every_format(
     assert setup.principal.is_placeholder
     for text in (setup.cloudformation_yaml(), setup.terraform()):
         assert PRINCIPAL_PLACEHOLDER in text
-        assert "NOTE: The portal could not ask AWS who it is" in text
+        assert "# NOTE: The portal could not ask AWS who it is" in text
     assert "could not ask AWS" in json.loads(setup.cloudformation_json())["Description"]
 
 
