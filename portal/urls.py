@@ -14,6 +14,8 @@ urlpatterns = [
     path("integrations/", views.integrations, name="integrations"),
     path("integrations/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("integrations/webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook_delete"),
+    path("integrations/webhooks/<int:pk>/deliveries/", views.webhook_deliveries,
+         name="webhook_deliveries"),
     path("auth/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True),
          name="login"),
     path("auth/logout/", auth_views.LogoutView.as_view(), name="logout"),

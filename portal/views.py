@@ -24,7 +24,7 @@ from portal.filtersets import AuditEventFilterForm
 from portal.forms import ApiTokenForm, WebhookForm
 from portal.models import ApiToken, AuditEvent, Webhook
 from portal.roles import can_read_audit
-from portal.webhooks import create_webhook, delete_webhook
+from portal.webhooks import MAX_ATTEMPTS, create_webhook, delete_webhook
 
 
 @require_GET
@@ -133,6 +133,24 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     delete_webhook(user=request.user, webhook=hook)
     messages.success(request, f"Webhook “{hook.name}” deleted.")
     return redirect("integrations")
+
+
+def retry_delay_seconds(attempts: int) -> int:
+    """How long deliver_webhook waits after failed attempt number `attempts` (its backoff)."""
+    return min(3600, 5 * 2 ** max(attempts - 1, 0))
+
+
+@require_GET
+def webhook_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
+    """One webhook's delivery log: every message, its attempts, last error and next retry."""
+    hook = get_object_or_404(Webhook, pk=pk, user_id=request.user.pk)
+    page = Paginator(hook.deliveries.order_by("-created_at", "-id"), 50).get_page(
+        request.GET.get("page"))
+    rows = [{"delivery": d, "retry_in": retry_delay_seconds(d.attempts)
+             if d.status == d.PENDING and 0 < d.attempts < MAX_ATTEMPTS else None}
+            for d in page.object_list]
+    return render(request, "portal/webhook_deliveries.html",
+                  {"hook": hook, "page": page, "rows": rows, "max_attempts": MAX_ATTEMPTS})
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

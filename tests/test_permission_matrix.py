@@ -487,6 +487,8 @@ ROWS: list[Row] = [
          owner_only_object(), ok=(302,), done=_token_revoked),
     page("webhook_delete", "POST", lambda w: f"/integrations/webhooks/{hook(w)}/delete/",
          owner_only_object(), ok=(302,), done=_webhook_deleted),
+    page("webhook_deliveries", "GET", lambda w: f"/integrations/webhooks/{hook(w)}/deliveries/",
+         owner_only_object()),
     page("login", "GET", lambda w: "/auth/login/", LOGIN_PAGE, ok=(200, 302)),
     page("login", "POST", lambda w: "/auth/login/", LOGIN_PAGE, ok=(302,),
          body=lambda w: {"username": w.users[OWNER].username, "password": PASSWORD},
