@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 MAX_RUNS_READ_FROM_CACHE = 5
 MAX_MENTIONS = 200
 MAX_FINDINGS = 200
+MENTIONS_WITH_ROWS = 10
+ROWS_PER_MENTION = 10
 
 
 class BadAddress(ValueError):
@@ -66,6 +68,8 @@ class Mention:
     analysis: str
     title: str
     rows: int
+    columns: list[str] = field(default_factory=list)
+    sample: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -135,6 +139,7 @@ def entity_report(user: Any, text: str) -> EntityReport:
                 analysis=g["result__analysis"], title=g["result__title"], rows=g["rows"])
         for g in groups[:MAX_MENTIONS]
     ]
+    _samples(report)
     _from_cache(report, runs)
     seen = [f.first_seen for f in report.findings if f.first_seen]
     seen += [c.activity[d]["first_seen"] for c in report.cached for d in ("in", "out")
@@ -142,9 +147,38 @@ def entity_report(user: Any, text: str) -> EntityReport:
     last = [f.last_seen for f in report.findings if f.last_seen]
     last += [c.activity[d]["last_seen"] for c in report.cached for d in ("in", "out")
              if c.activity[d]["last_seen"]]
+    for mention in report.mentions:
+        for row in mention.sample:
+            seen += [moment for moment in (_moment(row.get("first_seen")),) if moment]
+            last += [moment for moment in (_moment(row.get("last_seen")),) if moment]
     report.first_seen = min(seen, key=_comparable) if seen else None
     report.last_seen = max(last, key=_comparable) if last else None
     return report
+
+
+def _moment(value: Any) -> datetime | None:
+    """A stored row's first_seen/last_seen (ISO text) as an aware datetime."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _samples(report: EntityReport) -> None:
+    """The first rows naming the address in the latest analyses that mention it: its peers,
+    ports and counts as the stored tables have them."""
+    for mention in report.mentions[:MENTIONS_WITH_ROWS]:
+        result = RunResult.objects.filter(run_id=mention.run_id,
+                                          analysis=mention.analysis).first()
+        if result is None:
+            continue
+        mention.columns = list(result.columns or [])
+        mention.sample = list(
+            rows_mentioning(result.rows.all(), report.address).order_by("position")
+            .values_list("data", flat=True)[:ROWS_PER_MENTION])
 
 
 def _comparable(value: datetime) -> float:

@@ -10,7 +10,8 @@
   const list = document.getElementById("instance-options");
   const details = document.getElementById("instance-details");
   const awsFields = form.querySelectorAll(
-    "[data-field=account], [data-field=instance], [data-field=flow_log_id], [data-field=interfaces]");
+    "[data-field=account], [data-field=instance], [data-field=flow_log_id], [data-field=interfaces], " +
+    "[data-field=engine]");  // the engine is a choice for AWS sources only
   const uploadFields = form.querySelectorAll("[data-field=log_files]");
   let results = [];
   let timer = null;

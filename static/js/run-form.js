@@ -2,6 +2,13 @@
    "Relative window" select does the same on the server; with it, the buttons replace the select. */
 (function () {
   "use strict";
+  // A form sent back with errors: focus moves to the summary at its top, which links to each.
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+})();
+
+(function () {
+  "use strict";
   var presets = document.querySelector("[data-window-presets]");
   var start = document.getElementById("id_start_time");
   var end = document.getElementById("id_end_time");

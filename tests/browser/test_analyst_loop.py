@@ -221,3 +221,27 @@ def test_no_main_page_scrolls_sideways_on_a_phone(live_server: Any, page: Any,
     menu.click()
     assert page.get_by_role("link", name="Run history").is_visible()
     assert errors == []
+
+
+def test_the_run_form_shows_the_engine_for_aws_only_and_focuses_its_errors(
+        live_server: Any, page: Any, investigation: Any) -> None:
+    errors = _watch(page)
+    _login(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/investigations/{investigation.pk}/runs/new/")
+    assert page.locator('input[name="analyses"][value="all"]').is_checked()
+    source = page.locator("#id_source")
+    if source.count():
+        source.select_option("upload")
+        assert page.locator('[data-field="engine"]').is_hidden()
+        source.select_option("cloudwatch")
+        assert page.locator('[data-field="engine"]').is_visible()
+        source.select_option("upload")
+    page.locator("#id_port").fill("99999")
+    # The server's check, not the browser's: the field's own limits are switched off.
+    page.locator("form.run-form").evaluate("form => { form.noValidate = true; }")
+    page.get_by_role("button", name="Start run").click()
+    summary = page.locator("#error-summary")
+    summary.wait_for()
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "Port" in summary.inner_text()
+    assert errors == [] or all("400" in e for e in errors)

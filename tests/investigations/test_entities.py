@@ -76,8 +76,11 @@ def test_without_the_cache_entry_it_says_the_stored_results_are_all_there_is(
     shutil.rmtree(tmp_path / "flowcache")
     data = client_for(analyst).get("/api/v1/entities/10.0.1.10/").json()
     assert data["traffic"] == [] and data["stored_results_only"] == [run.pk]
-    html = client_for(analyst).get("/entities/10.0.1.10/").content.decode()
+    html = " ".join(client_for(analyst).get("/entities/10.0.1.10/").content.decode().split())
     assert "No cached flow data of a run that mentions it is left" in html
+    # What the stored tables say instead: the rows naming it, with its peers and counts.
+    assert f"Run #{run.pk} · Top talkers: 1 row (stored table)" in html
+    assert '<td><a class="entity" href="/entities/10.0.1.10/">10.0.1.10</a></td>' in html
 
 
 def test_nothing_leaks_from_investigations_the_user_cannot_see(

@@ -118,3 +118,15 @@ def test_a_run_that_analysed_no_record_says_so_and_draws_no_chart(
     listing = client_for(analyst).get(
         reverse("investigations:detail", args=[investigation.pk])).content.decode()
     assert "No data analysed" in listing
+
+
+def test_a_refused_run_form_lists_its_errors_at_the_top(investigation: Any,
+                                                        analyst: Any) -> None:
+    url = reverse("investigations:run_create", args=[investigation.pk])
+    response = client_for(analyst).post(url, {"analyses": ["all"], "top_n": 100,
+                                              "rank_by": "flows", "port": "99999"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    top = html[html.index('id="error-summary"'):html.index("</ul>", html.index('id="error-summary"'))]
+    assert 'tabindex="-1"' in html and 'href="#id_port"' in top
+    assert html.index('id="error-summary"') < html.index('data-field="analyses"')
