@@ -35,6 +35,7 @@ test: export DATA_DIR ?= $(CURDIR)/var/test
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy portal investigations accounts analysis bench
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m tests.browser_setup

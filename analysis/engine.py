@@ -236,8 +236,6 @@ class FlowEngine:
         self._loading_from: int | None = None
         self._lines_scanned = 0
         self._file_progress: Callable[[], None] | None = None
-        # Why the fast path last handed a text file to the exact parser (for diagnosis).
-        self.fast_path_refusal: str | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
         if temp_directory is None:
             # Somewhere to spill when the data does not fit in memory_limit.
@@ -517,7 +515,6 @@ class FlowEngine:
             failure = storage_failure(error)
             if failure is not None:  # the exact parser would need the same space
                 raise failure from error
-            self.fast_path_refusal = " ".join(str(error).split())[:300] or type(error).__name__
             return False
         finally:
             self._loading_from = None
@@ -714,13 +711,11 @@ class FlowEngine:
         window: TimeWindow | None,
         counts: _FastCounts,
         *,
-        expected_rows: int | None,
         trusted_text: bool,
         line_numbers: bool = False,
     ) -> str:
         """Count the rows of `source_sql` by status and insert the good ones; returns the typed
-        rows SQL (valid until the next call). Raises when a row is invalid or the reader
-        produced another number of rows than `expected_rows`."""
+        rows SQL (valid until the next call). Raises when a row is invalid."""
         con = self.connection
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_FAST_SURVEY} AS "
@@ -732,8 +727,6 @@ class FlowEngine:
         ).fetchall():
             by_status[str(status)] = int(count)
             counts.add_range(first, last)
-        if expected_rows is not None and sum(by_status.values()) != expected_rows:
-            raise NeedsExactParser("the reader skipped lines (blank lines?)")
         address_table = None
         if any(field.kind is FieldKind.ADDRESS for field in fmt):
             address_table = _FAST_ADDRESSES
@@ -837,7 +830,6 @@ class FlowEngine:
                     fmt,
                     window,
                     counts,
-                    expected_rows=None,
                     trusted_text=False,
                     line_numbers=True,
                 )

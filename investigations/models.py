@@ -120,10 +120,6 @@ class Investigation(models.Model):
         )
 
 
-def _upload_path(instance: UploadedLog, filename: str) -> str:
-    return f"uploads/{instance.storage_key}"
-
-
 class UploadedLog(models.Model):
     """A flow-log file an analyst uploaded; stored under DATA_DIR with a generated, safe name."""
 

@@ -18,7 +18,6 @@ from analysis.analyzers import (  # noqa: F401
 from analysis.analyzers.base import (
     Analyzer,
     all_analyzers,
-    applicable_analyzers,
     get_analyzer,
     register,
 )
@@ -31,7 +30,6 @@ __all__ = [
     "Analyzer",
     "ResultTable",
     "all_analyzers",
-    "applicable_analyzers",
     "get_analyzer",
     "register",
 ]

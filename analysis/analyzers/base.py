@@ -166,9 +166,3 @@ def all_analyzers() -> list[Analyzer]:
     """Every registered analyzer, in display order."""
     return sorted(_REGISTRY.values(), key=lambda analyzer: (analyzer.order, analyzer.name))
 
-
-def applicable_analyzers(
-    params: AnalysisParams, columns: Collection[str]
-) -> list[tuple[Analyzer, str | None]]:
-    """Every analyzer with None when it can run, else the reason it cannot (for "all")."""
-    return [(analyzer, analyzer.is_applicable(params, columns)) for analyzer in all_analyzers()]

@@ -202,17 +202,6 @@ class GroupedAnalyzer(Analyzer):
     def rank_measure(self, params: AnalysisParams) -> str:
         return self.rank or params.rank_by
 
-    def build_sql(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
-        """Top-N groups with window totals, in SQL both DuckDB and Athena/Trino run."""
-        return grouped_sql(
-            keys=self.group_keys(params, columns),
-            extras=self.extra_columns(params, columns),
-            condition=self.condition(params, columns),
-            source=self.source(params, columns),
-            rank=self.rank_measure(params),
-            limit=params.top_n,
-        )
-
     def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         """Extra summary entries (scope, notes); none by default."""
         return {}

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flowlines import SUITE_LINES, T0, VPCS, WEB, WEB6
 
-from analysis.analyzers import AnalysisParams, all_analyzers, applicable_analyzers, get_analyzer
+from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.engine import FlowEngine
 
 WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
@@ -302,8 +302,8 @@ def test_every_analyzer_is_registered_with_its_api_name() -> None:
 def test_applicability_says_why_an_analysis_cannot_run(loaded: FlowEngine) -> None:
     columns = loaded.columns()
     reasons = {
-        analyzer.name: reason
-        for analyzer, reason in applicable_analyzers(AnalysisParams(), columns)
+        analyzer.name: analyzer.is_applicable(AnalysisParams(), columns)
+        for analyzer in all_analyzers()
     }
     assert reasons["port-specific"] == "needs a port"
     assert reasons["top-destinations"] == "needs a port"
