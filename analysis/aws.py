@@ -246,9 +246,10 @@ def caller_identity(session: boto3.Session, aws: AwsSettings) -> dict[str, str]:
     return {key: response.get(key, "") for key in ("Account", "Arn", "UserId")}
 
 
-# The portal's own identity, remembered this many seconds (a failure for less: it may be fixed).
+# The portal's own identity, remembered this many seconds (a failure for less: it may be fixed,
+# but a portal without AWS must not wait on STS at every page).
 IDENTITY_MAX_AGE = 900.0
-IDENTITY_FAILURE_MAX_AGE = 60.0
+IDENTITY_FAILURE_MAX_AGE = 300.0
 _identity_cache: dict[tuple[str, str, str], tuple[float, dict[str, str] | AwsError]] = {}
 
 
@@ -265,7 +266,7 @@ def portal_identity(aws: AwsSettings, *, now: float | None = None) -> dict[str, 
             raise cached[1]
         return dict(cached[1])
     quick = replace(
-        aws, connect_timeout=min(aws.connect_timeout, 2.0),
+        aws, connect_timeout=min(aws.connect_timeout, 1.0),
         read_timeout=min(aws.read_timeout, 5.0), max_attempts=min(aws.max_attempts, 2),
     )
     try:
