@@ -317,6 +317,8 @@ def _print_tables(
         lines.append(f"  malformed {sample.file}:{sample.line}: {sample.reason}")
     for failed in stats.failed_files:
         lines.append(f"  could not read {failed.path}: {failed.error}")
+    for note in stats.notes:
+        lines.append(f"  note {note}")
     for name, reason in skipped.items():
         lines.append(f"  skipped {name}: {reason}")
     for result in results:

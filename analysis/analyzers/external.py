@@ -2,6 +2,9 @@
 
 External means outside every internal range (vpc_cidrs plus extra_internal_cidrs, or the
 private ranges when the run gives none). Without a target, the internal ranges are the target.
+Where the logs have pkt-srcaddr/pkt-dstaddr, the far end is judged on the packet's address (a
+NAT gateway's interface logs itself as dstaddr for an instance's traffic to the internet), and
+the results show both: the logged address and the packet's (`pkt_srcaddr`/`pkt_dstaddr`).
 """
 
 from __future__ import annotations
@@ -19,29 +22,48 @@ from analysis.analyzers.grouped import (
     SRCADDR,
     GroupedAnalyzer,
     OutputColumn,
+    address_text,
 )
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.scope import (
     from_target_or_internal,
-    is_external,
+    is_external_packet,
     scope_summary,
     to_target_or_internal,
 )
 
 PKT_SRC_SERVICE = OutputColumn("pkt_src_aws_service", "pkt_src_aws_service")
 PKT_DST_SERVICE = OutputColumn("pkt_dst_aws_service", "pkt_dst_aws_service")
+PKT_SRCADDR = OutputColumn("pkt_srcaddr", "pkt_src_ip", address_text)
+PKT_DSTADDR = OutputColumn("pkt_dstaddr", "pkt_dst_ip", address_text)
 FLOW_FIELDS = ("srcaddr", "dstaddr", "action", "packets", "bytes", "start", "end")
 TARGET_FIELDS = ("pkt-srcaddr", "pkt-dstaddr", "interface-id", "flow-direction")
 
 
 def inbound(params: AnalysisParams, columns: Collection[str]) -> str:
     """SQL: from an external source to the target."""
-    return f"({to_target_or_internal(params, columns)} AND {is_external('src_ip', params)})"
+    external = is_external_packet("src", params, columns)
+    return f"({to_target_or_internal(params, columns)} AND {external})"
 
 
 def outbound(params: AnalysisParams, columns: Collection[str]) -> str:
     """SQL: from the target to an external destination."""
-    return f"({from_target_or_internal(params, columns)} AND {is_external('dst_ip', params)})"
+    external = is_external_packet("dst", params, columns)
+    return f"({from_target_or_internal(params, columns)} AND {external})"
+
+
+def with_packet_addresses(
+    keys: tuple[OutputColumn, ...], columns: Collection[str]
+) -> tuple[OutputColumn, ...]:
+    """`keys` with the packet's address after each logged one, where the logs have it."""
+    out: list[OutputColumn] = []
+    for key in keys:
+        out.append(key)
+        if key is SRCADDR and "pkt_src_ip" in columns:
+            out.append(PKT_SRCADDR)
+        elif key is DSTADDR and "pkt_dst_ip" in columns:
+            out.append(PKT_DSTADDR)
+    return tuple(out)
 
 
 def direction(params: AnalysisParams, columns: Collection[str]) -> OutputColumn:
@@ -78,9 +100,10 @@ class ExternalInboundAnalyzer(ExternalAnalyzer):
     def group_keys(
         self, params: AnalysisParams, columns: Collection[str]
     ) -> tuple[OutputColumn, ...]:
+        keys = with_packet_addresses(self.keys, columns)
         if "pkt_src_aws_service" in columns:
-            return (*self.keys, PKT_SRC_SERVICE)
-        return self.keys
+            return (*keys, PKT_SRC_SERVICE)
+        return keys
 
 
 @register
@@ -103,9 +126,10 @@ class ExternalOutboundAnalyzer(ExternalAnalyzer):
     def group_keys(
         self, params: AnalysisParams, columns: Collection[str]
     ) -> tuple[OutputColumn, ...]:
+        keys = with_packet_addresses(self.keys, columns)
         if "pkt_dst_aws_service" in columns:
-            return (*self.keys, PKT_DST_SERVICE)
-        return self.keys
+            return (*keys, PKT_DST_SERVICE)
+        return keys
 
 
 @register
@@ -146,4 +170,5 @@ class TopExternalAnalyzer(ExternalAnalyzer):
     def group_keys(
         self, params: AnalysisParams, columns: Collection[str]
     ) -> tuple[OutputColumn, ...]:
-        return (direction(params, columns), SRCADDR, DSTADDR, DSTPORT, ACTION)
+        keys = (SRCADDR, DSTADDR, DSTPORT, ACTION)
+        return (direction(params, columns), *with_packet_addresses(keys, columns))

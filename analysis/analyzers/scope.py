@@ -36,6 +36,21 @@ def is_external(column: str, params: AnalysisParams) -> str:
     return f"({column} IS NOT NULL AND NOT {is_internal(column, params)})"
 
 
+def is_external_packet(side: str, params: AnalysisParams, columns: Columns) -> str:
+    """SQL: the record's `side` ("src" or "dst") is external, judged on the address the packet
+    carried: pkt-srcaddr/pkt-dstaddr when the logs have it (a NAT gateway's interface, or an
+    EKS node's for its pods, logs its own address as srcaddr/dstaddr and the far end only
+    there), else srcaddr/dstaddr. Written without COALESCE so that Athena can run it."""
+    logged = is_external(f"{side}_ip", params)
+    packet = f"pkt_{side}_ip"
+    if packet not in columns:
+        return logged
+    return (
+        f"(({packet} IS NOT NULL AND {is_external(packet, params)}) "
+        f"OR ({packet} IS NULL AND {logged}))"
+    )
+
+
 def _address_match(column: str, params: AnalysisParams) -> list[str]:
     terms = []
     if params.target_ips:
@@ -108,8 +123,8 @@ def scope_summary(params: AnalysisParams) -> dict[str, object]:
 def ensure_packet_addresses(connection: duckdb.DuckDBPyConnection, columns: Columns) -> set[str]:
     """Give `flows` integer pkt_src_ip/pkt_dst_ip columns when it has pkt-srcaddr/pkt-dstaddr.
 
-    The loader derives src_ip/dst_ip only; until it derives these two as well, they are
-    added and filled here, with the loader's own address macro, for rows that lack them
+    The loader derives them as it loads; a table loaded before it did (an older cache entry)
+    gets them here, with the loader's own address macro, for rows that lack them
     (idempotent, and a no-op once the loader fills them). Returns the columns now present.
     """
     present = set(columns)

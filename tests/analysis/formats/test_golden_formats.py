@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from analysis.analyzers import AnalysisParams
+from analysis.cli import main
 from analysis.engine import FlowEngine
 from analysis.formats import DEFAULT_FORMAT, TRANSIT_GATEWAY_FORMAT, FlowFormat
 from analysis.loadstats import LoadStats
@@ -21,7 +23,9 @@ from analysis.loadstats import LoadStats
 DATA = Path(__file__).parent / "data"
 
 
-def load(paths: list[str], *, fast: bool, flow_format: FlowFormat | None = None) -> Any:
+def load(
+    paths: list[str], *, fast: bool, flow_format: FlowFormat | None = None
+) -> tuple[FlowEngine, LoadStats]:
     engine = FlowEngine()
     engine.fast_path = fast
     stats = engine.load_files(paths, flow_format=flow_format)
@@ -52,9 +56,8 @@ def both() -> Iterator[Any]:
             for file in part["files"]:
                 file["method"] = ""
         assert fast_dict == exact_dict
-        assert [file.method for file in fast_stats.files if file.error is None] == [method] * len(
-            [file for file in fast_stats.files if file.error is None]
-        )
+        loaded = [file.method for file in fast_stats.files if file.error is None]
+        assert loaded == [method] * len(loaded)  # clean files take the fast path
         return fast_stats, fast_rows
 
     yield run
@@ -244,8 +247,8 @@ def test_a_cloudwatch_export_of_a_custom_format_needs_its_format(tmp_path: Path)
     path.write_text(json.dumps(document))
     engine, stats = load([str(path)], fast=True)
     with engine:
-        assert "matches no flow log format" in stats.files[0].error
-        assert "first log event" in stats.files[0].error
+        assert "matches no flow log format" in str(stats.files[0].error)
+        assert "first log event" in str(stats.files[0].error)
         stats = engine.load_files(
             [str(path)], flow_format=FlowFormat.of(["srcaddr", "dstport", "action"])
         )
@@ -259,10 +262,10 @@ def test_damaged_cloudwatch_json_is_reported(tmp_path: Path) -> None:
     other.write_text('{"messageType": "DATA_MESSAGE", "logGroup": "x"}')
     engine, stats = load([str(path), str(other)], fast=True)
     with engine:
-        assert stats.files[0].error.startswith(
+        assert str(stats.files[0].error).startswith(
             "cannot read cut.json as a CloudWatch Logs export: JSON document 1 is not valid JSON"
         )
-        assert "no logEvents list" in stats.files[1].error
+        assert "no logEvents list" in str(stats.files[1].error)
 
 
 @pytest.mark.parametrize(
@@ -295,7 +298,7 @@ def test_a_given_format_that_matches_no_line_fails(tmp_path: Path) -> None:
     fmt = FlowFormat.of(["version", "srcaddr", "dstaddr"])
     engine, stats = load([copy("vpc_default_v2.log", tmp_path)], fast=True, flow_format=fmt)
     with engine:
-        assert stats.files[0].error.startswith(
+        assert str(stats.files[0].error).startswith(
             "matches no flow log format: none of its first 4 lines is a record of the format given"
         )
 
@@ -321,3 +324,69 @@ def test_files_of_every_format_load_into_one_table(tmp_path: Path) -> None:
         assert stats.ok == 2 + 3 + 3 + 4 + 2
         columns = set(engine.columns())
         assert {"tgw_id", "encryption_status", "extra_next_hop_interface_type"} <= columns
+
+
+def test_a_nat_gateways_records_count_as_the_instances_external_traffic(tmp_path: Path) -> None:
+    """AWS's NAT gateway example, as logged on the NAT gateway's interface only: the instance
+    (10.0.1.5) talks to 10.0.0.220 (the NAT gateway) and pkt-dstaddr names the internet host
+    (203.0.113.5). Its external traffic is judged on the packet's address, and the results
+    keep both addresses."""
+    engine, _ = load([copy("nat_gateway.log", tmp_path)], fast=True)
+    with engine:
+        params = AnalysisParams(target_ips=["10.0.1.5"], vpc_cidrs=["10.0.0.0/16"])
+        outbound = engine.run("external-outbound", params)
+        assert [
+            (row["dstaddr"], row["pkt_dstaddr"], row["dstport"], row["bytes"])
+            for row in outbound.rows
+        ] == [("10.0.0.220", "203.0.113.5", 443, 1400)]
+        inbound = engine.run("external-inbound", params)
+        assert [(row["srcaddr"], row["pkt_srcaddr"], row["bytes"]) for row in inbound.rows] == [
+            ("10.0.0.220", "203.0.113.5", 9800)
+        ]
+        # Without a target, the NAT gateway's own side of the conversation counts too.
+        summary = engine.run("top-external", AnalysisParams(vpc_cidrs=["10.0.0.0/16"]))
+        assert sorted(
+            (
+                row["direction"],
+                row["srcaddr"],
+                row["pkt_srcaddr"],
+                row["dstaddr"],
+                row["pkt_dstaddr"],
+            )
+            for row in summary.rows
+        ) == [
+            ("inbound", "10.0.0.220", "203.0.113.5", "10.0.1.5", "10.0.1.5"),
+            ("inbound", "203.0.113.5", "203.0.113.5", "10.0.0.220", "10.0.0.220"),
+            ("outbound", "10.0.0.220", "10.0.0.220", "203.0.113.5", "203.0.113.5"),
+            ("outbound", "10.0.1.5", "10.0.1.5", "10.0.0.220", "203.0.113.5"),
+        ]
+
+
+def test_the_command_line_reads_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = [copy("transit_gateway.log", tmp_path), cloudwatch_export(tmp_path)]
+    paths.append(copy("unknown_field.log", tmp_path))
+    args = [arg for path in paths for arg in ("--log-file", path)]
+    assert main([*args, "--analysis", "traffic-summary", "--format", "json"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    files = output["records"]["files"]
+    assert [file["container"] for file in files] == ["text", "cloudwatch", "text"]
+    assert output["records"]["ok"] == 3 + 4 + 2
+    assert files[2]["notes"] == [
+        "fields not known here, kept as text and not analysed: next-hop-interface-type"
+    ]
+    # A file that matches no format: reported with the reason, and status 1 when none loads.
+    assert main(["--log-file", copy("not_a_flow_log.txt", tmp_path), "--analysis", "all"]) == 1
+    assert "matches no flow log format" in capsys.readouterr().out
+
+
+def test_the_command_lines_table_output_shows_the_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = copy("unknown_field.log", tmp_path)
+    assert main(["--log-file", path, "--analysis", "traffic-summary"]) == 0
+    assert (
+        "note unknown_field.log: fields not known here, kept as text and not analysed: "
+        "next-hop-interface-type" in capsys.readouterr().out
+    )
