@@ -24,6 +24,7 @@ from investigations.models import (
     Investigation,
     ReferenceTable,
 )
+from investigations.runs.request import DEFAULT_TOP_N, MAX_TOP_N, RunRequest
 from investigations.services import RunRequestInvalid, normalise_tags
 from portal.roles import Role
 
@@ -209,7 +210,8 @@ class RunForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "10.0.0.0/16, 10.1.0.0/16"}),
     )
     port = forms.IntegerField(required=False, min_value=0, max_value=65535)
-    top_n = forms.IntegerField(label="Top N", initial=100, min_value=1, max_value=10_000)
+    top_n = forms.IntegerField(label="Top N", initial=DEFAULT_TOP_N, min_value=1,
+                               max_value=MAX_TOP_N)
     rank_by = forms.ChoiceField(choices=[("flows", "Flows"), ("bytes", "Bytes")], initial="flows")
     lookup_table = forms.ModelChoiceField(
         queryset=ReferenceTable.objects.filter(kind=ReferenceKind.LOOKUP), required=False,
@@ -390,30 +392,23 @@ class RunForm(forms.Form):
                   data.get("known_hosts")]
         return [table for table in chosen if table is not None]
 
-    def source_arguments(self) -> dict[str, Any]:
-        """The service's keyword arguments for where the data comes from."""
+    def run_request(self, investigation: Any) -> RunRequest:
+        """The run the analyst asked for (the form checked only the shape of the input)."""
         data = self.cleaned_data
-        if data["source"] == "upload":
-            return {"files": data["log_files"]}
-        return {"account": data["account"], "instance": data["instance"].strip(),
-                "source": data["source"], "flow_log_id": data.get("flow_log_id", "").strip(),
-                "interfaces": _split_list(data.get("interfaces", "")),
-                "engine": data.get("engine") or "auto"}
-
-    def parameters(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        targets = _split_list(data.get("target_ips", ""))
-        return {
-            "target_ips": [t for t in targets if "/" not in t],
-            "target_cidrs": [t for t in targets if "/" in t],
-            "vpc_cidrs": _split_list(data.get("vpc_cidrs", "")),
-            "port": data.get("port"),
-            "top_n": data.get("top_n") or 100,
-            "rank_by": data.get("rank_by") or "flows",
-            "sensitive_ports": {str(port): label
-                                for port, label in data["sensitive_ports"].items()},
-            "thresholds": self.thresholds(),
-        }
+        aws = data["source"] != "upload"
+        return RunRequest.build(
+            investigation=investigation, analyses=data["analyses"],
+            targets=_split_list(data.get("target_ips", "")),
+            vpc_cidrs=_split_list(data.get("vpc_cidrs", "")), port=data.get("port"),
+            top_n=data.get("top_n"), rank_by=data.get("rank_by"),
+            sensitive_ports=data["sensitive_ports"], thresholds=self.thresholds(),
+            files=() if aws else data["log_files"], account=data["account"] if aws else None,
+            instance=data.get("instance") or "", source=data["source"],
+            flow_log_id=data.get("flow_log_id") or "",
+            interfaces=_split_list(data.get("interfaces", "")), engine=data.get("engine") or "auto",
+            window_start=data.get("start_time"), window_end=data.get("end_time"),
+            reference_tables=self.reference_tables(),
+        )
 
 
 class NoteForm(forms.Form):

@@ -186,14 +186,7 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 run = submit_run(
-                    user=request.user,
-                    investigation=investigation,
-                    analyses=form.cleaned_data["analyses"],
-                    parameters=form.parameters(),
-                    **form.source_arguments(),
-                    reference_tables=form.reference_tables(),
-                    window_start=form.cleaned_data.get("start_time"),
-                    window_end=form.cleaned_data.get("end_time"),
+                    user=request.user, **form.run_request(investigation).arguments(),
                     client_ip=client_ip_of(request),
                 )
             except UploadRejected as exc:

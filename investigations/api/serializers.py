@@ -25,6 +25,7 @@ from investigations.models import (
     ReferenceTableVersion,
     RunResult,
 )
+from investigations.runs.request import DEFAULT_TOP_N, MAX_TOP_N, RunRequest
 from portal.api.permissions import hidden_analyses
 
 TAGS_HELP = (f"Tag names (at most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} "
@@ -186,7 +187,8 @@ class QueryRunCreateSerializer(serializers.Serializer):
                                 default=list)
     port = serializers.IntegerField(required=False, allow_null=True, min_value=0,
                                     max_value=65535)
-    top_n = serializers.IntegerField(required=False, default=100, min_value=1, max_value=10_000)
+    top_n = serializers.IntegerField(required=False, default=DEFAULT_TOP_N, min_value=1,
+                                     max_value=MAX_TOP_N)
     rank_by = serializers.ChoiceField(choices=["flows", "bytes"], required=False, default="flows")
     start_time = serializers.CharField(required=False, allow_blank=True)
     end_time = serializers.CharField(required=False, allow_blank=True)
@@ -214,15 +216,20 @@ class QueryRunCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError({"instance": ["Name the instance to read."]})
         return attrs
 
-    def source_arguments(self) -> dict[str, Any]:
+    def run_request(self) -> RunRequest:
+        """The run the caller asked for (this serializer checked only the shape of the input)."""
         data = self.validated_data
-        if data.get("account") is not None:
-            return {"account": data["account"], "instance": data["instance"].strip(),
-                    "source": data.get("source", "auto"),
-                    "flow_log_id": data.get("flow_log_id", "").strip(),
-                    "interfaces": data.get("interfaces", []),
-                    "engine": data.get("engine", "auto")}
-        return {"files": data["files"]}
+        return RunRequest.build(
+            investigation=data["investigation"], analyses=data["analyses"],
+            targets=data.get("target_ips", []), vpc_cidrs=data.get("vpc_cidrs", []),
+            port=data.get("port"), top_n=data.get("top_n"), rank_by=data.get("rank_by"),
+            sensitive_ports=data.get("sensitive_ports"), thresholds=data.get("thresholds"),
+            files=data.get("files") or (), account=data.get("account"),
+            instance=data.get("instance") or "", source=data.get("source", "auto"),
+            flow_log_id=data.get("flow_log_id", ""), interfaces=data.get("interfaces", []),
+            engine=data.get("engine", "auto"), window_start=data.get("start_time"),
+            window_end=data.get("end_time"), reference_tables=data.get("reference_tables") or [],
+        )
 
     def _time(self, value: str) -> Any:
         if not value:
@@ -253,20 +260,6 @@ class QueryRunCreateSerializer(serializers.Serializer):
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return value
-
-    def parameters(self) -> dict[str, Any]:
-        data = self.validated_data
-        targets = data.get("target_ips", [])
-        return {
-            "target_ips": [t for t in targets if "/" not in t],
-            "target_cidrs": [t for t in targets if "/" in t],
-            "vpc_cidrs": data.get("vpc_cidrs", []),
-            "port": data.get("port"),
-            "top_n": data.get("top_n", 100),
-            "rank_by": data.get("rank_by", "flows"),
-            **{name: data[name] for name in ("sensitive_ports", "thresholds") if name in data},
-        }
-
 
 class FindingSerializer(serializers.ModelSerializer):
     severity = serializers.FloatField()

@@ -205,15 +205,8 @@ class QueryRunViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
         submission: dict[str, Any] = {
-            "investigation": data["investigation"],
-            "analyses": data["analyses"],
-            "parameters": serializer.parameters(),
-            **serializer.source_arguments(),
-            "reference_tables": data.get("reference_tables") or [],
-            "window_start": data.get("start_time"),
-            "window_end": data.get("end_time"),
+            **serializer.run_request().arguments(),
             "client_ip": client_ip_of(request),
             "api_token_id": _token_id(request),
         }
