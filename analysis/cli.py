@@ -9,7 +9,9 @@ The arguments are a contract other tools call:
 
 Bad arguments (unknown analysis, bad IP, CIDR, time or reference file) exit with status 2.
 The rest of the portal's run form is here too: `--target-cidr`, `--interface`, `--internal-cidr`,
-`--rank-by`, `--sensitive-port`, `--known-hosts`, `--time-bin` and the `--graph-*` options.
+`--rank-by`, `--sensitive-port`, `--known-hosts`, `--time-bin` and the `--graph-*` options;
+detections take `--threshold NAME=VALUE` (any detection parameter) and `--indicator-list FILE`
+(threat-intel lists), and `--list-detections` prints the detection catalogue.
 `--lookup-table` and `--cidr-table` files are read with analysis.reference and handed to the
 analyzers as AnalysisParams.lookup_table and AnalysisParams.cidr_tables (one table per file,
 named after the file).
@@ -102,8 +104,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="graph edges with fewer flows are left out")
     parser.add_argument("--graph-top-k", type=int, default=200, metavar="K",
                         help="graph edges kept, busiest first")
+    parser.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a detection parameter (see --list-detections); repeatable")
+    parser.add_argument("--indicator-list", action="append", default=[], metavar="FILE",
+                        help="threat-intel indicators: CSV ip|cidr,label[,confidence,source], "
+                        "a plain list, a STIX 2.1 bundle or a MISP CSV export; repeatable")
+    parser.add_argument("--list-detections", action=_ListDetections,
+                        help="print the detection catalogue (ids, types, ATT&CK, parameters) "
+                        "and exit")
     parser.add_argument("--graph-pseudonyms", action="store_true",
                         help="name graph nodes by pseudonyms instead of addresses")
+
+
+class _ListDetections(argparse.Action):
+    """Like --help: prints the detection catalogue and exits, whatever else is missing."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        try:
+            print_detections(sys.stdout)
+        except BrokenPipeError:  # the reader (head, less) stopped early
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced stdout lives to exit
+        parser.exit()
+
+
+def print_detections(out: TextIO) -> None:
+    """The detection catalogue as text: one block per detection."""
+    from analysis.detections import catalogue
+
+    for entry in catalogue():
+        attack = ", ".join(f"{t['id']} {t['name']}" for t in entry["techniques"])  # type: ignore[attr-defined]
+        tactics = ", ".join(f"{t['id']} {t['name']}" for t in entry["tactics"])  # type: ignore[attr-defined]
+        out.write(f"{entry['id']}  {entry['type']}\n  {entry['title']}: {entry['description']}\n")
+        out.write(f"  ATT&CK: {tactics}; {attack}\n")
+        out.write(f"  Severity: {entry['severity_rises']}\n")
+        for item in entry["parameters"]:  # type: ignore[attr-defined]
+            out.write(f"  --threshold {item['name']}={item['default']:g}  {item['meaning']}\n")
+        out.write("\n")
+
+
+def _thresholds(values: Sequence[str]) -> dict[str, float] | None:
+    """`name=value` items as a mapping (AnalysisParams checks names and values)."""
+    if not values:
+        return None
+    thresholds: dict[str, float] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--threshold takes NAME=VALUE, got {item!r}")
+        try:
+            thresholds[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--threshold {name.strip()}: not a number: {value!r}") from None
+    return thresholds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,13 +192,25 @@ def _analysis_names(values: Sequence[str]) -> list[str] | None:
 def _params(args: argparse.Namespace) -> AnalysisParams:
     from analysis.analyzers import AnalysisParams
     from analysis.analyzers.params import parse_sensitive_ports
-    from analysis.reference import parse_cidr_table, parse_known_hosts, parse_lookup_table
+    from analysis.reference import (
+        parse_cidr_table,
+        parse_indicators,
+        parse_known_hosts,
+        parse_lookup_table,
+    )
 
     lookup: list[tuple[int, int, str]] = []
     if args.lookup_table:
         lookup = [entry.as_param() for entry in parse_lookup_table(_read(args.lookup_table))]
     tables = [parse_cidr_table(_read(path)).as_param(Path(path).stem) for path in args.cidr_table]
+    indicators = [
+        item
+        for path in args.indicator_list
+        for item in parse_indicators(_read(path), name=Path(path).stem)
+    ]
     return AnalysisParams(
+        thresholds=_thresholds(args.threshold),  # type: ignore[arg-type]
+        indicators=indicators,
         target_ips=list(args.instance_ip),
         vpc_cidrs=list(args.vpc_cidr),
         port=args.port,

@@ -842,7 +842,7 @@ def _attacks(w: Writer, rng: random.Random) -> None:
         w.attempt(
             "rejected-spike",
             SPIKE_HOST,
-            f"{100 + index % 100}.{index}.9.{index % 200 + 1}",
+            f"{110 + index % 100}.{index % 250}.9.{index % 200 + 1}",
             25,
             base + index,
         )

@@ -597,3 +597,11 @@ def entity_detail(request: HttpRequest, address: str) -> HttpResponse:
         cached.activity["bars"] = _traffic_bars(cached.activity["hours"])
     return render(request, "investigations/entity.html", {"report": report, "address":
                                                           report.address})
+
+
+@require_GET
+def detection_catalogue(request: HttpRequest) -> HttpResponse:
+    """Every detection: what it looks for, its ATT&CK ids, severity and parameters."""
+    from analysis.detections import catalogue
+
+    return render(request, "investigations/detections.html", {"detections": catalogue()})

@@ -24,6 +24,7 @@ urlpatterns = [
          name="password_change_done"),
     path("investigations/", include("investigations.urls")),
     path("entities/<path:address>/", investigation_views.entity_detail, name="entity_detail"),
+    path("detections/", investigation_views.detection_catalogue, name="detections"),
     path("aws/", include("accounts.urls")),
     path("api/v1/", include("portal.api.urls")),
     path("admin/", admin.site.urls),

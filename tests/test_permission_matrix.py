@@ -554,6 +554,7 @@ ROWS: list[Row] = [
          ok=(302,), body=lambda w: {"finding": [fnd(w)], "status": "acknowledged"},
          done=_finding_acknowledged),
     page("entity_detail", "GET", lambda w: "/entities/203.0.113.50/", everyone()),
+    page("detections", "GET", lambda w: "/detections/", everyone()),
     page("investigations:run_compare", "GET",
          lambda w: f"/investigations/runs/{run(w)}/compare/?with={earlier_run(w)}",
          reads_investigation()),
@@ -650,6 +651,8 @@ ROWS: list[Row] = [
     api("api:finding-detail", "PATCH", lambda w: f"/api/v1/findings/{fnd(w)}/",
         changes_investigation(), scope="write:investigations", encoding="json",
         body=lambda w: {"status": "acknowledged"}, done=_finding_acknowledged),
+    api("api:detection-list", "GET", lambda w: "/api/v1/detections/", everyone(),
+        scope="read:findings"),
     api("api:entity-detail", "GET", lambda w: "/api/v1/entities/203.0.113.50/", everyone(),
         scope="read:investigations"),
     # ---- API: audit log

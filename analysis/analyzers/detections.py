@@ -11,8 +11,6 @@ from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_colum
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 from analysis.analyzers.scope import scope_summary
-from analysis.detections import all_detections
-from analysis.detections.base import Context
 from analysis.findings import HIGH_SEVERITY, Finding
 
 ROW_COLUMNS = [
@@ -98,7 +96,10 @@ class DetectionsAnalyzer(Analyzer):
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
     ) -> AnalysisResult:
         # A fixed few set-based queries per detection, whatever the data: no query per
-        # candidate, no loop over records.
+        # candidate, no loop over records. (Imported here: the catalogue imports analyzers.)
+        from analysis.detections import all_detections
+        from analysis.detections.base import Context
+
         ctx = Context(fetch, params, columns)
         found: list[Finding] = []
         left_out = 0

@@ -59,7 +59,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "sweep_max_windows": 3,
     "lateral_min_new_hosts": 2,
     "exposed_high_bytes": 10_000_000,
-    "noise_max_attempts": 5,
+    "noise_max_attempts": 1000,
     "noise_min_sources": 50,
     "beacon_min_connections": 24,
     "beacon_min_interval_seconds": 10,

@@ -14,6 +14,7 @@ from analysis.findings import (
     Finding,
 )
 
+MIDDLE_SECONDS = 50
 # Stratum (mining pool) ports.
 MINING_PORTS = (3333, 3334, 4444, 5555, 7777, 8888, 9999, 14433, 14444, 45560, 45700)
 
@@ -158,19 +159,21 @@ BEACONING_DETECTION = Detection(
 
 
 def _long_sql(ctx: Context) -> list[str]:
-    window = 600
     return [
         f"SELECT src_ip, dst_ip, srcport, dstport, MIN(start) AS opened, MAX(\"end\") AS closed, "
-        f"COUNT(DISTINCT start - start % {window}) AS windows, SUM(bytes), "
+        "COUNT(*) AS windows, SUM(bytes), "
         f"MIN(start_ts), MAX(end_ts), MAX({_hit(ctx)}), "
         f"CASE WHEN {ctx.internal('src_ip')} THEN 1 ELSE 0 END FROM flows "
         f"WHERE (({ctx.internal('src_ip')} AND {ctx.external('dst_ip')}) OR "
         f"({ctx.external('src_ip')} AND {ctx.internal('dst_ip')})) AND action = 'ACCEPT' "
         f"AND {ctx.initiated()} AND {ctx.not_aws_service('dst')} "
+        # A connection open across windows fills its middle windows: records of at least
+        # most of a minute (the shortest aggregation interval) are its middle.
+        f"AND \"end\" - start >= {MIDDLE_SECONDS} "
         "GROUP BY src_ip, dst_ip, srcport, dstport, protocol "
         f"HAVING MAX(\"end\") - MIN(start) >= {ctx.num('longconn_min_hours')} * 3600 "
         # Consecutive windows: a source port reused hours apart is two connections.
-        f"AND COUNT(DISTINCT start - start % {window}) * {window} * 2 >= MAX(\"end\") - MIN(start) "
+        f"AND SUM(\"end\" - start) * 2 >= MAX(\"end\") - MIN(start) "
         "ORDER BY src_ip, dst_ip, srcport, dstport"
     ]  # fmt: skip
 

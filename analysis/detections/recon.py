@@ -26,14 +26,18 @@ def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
 
 
 def _scan_sql(ctx: Context) -> list[str]:
+    least = ctx.whole("portscan_min_ports")
     base = (
         f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
         f"{ctx.bucket(ctx.num('portscan_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
         f"WHERE {ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
         "AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
-        "s AS (SELECT src_ip, MAX(ports) AS peak FROM (SELECT src_ip, b, "
-        "COUNT(DISTINCT dstport) AS ports FROM a GROUP BY src_ip, b) AS w GROUP BY src_ip "
-        f"HAVING MAX(ports) >= {ctx.whole('portscan_min_ports')}), "
+        # Distinct ports are counted only in windows with enough attempts to pass at all.
+        f"busy AS (SELECT src_ip, b FROM a GROUP BY src_ip, b HAVING COUNT(*) >= {least}), "
+        "s AS (SELECT src_ip, MAX(ports) AS peak FROM (SELECT a.src_ip, a.b, "
+        "COUNT(DISTINCT a.dstport) AS ports FROM a JOIN busy ON a.src_ip = busy.src_ip "
+        "AND a.b = busy.b GROUP BY a.src_ip, a.b) AS w GROUP BY src_ip "
+        f"HAVING MAX(ports) >= {least}), "
         "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dstport) AS ports, "
         "COUNT(DISTINCT a.dst_ip) AS targets, COUNT(*) AS flows, "
         "SUM(CASE WHEN a.action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
@@ -315,7 +319,7 @@ def _noise_sql(ctx: Context) -> list[str]:
         f"s AS (SELECT src_ip, COUNT(*) AS n, MIN(start_ts) AS first_seen, "
         f"MAX(end_ts) AS last_seen, MAX({_hit(ctx)}) AS touched FROM flows "
         f"WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
-        "GROUP BY src_ip HAVING SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) = 0 "
+        "GROUP BY src_ip HAVING SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) > 0 "
         f"AND COUNT(*) <= {ctx.whole('noise_max_attempts')})"
     )
     return [
@@ -340,12 +344,12 @@ def _noise_findings(
         title=f"Internet background noise: {count} sources, {flows} refused attempts",
         explanation=(
             f"{count} internet addresses made at most {ctx.whole('noise_max_attempts')} "
-            f"attempts each ({flows} in all), every one refused: the internet's usual scanning, "
+            f"attempts each ({flows} in all) and were refused: the internet's usual scanning, "
             "summed up in one finding instead of one per source."
         ),
         evidence={"peer": None, "actors": actors, "actor_count": int(count), "targets": [],
                   "target_count": 0, "ports": [], "flows": int(flows), "accepted": 0,
-                  "rejected": int(flows), "bytes": None},
+                  "rejected": None, "bytes": None},
         first_seen=first, last_seen=last,
     ), bool(touched))]  # fmt: skip
 
@@ -355,9 +359,10 @@ BACKGROUND_SCANNING_DETECTION = Detection(
     type=BACKGROUND_SCANNING,
     title="Internet background noise",
     description=(
-        "Internet addresses that made only a few attempts each and were refused every time: "
-        "the scanning every public address receives. One low-severity summary with the "
-        "count and the busiest sources, never one finding per source."
+        "Internet addresses that made few attempts each and were refused: the scanning every "
+        "public address receives. One low-severity summary with the count and the busiest "
+        "sources, never one finding per source (sources doing more show up as scans, probes "
+        "or brute force)."
     ),
     tactics=("TA0043",),
     techniques=("T1595.001",),

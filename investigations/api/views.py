@@ -597,3 +597,18 @@ class EntityView(APIView):
                         for cached in report.cached],
             "stored_results_only": report.uncached_runs,
         })
+
+
+class DetectionViewSet(viewsets.ViewSet):
+    """The detection catalogue: id, finding type, what it looks for, MITRE ATT&CK tactics and
+    techniques, severity and how it rises, parameters with defaults and meanings (set them
+    as run `thresholds`)."""
+
+    permission_classes = [IsAuthenticated, TokenHasScope]
+    required_scopes = {"GET": "read:findings"}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def list(self, request: Request) -> Response:
+        from analysis.detections import catalogue
+
+        return Response({"count": len(catalogue()), "results": catalogue()})

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
 from investigations.api.views import (
+    DetectionViewSet,
     EntityView,
     FindingViewSet,
     InvestigationViewSet,
@@ -26,6 +27,7 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("reference-tables", ReferenceTableViewSet, basename="reference-table")
 router.register("accounts", AwsAccountViewSet, basename="account")
+router.register("detections", DetectionViewSet, basename="detection")
 
 urlpatterns = [
     *router.urls,
