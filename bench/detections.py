@@ -19,7 +19,7 @@ from typing import Any
 
 from analysis.analyzers import AnalysisParams
 from analysis.engine import FlowEngine
-from bench.scenarios import Scenario, generate_day, generate_noisy
+from bench.scenarios import VULN_SCANNER, Scenario, generate_day, generate_noisy
 
 MEDIUM = 4
 
@@ -63,8 +63,11 @@ def score(scenario: Scenario, findings: list[dict[str, Any]]) -> dict[str, Any]:
 def params_for(scenario: Scenario, indicator_file: Path | None) -> dict[str, Any]:
     params: dict[str, Any] = {"vpc_cidrs": scenario.vpc_cidrs}
     known = {item.name for item in fields(AnalysisParams)}
+    if "suppressions" in known:  # the authorised scanner, as a SOC would record it
+        params["suppressions"] = [{"detection": "*", "actor": f"{VULN_SCANNER}/32",
+                                   "reason": "authorised vulnerability scanner"}]  # fmt: skip
     if indicator_file is not None and "indicators" in known:
-        from analysis.reference import parse_indicators  # type: ignore[attr-defined]
+        from analysis.reference import parse_indicators
 
         params["indicators"] = parse_indicators(indicator_file.read_text(), name="bench list")
     return params
@@ -97,6 +100,8 @@ def quality(workdir: Path, seed: int) -> None:
         print(f"  false: {finding['severity']} {finding['type']} {finding['title']}")
     for kind, types in measured["benign"].items():
         print(f"  benign {kind!r} drew: {', '.join(types)}")
+    for rule in result.summary.get("suppressed") or []:
+        print(f"  suppressed by rule {rule['reason']!r}: {rule['count']} finding(s)")
 
 
 def speed(workdir: Path, lines: int) -> None:

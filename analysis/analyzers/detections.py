@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection
 from typing import Any
 
@@ -27,6 +28,28 @@ ROW_COLUMNS = [
     "detection_id",
     "attack",
 ]
+
+
+def _inside(addresses: list[str], cidr: str) -> bool:
+    network = ipaddress.ip_network(cidr)
+    return any(ipaddress.ip_address(address) in network for address in addresses if address)
+
+
+def suppressed_by(finding: Finding, rules: list[dict[str, str]]) -> str | None:
+    """The reason of the first rule matching the finding: its detection (or every one), an
+    actor inside the rule's actor range, a target inside its target range."""
+    evidence = finding.evidence
+    actors = [str(a) for a in evidence.get("actors") or []] + [finding.peer or ""]
+    targets = [str(t) for t in evidence.get("targets") or []]
+    for rule in rules:
+        if rule["detection"] not in ("*", finding.detection_id):
+            continue
+        if rule["actor"] and not _inside(actors, rule["actor"]):
+            continue
+        if rule["target"] and not _inside(targets, rule["target"]):
+            continue
+        return rule["reason"]
+    return None
 
 
 def _row(finding: Finding) -> dict[str, Any]:
@@ -102,13 +125,18 @@ class DetectionsAnalyzer(Analyzer):
 
         ctx = Context(fetch, params, columns)
         found: list[Finding] = []
+        suppressed: dict[str, list[str]] = {}
         left_out = 0
         for detection in all_detections():
             for finding, touched in detection.run(ctx):
-                if touched or not params.has_target:
-                    found.append(finding)
-                else:
+                if not touched and params.has_target:
                     left_out += 1
+                    continue
+                reason = suppressed_by(finding, params.suppressions)
+                if reason is None:
+                    found.append(finding)
+                else:  # counted and named apart, never silently gone
+                    suppressed.setdefault(reason, []).append(finding.title)
         findings = sorted(found, key=lambda f: (-f.severity, f.type, f.peer or "", f.title))
         rows = [_row(finding) for finding in findings]
         target_note = {"not_involving_target": left_out} if params.has_target else {}
@@ -127,6 +155,9 @@ class DetectionsAnalyzer(Analyzer):
                     for kind in dict.fromkeys(f.type for f in findings)
                 },
                 "thresholds": dict(params.thresholds),
+                **({"suppressed": [{"reason": reason, "count": len(titles), "findings": titles}
+                                   for reason, titles in suppressed.items()]}
+                   if params.suppressions else {}),
                 **target_note,
                 **scope_summary(params),
             },

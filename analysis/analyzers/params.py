@@ -304,6 +304,29 @@ def _indicators(value: Any) -> list[tuple[str, str, float | None, str]]:
     return rows
 
 
+def _suppressions(value: Any) -> list[dict[str, str]]:
+    """[{"detection": id or "*", "actor": cidr or "", "target": cidr or "", "reason": text}]:
+    findings a rule matches are listed apart, not dropped (see detections)."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError("suppressions must be a list of {detection, actor, target, reason}")
+    rules = []
+    for item in value:
+        if not isinstance(item, dict) or not str(item.get("reason") or "").strip():
+            raise ValueError(f"a suppression rule needs a reason, got {item!r}")
+        actor, target = str(item.get("actor") or ""), str(item.get("target") or "")
+        if not actor and not target:
+            raise ValueError(f"a suppression rule needs an actor or a target, got {item!r}")
+        rules.append({
+            "detection": str(item.get("detection") or "*"),
+            "actor": str(parse_cidr(actor)) if actor else "",
+            "target": str(parse_cidr(target)) if target else "",
+            "reason": str(item["reason"]).strip()[:200],
+        })  # fmt: skip
+    return rules
+
+
 @dataclass
 class AnalysisParams:
     """Targets, internal ranges, a port, top-N ranking, and the inputs of the wider analyses.
@@ -330,6 +353,7 @@ class AnalysisParams:
     cidr_tables: list[dict[str, Any]] = field(default_factory=list)
     known_hosts: dict[str, str] = field(default_factory=dict)
     indicators: list[tuple[str, str, float | None, str]] = field(default_factory=list)
+    suppressions: list[dict[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.target_ips = [str(parse_ip(ip)) for ip in self.target_ips]
@@ -361,6 +385,7 @@ class AnalysisParams:
         self.cidr_tables = _cidr_tables(self.cidr_tables)
         self.known_hosts = _known_hosts(self.known_hosts)
         self.indicators = _indicators(self.indicators)
+        self.suppressions = _suppressions(self.suppressions)
 
     @property
     def has_target(self) -> bool:
@@ -400,6 +425,7 @@ class AnalysisParams:
             cidr_tables=_cidr_tables(data.get("cidr_tables")),
             known_hosts=_known_hosts(data.get("known_hosts")),
             indicators=_indicators(data.get("indicators")),
+            suppressions=_suppressions(data.get("suppressions")),
         )
 
     def to_dict(self) -> dict[str, Any]:
