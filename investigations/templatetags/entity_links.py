@@ -17,8 +17,11 @@ register = template.Library()
 
 # Candidates only: every match is checked with `ipaddress` before it becomes a link.
 _ADDRESS = re.compile(
-    r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})"
-    r"(?![\w.:])"
+    # IPv4, also before a sentence's full stop or a ":port", never inside a longer dotted run
+    # or as the network of a CIDR block
+    r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?!\.\d|\w|/\d)"
+    # IPv6 (compressed or not), never inside a longer word or a CIDR block
+    r"|(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:]|/\d)"
 )
 
 # Columns and evidence keys holding port numbers: shown as 22 and 3389, never 3,389.

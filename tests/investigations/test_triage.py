@@ -144,3 +144,18 @@ def test_findings_filter_by_status_severity_and_type_sorted_by_severity(
         f"/investigations/{investigation.pk}/?type=Recon:EC2/Portscan").content.decode()
     assert "Low one" in html and "High one" not in html
     assert low.pk and high.pk
+
+
+@pytest.mark.parametrize(("text", "linked"), [
+    ("Port scan from 198.51.100.7: 40 ports", ["198.51.100.7"]),
+    ("connections from 203.0.113.77.", ["203.0.113.77"]),
+    ("10.0.0.1:22 and 2001:db8::1.", ["10.0.0.1", "2001:db8::1"]),
+    ("at 12:30:45, version 1.2.3.4.5, inside 10.0.0.0/16", []),
+])
+def test_addresses_in_text_link_to_their_page_and_nothing_else(text: str,
+                                                               linked: list[str]) -> None:
+    import re
+
+    from investigations.templatetags.entity_links import ip_links
+
+    assert re.findall(r'href="/entities/([^/"]+)/"', str(ip_links(text))) == linked
