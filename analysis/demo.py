@@ -20,6 +20,7 @@ ACCOUNT_ID = "123456789012"
 VPC_CIDRS = ["10.0.0.0/16", "10.1.0.0/16"]
 DNS_RESOLVER = "10.0.0.2"
 MIN_LINES = 2000
+C2_MIN_LINES = 10_000
 _BATCH = 50_000
 
 
@@ -175,7 +176,8 @@ def _plant_incidents(w: _Writer, lines: int) -> list[PlantedIncident]:
         incidents += _probes(w)
     with _burst(w, 3600):
         incidents += _lateral(w)
-    incidents += _command_and_control(w)
+    if lines >= C2_MIN_LINES:  # about 800 lines of their own: only in demos with room
+        incidents += _command_and_control(w)
     _not_incidents(w)
     return incidents
 

@@ -26,12 +26,13 @@ SUMMARY_COLUMNS = [
     ("total_packets", "bigint"), ("total_bytes", "bigint"),
 ]  # fmt: skip
 ATTACKER, WEB_HEX = "00000000000000000000ffffcb007132", "00000000000000000000ffff0a00010a"
+# The SSH brute-force detection's one query: per source its figures, then one target a row.
 BRUTE_COLUMNS = [
-    ("src_ip", "varchar"), ("flows", "bigint"), ("accepted", "bigint"), ("rejected", "bigint"),
-    ("bytes", "bigint"), ("first", "timestamp"), ("last", "timestamp"),
+    ("src_ip", "varchar"), ("peak", "bigint"), ("targets", "bigint"), ("flows", "bigint"),
+    ("accepted", "bigint"), ("rejected", "bigint"), ("bytes", "bigint"),
+    ("first_seen", "timestamp"), ("last_seen", "timestamp"), ("touched", "integer"),
+    ("listed", "varchar"),
 ]  # fmt: skip
-TARGET_COLUMNS = [("candidate", "varchar"), ("addr", "varchar"), ("flows", "bigint"),
-                  ("total", "bigint")]  # fmt: skip
 SUMMARY_ROWS = [
     ["6", "ACCEPT", "40", "400", "40000", "2", "50", "460", "41000"],
     ["6", "REJECT", "10", "60", "1000", "2", "50", "460", "41000"],
@@ -91,13 +92,12 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     for _ in range(2):  # CREATE DATABASE, CREATE TABLE
         queue_result(moto_endpoint, [], [])
     queue_result(moto_endpoint, SUMMARY_COLUMNS, SUMMARY_ROWS)
-    # detections: SSH brute force finds one source; it involves the run's target (the web
-    # instance); its targets; every other query is empty.
+    # detections: SSH brute force finds one source, involving the run's target (the web
+    # instance), its one target listed; every other query is empty.
     queue_result(moto_endpoint, BRUTE_COLUMNS, [
-        [ATTACKER, "30", "0", "30", "1800", "2024-05-01 10:00:00.000", "2024-05-01 10:05:00.000"],
+        [ATTACKER, "30", "1", "30", "0", "30", "1800", "2024-05-01 10:00:00.000",
+         "2024-05-01 10:05:00.000", "1", WEB_HEX],
     ])  # fmt: skip
-    queue_result(moto_endpoint, [("src_ip", "varchar")], [[ATTACKER]])
-    queue_result(moto_endpoint, TARGET_COLUMNS, [[ATTACKER, WEB_HEX, "30", "1"]])
 
     run = run_now(run)
 
@@ -118,7 +118,7 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     assert run.data_read["role_session"] == "portal-alice"
     labels = [q["label"] for q in athena["queries"]]
     assert labels[:3] == ["ddl", "ddl", "traffic-summary"]
-    assert set(labels[3:]) == {"detections"} and 5 <= len(labels[3:]) <= 19
+    assert set(labels[3:]) == {"detections"} and 5 <= len(labels[3:]) <= 22
     assert athena["bytes_scanned"] == 0 and athena["cost_usd"] == 0.0  # moto scans nothing
     assert athena["scan_limit_bytes"] == 50 * 10**9
     assert athena["database"] == "flowlog_portal" and athena["table"].startswith("flowlogs_fl_")
