@@ -172,8 +172,11 @@ def test_a_run_over_garbage_says_no_data_analysed(live_server: Any, page: Any,
 
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
-    garbage = SimpleUploadedFile("garbage.log", b"".join(
-        b"this is not a flow record %d\n" % i for i in range(50)))
+    # A flow log by its header, every record line of it malformed.
+    header = (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+              b"packets bytes start end action log-status\n")
+    garbage = SimpleUploadedFile("garbage.log", header + b"".join(
+        b"2 123456789012 eni-0a1 not-an-address %d\n" % i for i in range(50)))
     run = submit_run(user=investigation.owner, investigation=investigation,
                      analyses=["all"], files=[garbage], parameters={})
     claimed = QueryRun.claim(run.pk)
