@@ -191,7 +191,7 @@ def _long_findings(
             title=f"{client} held a connection to {server}:{port} for {hours:.1f} hours",
             explanation=(
                 f"One connection ({client}:{sport} to {server}:{port}) stayed open "
-                f"{hours:.1f} hours across {windows} aggregation windows, "
+                f"{hours:.1f} hours in {windows} records (one per aggregation window), "
                 f"{int(size or 0):,} bytes: a tunnel, remote shell or C2 channel kept alive."
             ),
             evidence={"peer": server if outbound else client, "actors": [server, client],
