@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
