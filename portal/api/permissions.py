@@ -9,7 +9,6 @@ from rest_framework.request import Request
 
 from portal.models import ApiToken
 
-
 # Analyses whose rows are findings: through a token they need `read:findings` as well as the
 # endpoint's own scope (results of a run are otherwise `read:investigations`).
 FINDINGS_ANALYSES = frozenset({"detections"})
