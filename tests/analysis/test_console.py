@@ -78,10 +78,10 @@ def test_the_installed_script_is_declared_and_runs(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("flowlogs")
     assert script.exists(), "the flowlogs script is missing: reinstall the project (make install)"
     out = tmp_path / "demo.log"
-    made = run_empty([str(script), "generate", str(out), "--lines", "2000", "--end", END],
+    made = run_empty([str(script), "generate", str(out), "--lines", "3000", "--end", END],
                      tmp_path)
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith(f"Wrote 2,000 lines to {out} (ssh-bruteforce")
+    assert made.stdout.startswith(f"Wrote 3,000 lines to {out} (ssh-bruteforce")
 
 
 def test_every_analysis_option_reaches_the_analyzers(
@@ -144,7 +144,7 @@ def test_manage_py_offline_commands_run_without_settings_and_serving_ones_refuse
 ) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = tmp_path / "demo.log"
-    made = run_empty([*manage, "generate_flowlogs", str(log), "--lines", "2000", "--end", END],
+    made = run_empty([*manage, "generate_flowlogs", str(log), "--lines", "3000", "--end", END],
                      tmp_path)
     assert made.returncode == 0, made.stderr
     analyzed = run_empty([*manage, "analyze", "--log-file", str(log), "--analysis",
