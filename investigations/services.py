@@ -336,7 +336,7 @@ def triage_findings(
     changed: list[Finding] = []
     with transaction.atomic():
         audit.lock_ordered_writes()
-        locked = Finding.objects.select_for_update().select_related("assignee").in_bulk(
+        locked = Finding.objects.select_for_update(of=("self",)).select_related("assignee").in_bulk(
             [finding.pk for finding in findings])
         audiences = {pk: inv.audience() for pk, inv in investigations.items()}
         for finding in findings:
