@@ -383,3 +383,39 @@ class ReferenceUploadSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     file = serializers.FileField()
+
+
+class AttackIdSerializer(serializers.Serializer):
+    """A MITRE ATT&CK tactic or technique: its id and name."""
+
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class DetectionParameterSerializer(serializers.Serializer):
+    """A detection parameter: set it as a run threshold of this name."""
+
+    name = serializers.CharField()
+    default = serializers.FloatField()
+    meaning = serializers.CharField()
+
+
+class DetectionSerializer(serializers.Serializer):
+    """One detection of the catalogue."""
+
+    id = serializers.CharField()
+    type = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    tactics = AttackIdSerializer(many=True)
+    techniques = AttackIdSerializer(many=True)
+    severity = serializers.FloatField()
+    severity_rises = serializers.CharField()
+    parameters = DetectionParameterSerializer(many=True)
+
+
+class DetectionCatalogueSerializer(serializers.Serializer):
+    """Every detection the engine runs."""
+
+    count = serializers.IntegerField()
+    results = DetectionSerializer(many=True)

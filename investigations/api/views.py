@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from investigations.access import get_run_for_user
 from investigations.api.serializers import (
+    DetectionCatalogueSerializer,
     FindingSerializer,
     FindingStatusSerializer,
     InvestigationSerializer,
@@ -607,7 +608,7 @@ class DetectionViewSet(viewsets.ViewSet):
     permission_classes = [IsAuthenticated, TokenHasScope]
     required_scopes = {"GET": "read:findings"}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: DetectionCatalogueSerializer})
     def list(self, request: Request) -> Response:
         from analysis.detections import catalogue
 
