@@ -43,8 +43,7 @@ def trustable_arn(caller_arn: str) -> str | None:
     if match := _ASSUMED_ROLE.match(caller_arn):
         return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
     if match := _IAM_PRINCIPAL.match(caller_arn):
-        return (f"arn:{match['partition']}:iam::{match['account']}:"
-                f"{match['kind']}/{match['name']}")
+        return f"arn:{match['partition']}:iam::{match['account']}:{match['kind']}/{match['name']}"
     if _ROOT.match(caller_arn):
         return caller_arn
     return None
@@ -55,13 +54,15 @@ def portal_principal(aws_settings: aws.AwsSettings | None = None) -> PortalPrinc
     sts:GetCallerIdentity reports it; else a placeholder, with a note saying why."""
     configured = configured_principal_arn()
     if configured:
-        return PortalPrincipal(configured, SETTING, "The portal's principal, from "
-                               "PORTAL_AWS_PRINCIPAL_ARN.")
+        return PortalPrincipal(
+            configured, SETTING, "The portal's principal, from PORTAL_AWS_PRINCIPAL_ARN."
+        )
     try:
         identity = aws.portal_identity(aws_settings or portal_aws_settings())
     except aws.AwsError as exc:
         return PortalPrincipal(
-            PRINCIPAL_PLACEHOLDER, PLACEHOLDER,
+            PRINCIPAL_PLACEHOLDER,
+            PLACEHOLDER,
             f"The portal could not ask AWS who it is ({exc.code}: {exc.message}). Replace "
             f"{PRINCIPAL_PLACEHOLDER} with the ARN of the role or user the portal runs as, or "
             "set PORTAL_AWS_PRINCIPAL_ARN.",
@@ -69,13 +70,16 @@ def portal_principal(aws_settings: aws.AwsSettings | None = None) -> PortalPrinc
     arn = trustable_arn(identity["Arn"])
     if arn is None:
         return PortalPrincipal(
-            PRINCIPAL_PLACEHOLDER, PLACEHOLDER,
+            PRINCIPAL_PLACEHOLDER,
+            PLACEHOLDER,
             f"The portal runs as {identity['Arn']}, which a trust policy cannot name. Replace "
             f"{PRINCIPAL_PLACEHOLDER} with the role or user to trust, or set "
             "PORTAL_AWS_PRINCIPAL_ARN.",
         )
     note = f"The portal's own identity, as sts:GetCallerIdentity reports it ({identity['Arn']})."
     if arn != identity["Arn"]:
-        note += (" AWS does not report a role's path: if the role has one, set "
-                 "PORTAL_AWS_PRINCIPAL_ARN to its full ARN.")
+        note += (
+            " AWS does not report a role's path: if the role has one, set "
+            "PORTAL_AWS_PRINCIPAL_ARN to its full ARN."
+        )
     return PortalPrincipal(arn, STS, note)

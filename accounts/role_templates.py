@@ -79,8 +79,9 @@ class RoleSetup:
 
     def cloudformation_yaml(self) -> str:
         header = "".join(f"# {line}\n" for line in self._comment_lines())
-        body = yaml.safe_dump(self.cloudformation(), sort_keys=False, width=100,
-                              default_flow_style=False)
+        body = yaml.safe_dump(
+            self.cloudformation(), sort_keys=False, width=100, default_flow_style=False
+        )
         return header + body
 
     def cloudformation_json(self) -> str:
@@ -104,16 +105,18 @@ class RoleSetup:
             f"  policy = {_heredoc(self.permission_policy)}\n"
             "}\n\n"
             'output "flowlog_portal_role_arn" {\n'
-            "  description = \"Register this ARN in the portal.\"\n"
+            '  description = "Register this ARN in the portal."\n'
             "  value       = aws_iam_role.flowlog_portal.arn\n"
             "}\n"
         )
 
     def render(self, fmt: str) -> str:
         """One of FORMATS; KeyError for anything else."""
-        renderers = {"cloudformation": self.cloudformation_yaml,
-                     "cloudformation-json": self.cloudformation_json,
-                     "terraform": self.terraform}
+        renderers = {
+            "cloudformation": self.cloudformation_yaml,
+            "cloudformation-json": self.cloudformation_json,
+            "terraform": self.terraform,
+        }
         return renderers[fmt]()
 
     def filename(self, fmt: str) -> str:
@@ -126,8 +129,13 @@ class RoleSetup:
             f"External ID: {self.external_id}",
         ]
         for note in self.notes():
-            lines += textwrap.wrap(f"NOTE: {note}", width=96, subsequent_indent="  ",
-                                   break_long_words=False, break_on_hyphens=False)
+            lines += textwrap.wrap(
+                f"NOTE: {note}",
+                width=96,
+                subsequent_indent="  ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
         return lines
 
 

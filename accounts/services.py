@@ -94,7 +94,11 @@ def create_account(
     with transaction.atomic():
         account.save()
         _audit(
-            user, "aws_account.created", account, client_ip, api_token_id,
+            user,
+            "aws_account.created",
+            account,
+            client_ip,
+            api_token_id,
             details={
                 field: getattr(account, field) for field in _ACCOUNT_FIELDS if field != "notes"
             },
@@ -102,11 +106,24 @@ def create_account(
     return account
 
 
-def _audit(user: Any, action: str, account: AwsAccount, client_ip: str | None,
-           api_token_id: int | None, *, details: dict[str, Any]) -> None:
+def _audit(
+    user: Any,
+    action: str,
+    account: AwsAccount,
+    client_ip: str | None,
+    api_token_id: int | None,
+    *,
+    details: dict[str, Any],
+) -> None:
     """One audit event by `user` about `account`, from the request's address or API token."""
-    audit.record(actor=user, action=action, target=account, details=details,
-                 client_ip=client_ip, api_token_id=api_token_id)
+    audit.record(
+        actor=user,
+        action=action,
+        target=account,
+        details=details,
+        client_ip=client_ip,
+        api_token_id=api_token_id,
+    )
 
 
 def update_account(
@@ -135,7 +152,11 @@ def update_account(
     with transaction.atomic():
         account.save()
         _audit(
-            user, "aws_account.updated", account, client_ip, api_token_id,
+            user,
+            "aws_account.updated",
+            account,
+            client_ip,
+            api_token_id,
             details={"changed": changed},
         )
     if "role_arn" in changed:
@@ -153,7 +174,11 @@ def delete_account(
     _check_admin(user)
     with transaction.atomic():
         _audit(
-            user, "aws_account.deleted", account, client_ip, api_token_id,
+            user,
+            "aws_account.deleted",
+            account,
+            client_ip,
+            api_token_id,
             details={
                 "name": account.name,
                 "account_id": account.account_id,
@@ -195,7 +220,11 @@ def assume_account_role(
         details.update(ok=False, code=exc.code, message=exc.message[:500])
         with transaction.atomic():
             _audit(
-                user, "aws_account.role_assumed", account, client_ip, api_token_id,
+                user,
+                "aws_account.role_assumed",
+                account,
+                client_ip,
+                api_token_id,
                 details=details,
             )
         raise
@@ -207,7 +236,11 @@ def assume_account_role(
     )
     with transaction.atomic():
         _audit(
-            user, "aws_account.role_assumed", account, client_ip, api_token_id,
+            user,
+            "aws_account.role_assumed",
+            account,
+            client_ip,
+            api_token_id,
             details=details,
         )
     return role
@@ -318,7 +351,11 @@ def run_connection_test(
             last_tested_at=now, last_test_ok=result["ok"], last_test_result=result
         )
         _audit(
-            user, "aws_account.connection_tested", account, client_ip, api_token_id,
+            user,
+            "aws_account.connection_tested",
+            account,
+            client_ip,
+            api_token_id,
             details={
                 "ok": result["ok"],
                 "checks": len(result["checks"]),
@@ -446,7 +483,11 @@ def refresh_discovery(
             AwsAccount.objects.filter(pk=account.pk).update(discovered_at=now)
             account.discovered_at = now
         _audit(
-            user, "aws_account.discovery_refreshed", account, client_ip, api_token_id,
+            user,
+            "aws_account.discovery_refreshed",
+            account,
+            client_ip,
+            api_token_id,
             details={"ok": result.ok, "regions": result.regions},
         )
     return result

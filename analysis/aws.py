@@ -266,8 +266,10 @@ def portal_identity(aws: AwsSettings, *, now: float | None = None) -> dict[str, 
             raise cached[1]
         return dict(cached[1])
     quick = replace(
-        aws, connect_timeout=min(aws.connect_timeout, 1.0),
-        read_timeout=min(aws.read_timeout, 5.0), max_attempts=min(aws.max_attempts, 2),
+        aws,
+        connect_timeout=min(aws.connect_timeout, 1.0),
+        read_timeout=min(aws.read_timeout, 5.0),
+        max_attempts=min(aws.max_attempts, 2),
     )
     try:
         identity = caller_identity(portal_session(quick), quick)
@@ -579,7 +581,13 @@ def check_permissions(
                 if outcome["ok"] and encryption.startswith("aws:kms"):
                     # S3 decrypted an SSE-KMS object for the role: kms:Decrypt through S3 works.
                     results.append(
-                        {"check": "kms:Decrypt", "region": region,
-                         "target": f"s3://{bucket}/{key}", "ok": True, "code": "", "message": ""}
+                        {
+                            "check": "kms:Decrypt",
+                            "region": region,
+                            "target": f"s3://{bucket}/{key}",
+                            "ok": True,
+                            "code": "",
+                            "message": "",
+                        }
                     )
     return results

@@ -121,9 +121,7 @@ class FlowCache:
         pending = self.start(key)
         try:
             pending.engine_copy(engine)
-            stored = pending.publish(
-                stats, records=engine.record_count(), columns=engine.columns()
-            )
+            stored = pending.publish(stats, records=engine.record_count(), columns=engine.columns())
         finally:
             pending.discard()
         self.evict(keep=key)

@@ -87,33 +87,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="K", help="rows shown")
     parser.add_argument("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 1GB")
     # The rest of the portal's run form: more targets, ranking, reference data, graph options.
-    parser.add_argument("--target-cidr", action="append", default=[], metavar="CIDR",
-                        help="a target range (like --instance-ip); repeatable")
-    parser.add_argument("--interface", action="append", default=[], metavar="ENI",
-                        help="a target network interface (eni-...); repeatable")
-    parser.add_argument("--internal-cidr", action="append", default=[], metavar="CIDR",
-                        help="a range counted as internal besides --vpc-cidr; repeatable")
-    parser.add_argument("--rank-by", choices=("flows", "bytes"), default="flows",
-                        help="what the top rows are ranked by")
-    parser.add_argument("--sensitive-port", action="append", default=[], metavar="PORT[=LABEL]",
-                        help="replaces the default sensitive ports; repeatable, e.g. 22=ssh")
+    parser.add_argument(
+        "--target-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a target range (like --instance-ip); repeatable",
+    )
+    parser.add_argument(
+        "--interface",
+        action="append",
+        default=[],
+        metavar="ENI",
+        help="a target network interface (eni-...); repeatable",
+    )
+    parser.add_argument(
+        "--internal-cidr",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a range counted as internal besides --vpc-cidr; repeatable",
+    )
+    parser.add_argument(
+        "--rank-by",
+        choices=("flows", "bytes"),
+        default="flows",
+        help="what the top rows are ranked by",
+    )
+    parser.add_argument(
+        "--sensitive-port",
+        action="append",
+        default=[],
+        metavar="PORT[=LABEL]",
+        help="replaces the default sensitive ports; repeatable, e.g. 22=ssh",
+    )
     parser.add_argument("--known-hosts", metavar="CSV", help="ip,alias rows")
-    parser.add_argument("--time-bin", type=int, metavar="SECONDS",
-                        help="time-series bin width (default: from the data's span)")
-    parser.add_argument("--graph-min-flows", type=int, default=1, metavar="N",
-                        help="graph edges with fewer flows are left out")
-    parser.add_argument("--graph-top-k", type=int, default=200, metavar="K",
-                        help="graph edges kept, busiest first")
-    parser.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
-                        help="set a detection parameter (see --list-detections); repeatable")
-    parser.add_argument("--indicator-list", action="append", default=[], metavar="FILE",
-                        help="threat-intel indicators: CSV ip|cidr,label[,confidence,source], "
-                        "a plain list, a STIX 2.1 bundle or a MISP CSV export; repeatable")
-    parser.add_argument("--list-detections", action=_ListDetections,
-                        help="print the detection catalogue (ids, types, ATT&CK, parameters) "
-                        "and exit")
-    parser.add_argument("--graph-pseudonyms", action="store_true",
-                        help="name graph nodes by pseudonyms instead of addresses")
+    parser.add_argument(
+        "--time-bin",
+        type=int,
+        metavar="SECONDS",
+        help="time-series bin width (default: from the data's span)",
+    )
+    parser.add_argument(
+        "--graph-min-flows",
+        type=int,
+        default=1,
+        metavar="N",
+        help="graph edges with fewer flows are left out",
+    )
+    parser.add_argument(
+        "--graph-top-k", type=int, default=200, metavar="K", help="graph edges kept, busiest first"
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a detection parameter (see --list-detections); repeatable",
+    )
+    parser.add_argument(
+        "--indicator-list",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="threat-intel indicators: CSV ip|cidr,label[,confidence,source], "
+        "a plain list, a STIX 2.1 bundle or a MISP CSV export; repeatable",
+    )
+    parser.add_argument(
+        "--list-detections",
+        action=_ListDetections,
+        help="print the detection catalogue (ids, types, ATT&CK, parameters) and exit",
+    )
+    parser.add_argument(
+        "--graph-pseudonyms",
+        action="store_true",
+        help="name graph nodes by pseudonyms instead of addresses",
+    )
 
 
 class _ListDetections(argparse.Action):

@@ -42,8 +42,14 @@ def run_generate(options: dict[str, Any], out: TextIO) -> None:
 
     end = parse_time(options["end"])
     path = str(options["out"])
-    manifest = generate(path, lines=options["lines"], seed=options["seed"],
-                        hours=options["hours"], end=end, gzip=path.endswith(".gz"))
+    manifest = generate(
+        path,
+        lines=options["lines"],
+        seed=options["seed"],
+        hours=options["hours"],
+        end=end,
+        gzip=path.endswith(".gz"),
+    )
     if options["manifest"]:
         out.write(json.dumps(manifest.to_dict(), indent=2, default=str) + "\n")
     else:

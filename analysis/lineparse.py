@@ -559,8 +559,7 @@ def fast_rows_sql(
     ]
     if address_table is None:
         first += [
-            f"string_split({_text_column(field)}, '.') AS v4_{field.column}"
-            for field in addresses
+            f"string_split({_text_column(field)}, '.') AS v4_{field.column}" for field in addresses
         ]
 
     typed: list[str] = ["line_no"] if line_numbers else []

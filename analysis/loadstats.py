@@ -203,9 +203,9 @@ class LoadStats:
             merged.malformed += part.malformed
             merged.filtered_out += part.filtered_out
             room = MAX_MALFORMED_SAMPLES - len(merged.malformed_samples)
-            merged.malformed_samples.extend(part.malformed_samples[:max(0, room)])
+            merged.malformed_samples.extend(part.malformed_samples[: max(0, room)])
             room = MAX_SKIPDATA_GAPS - len(merged.skipdata_gaps)
-            merged.skipdata_gaps.extend(part.skipdata_gaps[:max(0, room)])
+            merged.skipdata_gaps.extend(part.skipdata_gaps[: max(0, room)])
             merged.files.extend(part.files)
             merged.note_seen(part.first_seen, part.last_seen)
         return merged

@@ -44,20 +44,22 @@ BENCH_SECRET = "bench-load-secret-key-" + "x" * 40  # a throwaway local instance
 def production_env(data_dir: Path) -> dict[str, str]:
     """Settings for every process of the bench: the bench itself, workers and gunicorn."""
     env = os.environ.copy()
-    env.update({
-        "DATA_DIR": str(data_dir),
-        "DEBUG": "false",
-        "SECRET_KEY": BENCH_SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "API_TOKEN_RATE": "1000000/min",
-        "LOG_LEVEL": "WARNING",
-        # No RDAP lookups over the internet: the bench measures the portal, not the network.
-        "WHOIS_ENABLED": "false",
-    })
+    env.update(
+        {
+            "DATA_DIR": str(data_dir),
+            "DEBUG": "false",
+            "SECRET_KEY": BENCH_SECRET,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "API_TOKEN_RATE": "1000000/min",
+            "LOG_LEVEL": "WARNING",
+            # No RDAP lookups over the internet: the bench measures the portal, not the network.
+            "WHOIS_ENABLED": "false",
+        }
+    )
     return env
 
 
@@ -67,14 +69,16 @@ def production_env(data_dir: Path) -> dict[str, str]:
 class Child:
     """A subprocess whose output is kept (and searched for a readiness line)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str],
-                 ready_text: str | None = None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], ready_text: str | None = None
+    ) -> None:
         self.name = name
         self.output: list[str] = []
         self.ready = threading.Event()
         self.ready_text = ready_text
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
@@ -106,11 +110,25 @@ def workers(count: int, env: dict[str, str]) -> Iterator[list[Child]]:
         for index in range(count):
             child = Child(
                 f"worker {index + 1}",
-                [sys.executable, "-m", "celery", "-A", "portal", "worker",
-                 "--queues=analyse,download", "--concurrency", "1", "--loglevel", "INFO",
-                 "--without-mingle", "--without-gossip",
-                 "-n", f"bench{index + 1}@%h"],
-                env, ready_text=" ready.",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "--queues=analyse,download",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "-n",
+                    f"bench{index + 1}@%h",
+                ],
+                env,
+                ready_text=" ready.",
             )
             started.append(child)
         for child in started:
@@ -129,9 +147,22 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(env: dict[str, str], port: int, worker_count: int) -> Iterator[Child]:
-    child = Child("gunicorn", [sys.executable, "-m", "gunicorn", "portal.wsgi",
-                               "--bind", f"127.0.0.1:{port}", "--workers", str(worker_count),
-                               "--timeout", "60"], env)
+    child = Child(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(worker_count),
+            "--timeout",
+            "60",
+        ],
+        env,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -183,8 +214,9 @@ def seed_people(investigation_count: int) -> Seed:
         create_investigation(user=user, title=f"Bench investigation {n + 1}")
         for n in range(investigation_count)
     ]
-    _token, key = create_token(user=user, name="bench", actor=None,
-                               scopes=["read:investigations", "read:findings"])
+    _token, key = create_token(
+        user=user, name="bench", actor=None, scopes=["read:investigations", "read:findings"]
+    )
     return Seed(analyst=user, investigations=investigations, token=key)
 
 
@@ -225,19 +257,25 @@ def concurrent_runs(seed: Seed, *, runs: int, lines: int, data_dir: Path) -> Run
     submitted = []
     for index in range(runs):
         with log.open("rb") as handle:
-            submitted.append(submit_run(
-                user=seed.analyst, investigation=seed.investigations[index % len(
-                    seed.investigations)],
-                analyses=ANALYSES, files=[File(handle, name=f"flows-{index + 1}.log")],
-            ).pk)
+            submitted.append(
+                submit_run(
+                    user=seed.analyst,
+                    investigation=seed.investigations[index % len(seed.investigations)],
+                    analyses=ANALYSES,
+                    files=[File(handle, name=f"flows-{index + 1}.log")],
+                ).pk
+            )
     submit_seconds = time.perf_counter() - started
     print(f"  submitted {runs} runs of {lines:,} lines in {submit_seconds:.1f} s", flush=True)
     pending = set(submitted)
     last_report = 0.0
     while pending:
         time.sleep(0.5)
-        done = set(QueryRun.objects.filter(pk__in=pending)
-                   .exclude(status__in=["queued", "running"]).values_list("pk", flat=True))
+        done = set(
+            QueryRun.objects.filter(pk__in=pending)
+            .exclude(status__in=["queued", "running"])
+            .values_list("pk", flat=True)
+        )
         pending -= done
         elapsed = time.perf_counter() - started
         if elapsed - last_report >= 10:
@@ -254,8 +292,11 @@ def concurrent_runs(seed: Seed, *, runs: int, lines: int, data_dir: Path) -> Run
         seconds=seconds,
         statuses=statuses,
         waits=[(r.started_at - r.created_at).total_seconds() for r in finished if r.started_at],
-        durations=[(r.finished_at - r.started_at).total_seconds() for r in finished
-                   if r.started_at and r.finished_at],
+        durations=[
+            (r.finished_at - r.started_at).total_seconds()
+            for r in finished
+            if r.started_at and r.finished_at
+        ],
         findings=Finding.objects.filter(run_id__in=submitted).count(),
     )
 
@@ -306,8 +347,11 @@ def read_targets() -> list[tuple[str, str]]:
     """(kind, path) in rotation: the three reads a SIEM makes."""
     from investigations.models import RunResult
 
-    results = list(RunResult.objects.order_by("run_id", "position")
-                   .values_list("run_id", "analysis", "row_count"))
+    results = list(
+        RunResult.objects.order_by("run_id", "position").values_list(
+            "run_id", "analysis", "row_count"
+        )
+    )
     if not results:
         raise RuntimeError("no run results to read; run part (a) first")
     targets: list[tuple[str, str]] = []
@@ -315,13 +359,15 @@ def read_targets() -> list[tuple[str, str]]:
         targets.append(("findings", "/api/v1/findings/"))
         targets.append(("runs", "/api/v1/runs/"))
         page = 1 + index % max(1, -(-rows // 50))  # a page that exists
-        targets.append(("result rows",
-                        f"/api/v1/runs/{run_id}/results/{analysis}/?page={page}&page_size=50"))
+        targets.append(
+            ("result rows", f"/api/v1/runs/{run_id}/results/{analysis}/?page={page}&page_size=50")
+        )
     return targets
 
 
-def drive(port: int, token: str, *, rate: float, duration: float,
-          targets: list[tuple[str, str]]) -> LoadReport:
+def drive(
+    port: int, token: str, *, rate: float, duration: float, targets: list[tuple[str, str]]
+) -> LoadReport:
     report = LoadReport(rate=rate, duration=duration)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     lock = threading.Lock()
@@ -358,28 +404,40 @@ def drive(port: int, token: str, *, rate: float, duration: float,
 
 
 def print_runs(report: RunsReport, runs: int, worker_count: int) -> None:
-    print(f"  all {runs} runs finished in {report.seconds:.1f} s on {worker_count} workers: "
-          + ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())))
-    print(f"  queue wait   p50 {percentile(report.waits, 0.5):6.1f} s  "
-          f"max {max(report.waits, default=0):6.1f} s")
-    print(f"  run duration p50 {percentile(report.durations, 0.5):6.1f} s  "
-          f"max {max(report.durations, default=0):6.1f} s")
+    print(
+        f"  all {runs} runs finished in {report.seconds:.1f} s on {worker_count} workers: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items()))
+    )
+    print(
+        f"  queue wait   p50 {percentile(report.waits, 0.5):6.1f} s  "
+        f"max {max(report.waits, default=0):6.1f} s"
+    )
+    print(
+        f"  run duration p50 {percentile(report.durations, 0.5):6.1f} s  "
+        f"max {max(report.durations, default=0):6.1f} s"
+    )
     print(f"  findings stored: {report.findings}")
 
 
 def print_load(report: LoadReport) -> None:
     total = len(report.samples)
-    print(f"  target {report.rate:g} req/s for {report.duration:g} s: {total} requests, "
-          f"achieved {report.achieved:.1f} req/s, {report.late_sends} sends late >5 ms")
+    print(
+        f"  target {report.rate:g} req/s for {report.duration:g} s: {total} requests, "
+        f"achieved {report.achieved:.1f} req/s, {report.late_sends} sends late >5 ms"
+    )
     print(f"  {'endpoint':<12} {'n':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind in (None, "findings", "runs", "result rows"):
         values = report.latencies(kind)
-        print(f"  {kind or 'all':<12} {len(values):>6} {percentile(values, 0.5):>8.1f} "
-              f"{percentile(values, 0.95):>8.1f} {percentile(values, 0.99):>8.1f} "
-              f"{max(values, default=0):>8.1f}")
+        print(
+            f"  {kind or 'all':<12} {len(values):>6} {percentile(values, 0.5):>8.1f} "
+            f"{percentile(values, 0.95):>8.1f} {percentile(values, 0.99):>8.1f} "
+            f"{max(values, default=0):>8.1f}"
+        )
     errors = report.errors
-    print(f"  errors: {len(errors)}"
-          + (f" (first: {errors[0].status} {errors[0].error})" if errors else ""))
+    print(
+        f"  errors: {len(errors)}"
+        + (f" (first: {errors[0].status} {errors[0].error})" if errors else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,16 +455,20 @@ def main(argv: list[str] | None = None) -> int:
     env = production_env(data_dir)
     database = os.environ.get("DATABASE_URL", f"sqlite (in {data_dir})")
     broker = os.environ.get("CELERY_BROKER_URL", f"folder broker (in {data_dir})")
-    print(f"bench.load: {os.cpu_count()} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"bench.load: {os.cpu_count()} CPUs, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(f"  database {database}; broker {broker}")
     failed = False
     try:
         setup_django(env)
         seed = seed_people(investigation_count=5)
 
-        print(f"(a) {args.runs} concurrent runs on {args.workers} workers "
-              f"({', '.join(ANALYSES)})", flush=True)
+        print(
+            f"(a) {args.runs} concurrent runs on {args.workers} workers ({', '.join(ANALYSES)})",
+            flush=True,
+        )
         with workers(args.workers, env):
             runs = concurrent_runs(seed, runs=args.runs, lines=args.lines, data_dir=data_dir)
         print_runs(runs, args.runs, args.workers)
@@ -418,14 +480,14 @@ def main(argv: list[str] | None = None) -> int:
         with gunicorn(env, port, args.web_workers):
             for _kind, path in targets[:3]:  # warm up each process's imports and caches
                 get("127.0.0.1", port, path, {"Authorization": f"Bearer {seed.token}"})
-            load = drive(port, seed.token, rate=args.rate, duration=args.duration,
-                         targets=targets)
+            load = drive(port, seed.token, rate=args.rate, duration=args.duration, targets=targets)
         print_load(load)
         p95 = percentile(load.latencies(), 0.95)
-        verdict = (p95 < P95_TARGET_MS and not load.errors
-                   and load.achieved >= 0.95 * args.rate)
-        print(f"  target p95 < {P95_TARGET_MS:g} ms, no errors, >= 95% of the rate: "
-              f"{'met' if verdict else 'MISSED'}")
+        verdict = p95 < P95_TARGET_MS and not load.errors and load.achieved >= 0.95 * args.rate
+        print(
+            f"  target p95 < {P95_TARGET_MS:g} ms, no errors, >= 95% of the rate: "
+            f"{'met' if verdict else 'MISSED'}"
+        )
         failed |= not verdict
     finally:
         if args.keep:

@@ -24,7 +24,10 @@ RUN_TRANSITIONS: dict[str, set[str]] = {
     RunStatus.QUEUED: {RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED},
     # running → queued only when the reaper finds its worker dead and retries it.
     RunStatus.RUNNING: {
-        RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.QUEUED,
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.QUEUED,
     },
     RunStatus.SUCCEEDED: set(),
     RunStatus.FAILED: set(),

@@ -60,8 +60,9 @@ class ChangedRow:
 
     @property
     def measures(self) -> list[MeasureChange]:
-        return [MeasureChange(name, self.before.get(name), self.after.get(name))
-                for name in self.after]
+        return [
+            MeasureChange(name, self.before.get(name), self.after.get(name)) for name in self.after
+        ]
 
     def magnitude(self) -> float:
         """How big the change is, for listing the largest first: the first changed measure's
@@ -155,10 +156,12 @@ def compare_rows(
     """
     before_keys = key_columns(list(before_columns))
     after_keys = key_columns(list(after_columns))
-    measures = [name for name in after_columns
-                if name in MEASURE_COLUMNS and name in before_columns]
-    comparison = AnalysisComparison(analysis=analysis, title=title, key_columns=after_keys,
-                                    measure_columns=measures)
+    measures = [
+        name for name in after_columns if name in MEASURE_COLUMNS and name in before_columns
+    ]
+    comparison = AnalysisComparison(
+        analysis=analysis, title=title, key_columns=after_keys, measure_columns=measures
+    )
     if before_keys != after_keys:
         comparison.comparable = False
         comparison.notes.append(
@@ -178,11 +181,13 @@ def compare_rows(
         if old is None:
             continue
         if any(old.get(name) != new.get(name) for name in measures):
-            changed.append(ChangedRow(
-                key={name: new.get(name) for name in after_keys},
-                before={name: old.get(name) for name in measures},
-                after={name: new.get(name) for name in measures},
-            ))
+            changed.append(
+                ChangedRow(
+                    key={name: new.get(name) for name in after_keys},
+                    before={name: old.get(name) for name in measures},
+                    after={name: new.get(name) for name in measures},
+                )
+            )
         else:
             unchanged += 1
     changed.sort(key=lambda row: row.magnitude(), reverse=True)  # stable: rank order on ties
@@ -191,12 +196,19 @@ def compare_rows(
     comparison.added = [_project(row, comparison.columns) for row in added[:show_limit]]
     comparison.removed = [_project(row, comparison.columns) for row in removed[:show_limit]]
     comparison.changed = changed[:show_limit]
-    cut = [f"{count:,} {kind}" for kind, count in
-           (("added", len(added)), ("removed", len(removed)), ("changed", len(changed)))
-           if count > show_limit]
+    cut = [
+        f"{count:,} {kind}"
+        for kind, count in (
+            ("added", len(added)),
+            ("removed", len(removed)),
+            ("changed", len(changed)),
+        )
+        if count > show_limit
+    ]
     if cut:
         comparison.notes.append(
-            f"Listing the first {show_limit:,} rows of each kind; there are {', '.join(cut)}.")
+            f"Listing the first {show_limit:,} rows of each kind; there are {', '.join(cut)}."
+        )
     return comparison
 
 
@@ -214,22 +226,30 @@ def parse_run_id(value: str | None) -> int | None:
 
 def order_runs(one: QueryRun, other: QueryRun) -> tuple[QueryRun, QueryRun]:
     """(earlier, later): a comparison always reads from the older run to the newer one."""
-    return (one, other) if (one.created_at, one.pk) <= (other.created_at, other.pk) else (
-        other, one)
+    return (
+        (one, other) if (one.created_at, one.pk) <= (other.created_at, other.pk) else (other, one)
+    )
 
 
 def _rows(result: RunResult, limit: int) -> list[dict[str, Any]]:
     return list(result.rows.order_by("position").values_list("data", flat=True)[:limit])
 
 
-def compare_runs(before: QueryRun, after: QueryRun, *, row_limit: int = COMPARE_ROW_LIMIT,
-                 show_limit: int = SHOW_LIMIT) -> RunComparison:
+def compare_runs(
+    before: QueryRun,
+    after: QueryRun,
+    *,
+    row_limit: int = COMPARE_ROW_LIMIT,
+    show_limit: int = SHOW_LIMIT,
+) -> RunComparison:
     """Compare every analysis the two runs share. The caller has checked the user may read both
     runs (investigations.access)."""
     old = {r.analysis: r for r in RunResult.objects.filter(run=before).order_by("position")}
     new = {r.analysis: r for r in RunResult.objects.filter(run=after).order_by("position")}
     comparison = RunComparison(
-        before=before, after=after, analyses=[],
+        before=before,
+        after=after,
+        analyses=[],
         only_before=[(name, r.title) for name, r in old.items() if name not in new],
         only_after=[(name, r.title) for name, r in new.items() if name not in old],
     )
@@ -237,11 +257,13 @@ def compare_runs(before: QueryRun, after: QueryRun, *, row_limit: int = COMPARE_
         if run.status != RunStatus.SUCCEEDED:
             comparison.notes.append(
                 f"Run #{run.pk} is {run.get_status_display().lower()}: it has no complete "
-                "results to compare.")
+                "results to compare."
+            )
     if before.parameters != after.parameters:
         comparison.notes.append(
             "The runs used different parameters (targets, ranges, ports, top N or thresholds): "
-            "some differences come from the question asked, not from the traffic.")
+            "some differences come from the question asked, not from the traffic."
+        )
     if (before.window_start, before.window_end) != (after.window_start, after.window_end):
         comparison.notes.append("The runs covered different time windows.")
     for name, later in new.items():
@@ -249,21 +271,26 @@ def compare_runs(before: QueryRun, after: QueryRun, *, row_limit: int = COMPARE_
         if earlier is None:
             continue
         result = compare_rows(
-            analysis=name, title=later.title,
-            before_columns=earlier.columns, before_rows=_rows(earlier, row_limit),
-            after_columns=later.columns, after_rows=_rows(later, row_limit),
+            analysis=name,
+            title=later.title,
+            before_columns=earlier.columns,
+            before_rows=_rows(earlier, row_limit),
+            after_columns=later.columns,
+            after_rows=_rows(later, row_limit),
             show_limit=show_limit,
         )
         for run, stored in ((before, earlier), (after, later)):
             if stored.row_count > row_limit:
                 result.notes.append(
                     f"Only the top {row_limit:,} of run #{run.pk}'s {stored.row_count:,} stored "
-                    "rows were compared: rows further down may show as added or removed.")
+                    "rows were compared: rows further down may show as added or removed."
+                )
             if stored.truncated:
                 result.notes.append(
                     f"Run #{run.pk} kept the top {stored.row_count:,} of {stored.total_groups:,} "
                     "groups: a row missing from the other run may have fallen below its cut "
-                    "rather than gone away.")
+                    "rather than gone away."
+                )
         comparison.analyses.append(result)
     return comparison
 
@@ -271,9 +298,11 @@ def compare_runs(before: QueryRun, after: QueryRun, *, row_limit: int = COMPARE_
 def default_counterpart(run: QueryRun, user: Any) -> QueryRun | None:
     """The run to compare `run` with unless the user picks one: the previous finished run of
     the same investigation, or else the next one."""
-    siblings = (QueryRun.objects.for_user(user)
-                .filter(investigation_id=run.investigation_id, status=RunStatus.SUCCEEDED)
-                .exclude(pk=run.pk))
+    siblings = (
+        QueryRun.objects.for_user(user)
+        .filter(investigation_id=run.investigation_id, status=RunStatus.SUCCEEDED)
+        .exclude(pk=run.pk)
+    )
     earlier = Q(created_at__lt=run.created_at) | Q(created_at=run.created_at, pk__lt=run.pk)
     previous = siblings.filter(earlier).order_by("-created_at", "-pk").first()
     if previous is not None:
@@ -284,10 +313,18 @@ def default_counterpart(run: QueryRun, user: Any) -> QueryRun | None:
 def candidates(run: QueryRun, user: Any) -> tuple[list[QueryRun], list[QueryRun]]:
     """Finished runs the user may compare `run` with: those of the same investigation, and the
     most recent ones of other investigations the user can read."""
-    readable = (QueryRun.objects.for_user(user).filter(status=RunStatus.SUCCEEDED)
-                .exclude(pk=run.pk).select_related("investigation", "requested_by"))
-    same = list(readable.filter(investigation_id=run.investigation_id)
-                .order_by("-created_at", "-pk")[:200])
-    others = list(readable.exclude(investigation_id=run.investigation_id)
-                  .order_by("-created_at", "-pk")[:OTHER_CANDIDATES])
+    readable = (
+        QueryRun.objects.for_user(user)
+        .filter(status=RunStatus.SUCCEEDED)
+        .exclude(pk=run.pk)
+        .select_related("investigation", "requested_by")
+    )
+    same = list(
+        readable.filter(investigation_id=run.investigation_id).order_by("-created_at", "-pk")[:200]
+    )
+    others = list(
+        readable.exclude(investigation_id=run.investigation_id).order_by("-created_at", "-pk")[
+            :OTHER_CANDIDATES
+        ]
+    )
     return same, others

@@ -109,12 +109,16 @@ def rows_mentioning(rows: Any, address: str) -> Any:
 
 def findings_naming(findings: Any, address: str) -> Any:
     return findings.annotate(_text=Cast("evidence", TextField())).filter(
-        _text__contains=quoted(address))
+        _text__contains=quoted(address)
+    )
 
 
 def _flow_cache() -> FlowCache:
-    return FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
-                     max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS)
+    return FlowCache(
+        str(settings.FLOW_CACHE_DIR),
+        max_bytes=settings.FLOW_CACHE_MAX_BYTES,
+        max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS,
+    )
 
 
 def entity_report(user: Any, text: str) -> EntityReport:
@@ -123,30 +127,54 @@ def entity_report(user: Any, text: str) -> EntityReport:
     report = EntityReport(address=address)
     runs = QueryRun.objects.for_user(user)
     _labels(report, runs)
-    findings = findings_naming(Finding.objects.for_user(user), address).select_related(
-        "investigation", "assignee").order_by("-severity", "-last_seen", "-id")
+    findings = (
+        findings_naming(Finding.objects.for_user(user), address)
+        .select_related("investigation", "assignee")
+        .order_by("-severity", "-last_seen", "-id")
+    )
     report.findings_total = findings.count()
     report.findings = list(findings[:MAX_FINDINGS])
-    groups = (rows_mentioning(ResultRow.objects.filter(result__run__in=runs), address)
-              .values("result__run_id", "result__run__investigation_id",
-                      "result__run__investigation__title", "result__analysis", "result__title")
-              .annotate(rows=Count("id")).order_by("-result__run_id", "result__analysis"))
-    groups = list(groups[:MAX_MENTIONS + 1])
+    groups = (
+        rows_mentioning(ResultRow.objects.filter(result__run__in=runs), address)
+        .values(
+            "result__run_id",
+            "result__run__investigation_id",
+            "result__run__investigation__title",
+            "result__analysis",
+            "result__title",
+        )
+        .annotate(rows=Count("id"))
+        .order_by("-result__run_id", "result__analysis")
+    )
+    groups = list(groups[: MAX_MENTIONS + 1])
     report.mentions_truncated = len(groups) > MAX_MENTIONS
     report.mentions = [
-        Mention(run_id=g["result__run_id"], investigation_id=g["result__run__investigation_id"],
-                investigation=g["result__run__investigation__title"],
-                analysis=g["result__analysis"], title=g["result__title"], rows=g["rows"])
+        Mention(
+            run_id=g["result__run_id"],
+            investigation_id=g["result__run__investigation_id"],
+            investigation=g["result__run__investigation__title"],
+            analysis=g["result__analysis"],
+            title=g["result__title"],
+            rows=g["rows"],
+        )
         for g in groups[:MAX_MENTIONS]
     ]
     _samples(report)
     _from_cache(report, runs)
     seen = [f.first_seen for f in report.findings if f.first_seen]
-    seen += [c.activity[d]["first_seen"] for c in report.cached for d in ("in", "out")
-             if c.activity[d]["first_seen"]]
+    seen += [
+        c.activity[d]["first_seen"]
+        for c in report.cached
+        for d in ("in", "out")
+        if c.activity[d]["first_seen"]
+    ]
     last = [f.last_seen for f in report.findings if f.last_seen]
-    last += [c.activity[d]["last_seen"] for c in report.cached for d in ("in", "out")
-             if c.activity[d]["last_seen"]]
+    last += [
+        c.activity[d]["last_seen"]
+        for c in report.cached
+        for d in ("in", "out")
+        if c.activity[d]["last_seen"]
+    ]
     for mention in report.mentions:
         for row in mention.sample:
             seen += [moment for moment in (_moment(row.get("first_seen")),) if moment]
@@ -171,14 +199,15 @@ def _samples(report: EntityReport) -> None:
     """The first rows naming the address in the latest analyses that mention it: its peers,
     ports and counts as the stored tables have them."""
     for mention in report.mentions[:MENTIONS_WITH_ROWS]:
-        result = RunResult.objects.filter(run_id=mention.run_id,
-                                          analysis=mention.analysis).first()
+        result = RunResult.objects.filter(run_id=mention.run_id, analysis=mention.analysis).first()
         if result is None:
             continue
         mention.columns = list(result.columns or [])
         mention.sample = list(
-            rows_mentioning(result.rows.all(), report.address).order_by("position")
-            .values_list("data", flat=True)[:ROWS_PER_MENTION])
+            rows_mentioning(result.rows.all(), report.address)
+            .order_by("position")
+            .values_list("data", flat=True)[:ROWS_PER_MENTION]
+        )
 
 
 def _comparable(value: datetime) -> float:
@@ -191,8 +220,9 @@ def _labels(report: EntityReport, runs: Any) -> None:
     special = special_label(address)
     if special:
         report.labels.append(Label("special range", special))
-    for pk, parameters in runs.exclude(parameters={}).order_by("-pk").values_list(
-            "pk", "parameters")[:500]:
+    for pk, parameters in (
+        runs.exclude(parameters={}).order_by("-pk").values_list("pk", "parameters")[:500]
+    ):
         for cidr in (parameters or {}).get("vpc_cidrs") or []:
             try:
                 if ip in ipaddress.ip_network(cidr, strict=False):
@@ -201,8 +231,11 @@ def _labels(report: EntityReport, runs: Any) -> None:
             except ValueError:
                 continue
     seen: set[tuple[str, str]] = set()
-    annotated = (RunResult.objects.filter(run__in=runs, annotations__has_key=address)
-                 .order_by("-run_id").values_list("run_id", "annotations")[:50])
+    annotated = (
+        RunResult.objects.filter(run__in=runs, annotations__has_key=address)
+        .order_by("-run_id")
+        .values_list("run_id", "annotations")[:50]
+    )
     for run_id, notes in annotated:
         info = (notes or {}).get(address) or {}
         for source, key in (("known host", "alias"), ("WHOIS organisation", "org")):
@@ -211,7 +244,8 @@ def _labels(report: EntityReport, runs: Any) -> None:
                 seen.add((source, value))
                 report.labels.append(Label(source, str(value), run_id))
     for table in ReferenceTable.objects.filter(
-            kind__in=[ReferenceKind.KNOWN_HOSTS, ReferenceKind.CIDR]).order_by("name"):
+        kind__in=[ReferenceKind.KNOWN_HOSTS, ReferenceKind.CIDR]
+    ).order_by("name"):
         latest = table.latest
         if latest is None:
             continue
@@ -230,16 +264,20 @@ def _labels(report: EntityReport, runs: Any) -> None:
                     continue
                 if inside:
                     text = ", ".join(f"{key}={value}" for key, value in labels.items())
-                    source = ("AWS service" if labels.get("provider") == "AWS"
-                              else f"CIDR table {table.name}")
+                    source = (
+                        "AWS service"
+                        if labels.get("provider") == "AWS"
+                        else f"CIDR table {table.name}"
+                    )
                     report.labels.append(Label(source, f"{text} ({cidr})"))
     record = WhoisRecord.objects.filter(ip=address).first()
     if record is not None and isinstance(record.info, dict):
         org = record.info.get("org") or record.info.get("label")
         if org and ("WHOIS organisation", org) not in seen:
             network = record.info.get("cidr") or record.info.get("network") or ""
-            report.labels.append(Label("WHOIS organisation",
-                                       f"{org}{f' ({network})' if network else ''}"))
+            report.labels.append(
+                Label("WHOIS organisation", f"{org}{f' ({network})' if network else ''}")
+            )
 
 
 def _same(text: Any, address: str) -> bool:
@@ -254,9 +292,12 @@ def _from_cache(report: EntityReport, runs: Any) -> None:
     whose entry is gone are listed as read from stored results only."""
     mentioned = report.run_ids
     finding_runs = {f.run_id for f in report.findings}
-    candidates = (runs.filter(Q(pk__in=mentioned) | Q(pk__in=finding_runs))
-                  .filter(status=RunStatus.SUCCEEDED).select_related("investigation")
-                  .order_by("-pk"))
+    candidates = (
+        runs.filter(Q(pk__in=mentioned) | Q(pk__in=finding_runs))
+        .filter(status=RunStatus.SUCCEEDED)
+        .select_related("investigation")
+        .order_by("-pk")
+    )
     cache = _flow_cache()
     keys_read: set[str] = set()
     for run in candidates:

@@ -35,21 +35,30 @@ def runs_over_account(account: AwsAccount, prefix: str = "") -> Q:
 
 
 class InvestigationFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", max_length=200,
-                        widget=forms.TextInput(attrs={"placeholder": "Title or description"}))
+    q = forms.CharField(
+        required=False,
+        label="Search",
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": "Title or description"}),
+    )
     status = forms.ChoiceField(required=False, choices=[("", "Any"), *InvestigationStatus.choices])
-    owner = forms.CharField(required=False, max_length=150,
-                            widget=forms.TextInput(attrs={"placeholder": "username"}))
+    owner = forms.CharField(
+        required=False, max_length=150, widget=forms.TextInput(attrs={"placeholder": "username"})
+    )
     assignee = forms.CharField(
-        required=False, max_length=150, widget=forms.Select,
+        required=False,
+        max_length=150,
+        widget=forms.Select,
         help_text=f"`{ASSIGNED_TO_ME}` (assigned to me), `{UNASSIGNED}` (unassigned) or a "
-                  "username.",
+        "username.",
     )
     tag = forms.CharField(required=False, max_length=200, widget=forms.Select)
-    account = forms.ModelChoiceField(queryset=AwsAccount.objects.none(), required=False,
-                                     label="AWS account", empty_label="Any")
-    since = forms.DateField(required=False, label="Updated since",
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    account = forms.ModelChoiceField(
+        queryset=AwsAccount.objects.none(), required=False, label="AWS account", empty_label="Any"
+    )
+    since = forms.DateField(
+        required=False, label="Updated since", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,11 +68,18 @@ class InvestigationFilterForm(forms.Form):
         account.queryset = AwsAccount.objects.for_user(user).order_by("name")
         # Choices come from what this user can see: names of others' tags never leak.
         visible = Investigation.objects.for_user(user)
-        assignees = (get_user_model().objects.filter(assigned_investigations__in=visible)
-                     .exclude(pk=user.pk).distinct().order_by("username")
-                     .values_list("username", flat=True))
+        assignees = (
+            get_user_model()
+            .objects.filter(assigned_investigations__in=visible)
+            .exclude(pk=user.pk)
+            .distinct()
+            .order_by("username")
+            .values_list("username", flat=True)
+        )
         assignee_choices = [
-            ("", "Anyone"), (ASSIGNED_TO_ME, "Assigned to me"), (UNASSIGNED, "Unassigned"),
+            ("", "Anyone"),
+            (ASSIGNED_TO_ME, "Assigned to me"),
+            (UNASSIGNED, "Unassigned"),
             *((name, name) for name in assignees),
         ]
         tags = Tag.objects.filter(investigations__in=visible).distinct().order_by("name")
@@ -98,7 +114,8 @@ class InvestigationFilterForm(forms.Form):
         query = (data.get("q") or "").strip()
         if query:
             investigations = investigations.filter(
-                Q(title__icontains=query) | Q(description__icontains=query))
+                Q(title__icontains=query) | Q(description__icontains=query)
+            )
         owner = (data.get("owner") or "").strip()
         if owner:
             investigations = investigations.filter(owner__username__icontains=owner)
@@ -123,19 +140,26 @@ class InvestigationFilterForm(forms.Form):
 
 class RunFilterForm(forms.Form):
     analyst = forms.CharField(required=False, label="Analyst")
-    analysis = forms.CharField(required=False, label="Analysis",
-                               widget=forms.TextInput(attrs={"placeholder": "ssh-inbound"}))
+    analysis = forms.CharField(
+        required=False,
+        label="Analysis",
+        widget=forms.TextInput(attrs={"placeholder": "ssh-inbound"}),
+    )
     status = forms.ChoiceField(required=False, choices=[("", "Any"), *RunStatus.choices])
     account = forms.ModelChoiceField(
-        queryset=AwsAccount.objects.none(), required=False, label="AWS account",
+        queryset=AwsAccount.objects.none(),
+        required=False,
+        label="AWS account",
         empty_label="Any",
         help_text="Runs that read this AWS account (matched on its 12-digit account ID).",
     )
     investigation = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    since = forms.DateField(required=False, label="From",
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To",
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -174,7 +198,8 @@ class FindingFilterForm(forms.Form):
 
     status = forms.ChoiceField(required=False, label="Status")
     severity = forms.ChoiceField(
-        required=False, label="Severity",
+        required=False,
+        label="Severity",
         choices=[("", "Any"), *((band, band.capitalize()) for band in SEVERITY_BANDS)],
     )
     type = forms.ChoiceField(required=False, label="Type")

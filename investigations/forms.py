@@ -43,8 +43,10 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data or self.required else []
 
 
-TAGS_HELP = ("Comma-separated labels, e.g. ssh, customer acme; stored in lower case. "
-             f"At most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} characters.")
+TAGS_HELP = (
+    "Comma-separated labels, e.g. ssh, customer acme; stored in lower case. "
+    f"At most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} characters."
+)
 
 
 def split_tags(value: str) -> list[str]:
@@ -64,7 +66,8 @@ class InvestigationForm(forms.ModelForm):
     )
 
     tags = forms.CharField(
-        required=False, max_length=1200,
+        required=False,
+        max_length=1200,
         widget=forms.TextInput(attrs={"placeholder": "ssh, web tier", "autocomplete": "off"}),
         help_text=TAGS_HELP,
     )
@@ -113,8 +116,10 @@ THRESHOLD_PREFIX = "threshold_"
 
 def sensitive_ports_text(ports: dict[Any, str]) -> str:
     """`port=label` lines, as the sensitive-ports field shows them."""
-    return "\n".join(f"{port}={label}" if label else str(port)
-                     for port, label in sorted(ports.items(), key=lambda item: int(item[0])))
+    return "\n".join(
+        f"{port}={label}" if label else str(port)
+        for port, label in sorted(ports.items(), key=lambda item: int(item[0]))
+    )
 
 
 def parse_port_list(text: str) -> dict[int, str]:
@@ -135,8 +140,9 @@ def parse_port_list(text: str) -> dict[int, str]:
         if port > 65535:
             errors.append(f"{port} is not a port (0 to 65535).")
         elif not _SERVICE_NAME.fullmatch(label):
-            errors.append(f"The label of port {port} must be up to 40 letters, digits, spaces "
-                          "or . + / ( ) -.")
+            errors.append(
+                f"The label of port {port} must be up to 40 letters, digits, spaces or . + / ( ) -."
+            )
         elif port in ports:
             errors.append(f"Port {port} is listed twice.")
         else:
@@ -159,102 +165,138 @@ def _local_input(value: datetime | None) -> str:
 class RunForm(forms.Form):
     source = forms.ChoiceField(
         label="Read flow logs from",
-        choices=[("upload", "Uploaded files"), ("auto", "AWS: the flow log covering the instance"),
-                 ("cloudwatch", "AWS: CloudWatch Logs"), ("s3", "AWS: S3")],
-        initial="upload", required=False,
+        choices=[
+            ("upload", "Uploaded files"),
+            ("auto", "AWS: the flow log covering the instance"),
+            ("cloudwatch", "AWS: CloudWatch Logs"),
+            ("s3", "AWS: S3"),
+        ],
+        initial="upload",
+        required=False,
     )
     engine = forms.ChoiceField(
         label="Analyse with",
-        choices=[("auto", "Automatic: Athena for large S3 windows, when the account has it"),
-                 ("local", "This portal's workers"),
-                 ("athena", "Amazon Athena (S3 flow logs; the account must have Athena set up)")],
-        initial="auto", required=False,
+        choices=[
+            ("auto", "Automatic: Athena for large S3 windows, when the account has it"),
+            ("local", "This portal's workers"),
+            ("athena", "Amazon Athena (S3 flow logs; the account must have Athena set up)"),
+        ],
+        initial="auto",
+        required=False,
         help_text="AWS runs only. Athena scans the data where it lies and is billed per byte "
-                  "scanned, within the account's scan limit.",
+        "scanned, within the account's scan limit.",
     )
     log_files = MultipleFileField(
-        label="Flow-log files", required=False,
+        label="Flow-log files",
+        required=False,
         help_text="VPC flow logs in the default or a custom format (header line), plain or gzip.",
     )
     account = forms.ModelChoiceField(
-        label="AWS account", queryset=AwsAccount.objects.none(), required=False,
+        label="AWS account",
+        queryset=AwsAccount.objects.none(),
+        required=False,
         help_text="Registered by an admin; discovery finds its instances and flow logs.",
     )
     instance = forms.CharField(
-        label="Instance", required=False,
-        widget=forms.TextInput(attrs={"placeholder": "i-0abc…, Name tag or address",
-                                      "autocomplete": "off", "list": "instance-options"}),
+        label="Instance",
+        required=False,
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "i-0abc…, Name tag or address",
+                "autocomplete": "off",
+                "list": "instance-options",
+            }
+        ),
         help_text="Its addresses, interfaces, VPC ranges and flow log are filled in for you.",
     )
     flow_log_id = forms.CharField(
-        label="Flow log (override)", required=False, max_length=40,
+        label="Flow log (override)",
+        required=False,
+        max_length=40,
         widget=forms.TextInput(attrs={"placeholder": "fl-…"}),
         help_text="Empty: the most specific flow log covering the instance.",
     )
     interfaces = forms.CharField(
-        label="Interfaces (override)", required=False,
+        label="Interfaces (override)",
+        required=False,
         widget=forms.TextInput(attrs={"placeholder": "eni-…"}),
         help_text="Empty: every interface of the instance.",
     )
     analyses = forms.MultipleChoiceField(
-        choices=analysis_choices, widget=forms.CheckboxSelectMultiple,
+        choices=analysis_choices,
+        widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Pick at least one analysis."},
     )
     target_ips = forms.CharField(
-        label="Target IPs or CIDRs", required=False,
+        label="Target IPs or CIDRs",
+        required=False,
         widget=forms.TextInput(attrs={"placeholder": "10.0.1.10, 10.0.2.0/24"}),
         help_text="The instance addresses to focus on; empty means the whole log.",
     )
     vpc_cidrs = forms.CharField(
-        label="VPC CIDRs (internal ranges)", required=False,
+        label="VPC CIDRs (internal ranges)",
+        required=False,
         widget=forms.TextInput(attrs={"placeholder": "10.0.0.0/16, 10.1.0.0/16"}),
     )
     port = forms.IntegerField(required=False, min_value=0, max_value=65535)
-    top_n = forms.IntegerField(label="Top N", initial=DEFAULT_TOP_N, min_value=1,
-                               max_value=MAX_TOP_N)
+    top_n = forms.IntegerField(
+        label="Top N", initial=DEFAULT_TOP_N, min_value=1, max_value=MAX_TOP_N
+    )
     rank_by = forms.ChoiceField(choices=[("flows", "Flows"), ("bytes", "Bytes")], initial="flows")
     lookup_table = forms.ModelChoiceField(
-        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.LOOKUP), required=False,
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.LOOKUP),
+        required=False,
         help_text="For tag-mapping: port/protocol → tag.",
     )
     cidr_tables = forms.ModelMultipleChoiceField(
-        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.CIDR), required=False,
-        label="CIDR tables", widget=forms.CheckboxSelectMultiple,
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.CIDR),
+        required=False,
+        label="CIDR tables",
+        widget=forms.CheckboxSelectMultiple,
         help_text="For cidr-connections: provider ranges, known networks.",
     )
     known_hosts = forms.ModelChoiceField(
-        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.KNOWN_HOSTS), required=False,
+        queryset=ReferenceTable.objects.filter(kind=ReferenceKind.KNOWN_HOSTS),
+        required=False,
         help_text="Aliases for addresses in tables and the graph.",
     )
     relative_window = forms.ChoiceField(
-        label="Relative window", required=False,
-        choices=[("", "None: use the start and end below"),
-                 *((key, label) for key, (label, _delta) in RELATIVE_WINDOWS.items())],
+        label="Relative window",
+        required=False,
+        choices=[
+            ("", "None: use the start and end below"),
+            *((key, label) for key, (label, _delta) in RELATIVE_WINDOWS.items()),
+        ],
         help_text="Up to now, from when the run is submitted.",
     )
     start_time = forms.CharField(
-        label="Start time (UTC)", required=False,
+        label="Start time (UTC)",
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
         help_text="Empty: from the first record.",
     )
     end_time = forms.CharField(
-        label="End time (UTC)", required=False,
+        label="End time (UTC)",
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
         help_text="Empty: to the last record.",
     )
     sensitive_ports = forms.CharField(
-        label="Sensitive ports", required=False,
+        label="Sensitive ports",
+        required=False,
         initial=sensitive_ports_text(DEFAULT_SENSITIVE_PORTS),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
         help_text="One port=label a line (or comma-separated), e.g. 8080=http-alt; a bare port "
-                  "takes its usual name; empty: the defaults. Used by sensitive-ports and the "
-                  "probe detection.",
+        "takes its usual name; empty: the defaults. Used by sensitive-ports and the "
+        "probe detection.",
     )
 
     # Fields and the order they are shown in, by section (run_form.html); thresholds follow.
     SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-        ("Flow logs", ("source", "log_files", "account", "instance", "flow_log_id",
-                       "interfaces", "engine")),
+        (
+            "Flow logs",
+            ("source", "log_files", "account", "instance", "flow_log_id", "interfaces", "engine"),
+        ),
         ("Analyses", ("analyses",)),
         ("Scope", ("target_ips", "vpc_cidrs", "port", "top_n", "rank_by")),
         ("Time window", ("relative_window", "start_time", "end_time")),
@@ -284,8 +326,10 @@ class RunForm(forms.Form):
         account.queryset = AwsAccount.objects.for_user(user).order_by("name")
         for name, default in DEFAULT_THRESHOLDS.items():
             self.fields[THRESHOLD_PREFIX + name] = forms.FloatField(
-                label=THRESHOLD_LABELS.get(name, name.replace("_", " ")), required=False,
-                min_value=0, initial=_plain_number(default),
+                label=THRESHOLD_LABELS.get(name, name.replace("_", " ")),
+                required=False,
+                min_value=0,
+                initial=_plain_number(default),
                 widget=forms.NumberInput(attrs={"step": "any"}),
                 help_text=f"Default {_plain_number(default):,}; empty keeps it.",
             )
@@ -323,17 +367,22 @@ class RunForm(forms.Form):
 
     def thresholds(self) -> dict[str, float]:
         data = self.cleaned_data
-        return {name: float(data[THRESHOLD_PREFIX + name]) for name in DEFAULT_THRESHOLDS
-                if data.get(THRESHOLD_PREFIX + name) is not None}
+        return {
+            name: float(data[THRESHOLD_PREFIX + name])
+            for name in DEFAULT_THRESHOLDS
+            if data.get(THRESHOLD_PREFIX + name) is not None
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         relative = data.get("relative_window")
         if relative in RELATIVE_WINDOWS:
             if self.data.get(self.add_prefix("start_time")) or self.data.get(
-                    self.add_prefix("end_time")):
-                self.add_error("relative_window", "Choose a relative window or a start and end "
-                                                  "time, not both.")
+                self.add_prefix("end_time")
+            ):
+                self.add_error(
+                    "relative_window", "Choose a relative window or a start and end time, not both."
+                )
             else:
                 now = utc_now().replace(microsecond=0)
                 data["start_time"], data["end_time"] = now - RELATIVE_WINDOWS[relative][1], now
@@ -358,8 +407,9 @@ class RunForm(forms.Form):
         config = run.source_config or {}
         initial: dict[str, Any] = {
             "analyses": run.analyses,
-            "target_ips": ", ".join([*params.get("target_ips", []),
-                                     *params.get("target_cidrs", [])]),
+            "target_ips": ", ".join(
+                [*params.get("target_ips", []), *params.get("target_cidrs", [])]
+            ),
             "vpc_cidrs": ", ".join(params.get("vpc_cidrs", [])),
             "port": params.get("port"),
             "top_n": params.get("top_n", 100),
@@ -367,29 +417,37 @@ class RunForm(forms.Form):
             "start_time": _local_input(run.window_start),
             "end_time": _local_input(run.window_end),
             "sensitive_ports": sensitive_ports_text(
-                params.get("sensitive_ports") or DEFAULT_SENSITIVE_PORTS),
+                params.get("sensitive_ports") or DEFAULT_SENSITIVE_PORTS
+            ),
         }
         for name, value in (params.get("thresholds") or {}).items():
             if name in DEFAULT_THRESHOLDS:
                 initial[THRESHOLD_PREFIX + name] = _plain_number(value)
         if config.get("account"):
-            initial.update(source=run.source, account=config["account"],
-                           instance=(config.get("instance") or {}).get("instance_id", ""),
-                           flow_log_id=(config.get("flow_log") or {}).get("flow_log_id", ""),
-                           engine=config.get("engine") or "auto")
+            initial.update(
+                source=run.source,
+                account=config["account"],
+                instance=(config.get("instance") or {}).get("instance_id", ""),
+                flow_log_id=(config.get("flow_log") or {}).get("flow_log_id", ""),
+                engine=config.get("engine") or "auto",
+            )
         for version in run.reference_versions.select_related("table"):
             kind = version.table.kind
             if kind == ReferenceKind.CIDR:
                 initial.setdefault("cidr_tables", []).append(version.table_id)
             else:
                 initial["lookup_table" if kind == ReferenceKind.LOOKUP else "known_hosts"] = (
-                    version.table_id)
+                    version.table_id
+                )
         return initial
 
     def reference_tables(self) -> list[ReferenceTable]:
         data = self.cleaned_data
-        chosen = [data.get("lookup_table"), *(data.get("cidr_tables") or []),
-                  data.get("known_hosts")]
+        chosen = [
+            data.get("lookup_table"),
+            *(data.get("cidr_tables") or []),
+            data.get("known_hosts"),
+        ]
         return [table for table in chosen if table is not None]
 
     def run_request(self, investigation: Any) -> RunRequest:
@@ -397,29 +455,40 @@ class RunForm(forms.Form):
         data = self.cleaned_data
         aws = data["source"] != "upload"
         return RunRequest.build(
-            investigation=investigation, analyses=data["analyses"],
+            investigation=investigation,
+            analyses=data["analyses"],
             targets=_split_list(data.get("target_ips", "")),
-            vpc_cidrs=_split_list(data.get("vpc_cidrs", "")), port=data.get("port"),
-            top_n=data.get("top_n"), rank_by=data.get("rank_by"),
-            sensitive_ports=data["sensitive_ports"], thresholds=self.thresholds(),
-            files=() if aws else data["log_files"], account=data["account"] if aws else None,
-            instance=data.get("instance") or "", source=data["source"],
+            vpc_cidrs=_split_list(data.get("vpc_cidrs", "")),
+            port=data.get("port"),
+            top_n=data.get("top_n"),
+            rank_by=data.get("rank_by"),
+            sensitive_ports=data["sensitive_ports"],
+            thresholds=self.thresholds(),
+            files=() if aws else data["log_files"],
+            account=data["account"] if aws else None,
+            instance=data.get("instance") or "",
+            source=data["source"],
             flow_log_id=data.get("flow_log_id") or "",
-            interfaces=_split_list(data.get("interfaces", "")), engine=data.get("engine") or "auto",
-            window_start=data.get("start_time"), window_end=data.get("end_time"),
+            interfaces=_split_list(data.get("interfaces", "")),
+            engine=data.get("engine") or "auto",
+            window_start=data.get("start_time"),
+            window_end=data.get("end_time"),
             reference_tables=self.reference_tables(),
         )
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label="Add a note", widget=forms.Textarea(attrs={"rows": 3}),
-                           max_length=20_000)
+    text = forms.CharField(
+        label="Add a note", widget=forms.Textarea(attrs={"rows": 3}), max_length=20_000
+    )
 
 
 class MembersForm(forms.Form):
     members = forms.ModelMultipleChoiceField(
-        queryset=get_user_model().objects.none(), required=False,
-        widget=forms.CheckboxSelectMultiple, label="Shared with",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Shared with",
     )
 
     def __init__(self, *args: Any, owner: Any, **kwargs: Any) -> None:
@@ -427,17 +496,21 @@ class MembersForm(forms.Form):
         members = self.fields["members"]
         assert isinstance(members, forms.ModelMultipleChoiceField)
         members.queryset = (
-            get_user_model().objects.filter(groups__name=Role.ANALYST, is_active=True)
-            .exclude(pk=owner.pk).order_by("username")
+            get_user_model()
+            .objects.filter(groups__name=Role.ANALYST, is_active=True)
+            .exclude(pk=owner.pk)
+            .order_by("username")
         )
 
 
 class AssigneeForm(forms.Form):
     assignee = forms.ModelChoiceField(
-        queryset=get_user_model().objects.none(), required=False, empty_label="Unassigned",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="Unassigned",
         label="Assignee",
         help_text="The owner or a member of this investigation; to assign someone else, the "
-                  "owner shares it with them first.",
+        "owner shares it with them first.",
     )
 
     def __init__(self, *args: Any, investigation: Investigation, **kwargs: Any) -> None:
@@ -450,10 +523,18 @@ class AssigneeForm(forms.Form):
 
 class TagsForm(forms.Form):
     tags = forms.CharField(
-        required=False, max_length=1200, label="Tags", help_text=TAGS_HELP,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "list": "known-tags",
-                                      "placeholder": "ssh, web tier",
-                                      "aria-describedby": "tags-help"}),
+        required=False,
+        max_length=1200,
+        label="Tags",
+        help_text=TAGS_HELP,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "off",
+                "list": "known-tags",
+                "placeholder": "ssh, web tier",
+                "aria-describedby": "tags-help",
+            }
+        ),
     )
 
     def clean_tags(self) -> list[str]:
@@ -462,12 +543,15 @@ class TagsForm(forms.Form):
 
 class ReferenceUploadForm(forms.Form):
     kind = forms.ChoiceField(choices=ReferenceKind.choices)
-    name = forms.CharField(max_length=100, help_text="Uploading to an existing name adds a "
-                                                     "new version.")
+    name = forms.CharField(
+        max_length=100, help_text="Uploading to an existing name adds a new version."
+    )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    file = forms.FileField(help_text="Lookup: CSV dstport,protocol,tag. CIDR: AWS "
-                                     "ip-ranges.json, RFC 8805 geofeed, CSV cidr,label,… or "
-                                     "{\"subnets\": [...]} JSON. Known hosts: CSV ip,alias.")
+    file = forms.FileField(
+        help_text="Lookup: CSV dstport,protocol,tag. CIDR: AWS "
+        "ip-ranges.json, RFC 8805 geofeed, CSV cidr,label,… or "
+        '{"subnets": [...]} JSON. Known hosts: CSV ip,alias.'
+    )
 
 
 KEEP = ""
@@ -479,8 +563,9 @@ class FindingTriageForm(forms.Form):
 
     status = forms.ChoiceField(required=False, label="Status")
     assignee = forms.ChoiceField(required=False, label="Assignee")
-    comment = forms.CharField(required=False, max_length=2000, label="Comment",
-                              widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(
+        required=False, max_length=2000, label="Comment", widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def __init__(self, *args: Any, investigation: Investigation, **kwargs: Any) -> None:
         from investigations.choices import FindingStatus
@@ -492,8 +577,11 @@ class FindingTriageForm(forms.Form):
         status.choices = [(KEEP, "Keep status"), *FindingStatus.choices]
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)
-        assignee.choices = [(KEEP, "Keep assignee"), (UNASSIGN, "Unassigned"),
-                            *((str(person.pk), person.get_username()) for person in self.people)]
+        assignee.choices = [
+            (KEEP, "Keep assignee"),
+            (UNASSIGN, "Unassigned"),
+            *((str(person.pk), person.get_username()) for person in self.people),
+        ]
 
     def changes(self) -> dict[str, Any]:
         """Keyword arguments for `services.triage_findings` (after is_valid)."""
@@ -507,5 +595,8 @@ class FindingTriageForm(forms.Form):
             assignee = None
         else:
             assignee = next(person for person in self.people if str(person.pk) == chosen)
-        return {"status": data.get("status") or None, "assignee": assignee,
-                "comment": data.get("comment") or ""}
+        return {
+            "status": data.get("status") or None,
+            "assignee": assignee,
+            "comment": data.get("comment") or "",
+        }

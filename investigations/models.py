@@ -77,7 +77,10 @@ class Investigation(models.Model):
         settings.AUTH_USER_MODEL, blank=True, related_name="shared_investigations"
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="assigned_investigations",
         help_text="Who is working on it now: always the owner or a member.",
     )
@@ -100,9 +103,13 @@ class Investigation(models.Model):
         """Who may be assigned: the people who can work on it, its owner and its members."""
         from django.contrib.auth import get_user_model
 
-        return get_user_model().objects.filter(
-            models.Q(pk=self.owner_id) | models.Q(shared_investigations=self)
-        ).filter(is_active=True).distinct().order_by("username")
+        return (
+            get_user_model()
+            .objects.filter(models.Q(pk=self.owner_id) | models.Q(shared_investigations=self))
+            .filter(is_active=True)
+            .distinct()
+            .order_by("username")
+        )
 
     def audience(self) -> list[Any]:
         """Everyone who may see this investigation: owner, members, managers and admins."""
@@ -111,12 +118,15 @@ class Investigation(models.Model):
         from portal.roles import Role
 
         return list(
-            get_user_model().objects.filter(
+            get_user_model()
+            .objects.filter(
                 models.Q(pk=self.owner_id)
                 | models.Q(shared_investigations=self)
                 | models.Q(groups__name__in=[Role.MANAGER, Role.ADMIN])
                 | models.Q(is_superuser=True)
-            ).filter(is_active=True).distinct()
+            )
+            .filter(is_active=True)
+            .distinct()
         )
 
 
@@ -162,7 +172,9 @@ class QueryRun(models.Model):
     source_config = models.JSONField(default=dict, blank=True)
     uploads = models.ManyToManyField(UploadedLog, blank=True, related_name="runs")
     reference_versions: models.ManyToManyField[ReferenceTableVersion, Any] = models.ManyToManyField(
-        "ReferenceTableVersion", blank=True, related_name="runs",
+        "ReferenceTableVersion",
+        blank=True,
+        related_name="runs",
         help_text="The exact reference-table versions this run used.",
     )
     window_start = models.DateTimeField(null=True, blank=True)
@@ -279,15 +291,18 @@ class QueryRun(models.Model):
 
     @classmethod
     def touch_heartbeat(cls, run_id: int) -> None:
-        cls.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
-            heartbeat_at=timezone.now()
-        )
+        cls.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(heartbeat_at=timezone.now())
 
     def requeue(self, *, reason: str) -> bool:
         """running → queued after its worker died; the next worker starts it afresh."""
         return self._transition(
-            RunStatus.QUEUED, stage=f"Requeued: {reason}"[:200], progress=0, records_so_far=0,
-            parts_total=0, parts_done=0, started_at=None,
+            RunStatus.QUEUED,
+            stage=f"Requeued: {reason}"[:200],
+            progress=0,
+            records_so_far=0,
+            parts_total=0,
+            parts_done=0,
+            started_at=None,
             heartbeat_at=None,
         )
 
@@ -302,22 +317,25 @@ class QueryRun(models.Model):
         )
 
     def mark_failed(self, *, error: str, records: dict[str, Any] | None = None) -> bool:
-        fields: dict[str, Any] = {"error": error[:10_000], "finished_at": timezone.now(),
-                                  "stage": "Failed"}
+        fields: dict[str, Any] = {
+            "error": error[:10_000],
+            "finished_at": timezone.now(),
+            "stage": "Failed",
+        }
         if records is not None:
             fields["records"] = records
         return self._transition(RunStatus.FAILED, **fields)
 
     def mark_cancelled(self) -> bool:
-        return self._transition(
-            RunStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now()
-        )
+        return self._transition(RunStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now())
 
     def report_progress(self, *, percent: int, stage: str, records: int | None = None) -> None:
         """Progress and heartbeat; only while running, never moving a finished run."""
         now = timezone.now()
         fields: dict[str, Any] = {
-            "progress": max(0, min(99, percent)), "stage": stage[:200], "heartbeat_at": now,
+            "progress": max(0, min(99, percent)),
+            "stage": stage[:200],
+            "heartbeat_at": now,
             "updated_at": now,
         }
         if records is not None:
@@ -389,7 +407,10 @@ class Finding(models.Model):
         max_length=20, choices=FindingStatus.choices, default=FindingStatus.OPEN
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="assigned_findings",
         help_text="Who triages it: the investigation's owner or a member.",
     )
@@ -441,7 +462,9 @@ class ReferenceTable(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
         help_text="The table's owner: they (and admins) publish its versions.",
     )
     shared_editable = models.BooleanField(

@@ -14,11 +14,19 @@ OCSF_VERSION = "1.1.0"
 PRODUCT = {"name": "Flow Log Portal", "vendor_name": "Flow Log Portal", "version": "1"}
 
 # OCSF severity_id: 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical.
-_SEVERITY = {"low": (2, "Low"), "medium": (3, "Medium"), "high": (4, "High"),
-             "critical": (5, "Critical")}
+_SEVERITY = {
+    "low": (2, "Low"),
+    "medium": (3, "Medium"),
+    "high": (4, "High"),
+    "critical": (5, "Critical"),
+}
 # OCSF Detection Finding status_id: 1 New, 2 In Progress, 3 Suppressed, 4 Resolved.
-_STATUS = {"open": (1, "New"), "acknowledged": (2, "In Progress"),
-           "false_positive": (3, "Suppressed"), "resolved": (4, "Resolved")}
+_STATUS = {
+    "open": (1, "New"),
+    "acknowledged": (2, "In Progress"),
+    "false_positive": (3, "Suppressed"),
+    "resolved": (4, "Resolved"),
+}
 _PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58}
 
 
@@ -33,9 +41,13 @@ def _attacks(evidence: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             continue
         tactic, technique = str(item.get("tactic", "")), str(item.get("technique", ""))
-        attacks.append({"tactic": {"uid": tactic, "name": TACTICS.get(tactic, "")},
-                        "technique": {"uid": technique, "name": TECHNIQUES.get(technique, "")},
-                        "version": "v15"})
+        attacks.append(
+            {
+                "tactic": {"uid": tactic, "name": TACTICS.get(tactic, "")},
+                "technique": {"uid": technique, "name": TECHNIQUES.get(technique, "")},
+                "version": "v15",
+            }
+        )
     return attacks
 
 
@@ -74,10 +86,18 @@ def detection_finding(finding: Any) -> dict[str, Any]:
             "src_url": finding.run.get_absolute_url() if finding.run_id else None,
         },
         "evidences": [evidences] if evidences else [],
-        "metadata": {"version": OCSF_VERSION, "product": PRODUCT, "uid": str(finding.pk),
-                     "modified_time": _ms(finding.updated_at)},
-        "unmapped": {"evidence": evidence, "severity_score": float(finding.severity),
-                     "investigation": finding.investigation_id, "run": finding.run_id},
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": PRODUCT,
+            "uid": str(finding.pk),
+            "modified_time": _ms(finding.updated_at),
+        },
+        "unmapped": {
+            "evidence": evidence,
+            "severity_score": float(finding.severity),
+            "investigation": finding.investigation_id,
+            "run": finding.run_id,
+        },
     }
 
 
@@ -97,8 +117,11 @@ def network_activity(row: dict[str, Any], *, run: Any, analysis: str) -> dict[st
         "time": _ms(run.finished_at) or _ms(timezone.now()),
         "action_id": 1 if action == "ACCEPT" else 2 if action == "REJECT" else 0,
         "action": action.title() or None,
-        "metadata": {"version": OCSF_VERSION, "product": PRODUCT,
-                     "uid": f"run-{run.pk}-{analysis}"},
+        "metadata": {
+            "version": OCSF_VERSION,
+            "product": PRODUCT,
+            "uid": f"run-{run.pk}-{analysis}",
+        },
         "traffic": {"packets": row.get("packets"), "bytes": row.get("bytes")},
         "count": row.get("flows"),
         "unmapped": row,

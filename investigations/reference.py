@@ -48,7 +48,11 @@ def can_change_sharing(user: Any, table: ReferenceTable) -> bool:
 
 
 def set_shared_editable(
-    *, user: Any, table: ReferenceTable, shared_editable: bool, client_ip: str | None = None,
+    *,
+    user: Any,
+    table: ReferenceTable,
+    shared_editable: bool,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> ReferenceTable:
     """The owner (or an admin) lets every analyst publish versions, or takes that back."""
@@ -59,9 +63,14 @@ def set_shared_editable(
         if table.shared_editable != shared_editable:
             table.shared_editable = shared_editable
             table.save(update_fields=["shared_editable", "updated_at"])
-            audit.record(actor=user, action="reference_table.sharing_changed", target=table,
-                         details={"shared_editable": shared_editable},
-                         client_ip=client_ip, api_token_id=api_token_id)
+            audit.record(
+                actor=user,
+                action="reference_table.sharing_changed",
+                target=table,
+                details={"shared_editable": shared_editable},
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
     return table
 
 
@@ -79,8 +88,14 @@ def _parse(kind: str, data: bytes) -> tuple[str, int, Any]:
 
 
 def upload_reference_version(
-    *, user: Any, kind: str, name: str, upload: Any, description: str = "",
-    client_ip: str | None = None, api_token_id: int | None = None,
+    *,
+    user: Any,
+    kind: str,
+    name: str,
+    upload: Any,
+    description: str = "",
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
 ) -> ReferenceTableVersion:
     """Add a version to the table `name` (created on first upload). The whole file is checked
     before anything is written: a bad row rejects the upload with its line number."""
@@ -109,7 +124,8 @@ def upload_reference_version(
         if not created and not can_publish_version(user, table):
             raise PermissionDenied(
                 f"“{name}” belongs to {table.created_by.get_username()}: only they or an admin "
-                "publish its versions (or anyone, once they share it for editing).")
+                "publish its versions (or anyone, once they share it for editing)."
+            )
         if table.kind != kind:
             raise ReferenceUploadRejected(
                 f"“{name}” is a {table.get_kind_display().lower()}, not a "
@@ -120,15 +136,29 @@ def upload_reference_version(
             table.save(update_fields=["description", "updated_at"])
         number = (table.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         version = ReferenceTableVersion.objects.create(
-            table=table, number=number, uploaded_by=user,
+            table=table,
+            number=number,
+            uploaded_by=user,
             original_name=str(getattr(upload, "name", "upload"))[:255],
-            sha256=hashlib.sha256(data).hexdigest(), file_format=file_format, row_count=rows,
+            sha256=hashlib.sha256(data).hexdigest(),
+            file_format=file_format,
+            row_count=rows,
             data=parsed,
         )
-        audit.record(actor=user, action="reference_table.version_uploaded", target=table,
-                     details={"version": number, "rows": rows, "format": file_format,
-                              "sha256": version.sha256, "file": version.original_name},
-                     client_ip=client_ip, api_token_id=api_token_id)
+        audit.record(
+            actor=user,
+            action="reference_table.version_uploaded",
+            target=table,
+            details={
+                "version": number,
+                "rows": rows,
+                "format": file_format,
+                "sha256": version.sha256,
+                "file": version.original_name,
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     return version
 
 
@@ -154,7 +184,8 @@ def reference_params(versions: Iterable[ReferenceTableVersion]) -> dict[str, Any
             params["lookup_table"] = [tuple(row) for row in version.data]
         elif kind == ReferenceKind.CIDR:
             params.setdefault("cidr_tables", []).append(
-                {"name": version.table.name, "entries": version.data})
+                {"name": version.table.name, "entries": version.data}
+            )
         elif kind == ReferenceKind.KNOWN_HOSTS:
             if "known_hosts" in params:
                 raise ReferenceUploadRejected("A run uses one known-hosts list at most.")

@@ -34,9 +34,15 @@ class _JsonMember(Func):
         sql, params = compiler.compile(self.source_expressions[0])
         return sql, list(params)
 
-    def as_sql(self, compiler: Any, connection: Any, function: str | None = None,
-               template: str | None = None, arg_joiner: str | None = None,
-               **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
         raise NotSupportedError("Sorting result rows needs SQLite or PostgreSQL.")
 
 
@@ -53,14 +59,18 @@ class JsonNumber(_JsonMember):
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         lhs, params = self._parts(compiler, connection)
         path = _json_path(self.key)
-        sql = (f"(CASE WHEN JSON_TYPE({lhs}, %s) IN ('integer', 'real') "
-               f"THEN JSON_EXTRACT({lhs}, %s) END)")
+        sql = (
+            f"(CASE WHEN JSON_TYPE({lhs}, %s) IN ('integer', 'real') "
+            f"THEN JSON_EXTRACT({lhs}, %s) END)"
+        )
         return sql, (*params, path, *params, path)
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
         lhs, params = self._parts(compiler, connection)
-        sql = (f"(CASE WHEN jsonb_typeof({lhs} -> %s) = 'number' "
-               f"THEN ({lhs} ->> %s)::double precision END)")
+        sql = (
+            f"(CASE WHEN jsonb_typeof({lhs} -> %s) = 'number' "
+            f"THEN ({lhs} ->> %s)::double precision END)"
+        )
         return sql, (*params, self.key, *params, self.key)
 
 
@@ -113,8 +123,9 @@ def sort_terms(column: str, *, descending: bool) -> list[OrderBy]:
     return terms
 
 
-def sorted_rows(result: RunResult, sort: ResultSort | None,
-                address: str | None = None) -> QuerySet[Any]:
+def sorted_rows(
+    result: RunResult, sort: ResultSort | None, address: str | None = None
+) -> QuerySet[Any]:
     """Every stored row of the result (or those naming `address`), as plain dicts, in rank
     order or sorted; the stored rank breaks ties so the order is stable across pages."""
     from investigations.entities import rows_mentioning
@@ -182,15 +193,20 @@ class ResultTable:
             else:
                 # Measures start with the largest, everything else from A (or the lowest).
                 following = ResultSort(column, numeric)
-            hint = (f"Sort by {column}, "
-                    f"{'largest first' if following.descending else 'smallest first'}"
-                    if numeric else
-                    f"Sort by {column}, {'Z to A' if following.descending else 'A to Z'}")
-            headers.append(Header(
-                column=column, numeric=numeric,
-                aria_sort=self.sort.direction if current and self.sort else None,
-                url=self.url(sort=following), hint=hint,
-            ))
+            hint = (
+                f"Sort by {column}, {'largest first' if following.descending else 'smallest first'}"
+                if numeric
+                else f"Sort by {column}, {'Z to A' if following.descending else 'A to Z'}"
+            )
+            headers.append(
+                Header(
+                    column=column,
+                    numeric=numeric,
+                    aria_sort=self.sort.direction if current and self.sort else None,
+                    url=self.url(sort=following),
+                    hint=hint,
+                )
+            )
         return headers
 
     @property
@@ -224,12 +240,24 @@ def page_size(value: Any) -> int:
     return size if size in PAGE_SIZES else RESULT_PAGE_SIZE
 
 
-def result_table(run: QueryRun, result: RunResult, *, sort: str | None = None,
-                 page: str | int | None = None, address: str | None = None,
-                 size: int = RESULT_PAGE_SIZE) -> ResultTable:
+def result_table(
+    run: QueryRun,
+    result: RunResult,
+    *,
+    sort: str | None = None,
+    page: str | int | None = None,
+    address: str | None = None,
+    size: int = RESULT_PAGE_SIZE,
+) -> ResultTable:
     """The page `page` of `result` sorted as `sort` asks (both as found in a URL), only the
     rows naming `address` when one is given (a canonical address)."""
     chosen = parse_sort(result, sort)
     rows = sorted_rows(result, chosen, address)
-    return ResultTable(run=run, result=result, page=Paginator(rows, size).get_page(page),
-                       sort=chosen, address=address, page_size=size)
+    return ResultTable(
+        run=run,
+        result=result,
+        page=Paginator(rows, size).get_page(page),
+        sort=chosen,
+        address=address,
+        page_size=size,
+    )

@@ -35,12 +35,13 @@ def no_data_reason(run: QueryRun) -> str | None:
     if files and len(unreadable) == len(files):
         return "No file could be read."
     if outside and not malformed:
-        return (f"The time window missed all the data: all {outside:,} flow records lie "
-                "outside it.")
+        return f"The time window missed all the data: all {outside:,} flow records lie outside it."
     if malformed and malformed + idle + outside >= total:
         extra = f", {outside:,} outside the window" if outside else ""
-        return (f"Every line was malformed: {malformed:,} of {total:,} lines are not flow "
-                f"records in a known format{extra}.")
+        return (
+            f"Every line was malformed: {malformed:,} of {total:,} lines are not flow "
+            f"records in a known format{extra}."
+        )
     if idle and idle >= total:
         return f"Only NODATA or SKIPDATA lines ({idle:,}): the interfaces logged no traffic."
     if total == 0:
@@ -98,8 +99,7 @@ def top_external_peers(run: QueryRun, limit: int = TOP_PEERS) -> list[Peer]:
         if "bytes" not in columns:
             continue
         notes = result.annotations or {}
-        for data in result.rows.order_by("position").values_list("data", flat=True)[
-                :ROWS_SCANNED]:
+        for data in result.rows.order_by("position").values_list("data", flat=True)[:ROWS_SCANNED]:
             size = data.get("bytes")
             if not isinstance(size, int | float):
                 continue
@@ -126,7 +126,8 @@ def run_summary(run: QueryRun, *, can_write: bool) -> RunSummary:
     records = run.records or {}
     summary = RunSummary(
         no_data=no_data_reason(run),
-        records_ok=records.get("ok"), records_total=records.get("total"),
+        records_ok=records.get("ok"),
+        records_total=records.get("total"),
         gaps=len(records.get("skipdata_gaps") or []),
         unreadable=len(run.unreadable_files),
     )
@@ -135,8 +136,11 @@ def run_summary(run: QueryRun, *, can_write: bool) -> RunSummary:
     for row in findings.values("severity").annotate(n=Count("id")).order_by():
         label = severity_label(float(row["severity"]))
         counts[label] = counts.get(label, 0) + row["n"]
-    summary.severities = [(label, counts[label]) for label in
-                          ("critical", "high", "medium", "low") if counts.get(label)]
+    summary.severities = [
+        (label, counts[label])
+        for label in ("critical", "high", "medium", "low")
+        if counts.get(label)
+    ]
     summary.findings_total = sum(counts.values())
     summary.top_findings = list(findings[:TOP_FINDINGS])
     if run.status == RunStatus.SUCCEEDED:
@@ -154,13 +158,22 @@ def _next_steps(run: QueryRun, summary: RunSummary, *, can_write: bool) -> list[
             break
     pivot = actor or (summary.top_peers[0].address if summary.top_peers else None)
     if pivot:
-        steps.append(NextStep(f"Pivot on {pivot}", reverse("entity_detail", args=[pivot]),
-                              pivot))
-        steps.append(NextStep(f"Show every row that mentions {pivot}",
-                              f"{run.get_absolute_url()}?ip={pivot}#results", pivot))
+        steps.append(NextStep(f"Pivot on {pivot}", reverse("entity_detail", args=[pivot]), pivot))
+        steps.append(
+            NextStep(
+                f"Show every row that mentions {pivot}",
+                f"{run.get_absolute_url()}?ip={pivot}#results",
+                pivot,
+            )
+        )
     current = set((run.parameters or {}).get("target_ips") or [])
     if can_write and target and target not in current:
         url = reverse("investigations:run_create", args=[run.investigation_id])
-        steps.append(NextStep(f"Re-run with {target} as the target",
-                              f"{url}?from={run.pk}&target={target}", target))
+        steps.append(
+            NextStep(
+                f"Re-run with {target} as the target",
+                f"{url}?from={run.pk}&target={target}",
+                target,
+            )
+        )
     return steps

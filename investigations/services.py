@@ -66,9 +66,12 @@ def create_investigation(
             actor=user,
             action="investigation.created",
             target=investigation,
-            details={"title": title, "members": [m.get_username() for m in member_list],
-                     "assignee": assignee.get_username() if assignee is not None else None,
-                     "tags": names},
+            details={
+                "title": title,
+                "members": [m.get_username() for m in member_list],
+                "assignee": assignee.get_username() if assignee is not None else None,
+                "tags": names,
+            },
             client_ip=client_ip,
             api_token_id=api_token_id,
         )
@@ -83,7 +86,11 @@ def check_writable(
 
 
 def add_note(
-    *, user: Any, investigation: Investigation, text: str, client_ip: str | None = None,
+    *,
+    user: Any,
+    investigation: Investigation,
+    text: str,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Note:
     check_writable(user, investigation, action="add notes to")
@@ -94,14 +101,23 @@ def add_note(
         audit.lock_ordered_writes()  # before the row's lock, as every writer does
         note = Note.objects.create(investigation=investigation, author=user, text=text)
         Investigation.objects.filter(pk=investigation.pk).update(updated_at=timezone.now())
-        audit.record(actor=user, action="investigation.note_added", target=investigation,
-                     details={"note": note.pk, "length": len(text)}, client_ip=client_ip,
-                     api_token_id=api_token_id)
+        audit.record(
+            actor=user,
+            action="investigation.note_added",
+            target=investigation,
+            details={"note": note.pk, "length": len(text)},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     return note
 
 
 def set_investigation_status(
-    *, user: Any, investigation: Investigation, status: str, client_ip: str | None = None,
+    *,
+    user: Any,
+    investigation: Investigation,
+    status: str,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Investigation:
     check_writable(user, investigation, action="change")
@@ -114,14 +130,22 @@ def set_investigation_status(
         previous = investigation.status
         investigation.status = status
         investigation.save(update_fields=["status", "updated_at"])
-        audit.record(actor=user, action="investigation.status_changed", target=investigation,
-                     details={"from": previous, "to": status}, client_ip=client_ip,
-                     api_token_id=api_token_id)
+        audit.record(
+            actor=user,
+            action="investigation.status_changed",
+            target=investigation,
+            details={"from": previous, "to": status},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
     return investigation
 
 
 def set_members(
-    *, user: Any, investigation: Investigation, members: Iterable[Any],
+    *,
+    user: Any,
+    investigation: Investigation,
+    members: Iterable[Any],
     client_ip: str | None = None,
 ) -> Investigation:
     """Only the owner shares an investigation; members are analysts. Removing the assignee from
@@ -134,19 +158,30 @@ def set_members(
         before = sorted(investigation.members.values_list("username", flat=True))
         investigation.members.set(chosen)
         after = sorted(m.get_username() for m in chosen)
-        audit.record(actor=user, action="investigation.members_changed", target=investigation,
-                     details={"from": before, "to": after}, client_ip=client_ip)
+        audit.record(
+            actor=user,
+            action="investigation.members_changed",
+            target=investigation,
+            details={"from": before, "to": after},
+            client_ip=client_ip,
+        )
         kept = {m.pk for m in chosen} | {locked.owner_id}
         if locked.assignee_id is not None and locked.assignee_id not in kept:
             previous = locked.assignee
             locked.assignee = None
             locked.save(update_fields=["assignee", "updated_at"])
             investigation.assignee = None
-            audit.record(actor=user, action="investigation.assignee_changed",
-                         target=investigation,
-                         details={"from": previous.get_username() if previous else None,
-                                  "to": None, "reason": "no longer a member"},
-                         client_ip=client_ip)
+            audit.record(
+                actor=user,
+                action="investigation.assignee_changed",
+                target=investigation,
+                details={
+                    "from": previous.get_username() if previous else None,
+                    "to": None,
+                    "reason": "no longer a member",
+                },
+                client_ip=client_ip,
+            )
     return investigation
 
 
@@ -155,8 +190,11 @@ def _lock(investigation: Investigation) -> Investigation:
     taken first, as every writer takes it, so the two are always locked in the same order.
     `no_key`: runs, notes and findings may still be added to it meanwhile."""
     audit.lock_ordered_writes()
-    return Investigation.objects.select_for_update(no_key=True, of=("self",)).select_related(
-        "assignee").get(pk=investigation.pk)
+    return (
+        Investigation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("assignee")
+        .get(pk=investigation.pk)
+    )
 
 
 def _check_assignable(investigation: Investigation, assignee: Any) -> None:
@@ -174,8 +212,11 @@ def assignee_named(investigation: Investigation | None, username: str | None) ->
         return None
     from django.contrib.auth import get_user_model
 
-    people = (investigation.assignable_users() if investigation is not None
-              else get_user_model().objects.filter(is_active=True))
+    people = (
+        investigation.assignable_users()
+        if investigation is not None
+        else get_user_model().objects.filter(is_active=True)
+    )
     user = people.filter(username=username).first()
     if user is None:
         raise RunRequestInvalid(
@@ -186,7 +227,11 @@ def assignee_named(investigation: Investigation | None, username: str | None) ->
 
 
 def set_assignee(
-    *, user: Any, investigation: Investigation, assignee: Any, client_ip: str | None = None,
+    *,
+    user: Any,
+    investigation: Investigation,
+    assignee: Any,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Investigation:
     """Assign the investigation to its owner or one of its members (None unassigns it).
@@ -207,10 +252,15 @@ def set_assignee(
         investigation.assignee = assignee
         investigation.updated_at = locked.updated_at
         audit.record(
-            actor=user, action="investigation.assignee_changed", target=investigation,
-            details={"from": previous.get_username() if previous is not None else None,
-                     "to": assignee.get_username() if assignee is not None else None},
-            client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="investigation.assignee_changed",
+            target=investigation,
+            details={
+                "from": previous.get_username() if previous is not None else None,
+                "to": assignee.get_username() if assignee is not None else None,
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     return investigation
 
@@ -241,8 +291,12 @@ def _tags_named(names: Sequence[str]) -> list[Tag]:
 
 
 def set_tags(
-    *, user: Any, investigation: Investigation, names: Iterable[str],
-    client_ip: str | None = None, api_token_id: int | None = None,
+    *,
+    user: Any,
+    investigation: Investigation,
+    names: Iterable[str],
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
 ) -> Investigation:
     """Replace the investigation's tags with `names` (normalised; new names become new tags).
     Nothing is written if the set of tags stays the same."""
@@ -258,11 +312,17 @@ def set_tags(
         investigation.updated_at = locked.updated_at
         after = sorted(wanted)
         audit.record(
-            actor=user, action="investigation.tags_changed", target=investigation,
-            details={"from": before, "to": after,
-                     "added": sorted(set(after) - set(before)),
-                     "removed": sorted(set(before) - set(after))},
-            client_ip=client_ip, api_token_id=api_token_id,
+            actor=user,
+            action="investigation.tags_changed",
+            target=investigation,
+            details={
+                "from": before,
+                "to": after,
+                "added": sorted(set(after) - set(before)),
+                "removed": sorted(set(before) - set(after)),
+            },
+            client_ip=client_ip,
+            api_token_id=api_token_id,
         )
     return investigation
 
@@ -271,22 +331,42 @@ UNCHANGED: Any = object()
 
 
 def update_investigation(
-    *, user: Any, investigation: Investigation, status: str = UNCHANGED,
-    assignee: Any = UNCHANGED, tags: Iterable[str] = UNCHANGED,
-    client_ip: str | None = None, api_token_id: int | None = None,
+    *,
+    user: Any,
+    investigation: Investigation,
+    status: str = UNCHANGED,
+    assignee: Any = UNCHANGED,
+    tags: Iterable[str] = UNCHANGED,
+    client_ip: str | None = None,
+    api_token_id: int | None = None,
 ) -> Investigation:
     """Change status, assignee and tags together: all of them or, on any refusal, none."""
     check_writable(user, investigation, action="change")
     with transaction.atomic():
         if status is not UNCHANGED:
-            set_investigation_status(user=user, investigation=investigation, status=status,
-                                     client_ip=client_ip, api_token_id=api_token_id)
+            set_investigation_status(
+                user=user,
+                investigation=investigation,
+                status=status,
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
         if assignee is not UNCHANGED:
-            set_assignee(user=user, investigation=investigation, assignee=assignee,
-                         client_ip=client_ip, api_token_id=api_token_id)
+            set_assignee(
+                user=user,
+                investigation=investigation,
+                assignee=assignee,
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
         if tags is not UNCHANGED:
-            set_tags(user=user, investigation=investigation, names=tags, client_ip=client_ip,
-                     api_token_id=api_token_id)
+            set_tags(
+                user=user,
+                investigation=investigation,
+                names=tags,
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
     return investigation
 
 
@@ -295,17 +375,27 @@ MAX_BULK_TRIAGE = 500
 
 
 def set_finding_status(
-    *, user: Any, finding: Finding, status: str, client_ip: str | None = None,
+    *,
+    user: Any,
+    finding: Finding,
+    status: str,
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> Finding:
     """Triage a finding (acknowledge, false positive, resolve); pollers see it as a change."""
-    return triage_findings(user=user, findings=[finding], status=status, client_ip=client_ip,
-                           api_token_id=api_token_id)[0]
+    return triage_findings(
+        user=user, findings=[finding], status=status, client_ip=client_ip, api_token_id=api_token_id
+    )[0]
 
 
 def triage_findings(
-    *, user: Any, findings: Sequence[Finding], status: str | None = None,
-    assignee: Any = UNCHANGED, comment: str = "", client_ip: str | None = None,
+    *,
+    user: Any,
+    findings: Sequence[Finding],
+    status: str | None = None,
+    assignee: Any = UNCHANGED,
+    comment: str = "",
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> list[Finding]:
     """Set the status and/or assignee of findings, with an optional comment, in one
@@ -336,8 +426,11 @@ def triage_findings(
     changed: list[Finding] = []
     with transaction.atomic():
         audit.lock_ordered_writes()
-        locked = Finding.objects.select_for_update(of=("self",)).select_related("assignee").in_bulk(
-            [finding.pk for finding in findings])
+        locked = (
+            Finding.objects.select_for_update(of=("self",))
+            .select_related("assignee")
+            .in_bulk([finding.pk for finding in findings])
+        )
         audiences = {pk: inv.audience() for pk, inv in investigations.items()}
         for finding in findings:
             row = locked[finding.pk]
@@ -347,13 +440,16 @@ def triage_findings(
                 details.update({"from": row.status, "to": status})
                 row.status = status
                 fields.append("status")
-            new_assignee_pk = (row.assignee_id if assignee is UNCHANGED
-                               else (assignee.pk if assignee is not None else None))
+            new_assignee_pk = (
+                row.assignee_id
+                if assignee is UNCHANGED
+                else (assignee.pk if assignee is not None else None)
+            )
             if new_assignee_pk != row.assignee_id:
-                details["assignee_from"] = (row.assignee.get_username()
-                                            if row.assignee is not None else None)
-                details["assignee_to"] = (assignee.get_username()
-                                          if assignee is not None else None)
+                details["assignee_from"] = (
+                    row.assignee.get_username() if row.assignee is not None else None
+                )
+                details["assignee_to"] = assignee.get_username() if assignee is not None else None
                 row.assignee = assignee
                 fields.append("assignee")
             if comment:
@@ -363,15 +459,30 @@ def triage_findings(
             if len(fields) == 1:
                 continue
             row.save(update_fields=fields)
-            audit.record(actor=user, action="finding.triaged", target=row, details=details,
-                         client_ip=client_ip, api_token_id=api_token_id)
-            emit("finding.triaged", {
-                "finding": row.pk, "run": row.run_id, "investigation": row.investigation_id,
-                "type": row.type, "severity": float(row.severity), "title": row.title,
-                "status": row.status,
-                "assignee": row.assignee.get_username() if row.assignee is not None else None,
-                "by": user.get_username(), "changes": details,
-            }, recipients=audiences[row.investigation_id])
+            audit.record(
+                actor=user,
+                action="finding.triaged",
+                target=row,
+                details=details,
+                client_ip=client_ip,
+                api_token_id=api_token_id,
+            )
+            emit(
+                "finding.triaged",
+                {
+                    "finding": row.pk,
+                    "run": row.run_id,
+                    "investigation": row.investigation_id,
+                    "type": row.type,
+                    "severity": float(row.severity),
+                    "title": row.title,
+                    "status": row.status,
+                    "assignee": row.assignee.get_username() if row.assignee is not None else None,
+                    "by": user.get_username(),
+                    "changes": details,
+                },
+                recipients=audiences[row.investigation_id],
+            )
             changed.append(row)
         # Last: each change number holds the counter until commit, so pollers see commit order.
         for row in changed:

@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 # max_retries=None: a run waiting for its account's slot retries until it gets one.
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             max_retries=None)
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True, max_retries=None
+)
 def execute_run(self: Task, run_id: int) -> None:
     queued = QueryRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).first()
     if queued is None:
@@ -37,7 +38,9 @@ def execute_run(self: Task, run_id: int) -> None:
     slot = concurrency.Acquired.NEW
     if scope is not None:
         slot = concurrency.acquire(
-            scope, limit=settings.RUN_MAX_PER_ACCOUNT, holder=holder,
+            scope,
+            limit=settings.RUN_MAX_PER_ACCOUNT,
+            holder=holder,
             lease_seconds=settings.RUN_STALE_SECONDS,
         )
         if not slot:
@@ -45,7 +48,8 @@ def execute_run(self: Task, run_id: int) -> None:
             # updated_at too: the reaper re-sends only queued runs nobody is looking after.
             QueryRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
                 stage=f"Waiting: {settings.RUN_MAX_PER_ACCOUNT} runs over this AWS account are "
-                "already running", updated_at=timezone.now(),
+                "already running",
+                updated_at=timezone.now(),
             )
             raise self.retry(countdown=settings.RUN_CAP_RETRY_SECONDS)
     run = QueryRun.claim(run_id, worker=self.request.hostname or "")
@@ -61,17 +65,19 @@ def execute_run(self: Task, run_id: int) -> None:
 
 def _running(run_id: int, attempt: int) -> QueryRun | None:
     """The run if it is still running the given attempt (a requeue starts a new one)."""
-    return QueryRun.objects.filter(
-        pk=run_id, status=RunStatus.RUNNING, attempts=attempt
-    ).first()
+    return QueryRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempts=attempt).first()
 
 
 def _slot_renewal(run: QueryRun) -> partial[bool] | None:
     scope = concurrency_scope(run)
     if scope is None:
         return None
-    return partial(concurrency.renew, scope, holder=slot_holder(run.pk),
-                   lease_seconds=settings.RUN_STALE_SECONDS)
+    return partial(
+        concurrency.renew,
+        scope,
+        holder=slot_holder(run.pk),
+        lease_seconds=settings.RUN_STALE_SECONDS,
+    )
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -80,8 +86,9 @@ def fetch_part(self: Task, run_id: int, attempt: int, index: int, count: int) ->
     analysis of all of them (queue "analyse")."""
     run = _running(run_id, attempt)
     if run is None:
-        logger.info("Run %s attempt %s is no longer running; part %s dropped.", run_id, attempt,
-                    index)
+        logger.info(
+            "Run %s attempt %s is no longer running; part %s dropped.", run_id, attempt, index
+        )
         return
     if pipeline.fetch_part(run, index, count, on_heartbeat=_slot_renewal(run)):
         queue.analyse(run_id, attempt, count)
@@ -101,13 +108,20 @@ def analyse_run(self: Task, run_id: int, attempt: int, count: int) -> None:
 def reap_stale_runs() -> dict[str, list[int]]:
     """Periodic (Celery beat): requeue or fail runs whose worker died."""
     report = reap()
-    return {"requeued": report.requeued, "failed": report.failed,
-            "cancelled": report.cancelled, "resent": report.resent}
+    return {
+        "requeued": report.requeued,
+        "failed": report.failed,
+        "cancelled": report.cancelled,
+        "resent": report.resent,
+    }
 
 
 @shared_task(ignore_result=True)
 def prune_old_data() -> dict[str, int]:
     """Periodic (Celery beat): apply the data retention policy."""
     report = prune()
-    return {"uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
-            "scratch_removed": report.scratch_removed}
+    return {
+        "uploads_purged": report.uploads_purged,
+        "bytes_freed": report.bytes_freed,
+        "scratch_removed": report.scratch_removed,
+    }

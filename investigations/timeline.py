@@ -85,8 +85,12 @@ def investigation_timeline(investigation: Investigation, *, limit: int = PAGE_SI
     """The newest `limit` entries, and whether there are older ones."""
     take = limit + 1  # one more than shown from each source tells whether anything is left
     entries: list[TimelineEntry] = [
-        TimelineEntry(at=investigation.created_at, kind="created",
-                      actor=investigation.owner.get_username(), order=0)
+        TimelineEntry(
+            at=investigation.created_at,
+            kind="created",
+            actor=investigation.owner.get_username(),
+            order=0,
+        )
     ]
     entries += _notes(investigation, take)
     entries += _runs(investigation, take)
@@ -98,23 +102,41 @@ def investigation_timeline(investigation: Investigation, *, limit: int = PAGE_SI
 
 def _notes(investigation: Investigation, take: int) -> list[TimelineEntry]:
     notes = investigation.notes.select_related("author").order_by("-created_at", "-id")[:take]
-    return [TimelineEntry(at=note.created_at, kind="note", actor=note.author.get_username(),
-                          note=note, order=1) for note in notes]
+    return [
+        TimelineEntry(
+            at=note.created_at, kind="note", actor=note.author.get_username(), note=note, order=1
+        )
+        for note in notes
+    ]
 
 
 def _runs(investigation: Investigation, take: int) -> list[TimelineEntry]:
     runs = investigation.runs.select_related("requested_by")
     entries = [
-        TimelineEntry(at=run.created_at, kind="run_submitted",
-                      actor=run.requested_by.get_username(), run=run, run_id=run.pk, order=2)
+        TimelineEntry(
+            at=run.created_at,
+            kind="run_submitted",
+            actor=run.requested_by.get_username(),
+            run=run,
+            run_id=run.pk,
+            order=2,
+        )
         for run in runs.order_by("-created_at", "-id")[:take]
     ]
     finished = runs.filter(status__in=FINISHED_RUN_STATUSES, finished_at__isnull=False)
     entries += [
-        TimelineEntry(at=run.finished_at, kind=f"run_{run.status}",
-                      actor=run.requested_by.get_username(), run=run, run_id=run.pk, order=3,
-                      details={"error": (run.error or "").strip().splitlines()[:1],
-                               "records": (run.records or {}).get("ok")})
+        TimelineEntry(
+            at=run.finished_at,
+            kind=f"run_{run.status}",
+            actor=run.requested_by.get_username(),
+            run=run,
+            run_id=run.pk,
+            order=3,
+            details={
+                "error": (run.error or "").strip().splitlines()[:1],
+                "records": (run.records or {}).get("ok"),
+            },
+        )
         for run in finished.order_by("-finished_at", "-id")[:take]
         if run.finished_at is not None
     ]
@@ -124,38 +146,59 @@ def _runs(investigation: Investigation, take: int) -> list[TimelineEntry]:
 def _findings_raised(investigation: Investigation, take: int) -> list[TimelineEntry]:
     """One entry per run: a run raises its findings all at once, when it finishes."""
     groups = (
-        Finding.objects.filter(investigation=investigation).order_by()
+        Finding.objects.filter(investigation=investigation)
+        .order_by()
         .values("run_id")
         .annotate(count=Count("id"), at=Min("created_at"), top=Max("severity"))
         .order_by("-at", "-run_id")[:take]
     )
     return [
-        TimelineEntry(at=group["at"], kind="findings_raised", run_id=group["run_id"], order=4,
-                      details={"count": group["count"], "top": group["top"],
-                               "top_label": severity_label(float(group["top"]))})
+        TimelineEntry(
+            at=group["at"],
+            kind="findings_raised",
+            run_id=group["run_id"],
+            order=4,
+            details={
+                "count": group["count"],
+                "top": group["top"],
+                "top_label": severity_label(float(group["top"])),
+            },
+        )
         for group in groups
     ]
 
 
 def _audited_changes(investigation: Investigation, take: int) -> list[TimelineEntry]:
     as_text = CharField(max_length=64)
-    run_ids = (QueryRun.objects.filter(investigation=investigation)
-               .annotate(key=Cast("pk", as_text)).values("key"))
-    finding_ids = (Finding.objects.filter(investigation=investigation)
-                   .annotate(key=Cast("pk", as_text)).values("key"))
+    run_ids = (
+        QueryRun.objects.filter(investigation=investigation)
+        .annotate(key=Cast("pk", as_text))
+        .values("key")
+    )
+    finding_ids = (
+        Finding.objects.filter(investigation=investigation)
+        .annotate(key=Cast("pk", as_text))
+        .values("key")
+    )
     events = list(
         AuditEvent.objects.filter(
-            (Q(target_type="investigations.investigation", target_id=str(investigation.pk))
-             & ~Q(action__in=_TOLD_BY_ROWS))
-            | Q(target_type="investigations.queryrun", target_id__in=run_ids,
-                action__in=_RUN_EVENTS)
-            | Q(target_type="investigations.finding", target_id__in=finding_ids,
-                action__in=_FINDING_EVENTS)
+            (
+                Q(target_type="investigations.investigation", target_id=str(investigation.pk))
+                & ~Q(action__in=_TOLD_BY_ROWS)
+            )
+            | Q(
+                target_type="investigations.queryrun", target_id__in=run_ids, action__in=_RUN_EVENTS
+            )
+            | Q(
+                target_type="investigations.finding",
+                target_id__in=finding_ids,
+                action__in=_FINDING_EVENTS,
+            )
         ).order_by("-created_at", "-id")[:take]
     )
-    findings = Finding.objects.in_bulk([
-        int(e.target_id) for e in events if e.target_type == "investigations.finding"
-    ])
+    findings = Finding.objects.in_bulk(
+        [int(e.target_id) for e in events if e.target_type == "investigations.finding"]
+    )
     entries = []
     for event in events:
         details = dict(event.details) if isinstance(event.details, dict) else {}
@@ -167,9 +210,14 @@ def _audited_changes(investigation: Investigation, take: int) -> list[TimelineEn
         if event.action == "investigation.members_changed" and "added" not in details:
             before, after = set(details.get("from") or []), set(details.get("to") or [])
             details["added"], details["removed"] = sorted(after - before), sorted(before - after)
-        entry = TimelineEntry(at=event.created_at, kind=_kind_of(event.action),
-                              actor=event.actor_name or "system", event=event, order=5,
-                              details=details)
+        entry = TimelineEntry(
+            at=event.created_at,
+            kind=_kind_of(event.action),
+            actor=event.actor_name or "system",
+            event=event,
+            order=5,
+            details=details,
+        )
         if event.target_type == "investigations.queryrun":
             entry.run_id = int(event.target_id)
         elif event.target_type == "investigations.finding":

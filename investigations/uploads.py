@@ -120,8 +120,9 @@ def _check_parquet(path: Path, *, name: str) -> None:
     max_bytes = settings.FLOWLOG_MAX_PARQUET_BYTES
     try:
         with duckdb.connect(":memory:") as con:
-            rows_row = con.execute("SELECT sum(num_rows) FROM parquet_file_metadata(?)",
-                                   [str(path)]).fetchone()
+            rows_row = con.execute(
+                "SELECT sum(num_rows) FROM parquet_file_metadata(?)", [str(path)]
+            ).fetchone()
             size_row = con.execute(
                 "SELECT sum(total_uncompressed_size) FROM parquet_metadata(?)", [str(path)]
             ).fetchone()
@@ -132,11 +133,14 @@ def _check_parquet(path: Path, *, name: str) -> None:
     if rows > max_rows:
         raise UploadRejected(
             f"{name} holds {rows:,} rows; Parquet uploads are limited to {max_rows:,}.",
-            too_large=True)
+            too_large=True,
+        )
     if expanded > max_bytes:
         raise UploadRejected(
             f"{name} is {expanded:,} bytes uncompressed; Parquet uploads are limited to "
-            f"{max_bytes:,}.", too_large=True)
+            f"{max_bytes:,}.",
+            too_large=True,
+        )
 
 
 def check_upload_quota(user: Any, files: Any) -> None:
@@ -147,14 +151,20 @@ def check_upload_quota(user: Any, files: Any) -> None:
         return
     from investigations.models import UploadedLog
 
-    used = UploadedLog.objects.filter(uploaded_by=user, purged_at__isnull=True).aggregate(
-        total=Sum("size"))["total"] or 0
+    used = (
+        UploadedLog.objects.filter(uploaded_by=user, purged_at__isnull=True).aggregate(
+            total=Sum("size")
+        )["total"]
+        or 0
+    )
     incoming = sum(int(getattr(f, "size", 0) or 0) for f in files)
     if used + incoming > quota:
         raise UploadRejected(
             f"Your stored uploads would reach {used + incoming:,} bytes; the quota is "
             f"{quota:,} bytes per user ({used:,} in use). Old uploads are removed after "
-            f"{settings.UPLOAD_RETENTION_DAYS} days, or ask an admin.", too_large=True)
+            f"{settings.UPLOAD_RETENTION_DAYS} days, or ask an admin.",
+            too_large=True,
+        )
 
 
 MAX_NAME_LENGTH = 255

@@ -123,8 +123,11 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     can_write = Investigation.objects.writable_by(request.user).filter(pk=pk).exists()
     tags = list(investigation.tags.order_by("name"))
     finding_filter = FindingFilterForm(
-        request.GET, types=list(investigation.findings.order_by("type")
-                                .values_list("type", flat=True).distinct()))
+        request.GET,
+        types=list(
+            investigation.findings.order_by("type").values_list("type", flat=True).distinct()
+        ),
+    )
     findings = Paginator(
         finding_filter.filter(investigation.findings.select_related("assignee")), FINDINGS_PAGE
     ).get_page(request.GET.get("fpage"))
@@ -141,7 +144,8 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "finding_query": query.urlencode(),
         "finding_total": investigation.findings.count(),
         "timeline": investigation_timeline(
-            investigation, limit=timeline_limit(request.GET.get("timeline"))),
+            investigation, limit=timeline_limit(request.GET.get("timeline"))
+        ),
         "is_owner": investigation.owner_id == request.user.pk,
         "can_write": can_write,
     }
@@ -152,16 +156,22 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 owner=investigation.owner,
                 initial={"members": list(investigation.members.values_list("pk", flat=True))},
             ),
-            assignee_form=AssigneeForm(investigation=investigation,
-                                       initial={"assignee": investigation.assignee_id}),
+            assignee_form=AssigneeForm(
+                investigation=investigation, initial={"assignee": investigation.assignee_id}
+            ),
             **_triage_context(investigation),
-            can_take=(investigation.assignee_id != request.user.pk
-                      and investigation.assignable_users().filter(pk=request.user.pk).exists()),
+            can_take=(
+                investigation.assignee_id != request.user.pk
+                and investigation.assignable_users().filter(pk=request.user.pk).exists()
+            ),
             tags_form=TagsForm(initial={"tags": ", ".join(tag.name for tag in tags)}),
             # Suggestions only from investigations this user can see.
             known_tags=Tag.objects.filter(
                 investigations__in=Investigation.objects.for_user(request.user)
-            ).distinct().order_by("name").values_list("name", flat=True)[:500],
+            )
+            .distinct()
+            .order_by("name")
+            .values_list("name", flat=True)[:500],
         )
     return render(request, "investigations/detail.html", context)
 
@@ -179,14 +189,14 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     with contextlib.suppress(BadAddress):  # no or a bad `target`: the form as it was
         # "Re-run with this address as the target", from a run's suggested next steps.
         initial["target_ips"] = parse_address(request.GET.get("target") or "")
-    form = RunForm(request.POST or None, request.FILES or None, user=request.user,
-                   initial=initial)
+    form = RunForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
     status = 200
     if request.method == "POST":
         if form.is_valid():
             try:
                 run = submit_run(
-                    user=request.user, **form.run_request(investigation).arguments(),
+                    user=request.user,
+                    **form.run_request(investigation).arguments(),
                     client_ip=client_ip_of(request),
                 )
             except UploadRejected as exc:
@@ -215,9 +225,9 @@ def _results_context(run_pk: int) -> list[RunResult]:
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_run_for_user(request.user, pk)
-    can_write = Investigation.objects.writable_by(request.user).filter(
-        pk=run.investigation_id
-    ).exists()
+    can_write = (
+        Investigation.objects.writable_by(request.user).filter(pk=run.investigation_id).exists()
+    )
     results = _results_context(run.pk)
     address, address_error = None, ""
     if request.GET.get("ip", "").strip():
@@ -227,25 +237,37 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             address_error = str(exc)
     # Each table keeps its own sort and page in the run page's query (result-tables.js); it
     # shows its first rows, or a full page of the rows naming the address filtered on.
-    tables = [result_table(run, result, sort=request.GET.get(f"{result.analysis}.sort"),
-                           page=request.GET.get(f"{result.analysis}.page"), address=address,
-                           size=RESULT_PAGE_SIZE if address else FIRST_ROWS)
-              for result in results]
+    tables = [
+        result_table(
+            run,
+            result,
+            sort=request.GET.get(f"{result.analysis}.sort"),
+            page=request.GET.get(f"{result.analysis}.page"),
+            address=address,
+            size=RESULT_PAGE_SIZE if address else FIRST_ROWS,
+        )
+        for result in results
+    ]
     context: dict[str, Any] = {
-        "run": run, "tables": tables, "can_write": can_write,
+        "run": run,
+        "tables": tables,
+        "can_write": can_write,
         "summary": run_summary(run, can_write=can_write),
-        "address": address, "address_error": address_error,
+        "address": address,
+        "address_error": address_error,
         "address_input": request.GET.get("ip", "").strip()[:100],
         "address_matches": sum(t.page.paginator.count for t in tables) if address else None,
         "uploads": run.uploads.order_by("pk"),
         "findings": run.findings.select_related("assignee").order_by(
-            "-severity", "-last_seen", "-id"),
+            "-severity", "-last_seen", "-id"
+        ),
         "result_names": {result.analysis for result in results},
     }
     if can_write:
         context.update(_triage_context(run.investigation))
-    return render(request, "investigations/run_detail.html", context,
-                  status=400 if address_error else 200)
+    return render(
+        request, "investigations/run_detail.html", context, status=400 if address_error else 200
+    )
 
 
 @require_GET
@@ -274,15 +296,22 @@ def run_result(request: HttpRequest, pk: int, analysis: str) -> HttpResponseBase
             address = parse_address(request.GET["ip"])
         except BadAddress as exc:
             return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
-    table = result_table(run, result, sort=request.GET.get("sort"), page=request.GET.get("page"),
-                         address=address, size=page_size(request.GET.get("size")))
+    table = result_table(
+        run,
+        result,
+        sort=request.GET.get("sort"),
+        page=request.GET.get("page"),
+        address=address,
+        size=page_size(request.GET.get("size")),
+    )
     template = (
         "investigations/_result_table.html"
         if request.headers.get("HX-Request")
         else "investigations/result_page.html"
     )
-    return render(request, template, {"run": run, "result": result, "table": table,
-                                      "page": table.page})
+    return render(
+        request, template, {"run": run, "result": result, "table": table, "page": table.page}
+    )
 
 
 @require_GET
@@ -304,9 +333,16 @@ def run_compare(request: HttpRequest, pk: int) -> HttpResponse:
     comparison = compare_runs(*order_runs(run, other)) if other is not None else None
     same, others = compare_candidates(run, request.user)
     return render(
-        request, "investigations/run_compare.html",
-        {"run": run, "other": other, "comparison": comparison, "error": error,
-         "same_investigation": same, "other_investigations": others},
+        request,
+        "investigations/run_compare.html",
+        {
+            "run": run,
+            "other": other,
+            "comparison": comparison,
+            "error": error,
+            "same_investigation": same,
+            "other_investigations": others,
+        },
         status=400 if error else 200,
     )
 
@@ -327,8 +363,12 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
     form = NoteForm(request.POST)
     if form.is_valid():
-        add_note(user=request.user, investigation=investigation, text=form.cleaned_data["text"],
-                 client_ip=client_ip_of(request))
+        add_note(
+            user=request.user,
+            investigation=investigation,
+            text=form.cleaned_data["text"],
+            client_ip=client_ip_of(request),
+        )
         messages.success(request, "Note added.")
     else:
         messages.error(request, "A note needs some text.")
@@ -339,9 +379,12 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 def investigation_status(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
     try:
-        set_investigation_status(user=request.user, investigation=investigation,
-                                 status=request.POST.get("status", ""),
-                                 client_ip=client_ip_of(request))
+        set_investigation_status(
+            user=request.user,
+            investigation=investigation,
+            status=request.POST.get("status", ""),
+            client_ip=client_ip_of(request),
+        )
         messages.success(request, f"Investigation {investigation.get_status_display().lower()}.")
     except RunRequestInvalid as exc:
         messages.error(request, str(exc))
@@ -355,8 +398,12 @@ def investigation_members(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Pick analysts to share with.")
         return redirect(investigation)
-    set_members(user=request.user, investigation=investigation,
-                members=form.cleaned_data["members"], client_ip=client_ip_of(request))
+    set_members(
+        user=request.user,
+        investigation=investigation,
+        members=form.cleaned_data["members"],
+        client_ip=client_ip_of(request),
+    )
     messages.success(request, "Sharing updated.")
     return redirect(investigation)
 
@@ -366,11 +413,18 @@ def investigation_assignee(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
 
     def save(data: dict[str, Any]) -> str:
-        set_assignee(user=request.user, investigation=investigation,
-                     assignee=data["assignee"], client_ip=client_ip_of(request))
+        set_assignee(
+            user=request.user,
+            investigation=investigation,
+            assignee=data["assignee"],
+            client_ip=client_ip_of(request),
+        )
         assignee = investigation.assignee
-        return (f"Assigned to {assignee.get_username()}." if assignee is not None
-                else "Investigation unassigned.")
+        return (
+            f"Assigned to {assignee.get_username()}."
+            if assignee is not None
+            else "Investigation unassigned."
+        )
 
     form = AssigneeForm(request.POST, investigation=investigation)
     return _change_investigation(request, investigation, form, "assignee", "Pick one.", save)
@@ -381,17 +435,26 @@ def investigation_tags(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
 
     def save(data: dict[str, Any]) -> str:
-        set_tags(user=request.user, investigation=investigation, names=data["tags"],
-                 client_ip=client_ip_of(request))
+        set_tags(
+            user=request.user,
+            investigation=investigation,
+            names=data["tags"],
+            client_ip=client_ip_of(request),
+        )
         return "Tags saved."
 
     form = TagsForm(request.POST)
     return _change_investigation(request, investigation, form, "tags", "Check the tags.", save)
 
 
-def _change_investigation(request: HttpRequest, investigation: Investigation, form: forms.Form,
-                          field: str, fallback: str,
-                          save: Callable[[dict[str, Any]], str]) -> HttpResponse:
+def _change_investigation(
+    request: HttpRequest,
+    investigation: Investigation,
+    form: forms.Form,
+    field: str,
+    fallback: str,
+    save: Callable[[dict[str, Any]], str],
+) -> HttpResponse:
     """Validate a one-field form, save it through the service and say what happened."""
     if not form.is_valid():
         messages.error(request, " ".join(map(str, form.errors.get(field) or [fallback])))
@@ -407,15 +470,21 @@ def _change_investigation(request: HttpRequest, investigation: Investigation, fo
 def run_history(request: HttpRequest) -> HttpResponse:
     """Every run the user may see, across investigations: the managers' review page."""
     form = RunFilterForm(request.GET or None, user=request.user)
-    runs: QuerySet[QueryRun] = (QueryRun.objects.for_user(request.user)
-            .select_related("investigation", "requested_by").order_by("-created_at", "-id"))
+    runs: QuerySet[QueryRun] = (
+        QueryRun.objects.for_user(request.user)
+        .select_related("investigation", "requested_by")
+        .order_by("-created_at", "-id")
+    )
     if request.GET:
         runs = form.filter(runs)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "investigations/history.html",
-                  {"form": form, "page": page, "query": query.urlencode()})
+    return render(
+        request,
+        "investigations/history.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -430,8 +499,10 @@ def reference_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 version = upload_reference_version(
-                    user=request.user, kind=form.cleaned_data["kind"],
-                    name=form.cleaned_data["name"], upload=form.cleaned_data["file"],
+                    user=request.user,
+                    kind=form.cleaned_data["kind"],
+                    name=form.cleaned_data["name"],
+                    upload=form.cleaned_data["file"],
                     description=form.cleaned_data["description"],
                     client_ip=client_ip_of(request),
                 )
@@ -442,9 +513,14 @@ def reference_list(request: HttpRequest) -> HttpResponse:
                 return redirect(version.table)
         status = 400
     tables = ReferenceTable.objects.annotate(version_count=Count("versions")).order_by(
-        "kind", "name")
-    return render(request, "investigations/reference_list.html",
-                  {"tables": tables, "form": form, "can_upload": can_upload}, status=status)
+        "kind", "name"
+    )
+    return render(
+        request,
+        "investigations/reference_list.html",
+        {"tables": tables, "form": form, "can_upload": can_upload},
+        status=status,
+    )
 
 
 PREVIEW_ROWS = 50
@@ -453,8 +529,11 @@ PREVIEW_ROWS = 50
 @require_GET
 def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
     table = get_object_or_404(ReferenceTable, pk=pk)
-    versions = list(table.versions.select_related("uploaded_by").annotate(
-        run_count=Count("runs")).order_by("-number"))
+    versions = list(
+        table.versions.select_related("uploaded_by")
+        .annotate(run_count=Count("runs"))
+        .order_by("-number")
+    )
     latest = versions[0] if versions else None
     preview: list[list[Any]] = []
     if latest is not None:
@@ -466,19 +545,33 @@ def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 preview.append([cidr, ", ".join(f"{k}={v}" for k, v in labels.items())])
             else:
                 preview.append(list(item))
-    headers = {ReferenceKind.LOOKUP: ["dstport", "protocol", "tag"],
-               ReferenceKind.CIDR: ["cidr", "labels"],
-               ReferenceKind.KNOWN_HOSTS: ["ip", "alias"]}[ReferenceKind(table.kind)]
-    used_by = (QueryRun.objects.for_user(request.user)
-               .filter(reference_versions__table=table).distinct()
-               .select_related("investigation").order_by("-created_at")[:50])
-    return render(request, "investigations/reference_detail.html", {
-        "table": table, "versions": versions, "latest": latest, "preview": preview,
-        "headers": headers, "used_by": used_by,
-        "form": ReferenceUploadForm(initial={"kind": table.kind, "name": table.name}),
-        "can_upload": can_publish_version(request.user, table),
-        "can_change_sharing": can_change_sharing(request.user, table),
-    })
+    headers = {
+        ReferenceKind.LOOKUP: ["dstport", "protocol", "tag"],
+        ReferenceKind.CIDR: ["cidr", "labels"],
+        ReferenceKind.KNOWN_HOSTS: ["ip", "alias"],
+    }[ReferenceKind(table.kind)]
+    used_by = (
+        QueryRun.objects.for_user(request.user)
+        .filter(reference_versions__table=table)
+        .distinct()
+        .select_related("investigation")
+        .order_by("-created_at")[:50]
+    )
+    return render(
+        request,
+        "investigations/reference_detail.html",
+        {
+            "table": table,
+            "versions": versions,
+            "latest": latest,
+            "preview": preview,
+            "headers": headers,
+            "used_by": used_by,
+            "form": ReferenceUploadForm(initial={"kind": table.kind, "name": table.name}),
+            "can_upload": can_publish_version(request.user, table),
+            "can_change_sharing": can_change_sharing(request.user, table),
+        },
+    )
 
 
 @require_POST
@@ -486,10 +579,15 @@ def reference_sharing(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner (or an admin) lets every analyst publish versions of the table, or stops it."""
     table = get_object_or_404(ReferenceTable, pk=pk)
     shared = request.POST.get("shared_editable") == "on"
-    set_shared_editable(user=request.user, table=table, shared_editable=shared,
-                        client_ip=client_ip_of(request))
-    messages.success(request, "Every analyst may now publish versions." if shared
-                     else "Only you and admins publish versions now.")
+    set_shared_editable(
+        user=request.user, table=table, shared_editable=shared, client_ip=client_ip_of(request)
+    )
+    messages.success(
+        request,
+        "Every analyst may now publish versions."
+        if shared
+        else "Only you and admins publish versions now.",
+    )
     return redirect(table)
 
 
@@ -498,15 +596,18 @@ FINDINGS_PAGE = 50
 
 def _triage_context(investigation: Investigation) -> dict[str, Any]:
     """What a finding's triage controls offer: the statuses and who may be assigned."""
-    return {"finding_statuses": FindingStatus.choices,
-            "assignable": list(investigation.assignable_users())}
+    return {
+        "finding_statuses": FindingStatus.choices,
+        "assignable": list(investigation.assignable_users()),
+    }
 
 
 def _back(request: HttpRequest, fallback: str) -> str:
     """Where a triage form came from (`next`), if it is a page of this site."""
     target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return fallback
 
@@ -526,15 +627,28 @@ def finding_triage(request: HttpRequest, pk: int) -> HttpResponse:
         error = _form_error(form)
     else:
         try:
-            finding = triage_findings(user=request.user, findings=[finding], **form.changes(),
-                                      client_ip=client_ip_of(request))[0]
+            finding = triage_findings(
+                user=request.user,
+                findings=[finding],
+                **form.changes(),
+                client_ip=client_ip_of(request),
+            )[0]
         except RunRequestInvalid as exc:
             error = str(exc)
     if request.headers.get("HX-Request"):
         finding = Finding.objects.select_related("assignee").get(pk=finding.pk)
-        return render(request, "investigations/_finding.html", {
-            "f": finding, "can_write": True, "triage_error": error, "triage_saved": not error,
-            "next": _back(request, ""), **_triage_context(investigation)})
+        return render(
+            request,
+            "investigations/_finding.html",
+            {
+                "f": finding,
+                "can_write": True,
+                "triage_error": error,
+                "triage_saved": not error,
+                "next": _back(request, ""),
+                **_triage_context(investigation),
+            },
+        )
     if error:
         messages.error(request, error)
     else:
@@ -556,18 +670,22 @@ def findings_triage(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _form_error(form))
     else:
         try:
-            triage_findings(user=request.user, findings=findings, **form.changes(),
-                            client_ip=client_ip_of(request))
+            triage_findings(
+                user=request.user,
+                findings=findings,
+                **form.changes(),
+                client_ip=client_ip_of(request),
+            )
         except RunRequestInvalid as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{len(findings)} finding{pluralize(len(findings))} "
-                                      "triaged.")
+            messages.success(request, f"{len(findings)} finding{pluralize(len(findings))} triaged.")
     return redirect(back)
 
 
-def _traffic_bars(hours: list[dict[str, Any]], *, width: int = 600,
-                  height: int = 120) -> list[dict[str, Any]]:
+def _traffic_bars(
+    hours: list[dict[str, Any]], *, width: int = 600, height: int = 120
+) -> list[dict[str, Any]]:
     """SVG bar geometry for bytes out (up) and in (down) per hour, scaled to the busiest hour."""
     if not hours:
         return []
@@ -578,10 +696,18 @@ def _traffic_bars(hours: list[dict[str, Any]], *, width: int = 600,
     for index, hour in enumerate(hours):
         out = round(hour["bytes_out"] / top * (half - 2), 1)
         into = round(hour["bytes_in"] / top * (half - 2), 1)
-        bars.append({"x": round(index * step, 1), "w": max(round(step - 1, 1), 0.5),
-                     "out_y": round(half - out, 1), "out_h": out, "in_h": into,
-                     "hour": hour["hour"], "bytes_out": hour["bytes_out"],
-                     "bytes_in": hour["bytes_in"]})
+        bars.append(
+            {
+                "x": round(index * step, 1),
+                "w": max(round(step - 1, 1), 0.5),
+                "out_y": round(half - out, 1),
+                "out_h": out,
+                "in_h": into,
+                "hour": hour["hour"],
+                "bytes_out": hour["bytes_out"],
+                "bytes_in": hour["bytes_in"],
+            }
+        )
     return bars
 
 
@@ -591,12 +717,17 @@ def entity_detail(request: HttpRequest, address: str) -> HttpResponse:
     try:
         report = entity_report(request.user, address)
     except BadAddress as exc:
-        return render(request, "investigations/entity.html",
-                      {"error": str(exc), "address": address}, status=400)
+        return render(
+            request,
+            "investigations/entity.html",
+            {"error": str(exc), "address": address},
+            status=400,
+        )
     for cached in report.cached:
         cached.activity["bars"] = _traffic_bars(cached.activity["hours"])
-    return render(request, "investigations/entity.html", {"report": report, "address":
-                                                          report.address})
+    return render(
+        request, "investigations/entity.html", {"report": report, "address": report.address}
+    )
 
 
 @require_GET

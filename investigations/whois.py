@@ -32,10 +32,16 @@ class DatabaseWhoisCache:
         self.session[ip] = info
         if not info.cacheable:
             return
-        days = (settings.WHOIS_CACHE_DAYS if info.status == "found"
-                else settings.WHOIS_NEGATIVE_CACHE_DAYS)
-        fields = {"status": info.status, "info": info.to_dict(),
-                  "expires_at": timezone.now() + timedelta(days=days)}
+        days = (
+            settings.WHOIS_CACHE_DAYS
+            if info.status == "found"
+            else settings.WHOIS_NEGATIVE_CACHE_DAYS
+        )
+        fields = {
+            "status": info.status,
+            "info": info.to_dict(),
+            "expires_at": timezone.now() + timedelta(days=days),
+        }
         try:
             with transaction.atomic():
                 WhoisRecord.objects.update_or_create(ip=ip, defaults=fields)
@@ -65,9 +71,13 @@ class RegistryCircuitBreaker:
 
 
 def enricher_for(params: Any) -> Enricher:
-    client = RegistryCircuitBreaker(
-        RdapClient(settings.RDAP_BASE_URL, timeout=settings.WHOIS_TIMEOUT_SECONDS)
-    ) if settings.WHOIS_ENABLED else None
+    client = (
+        RegistryCircuitBreaker(
+            RdapClient(settings.RDAP_BASE_URL, timeout=settings.WHOIS_TIMEOUT_SECONDS)
+        )
+        if settings.WHOIS_ENABLED
+        else None
+    )
     return Enricher(
         cache=DatabaseWhoisCache(),
         client=client,

@@ -30,8 +30,7 @@ class ChangesMadeByRequestUser(admin.ModelAdmin):
 
 
 class AuditedUserAdmin(ChangesMadeByRequestUser, UserAdmin):
-    def user_change_password(self, request: HttpRequest, *args: Any, **kwargs: Any
-                             ) -> HttpResponse:
+    def user_change_password(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         with changes_made_by(request):
             return super().user_change_password(request, *args, **kwargs)
 

@@ -48,8 +48,9 @@ def record(
         event = AuditEvent(
             actor=user,
             actor_user_id=user.pk if user else None,
-            actor_name=user.get_username() if user else (
-                "system" if actor is None else "anonymous"),
+            actor_name=user.get_username()
+            if user
+            else ("system" if actor is None else "anonymous"),
             action=action,
             target_type=target._meta.label_lower if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
@@ -64,8 +65,11 @@ def record(
         event.hash = event.compute_hash(key)
         event.save()
         # The log keeps a copy of every committed event's hash, outside the database.
-        transaction.on_commit(lambda: log.info(
-            "audit event id=%s action=%s hash=%s", event.pk, event.action, event.hash))
+        transaction.on_commit(
+            lambda: log.info(
+                "audit event id=%s action=%s hash=%s", event.pk, event.action, event.hash
+            )
+        )
     return event
 
 

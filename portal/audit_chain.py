@@ -44,8 +44,18 @@ _KEY_ID_CONTEXT = b"flowportal audit key id v1"
 # The event fields the hash covers, besides the previous hash. The `actor` link is left out on
 # purpose: deleting a user clears it, while the snapshot (actor_user_id, actor_name) stays.
 HASHED_FIELDS = (
-    "created_at", "actor_user_id", "actor_name", "action", "target_type", "target_id",
-    "target_repr", "details", "client_ip", "user_agent", "api_token_id", "key_id",
+    "created_at",
+    "actor_user_id",
+    "actor_name",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "details",
+    "client_ip",
+    "user_agent",
+    "api_token_id",
+    "key_id",
 )
 
 # Without a new event, a checkpoint is still written this often, to show the log was watched.
@@ -91,11 +101,15 @@ def signing_key() -> AuditKey:
 def verifying_keys() -> dict[str, AuditKey]:
     """Every key that may have signed an event, by key id: the current one and the former ones."""
     keys = [signing_key()]
-    keys += [_key(material, f"AUDIT_KEY_FALLBACKS[{i}]")
-             for i, material in enumerate(getattr(settings, "AUDIT_KEY_FALLBACKS", []) or [])]
+    keys += [
+        _key(material, f"AUDIT_KEY_FALLBACKS[{i}]")
+        for i, material in enumerate(getattr(settings, "AUDIT_KEY_FALLBACKS", []) or [])
+    ]
     keys.append(_key(settings.SECRET_KEY, "SECRET_KEY"))
-    keys += [_key(material, f"SECRET_KEY_FALLBACKS[{i}]")
-             for i, material in enumerate(getattr(settings, "SECRET_KEY_FALLBACKS", []) or [])]
+    keys += [
+        _key(material, f"SECRET_KEY_FALLBACKS[{i}]")
+        for i, material in enumerate(getattr(settings, "SECRET_KEY_FALLBACKS", []) or [])
+    ]
     found: dict[str, AuditKey] = {}
     for key in keys:
         found.setdefault(key.key_id, key)
@@ -169,8 +183,9 @@ class Checkpoint:
         return content
 
     def expected_mac(self, key: AuditKey) -> str:
-        return hmac.new(key.checkpoint_secret, _canonical(self.signed_content()),
-                        hashlib.sha256).hexdigest()
+        return hmac.new(
+            key.checkpoint_secret, _canonical(self.signed_content()), hashlib.sha256
+        ).hexdigest()
 
     @property
     def time(self) -> datetime:
@@ -206,11 +221,19 @@ def read_checkpoints(path: Path | None = None) -> list[CheckpointLine]:
                 continue
             key = keys.get(checkpoint.key_id)
             if key is None:
-                lines.append(CheckpointLine(number, None, f"is signed with key id "
-                                            f"{checkpoint.key_id}, which is not configured"))
+                lines.append(
+                    CheckpointLine(
+                        number,
+                        None,
+                        f"is signed with key id {checkpoint.key_id}, which is not configured",
+                    )
+                )
             elif not hmac.compare_digest(checkpoint.mac, checkpoint.expected_mac(key)):
-                lines.append(CheckpointLine(number, None, "was forged or damaged: its signature "
-                                            "does not match"))
+                lines.append(
+                    CheckpointLine(
+                        number, None, "was forged or damaged: its signature does not match"
+                    )
+                )
             else:
                 lines.append(CheckpointLine(number, checkpoint))
     return lines
@@ -247,14 +270,23 @@ def write_checkpoint(*, reset: str = "", force: bool = False) -> Checkpoint | No
     path = checkpoint_file()
     last = _last_checkpoint(path)
     now = timezone.now()
-    unchanged = (last is not None and last.head_id == (head["id"] if head else 0)
-                 and last.events == count and now - last.time < CHECKPOINT_HEARTBEAT)
+    unchanged = (
+        last is not None
+        and last.head_id == (head["id"] if head else 0)
+        and last.events == count
+        and now - last.time < CHECKPOINT_HEARTBEAT
+    )
     if unchanged and not force and not reset:
         return None
     key = signing_key()
-    checkpoint = Checkpoint(events=count, head_id=head["id"] if head else 0,
-                            head_hash=head["hash"] if head else "", at=now.isoformat(),
-                            key_id=key.key_id, reset=reset[:500])
+    checkpoint = Checkpoint(
+        events=count,
+        head_id=head["id"] if head else 0,
+        head_hash=head["hash"] if head else "",
+        at=now.isoformat(),
+        key_id=key.key_id,
+        reset=reset[:500],
+    )
     checkpoint = Checkpoint(**{**asdict(checkpoint), "mac": checkpoint.expected_mac(key)})
     line = json.dumps(asdict(checkpoint), sort_keys=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)

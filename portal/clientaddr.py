@@ -45,8 +45,11 @@ def client_address(request: Any) -> str | None:
     peer = request.META.get("REMOTE_ADDR") or None
     if not from_trusted_proxy(request):
         return peer
-    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-            if hop.strip()]
+    hops = [
+        hop.strip()
+        for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if hop.strip()
+    ]
     trusted = _trusted()
     if isinstance(trusted, int):
         # Each of the N proxies appends the address it was connected from: the client is the

@@ -43,32 +43,82 @@ def main() -> int:
     env = os.environ.copy()
     moto_url = f"http://127.0.0.1:{MOTO_PORT}"
     if _port_free(MOTO_PORT):
-        processes.append(subprocess.Popen(
-            [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(MOTO_PORT)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(MOTO_PORT)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     if _wait_for(f"{moto_url}/moto-api/"):
         # The demo AWS account lives on this local moto server; nothing reaches real AWS.
-        env.update(AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="demo",
-                   AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION="us-east-1")  # noqa: S106
+        env.update(
+            AWS_ENDPOINT_URL=moto_url,
+            AWS_ACCESS_KEY_ID="demo",
+            AWS_SECRET_ACCESS_KEY="demo",  # noqa: S106
+            AWS_DEFAULT_REGION="us-east-1",
+        )
         env.pop("AWS_PROFILE", None)
-        subprocess.run([python, "manage.py", "seed_demo_aws", "--endpoint-url", moto_url],
-                       env=env, check=False)
+        subprocess.run(
+            [python, "manage.py", "seed_demo_aws", "--endpoint-url", moto_url], env=env, check=False
+        )
     else:
         print("moto server did not start; the demo AWS account is unavailable.", flush=True)
-    processes.append(subprocess.Popen(
-        [python, "-m", "gunicorn", "portal.wsgi", "--bind", f"{host}:{port}", "--workers", "2",
-         "--threads", "4", "--access-logfile", "-", "--timeout", "300"], env=env,
-    ))
-    processes.append(subprocess.Popen(
-        [python, "-m", "celery", "-A", "portal", "worker", "--queues=analyse,download",
-         "--loglevel=INFO", "--concurrency=2", "--without-mingle", "--without-gossip"], env=env,
-    ))
-    processes.append(subprocess.Popen(
-        [python, "-m", "celery", "-A", "portal", "beat", "--loglevel=WARNING",
-         "--schedule", os.path.join(os.environ.get("DATA_DIR", "var"), "celerybeat-schedule")],
-        env=env,
-    ))
+    processes.append(
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "portal.wsgi",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--timeout",
+                "300",
+            ],
+            env=env,
+        )
+    )
+    processes.append(
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--queues=analyse,download",
+                "--loglevel=INFO",
+                "--concurrency=2",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=env,
+        )
+    )
+    processes.append(
+        subprocess.Popen(
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "beat",
+                "--loglevel=WARNING",
+                "--schedule",
+                os.path.join(os.environ.get("DATA_DIR", "var"), "celerybeat-schedule"),
+            ],
+            env=env,
+        )
+    )
     _wait_for(f"http://{host}:{port}/healthz")
     print(f"\n  Flow Log Portal is running at http://{host}:{port}/\n", flush=True)
     for username, password, what in DEMO_LOGINS:

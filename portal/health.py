@@ -30,8 +30,9 @@ def check_broker() -> dict[str, Any]:
     from portal.celery import app
 
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5,
-                               timeout=BROKER_TIMEOUT_SECONDS)
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0.5, timeout=BROKER_TIMEOUT_SECONDS
+        )
     return {}
 
 
@@ -56,7 +57,9 @@ def check_scratch() -> dict[str, Any]:
 
 
 CHECKS: dict[str, Callable[[], dict[str, Any]]] = {
-    "database": check_database, "broker": check_broker, "cache": check_cache,
+    "database": check_database,
+    "broker": check_broker,
+    "cache": check_cache,
     "scratch": check_scratch,
 }
 

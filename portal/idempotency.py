@@ -18,9 +18,7 @@ class IdempotencyConflict(Exception):
 
 
 def fingerprint(data: dict[str, Any]) -> str:
-    return hashlib.sha256(
-        json.dumps(data, sort_keys=True, default=str).encode()
-    ).hexdigest()
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def previous_object_id(*, user: Any, scope: str, key: str, print_: str) -> int | None:
@@ -29,9 +27,7 @@ def previous_object_id(*, user: Any, scope: str, key: str, print_: str) -> int |
     if record is None:
         return None
     if record.fingerprint != print_:
-        raise IdempotencyConflict(
-            "This Idempotency-Key was already used with a different request."
-        )
+        raise IdempotencyConflict("This Idempotency-Key was already used with a different request.")
     return record.object_id
 
 
@@ -39,8 +35,9 @@ def remember(*, user: Any, scope: str, key: str, print_: str, object_id: int) ->
     """Store the key in the creating transaction; False if a concurrent request won the race."""
     try:
         with transaction.atomic():
-            IdempotencyRecord.objects.create(user=user, scope=scope, key=key,
-                                             fingerprint=print_, object_id=object_id)
+            IdempotencyRecord.objects.create(
+                user=user, scope=scope, key=key, fingerprint=print_, object_id=object_id
+            )
     except IntegrityError:
         return False
     return True

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import logging
 
-_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {0x7F: "\\x7f", 0x0A: "\\n", 0x0D: "\\r",
-                                                    0x09: "\\t", 0x2028: "\\u2028",
-                                                    0x2029: "\\u2029", 0x85: "\\x85"}
+_ESCAPES = {i: f"\\x{i:02x}" for i in range(32)} | {
+    0x7F: "\\x7f",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    0x09: "\\t",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+    0x85: "\\x85",
+}
 
 
 def escape_controls(text: str) -> str:

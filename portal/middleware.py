@@ -15,8 +15,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from portal.clientaddr import from_trusted_proxy
 
-FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
-                     "HTTP_X_FORWARDED_PORT", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
+FORWARDED_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+)
 
 
 class TrustedProxyMiddleware:
@@ -84,21 +90,26 @@ class ApiAccessLogMiddleware:
         if response.status_code >= 400 and "html" in response.get("Content-Type", ""):
             # Django's own error pages (an unknown URL, an unhandled exception; the debug page
             # in DEBUG): API clients get JSON, and no stack trace or settings.
-            response = JsonResponse({"detail": response.reason_phrase},
-                                    status=response.status_code)
+            response = JsonResponse({"detail": response.reason_phrase}, status=response.status_code)
         token = getattr(response, "renderer_context", {}).get("request")
         auth = getattr(token, "auth", None)
         user = getattr(token, "user", None) or getattr(request, "user", None)
         # One JSON object per line: json.dumps escapes every control character, so nothing in
         # a path (`%0a` decodes to a newline) or a username can start a forged log line.
-        api_log.info("%s", json.dumps({
-            "event": "api",
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "user": getattr(user, "username", "") or None,
-            "token": getattr(auth, "pk", None),
-            "ms": round((time.monotonic() - started) * 1000),
-            "ip": request.META.get("REMOTE_ADDR"),
-        }, separators=(",", ":")))
+        api_log.info(
+            "%s",
+            json.dumps(
+                {
+                    "event": "api",
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "user": getattr(user, "username", "") or None,
+                    "token": getattr(auth, "pk", None),
+                    "ms": round((time.monotonic() - started) * 1000),
+                    "ip": request.META.get("REMOTE_ADDR"),
+                },
+                separators=(",", ":"),
+            ),
+        )
         return response

@@ -35,7 +35,10 @@ class AuditEvent(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     # The actor as they were when it happened: kept (and hashed) when the user is deleted.
@@ -77,8 +80,11 @@ class AuditEvent(models.Model):
         from portal import audit_chain
 
         if key is None:
-            key = (audit_chain.verifying_keys().get(self.key_id) if self.key_id
-                   else audit_chain.signing_key())
+            key = (
+                audit_chain.verifying_keys().get(self.key_id)
+                if self.key_id
+                else audit_chain.signing_key()
+            )
             if key is None:
                 raise audit_chain.AuditKeyError(f"no configured key has id {self.key_id}")
         return audit_chain.event_hash(self, key)

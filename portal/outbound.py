@@ -75,8 +75,10 @@ def redacted(url: str) -> str:
 
 
 def allowed_networks() -> list[IPNetwork]:
-    return [ipaddress.ip_network(cidr, strict=False)
-            for cidr in getattr(settings, "WEBHOOK_ALLOWED_NETWORKS", [])]
+    return [
+        ipaddress.ip_network(cidr, strict=False)
+        for cidr in getattr(settings, "WEBHOOK_ALLOWED_NETWORKS", [])
+    ]
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -106,10 +108,17 @@ def is_public(ip: IPAddress) -> bool:
             return False
     elif ip in SHARED_ADDRESS_SPACE:
         return False
-    return bool(ip.is_global and not (
-        ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private
-        or ip.is_loopback or ip.is_unspecified
-    ))
+    return bool(
+        ip.is_global
+        and not (
+            ip.is_multicast
+            or ip.is_reserved
+            or ip.is_link_local
+            or ip.is_private
+            or ip.is_loopback
+            or ip.is_unspecified
+        )
+    )
 
 
 def address_allowed(ip: IPAddress, networks: Iterable[IPNetwork] | None = None) -> bool:
@@ -134,8 +143,9 @@ def check_url(url: str) -> Target:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
-        raise TargetRefused("The URL must start with https:// (or http:// in development).",
-                            coarse="https required")
+        raise TargetRefused(
+            "The URL must start with https:// (or http:// in development).", coarse="https required"
+        )
     if scheme == "http" and not settings.DEBUG:
         raise TargetRefused("The URL must use https://.", coarse="https required")
     host = (parts.hostname or "").rstrip(".")
@@ -217,8 +227,9 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> i
             continue
         # Connected: the request is sent once, whatever happens next.
         try:
-            connection.request("POST", target.path, body=body,
-                               headers={**headers, "Host": target.host_header})
+            connection.request(
+                "POST", target.path, body=body, headers={**headers, "Host": target.host_header}
+            )
             return int(connection.getresponse().status)
         except TimeoutError as exc:
             raise DeliveryError("timeout") from exc

@@ -218,8 +218,9 @@ FLOWLOG_MAX_UPLOAD_BYTES: int = env.int("FLOWLOG_MAX_UPLOAD_BYTES", default=2 * 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Parquet uploads are bounded by their footer: rows, and bytes once uncompressed.
 FLOWLOG_MAX_PARQUET_ROWS: int = env.int("FLOWLOG_MAX_PARQUET_ROWS", default=200_000_000)
-FLOWLOG_MAX_PARQUET_BYTES: int = env.int("FLOWLOG_MAX_PARQUET_BYTES",
-                                         default=10 * FLOWLOG_MAX_UPLOAD_BYTES)
+FLOWLOG_MAX_PARQUET_BYTES: int = env.int(
+    "FLOWLOG_MAX_PARQUET_BYTES", default=10 * FLOWLOG_MAX_UPLOAD_BYTES
+)
 # Each user's stored uploads (until retention removes them) stay under this; 0: no quota.
 UPLOAD_QUOTA_BYTES: int = env.int("UPLOAD_QUOTA_BYTES", default=50 * 1024**3)
 
@@ -319,8 +320,10 @@ RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=30
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},
-    "audit-checkpoint": {"task": "portal.tasks.write_audit_checkpoint",
-                         "schedule": float(AUDIT_CHECKPOINT_SECONDS)},
+    "audit-checkpoint": {
+        "task": "portal.tasks.write_audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
 }
 # Retention: uploaded flow-log files of finished runs are removed after this many days (their
 # name, size and SHA-256 stay on the run). 0 keeps them forever. Audit events are never pruned.
@@ -387,8 +390,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # Control characters in messages are escaped: one event, one line (portal.logformat).
-    "formatters": {"plain": {"()": "portal.logformat.SingleLineFormatter",
-                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "portal.logformat.SingleLineFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},

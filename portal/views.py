@@ -38,8 +38,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     holders of HEALTHZ_TOKEN get each dependency's state (portal.health)."""
     if health.may_see_details(request):
         ok, checks = health.detailed_status()
-        return JsonResponse({"status": "ok" if ok else "fail", "checks": checks},
-                            status=200 if ok else 503)
+        return JsonResponse(
+            {"status": "ok" if ok else "fail", "checks": checks}, status=200 if ok else 503
+        )
     ok = health.public_status()
     return JsonResponse({"status": "ok" if ok else "fail"}, status=200 if ok else 503)
 
@@ -61,20 +62,42 @@ def audit_log(request: HttpRequest) -> HttpResponseBase:
     if request.GET.get("export") == "csv":
         return csv_response(
             "audit-log.csv",
-            ["time", "actor", "action", "target_type", "target_id", "target", "client_ip",
-             "user_agent", "api_token_id", "details", "hash"],
+            [
+                "time",
+                "actor",
+                "action",
+                "target_type",
+                "target_id",
+                "target",
+                "client_ip",
+                "user_agent",
+                "api_token_id",
+                "details",
+                "hash",
+            ],
             (
-                [e.created_at.isoformat(), e.actor_name, e.action, e.target_type, e.target_id,
-                 e.target_repr, e.client_ip or "", e.user_agent, e.api_token_id or "",
-                 json.dumps(e.details, sort_keys=True), e.hash]
+                [
+                    e.created_at.isoformat(),
+                    e.actor_name,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.target_repr,
+                    e.client_ip or "",
+                    e.user_agent,
+                    e.api_token_id or "",
+                    json.dumps(e.details, sort_keys=True),
+                    e.hash,
+                ]
                 for e in events.iterator()
             ),
         )
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "portal/audit_log.html",
-                  {"form": form, "page": page, "query": query.urlencode()})
+    return render(
+        request, "portal/audit_log.html", {"form": form, "page": page, "query": query.urlencode()}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -89,12 +112,19 @@ def integrations(request: HttpRequest) -> HttpResponse:
             token_form = ApiTokenForm(request.POST, prefix="token")
             if token_form.is_valid():
                 data = token_form.cleaned_data
-                expires = (timezone.now() + timedelta(days=data["expires_days"])
-                           if data.get("expires_days") else None)
+                expires = (
+                    timezone.now() + timedelta(days=data["expires_days"])
+                    if data.get("expires_days")
+                    else None
+                )
                 try:
-                    token, key = create_token(user=request.user, name=data["name"],
-                                              scopes=data["scopes"], expires_at=expires,
-                                              actor=request.user)
+                    token, key = create_token(
+                        user=request.user,
+                        name=data["name"],
+                        scopes=data["scopes"],
+                        expires_at=expires,
+                        actor=request.user,
+                    )
                     revealed = {"kind": "API token", "name": token.name, "secret": key}
                     token_form = ApiTokenForm(prefix="token")
                 except (ValueError, IntegrityError):
@@ -105,18 +135,28 @@ def integrations(request: HttpRequest) -> HttpResponse:
             if webhook_form.is_valid():
                 try:
                     hook, secret = create_webhook(user=request.user, **webhook_form.cleaned_data)
-                    revealed = {"kind": "Webhook signing secret", "name": hook.name,
-                                "secret": secret}
+                    revealed = {
+                        "kind": "Webhook signing secret",
+                        "name": hook.name,
+                        "secret": secret,
+                    }
                     webhook_form = WebhookForm(prefix="hook")
                 except ValueError as exc:
                     webhook_form.add_error("url", str(exc))
             status = 200 if revealed else 400
     user_id = int(request.user.pk or 0)  # the login middleware guarantees a user
-    return render(request, "portal/integrations.html", {
-        "tokens": ApiToken.objects.filter(user_id=user_id),
-        "webhooks": Webhook.objects.filter(user_id=user_id).prefetch_related("deliveries"),
-        "token_form": token_form, "webhook_form": webhook_form, "revealed": revealed,
-    }, status=status)
+    return render(
+        request,
+        "portal/integrations.html",
+        {
+            "tokens": ApiToken.objects.filter(user_id=user_id),
+            "webhooks": Webhook.objects.filter(user_id=user_id).prefetch_related("deliveries"),
+            "token_form": token_form,
+            "webhook_form": webhook_form,
+            "revealed": revealed,
+        },
+        status=status,
+    )
 
 
 @require_POST
@@ -145,12 +185,22 @@ def webhook_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
     """One webhook's delivery log: every message, its attempts, last error and next retry."""
     hook = get_object_or_404(Webhook, pk=pk, user_id=request.user.pk)
     page = Paginator(hook.deliveries.order_by("-created_at", "-id"), 50).get_page(
-        request.GET.get("page"))
-    rows = [{"delivery": d, "retry_in": retry_delay_seconds(d.attempts)
-             if d.status == d.PENDING and 0 < d.attempts < MAX_ATTEMPTS else None}
-            for d in page.object_list]
-    return render(request, "portal/webhook_deliveries.html",
-                  {"hook": hook, "page": page, "rows": rows, "max_attempts": MAX_ATTEMPTS})
+        request.GET.get("page")
+    )
+    rows = [
+        {
+            "delivery": d,
+            "retry_in": retry_delay_seconds(d.attempts)
+            if d.status == d.PENDING and 0 < d.attempts < MAX_ATTEMPTS
+            else None,
+        }
+        for d in page.object_list
+    ]
+    return render(
+        request,
+        "portal/webhook_deliveries.html",
+        {"hook": hook, "page": page, "rows": rows, "max_attempts": MAX_ATTEMPTS},
+    )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -50,10 +50,15 @@ def create_webhook(*, user: Any, name: str, url: str, events: list[str]) -> tupl
     outbound.check_url(url)  # raises TargetRefused, a ValueError
     secret = new_secret()
     with transaction.atomic():
-        hook = Webhook.objects.create(user=user, name=name, url=url, secret=seal(secret),
-                                      events=sorted(set(events)))
-        audit.record(actor=user, action="webhook.created", target=hook,
-                     details={"url": outbound.redacted(url), "events": hook.events})
+        hook = Webhook.objects.create(
+            user=user, name=name, url=url, secret=seal(secret), events=sorted(set(events))
+        )
+        audit.record(
+            actor=user,
+            action="webhook.created",
+            target=hook,
+            details={"url": outbound.redacted(url), "events": hook.events},
+        )
     return hook, secret
 
 
@@ -69,7 +74,9 @@ def emit(event: str, payload: dict[str, Any], *, recipients: Iterable[Any]) -> l
         if event not in hook.events:
             continue
         delivery = WebhookDelivery.objects.create(
-            webhook=hook, message_id=f"msg_{uuid.uuid4().hex}", event=event,
+            webhook=hook,
+            message_id=f"msg_{uuid.uuid4().hex}",
+            event=event,
             payload={"type": event, "timestamp": timezone.now().isoformat(), "data": payload},
         )
         created.append(delivery.pk)
@@ -87,8 +94,15 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
         # Retrying cannot help: no delivery of this webhook can be signed until an admin
         # restores the old SECRET_KEY as a fallback or the webhook is made again.
         logger.error("Webhook %s: %s", delivery.webhook.pk, exc)
-        _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
-                           "last_status_code": None, "last_error": f"Not sent: {exc}"})
+        _record(
+            delivery,
+            {
+                "attempts": delivery.attempts + 1,
+                "status": WebhookDelivery.FAILED,
+                "last_status_code": None,
+                "last_error": f"Not sent: {exc}",
+            },
+        )
         return False
     headers = {
         "content-type": "application/json",
@@ -100,25 +114,38 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
     code: int | None = None
     error = ""
     try:
-        code = outbound.post(delivery.webhook.url, body, headers,
-                             timeout=DELIVERY_TIMEOUT_SECONDS)
+        code = outbound.post(delivery.webhook.url, body, headers, timeout=DELIVERY_TIMEOUT_SECONDS)
     except outbound.HostNotFound:
         error = "host not found"
     except outbound.TargetRefused as exc:
         # The host now resolves somewhere it may not go (or https became required): nothing
         # was sent, and retrying would only knock again.
-        logger.warning("Webhook %s: refused target %s (%s)", delivery.webhook.pk,
-                       outbound.redacted(delivery.webhook.url), exc.coarse)
-        _record(delivery, {"attempts": delivery.attempts + 1, "status": WebhookDelivery.FAILED,
-                           "last_status_code": None, "last_error": f"Not sent: {exc.coarse}"})
+        logger.warning(
+            "Webhook %s: refused target %s (%s)",
+            delivery.webhook.pk,
+            outbound.redacted(delivery.webhook.url),
+            exc.coarse,
+        )
+        _record(
+            delivery,
+            {
+                "attempts": delivery.attempts + 1,
+                "status": WebhookDelivery.FAILED,
+                "last_status_code": None,
+                "last_error": f"Not sent: {exc.coarse}",
+            },
+        )
         return False
     except outbound.DeliveryError as exc:
         error = str(exc)
     if code is not None and not 200 <= code < 300:
         error = f"HTTP {code}" + (" (redirects are not followed)" if 300 <= code < 400 else "")
     ok = code is not None and 200 <= code < 300
-    fields: dict[str, Any] = {"attempts": delivery.attempts + 1, "last_status_code": code,
-                              "last_error": error[:2000]}
+    fields: dict[str, Any] = {
+        "attempts": delivery.attempts + 1,
+        "last_status_code": code,
+        "last_error": error[:2000],
+    }
     if ok:
         fields.update(status=WebhookDelivery.SUCCEEDED, delivered_at=timezone.now())
     elif delivery.attempts + 1 >= MAX_ATTEMPTS:
@@ -136,6 +163,10 @@ def _record(delivery: WebhookDelivery, fields: dict[str, Any]) -> None:
 
 def delete_webhook(*, user: Any, webhook: Webhook) -> None:
     with transaction.atomic():
-        audit.record(actor=user, action="webhook.deleted", target=webhook,
-                     details={"url": outbound.redacted(webhook.url)})
+        audit.record(
+            actor=user,
+            action="webhook.deleted",
+            target=webhook,
+            details={"url": outbound.redacted(webhook.url)},
+        )
         webhook.delete()

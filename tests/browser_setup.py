@@ -17,9 +17,15 @@ import sys
 from collections.abc import Callable, Sequence
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Launches Playwright's own Chromium once and closes it: proof that the download and the
 # system libraries it needs are both there.
 _PLAYWRIGHT_PROBE = (
@@ -63,8 +69,9 @@ def can_use_apt() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def provision(run: Runner = _run, *, apt: bool | None = None, say: Callable[[str], None] = print
-              ) -> str | None:
+def provision(
+    run: Runner = _run, *, apt: bool | None = None, say: Callable[[str], None] = print
+) -> str | None:
     """Make a browser available if none is; the executable as browser_executable() says."""
     if os.access(debian_chromium(), os.X_OK):
         say(f"browser: {debian_chromium()}")
@@ -90,9 +97,11 @@ def provision(run: Runner = _run, *, apt: bool | None = None, say: Callable[[str
     ):
         say("browser: Playwright's own Chromium")
         return ""
-    say("browser: NONE - no Chromium could be installed; the browser tests will be SKIPPED "
+    say(
+        "browser: NONE - no Chromium could be installed; the browser tests will be SKIPPED "
         "(and fail under CI). Run `make test` as root with apt-get, or "
-        "`.venv/bin/python -m playwright install --with-deps chromium`.")
+        "`.venv/bin/python -m playwright install --with-deps chromium`."
+    )
     return None
 
 

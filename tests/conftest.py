@@ -216,15 +216,35 @@ class WorkerProcess:
         # WHOIS goes to the session's fake RDAP service, never to the internet.
         env.update(RDAP_BASE_URL=self.rdap_url or "http://127.0.0.1:9", WHOIS_TIMEOUT_SECONDS="2")
         if self.moto_url:
-            env.update(AWS_ENDPOINT_URL=self.moto_url, AWS_ACCESS_KEY_ID="testing",
-                       AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+            env.update(
+                AWS_ENDPOINT_URL=self.moto_url,
+                AWS_ACCESS_KEY_ID="testing",
+                AWS_SECRET_ACCESS_KEY="testing",
+                AWS_DEFAULT_REGION="us-east-1",
+            )
             for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "PORTAL_AWS_PROFILE"):
                 env.pop(name, None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
-             "--queues=analyse,download", "--loglevel=INFO", "--without-mingle",
-             "--without-gossip", "-n", f"{self.name}@%h"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=solo",
+                "--queues=analyse,download",
+                "--loglevel=INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"{self.name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()
         if not self.ready.wait(WORKER_READY_TIMEOUT):
@@ -309,12 +329,24 @@ class FakeRdap:
     @staticmethod
     def record(ip: str, org: str, start: str, end: str) -> dict[str, Any]:
         return {
-            "objectClassName": "ip network", "handle": f"NET-{ip}", "startAddress": start,
-            "endAddress": end, "ipVersion": "v4", "name": "EXAMPLE-NET", "country": "NL",
-            "entities": [{"objectClassName": "entity", "handle": "ORG-EX",
-                          "roles": ["registrant"],
-                          "vcardArray": ["vcard", [["version", {}, "text", "4.0"],
-                                                   ["fn", {}, "text", org]]]}],
+            "objectClassName": "ip network",
+            "handle": f"NET-{ip}",
+            "startAddress": start,
+            "endAddress": end,
+            "ipVersion": "v4",
+            "name": "EXAMPLE-NET",
+            "country": "NL",
+            "entities": [
+                {
+                    "objectClassName": "entity",
+                    "handle": "ORG-EX",
+                    "roles": ["registrant"],
+                    "vcardArray": [
+                        "vcard",
+                        [["version", {}, "text", "4.0"], ["fn", {}, "text", org]],
+                    ],
+                }
+            ],
         }
 
 
@@ -412,7 +444,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         "`make test` as root with apt-get (it installs Debian's chromium), or "
         "`.venv/bin/python -m playwright install --with-deps chromium`."
         + (" CI=true: the run FAILS." if _in_ci() else ""),
-        red=True, bold=True,
+        red=True,
+        bold=True,
     )
 
 

@@ -45,10 +45,22 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     config = folder / "config.yaml"
     config.write_text("post_hooks: []\n")  # no formatter needed to import it
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("openapi-python-client")), "generate",
-         "--path", str(schema), "--meta", "none", "--output-path", str(folder / PACKAGE),
-         "--config", str(config)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(Path(sys.executable).with_name("openapi-python-client")),
+            "generate",
+            "--path",
+            str(schema),
+            "--meta",
+            "none",
+            "--output-path",
+            str(folder / PACKAGE),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     # Anything the generator had to leave out of the client would be a schema defect.
@@ -72,9 +84,16 @@ def _models() -> Any:
 
 def _token(user: Any) -> str:
     out = StringIO()
-    call_command("create_api_token", "--user", user.username, "--name", "generated-client",
-                 "--scopes", "read:investigations,write:investigations,write:runs,read:findings",
-                 stdout=out)
+    call_command(
+        "create_api_token",
+        "--user",
+        user.username,
+        "--name",
+        "generated-client",
+        "--scopes",
+        "read:investigations,write:investigations,write:runs,read:findings",
+        stdout=out,
+    )
     return out.getvalue().strip()
 
 
@@ -88,7 +107,9 @@ def test_a_generated_client_creates_uploads_polls_and_reads_findings(
     models = _models()
     types = importlib.import_module(f"{PACKAGE}.types")
     client = generated.AuthenticatedClient(
-        base_url=live_server.url, token=_token(analyst), raise_on_unexpected_status=True,
+        base_url=live_server.url,
+        token=_token(analyst),
+        raise_on_unexpected_status=True,
         timeout=30.0,
     )
 
@@ -99,13 +120,16 @@ def test_a_generated_client_creates_uploads_polls_and_reads_findings(
     assert isinstance(created, models.Investigation)
     assert created.title == "Scan on the web host" and created.tags == ["generated"]
 
-    upload = types.File(payload=io.BytesIO(("\n".join(LINES) + "\n").encode()),
-                        file_name="scan.log", mime_type="text/plain")
+    upload = types.File(
+        payload=io.BytesIO(("\n".join(LINES) + "\n").encode()),
+        file_name="scan.log",
+        mime_type="text/plain",
+    )
     run = _api("runs.runs_create").sync(
         client=client,
-        body=models.QueryRunCreateRequest(investigation=created.id,
-                                          analyses=["traffic-summary", "detections"],
-                                          files=[upload]),
+        body=models.QueryRunCreateRequest(
+            investigation=created.id, analyses=["traffic-summary", "detections"], files=[upload]
+        ),
     )
     assert isinstance(run, models.QueryRun), run
     assert run.status == models.RunStatusEnum.QUEUED
@@ -122,8 +146,9 @@ def test_a_generated_client_creates_uploads_polls_and_reads_findings(
 
     summaries = _api("runs.runs_results_list").sync(client=client, id=run.id)
     assert [s.analysis for s in summaries] == ["traffic-summary", "detections"]
-    page = _api("runs.runs_result_rows").sync(client=client, run_pk=run.id,
-                                              analysis="traffic-summary")
+    page = _api("runs.runs_result_rows").sync(
+        client=client, run_pk=run.id, analysis="traffic-summary"
+    )
     assert isinstance(page, models.ResultPage)
     assert page.row_count >= 1 and page.rows and page.columns
 
@@ -132,8 +157,7 @@ def test_a_generated_client_creates_uploads_polls_and_reads_findings(
     scans = [f for f in feed.results if f.type_ == "Recon:EC2/Portscan"]
     assert len(scans) == 1, [f.type_ for f in feed.results]
     assert scans[0].investigation == created.id and SCANNER in scans[0].title
-    again = _api("findings.findings_changes_retrieve").sync(client=client,
-                                                             cursor=feed.next_cursor)
+    again = _api("findings.findings_changes_retrieve").sync(client=client, cursor=feed.next_cursor)
     assert again.results == [] and again.has_more is False
 
     listed = _api("findings.findings_list").sync(client=client, investigation=created.id)

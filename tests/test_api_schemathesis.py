@@ -37,23 +37,45 @@ def _keep_the_test_connection() -> Any:
 def bearer(investigation: Any, analyst: Any) -> dict[str, str]:
     from investigations.models import Finding, QueryRun, ResultRow, RunResult
 
-    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                  analyses=["ssh-inbound"], status="succeeded")
-    result = RunResult.objects.create(run=run, analysis="ssh-inbound", title="SSH inbound",
-                                      columns=["srcaddr", "flows"], row_count=1, total_groups=1)
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=analyst,
+        analyses=["ssh-inbound"],
+        status="succeeded",
+    )
+    result = RunResult.objects.create(
+        run=run,
+        analysis="ssh-inbound",
+        title="SSH inbound",
+        columns=["srcaddr", "flows"],
+        row_count=1,
+        total_groups=1,
+    )
     ResultRow.objects.create(result=result, position=0, data={"srcaddr": "10.0.0.1", "flows": 3})
-    Finding.objects.create(investigation=investigation, run=run, type="Recon:EC2/Portscan",
-                           severity=5, title="scan", change_number=1)
+    Finding.objects.create(
+        investigation=investigation,
+        run=run,
+        type="Recon:EC2/Portscan",
+        severity=5,
+        title="scan",
+        change_number=1,
+    )
     out = StringIO()
-    call_command("create_api_token", "--user", analyst.username, "--name", "fuzz",
-                 "--scopes", "read:investigations,read:findings,write:runs,"
-                 "write:investigations", stdout=out)
+    call_command(
+        "create_api_token",
+        "--user",
+        analyst.username,
+        "--name",
+        "fuzz",
+        "--scopes",
+        "read:investigations,read:findings,write:runs,write:investigations",
+        stdout=out,
+    )
     return {"Authorization": f"Bearer {out.getvalue().strip()}"}
 
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_the_api_never_answers_with_a_server_error(case: Any, bearer: dict[str, str]) -> None:
     case.call_and_validate(headers=bearer, checks=[not_a_server_error])

@@ -59,8 +59,10 @@ def test_apt_get_installs_debian_chromium_first(browser: Path) -> None:
     fake = FakeSystem(browser, apt_works=True, playwright="downloadable")
     said: list[str] = []
     assert browser_setup.provision(fake, apt=True, say=said.append) == str(browser)
-    assert fake.commands == [["apt-get", "update", "-qq"],
-                             ["apt-get", "install", "-y", "-qq", "chromium"]]
+    assert fake.commands == [
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "chromium"],
+    ]
     assert said[-1] == f"browser: {browser}"
     assert browser_setup.browser_executable(fake) == str(browser)
 
@@ -81,7 +83,7 @@ def test_with_no_way_to_a_browser_it_says_so_loudly(browser: Path) -> None:
     assert browser_setup.browser_executable(fake) is None
 
 
-BROWSER_TEST = '''
+BROWSER_TEST = """
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -93,7 +95,7 @@ def test_needs_a_browser():
 
 def test_needs_nothing_else():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize("ci", [False, True])
@@ -106,15 +108,36 @@ def test_missing_browser_skips_the_browser_tests_loudly_and_fails_ci(
     (probe / "conftest.py").write_text("from tests.conftest import *  # noqa: F403\n")
     (probe / "test_page.py").write_text(BROWSER_TEST)
     env = {
-        "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "CI": "true" if ci else "",
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "CI": "true" if ci else "",
         "CHROMIUM_PATH": str(tmp_path / "no-chromium"),
         # No Playwright download either: its registry points at an empty folder.
         "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "no-playwright-browsers"),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:django",
-         "-p", "no:xdist", "-rs", "-c", "/dev/null", "--rootdir", str(tmp_path), str(probe)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:django",
+            "-p",
+            "no:xdist",
+            "-rs",
+            "-c",
+            "/dev/null",
+            "--rootdir",
+            str(tmp_path),
+            str(probe),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert "2 BROWSER TEST(S) SKIPPED" in result.stdout, result.stdout + result.stderr
     assert "BROWSER TEST SKIPPED: no Chromium to drive" in result.stdout

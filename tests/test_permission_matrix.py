@@ -29,8 +29,13 @@ pytestmark = pytest.mark.django_db
 OWNER, MEMBER, OUTSIDER, MANAGER, ADMIN = "owner", "member", "outsider", "manager", "admin"
 ANON = "anonymous"
 SESSION_ACTORS = (OWNER, MEMBER, OUTSIDER, MANAGER, ADMIN)
-SCOPES = ("read:investigations", "read:findings", "write:runs", "write:investigations",
-          "read:audit")
+SCOPES = (
+    "read:investigations",
+    "read:findings",
+    "write:runs",
+    "write:investigations",
+    "read:audit",
+)
 # API tokens belong to the owner analyst (one per scope), plus a manager's audit token.
 OWNER_TOKENS = tuple(f"token[{scope}]" for scope in SCOPES)
 MANAGER_AUDIT_TOKEN = "manager-token[read:audit]"
@@ -95,8 +100,9 @@ def _create_token(username: str, name: str, scopes: str) -> str:
     from io import StringIO
 
     out = StringIO()
-    call_command("create_api_token", "--user", username, "--name", name, "--scopes", scopes,
-                 stdout=out)
+    call_command(
+        "create_api_token", "--user", username, "--name", name, "--scopes", scopes, stdout=out
+    )
     return out.getvalue().strip()
 
 
@@ -107,8 +113,9 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture
-def world(analyst: Any, teammate: Any, outsider: Any, manager: Any, admin_user: Any,
-          investigation: Any) -> World:
+def world(
+    analyst: Any, teammate: Any, outsider: Any, manager: Any, admin_user: Any, investigation: Any
+) -> World:
     from accounts.models import AwsAccount
     from investigations.models import Finding, QueryRun, ResultRow, RunResult
     from investigations.reference import upload_reference_version
@@ -118,42 +125,78 @@ def world(analyst: Any, teammate: Any, outsider: Any, manager: Any, admin_user: 
     from portal.webhooks import create_webhook
 
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=analyst, analyses=["traffic-summary"],
+        investigation=investigation,
+        requested_by=analyst,
+        analyses=["traffic-summary"],
         change_number=next_change_number(),
     )
     result = RunResult.objects.create(
-        run=run, analysis="traffic-summary", title="Traffic summary", position=0,
-        columns=["protocol", "flows"], row_count=1, total_groups=1,
+        run=run,
+        analysis="traffic-summary",
+        title="Traffic summary",
+        position=0,
+        columns=["protocol", "flows"],
+        row_count=1,
+        total_groups=1,
     )
     ResultRow.objects.create(result=result, position=0, data={"protocol": "tcp", "flows": 3})
     detections = RunResult.objects.create(
-        run=run, analysis="detections", title="Detections", position=1,
-        columns=["type", "severity", "title"], row_count=1, total_groups=1,
+        run=run,
+        analysis="detections",
+        title="Detections",
+        position=1,
+        columns=["type", "severity", "title"],
+        row_count=1,
+        total_groups=1,
     )
-    ResultRow.objects.create(result=detections, position=0, data={
-        "type": "Recon:EC2/SSHBruteForce", "severity": 7, "title": "SSH brute force"})
+    ResultRow.objects.create(
+        result=detections,
+        position=0,
+        data={"type": "Recon:EC2/SSHBruteForce", "severity": 7, "title": "SSH brute force"},
+    )
     finding = Finding.objects.create(
-        investigation=investigation, run=run, type="Recon:EC2/SSHBruteForce", severity=7,
-        title="SSH brute force", change_number=next_change_number(),
+        investigation=investigation,
+        run=run,
+        type="Recon:EC2/SSHBruteForce",
+        severity=7,
+        title="SSH brute force",
+        change_number=next_change_number(),
     )
     event = audit.record(actor=analyst, action="investigation.seeded", target=investigation)
-    hook, _secret = create_webhook(user=analyst, name="siem", url="https://siem.example.com/h",
-                                   events=["run.finished"])
-    token, _key = create_token(user=analyst, name="old integration", scopes=["read:findings"],
-                               actor=analyst)
+    hook, _secret = create_webhook(
+        user=analyst, name="siem", url="https://siem.example.com/h", events=["run.finished"]
+    )
+    token, _key = create_token(
+        user=analyst, name="old integration", scopes=["read:findings"], actor=analyst
+    )
     table = upload_reference_version(
-        user=analyst, kind="known_hosts", name="Known hosts",
+        user=analyst,
+        kind="known_hosts",
+        name="Known hosts",
         upload=SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.10,web-1\n"),
     ).table
     account = AwsAccount.objects.create(
-        name="Production", account_id="123456789012",
-        role_arn="arn:aws:iam::123456789012:role/FlowLogPortalReader", regions=["eu-west-1"],
+        name="Production",
+        account_id="123456789012",
+        role_arn="arn:aws:iam::123456789012:role/FlowLogPortalReader",
+        regions=["eu-west-1"],
     )
     return World(
-        users={OWNER: analyst, MEMBER: teammate, OUTSIDER: outsider, MANAGER: manager,
-               ADMIN: admin_user},
-        investigation=investigation, run=run, finding=finding, audit_event=event, webhook=hook,
-        revocable_token=token, account=account, reference_table=table,
+        users={
+            OWNER: analyst,
+            MEMBER: teammate,
+            OUTSIDER: outsider,
+            MANAGER: manager,
+            ADMIN: admin_user,
+        },
+        investigation=investigation,
+        run=run,
+        finding=finding,
+        audit_event=event,
+        webhook=hook,
+        revocable_token=token,
+        account=account,
+        reference_table=table,
     )
 
 
@@ -164,9 +207,17 @@ def aws_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None
 
     from analysis import aws
 
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN",
-                 "AWS_SECURITY_TOKEN", "PORTAL_AWS_PROFILE", "PORTAL_AWS_PRINCIPAL_ARN",
-                 "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "PORTAL_AWS_PROFILE",
+        "PORTAL_AWS_PRINCIPAL_ARN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -214,8 +265,9 @@ def page(route: str, method: str, path: Path, expect: dict[str, str], **kw: Any)
     return Row(route, method, path, expect, **kw)
 
 
-def api(route: str, method: str, path: Path, expect: dict[str, str], *, scope: str | None,
-        **kw: Any) -> Row:
+def api(
+    route: str, method: str, path: Path, expect: dict[str, str], *, scope: str | None, **kw: Any
+) -> Row:
     """An endpoint: anonymous callers get 401; an owner's token acts as the owner when it holds
     `scope` and gets 403 otherwise; the manager's read:audit token likewise as the manager."""
     cells = dict(expect)
@@ -248,8 +300,7 @@ def changes_investigation() -> dict[str, str]:
 
 def owner_only_object() -> dict[str, str]:
     """Tokens and webhooks are personal: everyone else gets 404."""
-    return {OWNER: OK, MEMBER: NOT_FOUND, OUTSIDER: NOT_FOUND, MANAGER: NOT_FOUND,
-            ADMIN: NOT_FOUND}
+    return {OWNER: OK, MEMBER: NOT_FOUND, OUTSIDER: NOT_FOUND, MANAGER: NOT_FOUND, ADMIN: NOT_FOUND}
 
 
 def audit_readers() -> dict[str, str]:
@@ -391,8 +442,11 @@ def _reference_created(w: World, actor: str, c: Client) -> bool:
 
 
 def _reference_upload(w: World) -> dict[str, Any]:
-    return {"kind": "known_hosts", "name": "Matrix hosts",
-            "file": SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.11,web-2\n")}
+    return {
+        "kind": "known_hosts",
+        "name": "Matrix hosts",
+        "file": SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.11,web-2\n"),
+    }
 
 
 def reference_uploaders() -> dict[str, str]:
@@ -425,19 +479,30 @@ def _reference_shared(w: World, actor: str, c: Client) -> bool:
 
 
 def _new_version_upload(w: World) -> dict[str, Any]:
-    return {"kind": "known_hosts", "name": w.reference_table.name,
-            "file": SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.12,web-3\n")}
+    return {
+        "kind": "known_hosts",
+        "name": w.reference_table.name,
+        "file": SimpleUploadedFile("hosts.csv", b"ip,alias\n10.0.1.12,web-3\n"),
+    }
 
 
 def _run_upload(w: World) -> dict[str, Any]:
-    return {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
-            "rank_by": "flows"}
+    return {
+        "log_files": sample_upload(),
+        "analyses": ["traffic-summary"],
+        "top_n": 100,
+        "rank_by": "flows",
+    }
 
 
 def _account_form(name: str, account_id: str) -> Callable[[World], dict[str, Any]]:
-    return lambda w: {"name": name, "account_id": account_id,
-                      "role_arn": f"arn:aws:iam::{account_id}:role/FlowLogPortalReader",
-                      "regions": "eu-west-1", "notes": ""}
+    return lambda w: {
+        "name": name,
+        "account_id": account_id,
+        "role_arn": f"arn:aws:iam::{account_id}:role/FlowLogPortalReader",
+        "regions": "eu-west-1",
+        "notes": "",
+    }
 
 
 def inv(w: World) -> int:
@@ -452,11 +517,18 @@ def earlier_run(w: World) -> int:
     """A second, finished run of the investigation to compare the world's run with."""
     from investigations.models import QueryRun, RunResult
 
-    other = QueryRun.objects.create(investigation=w.investigation,
-                                    requested_by=w.users[OWNER], analyses=["traffic-summary"],
-                                    status="succeeded")
-    RunResult.objects.create(run=other, analysis="traffic-summary", title="Traffic summary",
-                             columns=["protocol", "flows"])
+    other = QueryRun.objects.create(
+        investigation=w.investigation,
+        requested_by=w.users[OWNER],
+        analyses=["traffic-summary"],
+        status="succeeded",
+    )
+    RunResult.objects.create(
+        run=other,
+        analysis="traffic-summary",
+        title="Traffic summary",
+        columns=["protocol", "flows"],
+    )
     return int(other.pk)
 
 
@@ -480,116 +552,325 @@ ROWS: list[Row] = [
     page("healthz", "GET", lambda w: "/healthz", {**everyone(), ANON: OK, ALL_SCOPES_TOKEN: OK}),
     page("audit_log", "GET", lambda w: "/audit/", audit_readers()),
     page("integrations", "GET", lambda w: "/integrations/", everyone()),
-    page("integrations", "POST", lambda w: "/integrations/", everyone(),
-         body=lambda w: {"token-name": "matrix token", "token-scopes": ["read:findings"]},
-         done=_token_created),
-    page("token_revoke", "POST", lambda w: f"/integrations/tokens/{w.revocable_token.pk}/revoke/",
-         owner_only_object(), ok=(302,), done=_token_revoked),
-    page("webhook_delete", "POST", lambda w: f"/integrations/webhooks/{hook(w)}/delete/",
-         owner_only_object(), ok=(302,), done=_webhook_deleted),
-    page("webhook_deliveries", "GET", lambda w: f"/integrations/webhooks/{hook(w)}/deliveries/",
-         owner_only_object()),
+    page(
+        "integrations",
+        "POST",
+        lambda w: "/integrations/",
+        everyone(),
+        body=lambda w: {"token-name": "matrix token", "token-scopes": ["read:findings"]},
+        done=_token_created,
+    ),
+    page(
+        "token_revoke",
+        "POST",
+        lambda w: f"/integrations/tokens/{w.revocable_token.pk}/revoke/",
+        owner_only_object(),
+        ok=(302,),
+        done=_token_revoked,
+    ),
+    page(
+        "webhook_delete",
+        "POST",
+        lambda w: f"/integrations/webhooks/{hook(w)}/delete/",
+        owner_only_object(),
+        ok=(302,),
+        done=_webhook_deleted,
+    ),
+    page(
+        "webhook_deliveries",
+        "GET",
+        lambda w: f"/integrations/webhooks/{hook(w)}/deliveries/",
+        owner_only_object(),
+    ),
     page("login", "GET", lambda w: "/auth/login/", LOGIN_PAGE, ok=(200, 302)),
-    page("login", "POST", lambda w: "/auth/login/", LOGIN_PAGE, ok=(302,),
-         body=lambda w: {"username": w.users[OWNER].username, "password": PASSWORD},
-         done=_logged_in_as_expected),
+    page(
+        "login",
+        "POST",
+        lambda w: "/auth/login/",
+        LOGIN_PAGE,
+        ok=(302,),
+        body=lambda w: {"username": w.users[OWNER].username, "password": PASSWORD},
+        done=_logged_in_as_expected,
+    ),
     page("logout", "POST", lambda w: "/auth/logout/", everyone(), ok=(302,), done=_logged_out),
     page("password_change", "GET", lambda w: "/auth/password/", everyone()),
-    page("password_change", "POST", lambda w: "/auth/password/", everyone(), ok=(302,),
-         body=lambda w: {"old_password": PASSWORD, "new_password1": NEW_PASSWORD,
-                         "new_password2": NEW_PASSWORD},
-         done=_password_changed),
+    page(
+        "password_change",
+        "POST",
+        lambda w: "/auth/password/",
+        everyone(),
+        ok=(302,),
+        body=lambda w: {
+            "old_password": PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+        done=_password_changed,
+    ),
     page("password_change_done", "GET", lambda w: "/auth/password/done/", everyone()),
     # ---- investigation pages
-    page("investigations:list", "GET", lambda w: "/investigations/", lists_investigation(),
-         shows=_in_page(lambda w: f"/investigations/{inv(w)}/")),
-    page("investigations:create", "GET", lambda w: "/investigations/new/",
-         {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN}),
-    page("investigations:create", "POST", lambda w: "/investigations/new/",
-         {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN}, ok=(302,),
-         body=lambda w: {"title": "Opened in the matrix", "description": ""},
-         done=_investigation_created("Opened in the matrix")),
-    page("investigations:detail", "GET", lambda w: f"/investigations/{inv(w)}/",
-         reads_investigation()),
-    page("investigations:run_create", "GET", lambda w: f"/investigations/{inv(w)}/runs/new/",
-         changes_investigation()),
-    page("investigations:run_create", "POST", lambda w: f"/investigations/{inv(w)}/runs/new/",
-         changes_investigation(), ok=(302,), body=_run_upload, done=_run_count_grew),
-    page("investigations:note_add", "POST", lambda w: f"/investigations/{inv(w)}/notes/",
-         changes_investigation(), ok=(302,), body=lambda w: {"text": "Matrix note"},
-         done=_note_added),
-    page("investigations:status", "POST", lambda w: f"/investigations/{inv(w)}/status/",
-         changes_investigation(), ok=(302,), body=lambda w: {"status": "closed"},
-         done=_investigation_closed),
-    page("investigations:members", "POST", lambda w: f"/investigations/{inv(w)}/members/",
-         {**changes_investigation(), MEMBER: FORBIDDEN}, ok=(302,),
-         body=lambda w: {"members": [w.users[MEMBER].pk, w.users[OUTSIDER].pk]},
-         done=_members_shared_with_outsider),
-    page("investigations:assignee", "POST", lambda w: f"/investigations/{inv(w)}/assignee/",
-         changes_investigation(), ok=(302,), body=lambda w: {"assignee": w.users[MEMBER].pk},
-         done=_assigned_to_member),
-    page("investigations:tags", "POST", lambda w: f"/investigations/{inv(w)}/tags/",
-         changes_investigation(), ok=(302,), body=lambda w: {"tags": "Matrix, lateral movement"},
-         done=_tagged),
-    page("investigations:run_history", "GET", lambda w: "/investigations/runs/",
-         lists_investigation(), shows=_in_page(lambda w: f"/investigations/runs/{run(w)}/")),
-    page("investigations:run_detail", "GET", lambda w: f"/investigations/runs/{run(w)}/",
-         reads_investigation()),
-    page("investigations:run_progress", "GET",
-         lambda w: f"/investigations/runs/{run(w)}/progress/", reads_investigation()),
-    page("investigations:run_cancel", "POST", lambda w: f"/investigations/runs/{run(w)}/cancel/",
-         changes_investigation(), ok=(302,), done=_run_cancelled),
-    page("investigations:run_charts", "GET",
-         lambda w: f"/investigations/runs/{run(w)}/charts.json", reads_investigation()),
-    page("investigations:run_graph", "GET",
-         lambda w: f"/investigations/runs/{run(w)}/graph.json", reads_investigation()),
-    page("investigations:run_result", "GET",
-         lambda w: f"/investigations/runs/{run(w)}/results/traffic-summary/",
-         reads_investigation()),
-    page("investigations:finding_triage", "POST",
-         lambda w: f"/investigations/findings/{fnd(w)}/triage/", changes_investigation(),
-         ok=(302,), body=lambda w: {"status": "acknowledged"}, done=_finding_acknowledged),
-    page("investigations:findings_triage", "POST",
-         lambda w: f"/investigations/{inv(w)}/findings/triage/", changes_investigation(),
-         ok=(302,), body=lambda w: {"finding": [fnd(w)], "status": "acknowledged"},
-         done=_finding_acknowledged),
+    page(
+        "investigations:list",
+        "GET",
+        lambda w: "/investigations/",
+        lists_investigation(),
+        shows=_in_page(lambda w: f"/investigations/{inv(w)}/"),
+    ),
+    page(
+        "investigations:create",
+        "GET",
+        lambda w: "/investigations/new/",
+        {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN},
+    ),
+    page(
+        "investigations:create",
+        "POST",
+        lambda w: "/investigations/new/",
+        {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN},
+        ok=(302,),
+        body=lambda w: {"title": "Opened in the matrix", "description": ""},
+        done=_investigation_created("Opened in the matrix"),
+    ),
+    page(
+        "investigations:detail",
+        "GET",
+        lambda w: f"/investigations/{inv(w)}/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:run_create",
+        "GET",
+        lambda w: f"/investigations/{inv(w)}/runs/new/",
+        changes_investigation(),
+    ),
+    page(
+        "investigations:run_create",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/runs/new/",
+        changes_investigation(),
+        ok=(302,),
+        body=_run_upload,
+        done=_run_count_grew,
+    ),
+    page(
+        "investigations:note_add",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/notes/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"text": "Matrix note"},
+        done=_note_added,
+    ),
+    page(
+        "investigations:status",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/status/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"status": "closed"},
+        done=_investigation_closed,
+    ),
+    page(
+        "investigations:members",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/members/",
+        {**changes_investigation(), MEMBER: FORBIDDEN},
+        ok=(302,),
+        body=lambda w: {"members": [w.users[MEMBER].pk, w.users[OUTSIDER].pk]},
+        done=_members_shared_with_outsider,
+    ),
+    page(
+        "investigations:assignee",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/assignee/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"assignee": w.users[MEMBER].pk},
+        done=_assigned_to_member,
+    ),
+    page(
+        "investigations:tags",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/tags/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"tags": "Matrix, lateral movement"},
+        done=_tagged,
+    ),
+    page(
+        "investigations:run_history",
+        "GET",
+        lambda w: "/investigations/runs/",
+        lists_investigation(),
+        shows=_in_page(lambda w: f"/investigations/runs/{run(w)}/"),
+    ),
+    page(
+        "investigations:run_detail",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:run_progress",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/progress/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:run_cancel",
+        "POST",
+        lambda w: f"/investigations/runs/{run(w)}/cancel/",
+        changes_investigation(),
+        ok=(302,),
+        done=_run_cancelled,
+    ),
+    page(
+        "investigations:run_charts",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/charts.json",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:run_graph",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/graph.json",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:run_result",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/results/traffic-summary/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:finding_triage",
+        "POST",
+        lambda w: f"/investigations/findings/{fnd(w)}/triage/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"status": "acknowledged"},
+        done=_finding_acknowledged,
+    ),
+    page(
+        "investigations:findings_triage",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/findings/triage/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"finding": [fnd(w)], "status": "acknowledged"},
+        done=_finding_acknowledged,
+    ),
     page("entity_detail", "GET", lambda w: "/entities/203.0.113.50/", everyone()),
     page("detections", "GET", lambda w: "/detections/", everyone()),
-    page("investigations:run_compare", "GET",
-         lambda w: f"/investigations/runs/{run(w)}/compare/?with={earlier_run(w)}",
-         reads_investigation()),
+    page(
+        "investigations:run_compare",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/compare/?with={earlier_run(w)}",
+        reads_investigation(),
+    ),
     # ---- reference tables: every role reads, analysts and admins upload
-    page("investigations:reference_list", "GET", lambda w: "/investigations/reference/",
-         everyone(), shows=_in_page(lambda w: f"/investigations/reference/{ref(w)}/")),
-    page("investigations:reference_list", "POST", lambda w: "/investigations/reference/",
-         reference_uploaders(), ok=(302,), body=_reference_upload, done=_reference_created),
-    page("investigations:reference_detail", "GET",
-         lambda w: f"/investigations/reference/{ref(w)}/", everyone()),
-    page("investigations:reference_list", "POST", lambda w: "/investigations/reference/",
-         table_owner_or_admin(), ok=(302,), body=_new_version_upload,
-         done=_reference_version_added),
-    page("investigations:reference_sharing", "POST",
-         lambda w: f"/investigations/reference/{ref(w)}/sharing/", table_owner_or_admin(),
-         ok=(302,), body=lambda w: {"shared_editable": "on"}, done=_reference_shared),
+    page(
+        "investigations:reference_list",
+        "GET",
+        lambda w: "/investigations/reference/",
+        everyone(),
+        shows=_in_page(lambda w: f"/investigations/reference/{ref(w)}/"),
+    ),
+    page(
+        "investigations:reference_list",
+        "POST",
+        lambda w: "/investigations/reference/",
+        reference_uploaders(),
+        ok=(302,),
+        body=_reference_upload,
+        done=_reference_created,
+    ),
+    page(
+        "investigations:reference_detail",
+        "GET",
+        lambda w: f"/investigations/reference/{ref(w)}/",
+        everyone(),
+    ),
+    page(
+        "investigations:reference_list",
+        "POST",
+        lambda w: "/investigations/reference/",
+        table_owner_or_admin(),
+        ok=(302,),
+        body=_new_version_upload,
+        done=_reference_version_added,
+    ),
+    page(
+        "investigations:reference_sharing",
+        "POST",
+        lambda w: f"/investigations/reference/{ref(w)}/sharing/",
+        table_owner_or_admin(),
+        ok=(302,),
+        body=lambda w: {"shared_editable": "on"},
+        done=_reference_shared,
+    ),
     # ---- AWS account pages: every role reads, admins change
-    page("accounts:list", "GET", lambda w: "/aws/", everyone(),
-         shows=_in_page(lambda w: f"/aws/{acct(w)}/")),
+    page(
+        "accounts:list",
+        "GET",
+        lambda w: "/aws/",
+        everyone(),
+        shows=_in_page(lambda w: f"/aws/{acct(w)}/"),
+    ),
     page("accounts:create", "GET", lambda w: "/aws/new/", aws_admins()),
-    page("accounts:create", "POST", lambda w: "/aws/new/", aws_admins(), ok=(302,),
-         body=_account_form("Staging", "210987654321"), done=_account_created),
+    page(
+        "accounts:create",
+        "POST",
+        lambda w: "/aws/new/",
+        aws_admins(),
+        ok=(302,),
+        body=_account_form("Staging", "210987654321"),
+        done=_account_created,
+    ),
     page("accounts:detail", "GET", lambda w: f"/aws/{acct(w)}/", everyone()),
     page("accounts:edit", "GET", lambda w: f"/aws/{acct(w)}/edit/", aws_admins()),
-    page("accounts:edit", "POST", lambda w: f"/aws/{acct(w)}/edit/", aws_admins(), ok=(302,),
-         body=_account_form("Production (renamed)", "123456789012"), done=_account_renamed),
+    page(
+        "accounts:edit",
+        "POST",
+        lambda w: f"/aws/{acct(w)}/edit/",
+        aws_admins(),
+        ok=(302,),
+        body=_account_form("Production (renamed)", "123456789012"),
+        done=_account_renamed,
+    ),
     page("accounts:delete", "GET", lambda w: f"/aws/{acct(w)}/delete/", aws_admins()),
-    page("accounts:delete", "POST", lambda w: f"/aws/{acct(w)}/delete/", aws_admins(), ok=(302,),
-         done=_account_deleted),
-    page("accounts:test_connection", "POST", lambda w: f"/aws/{acct(w)}/test-connection/",
-         aws_admins(), ok=(302,), done=_audited("aws_account.connection_tested"), aws=True),
-    page("accounts:refresh", "POST", lambda w: f"/aws/{acct(w)}/refresh/", aws_admins(),
-         ok=(302,), done=_audited("aws_account.discovery_refreshed"), aws=True),
-    page("accounts:instance_search", "GET", lambda w: f"/aws/{acct(w)}/instances/search/?q=web",
-         everyone()),
+    page(
+        "accounts:delete",
+        "POST",
+        lambda w: f"/aws/{acct(w)}/delete/",
+        aws_admins(),
+        ok=(302,),
+        done=_account_deleted,
+    ),
+    page(
+        "accounts:test_connection",
+        "POST",
+        lambda w: f"/aws/{acct(w)}/test-connection/",
+        aws_admins(),
+        ok=(302,),
+        done=_audited("aws_account.connection_tested"),
+        aws=True,
+    ),
+    page(
+        "accounts:refresh",
+        "POST",
+        lambda w: f"/aws/{acct(w)}/refresh/",
+        aws_admins(),
+        ok=(302,),
+        done=_audited("aws_account.discovery_refreshed"),
+        aws=True,
+    ),
+    page(
+        "accounts:instance_search",
+        "GET",
+        lambda w: f"/aws/{acct(w)}/instances/search/?q=web",
+        everyone(),
+    ),
     page("accounts:setup", "GET", lambda w: f"/aws/{acct(w)}/setup/terraform/", aws_admins()),
     # ---- Django admin: staff (the admin role) only; the rest of admin/ is Django's own
     page("admin:index", "GET", lambda w: "/admin/", {**everyone(ADMIN_LOGIN), ADMIN: OK}),
@@ -598,115 +879,347 @@ ROWS: list[Row] = [
     api("api:schema", "GET", lambda w: "/api/v1/schema/", everyone(), scope=ANY_TOKEN),
     api("api:docs", "GET", lambda w: "/api/v1/docs/", everyone(), scope=ANY_TOKEN),
     # ---- API: investigations
-    api("api:investigation-list", "GET", lambda w: "/api/v1/investigations/",
-        lists_investigation(), scope="read:investigations", shows=_in_results(inv)),
-    api("api:investigation-list", "POST", lambda w: "/api/v1/investigations/",
-        {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN}, scope="write:investigations",
-        ok=(201,), encoding="json", body=lambda w: {"title": "Opened through the API"},
-        done=_investigation_created("Opened through the API")),
-    api("api:investigation-detail", "GET", lambda w: f"/api/v1/investigations/{inv(w)}/",
-        reads_investigation(), scope="read:investigations"),
-    api("api:investigation-detail", "PATCH", lambda w: f"/api/v1/investigations/{inv(w)}/",
-        changes_investigation(), scope="write:investigations", encoding="json",
-        body=lambda w: {"status": "closed"}, done=_investigation_closed),
-    api("api:investigation-notes", "GET", lambda w: f"/api/v1/investigations/{inv(w)}/notes/",
-        reads_investigation(), scope="read:investigations"),
-    api("api:investigation-notes", "POST", lambda w: f"/api/v1/investigations/{inv(w)}/notes/",
-        changes_investigation(), scope="write:investigations", ok=(201,), encoding="json",
-        body=lambda w: {"text": "Matrix note"}, done=_note_added),
+    api(
+        "api:investigation-list",
+        "GET",
+        lambda w: "/api/v1/investigations/",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(inv),
+    ),
+    api(
+        "api:investigation-list",
+        "POST",
+        lambda w: "/api/v1/investigations/",
+        {**everyone(), MANAGER: FORBIDDEN, ADMIN: FORBIDDEN},
+        scope="write:investigations",
+        ok=(201,),
+        encoding="json",
+        body=lambda w: {"title": "Opened through the API"},
+        done=_investigation_created("Opened through the API"),
+    ),
+    api(
+        "api:investigation-detail",
+        "GET",
+        lambda w: f"/api/v1/investigations/{inv(w)}/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:investigation-detail",
+        "PATCH",
+        lambda w: f"/api/v1/investigations/{inv(w)}/",
+        changes_investigation(),
+        scope="write:investigations",
+        encoding="json",
+        body=lambda w: {"status": "closed"},
+        done=_investigation_closed,
+    ),
+    api(
+        "api:investigation-notes",
+        "GET",
+        lambda w: f"/api/v1/investigations/{inv(w)}/notes/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:investigation-notes",
+        "POST",
+        lambda w: f"/api/v1/investigations/{inv(w)}/notes/",
+        changes_investigation(),
+        scope="write:investigations",
+        ok=(201,),
+        encoding="json",
+        body=lambda w: {"text": "Matrix note"},
+        done=_note_added,
+    ),
     # ---- API: runs
-    api("api:run-list", "GET", lambda w: "/api/v1/runs/", lists_investigation(),
-        scope="read:investigations", shows=_in_results(run)),
+    api(
+        "api:run-list",
+        "GET",
+        lambda w: "/api/v1/runs/",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(run),
+    ),
     # An outsider's 400 is the same "invalid pk" a made-up id gets: no hint the investigation
     # exists (test_hidden_investigation_and_missing_one_look_the_same_to_an_outsider).
-    api("api:run-list", "POST", lambda w: "/api/v1/runs/",
-        {**changes_investigation(), OUTSIDER: INVALID}, scope="write:runs", ok=(202,),
-        body=lambda w: {"investigation": inv(w), "analyses": "traffic-summary",
-                        "files": sample_upload()},
-        done=_run_count_grew),
-    api("api:run-changes", "GET", lambda w: "/api/v1/runs/changes/", lists_investigation(),
-        scope="read:investigations", shows=_in_results(run)),
-    api("api:run-detail", "GET", lambda w: f"/api/v1/runs/{run(w)}/", reads_investigation(),
-        scope="read:investigations"),
-    api("api:run-cancel", "POST", lambda w: f"/api/v1/runs/{run(w)}/cancel/",
-        changes_investigation(), scope="write:runs", done=_run_cancelled),
-    api("api:run-results", "GET", lambda w: f"/api/v1/runs/{run(w)}/results/",
-        reads_investigation(), scope="read:investigations"),
-    api("api:run-result", "GET", lambda w: f"/api/v1/runs/{run(w)}/results/traffic-summary/",
-        reads_investigation(), scope="read:investigations"),
+    api(
+        "api:run-list",
+        "POST",
+        lambda w: "/api/v1/runs/",
+        {**changes_investigation(), OUTSIDER: INVALID},
+        scope="write:runs",
+        ok=(202,),
+        body=lambda w: {
+            "investigation": inv(w),
+            "analyses": "traffic-summary",
+            "files": sample_upload(),
+        },
+        done=_run_count_grew,
+    ),
+    api(
+        "api:run-changes",
+        "GET",
+        lambda w: "/api/v1/runs/changes/",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(run),
+    ),
+    api(
+        "api:run-detail",
+        "GET",
+        lambda w: f"/api/v1/runs/{run(w)}/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:run-cancel",
+        "POST",
+        lambda w: f"/api/v1/runs/{run(w)}/cancel/",
+        changes_investigation(),
+        scope="write:runs",
+        done=_run_cancelled,
+    ),
+    api(
+        "api:run-results",
+        "GET",
+        lambda w: f"/api/v1/runs/{run(w)}/results/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:run-result",
+        "GET",
+        lambda w: f"/api/v1/runs/{run(w)}/results/traffic-summary/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
     # Detection rows are findings: a token needs read:investigations and read:findings, so no
     # single-scope token reads them, in any format (tests/investigations/test_api_scopes.py).
-    *(api("api:run-result", "GET", _detections(query), reads_investigation(), scope=NO_TOKEN)
-      for query in ("", "?format=csv", "?format=ocsf", "?format=ndjson")),
-    api("api:run-compare", "GET",
+    *(
+        api("api:run-result", "GET", _detections(query), reads_investigation(), scope=NO_TOKEN)
+        for query in ("", "?format=csv", "?format=ocsf", "?format=ndjson")
+    ),
+    api(
+        "api:run-compare",
+        "GET",
         lambda w: f"/api/v1/runs/{run(w)}/compare/?with={earlier_run(w)}",
-        reads_investigation(), scope="read:investigations"),
+        reads_investigation(),
+        scope="read:investigations",
+    ),
     # ---- API: findings
-    api("api:finding-list", "GET", lambda w: "/api/v1/findings/", lists_investigation(),
-        scope="read:findings", shows=_in_results(fnd)),
-    api("api:finding-changes", "GET", lambda w: "/api/v1/findings/changes/",
-        lists_investigation(), scope="read:findings", shows=_in_results(fnd)),
-    api("api:finding-detail", "GET", lambda w: f"/api/v1/findings/{fnd(w)}/",
-        reads_investigation(), scope="read:findings"),
-    api("api:finding-detail", "PATCH", lambda w: f"/api/v1/findings/{fnd(w)}/",
-        changes_investigation(), scope="write:investigations", encoding="json",
-        body=lambda w: {"status": "acknowledged"}, done=_finding_acknowledged),
-    api("api:detection-list", "GET", lambda w: "/api/v1/detections/", everyone(),
-        scope="read:findings"),
-    api("api:entity-detail", "GET", lambda w: "/api/v1/entities/203.0.113.50/", everyone(),
-        scope="read:investigations"),
+    api(
+        "api:finding-list",
+        "GET",
+        lambda w: "/api/v1/findings/",
+        lists_investigation(),
+        scope="read:findings",
+        shows=_in_results(fnd),
+    ),
+    api(
+        "api:finding-changes",
+        "GET",
+        lambda w: "/api/v1/findings/changes/",
+        lists_investigation(),
+        scope="read:findings",
+        shows=_in_results(fnd),
+    ),
+    api(
+        "api:finding-detail",
+        "GET",
+        lambda w: f"/api/v1/findings/{fnd(w)}/",
+        reads_investigation(),
+        scope="read:findings",
+    ),
+    api(
+        "api:finding-detail",
+        "PATCH",
+        lambda w: f"/api/v1/findings/{fnd(w)}/",
+        changes_investigation(),
+        scope="write:investigations",
+        encoding="json",
+        body=lambda w: {"status": "acknowledged"},
+        done=_finding_acknowledged,
+    ),
+    api(
+        "api:detection-list",
+        "GET",
+        lambda w: "/api/v1/detections/",
+        everyone(),
+        scope="read:findings",
+    ),
+    api(
+        "api:entity-detail",
+        "GET",
+        lambda w: "/api/v1/entities/203.0.113.50/",
+        everyone(),
+        scope="read:investigations",
+    ),
     # ---- API: audit log
-    api("api:audit-event-list", "GET", lambda w: "/api/v1/audit-events/", audit_readers(),
-        scope="read:audit", shows=_in_results(lambda w: int(w.audit_event.pk))),
-    api("api:audit-event-detail", "GET", lambda w: f"/api/v1/audit-events/{w.audit_event.pk}/",
-        audit_readers(), scope="read:audit"),
+    api(
+        "api:audit-event-list",
+        "GET",
+        lambda w: "/api/v1/audit-events/",
+        audit_readers(),
+        scope="read:audit",
+        shows=_in_results(lambda w: int(w.audit_event.pk)),
+    ),
+    api(
+        "api:audit-event-detail",
+        "GET",
+        lambda w: f"/api/v1/audit-events/{w.audit_event.pk}/",
+        audit_readers(),
+        scope="read:audit",
+    ),
     # ---- API: webhooks (personal)
-    api("api:webhook-list", "GET", lambda w: "/api/v1/webhooks/",
-        {**everyone(HIDDEN), OWNER: OK}, scope="read:investigations", shows=_in_results(hook)),
-    api("api:webhook-list", "POST", lambda w: "/api/v1/webhooks/", everyone(),
-        scope="write:investigations", ok=(201,), encoding="json",
-        body=lambda w: {"name": "matrix hook", "url": "https://siem.example.com/matrix",
-                        "events": ["run.finished"]},
-        done=_webhook_created),
-    api("api:webhook-detail", "GET", lambda w: f"/api/v1/webhooks/{hook(w)}/",
-        owner_only_object(), scope="read:investigations"),
-    api("api:webhook-detail", "DELETE", lambda w: f"/api/v1/webhooks/{hook(w)}/",
-        owner_only_object(), scope="write:investigations", ok=(204,), done=_webhook_deleted),
-    api("api:webhook-deliveries", "GET", lambda w: f"/api/v1/webhooks/{hook(w)}/deliveries/",
-        owner_only_object(), scope="read:investigations"),
+    api(
+        "api:webhook-list",
+        "GET",
+        lambda w: "/api/v1/webhooks/",
+        {**everyone(HIDDEN), OWNER: OK},
+        scope="read:investigations",
+        shows=_in_results(hook),
+    ),
+    api(
+        "api:webhook-list",
+        "POST",
+        lambda w: "/api/v1/webhooks/",
+        everyone(),
+        scope="write:investigations",
+        ok=(201,),
+        encoding="json",
+        body=lambda w: {
+            "name": "matrix hook",
+            "url": "https://siem.example.com/matrix",
+            "events": ["run.finished"],
+        },
+        done=_webhook_created,
+    ),
+    api(
+        "api:webhook-detail",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{hook(w)}/",
+        owner_only_object(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:webhook-detail",
+        "DELETE",
+        lambda w: f"/api/v1/webhooks/{hook(w)}/",
+        owner_only_object(),
+        scope="write:investigations",
+        ok=(204,),
+        done=_webhook_deleted,
+    ),
+    api(
+        "api:webhook-deliveries",
+        "GET",
+        lambda w: f"/api/v1/webhooks/{hook(w)}/deliveries/",
+        owner_only_object(),
+        scope="read:investigations",
+    ),
     # ---- API: reference tables
-    api("api:reference-table-list", "GET", lambda w: "/api/v1/reference-tables/", everyone(),
-        scope="read:investigations", shows=_in_results(ref)),
-    api("api:reference-table-list", "POST", lambda w: "/api/v1/reference-tables/",
-        reference_uploaders(), scope="write:investigations", ok=(201,), body=_reference_upload,
-        done=_reference_created),
-    api("api:reference-table-list", "POST", lambda w: "/api/v1/reference-tables/",
-        table_owner_or_admin(), scope="write:investigations", ok=(201,),
-        body=_new_version_upload, done=_reference_version_added),
-    api("api:reference-table-detail", "PATCH", lambda w: f"/api/v1/reference-tables/{ref(w)}/",
-        table_owner_or_admin(), scope="write:investigations", encoding="json",
-        body=lambda w: {"shared_editable": True}, done=_reference_shared),
-    api("api:reference-table-detail", "GET", lambda w: f"/api/v1/reference-tables/{ref(w)}/",
-        everyone(), scope="read:investigations"),
-    api("api:reference-table-versions", "GET",
-        lambda w: f"/api/v1/reference-tables/{ref(w)}/versions/", everyone(),
-        scope="read:investigations"),
+    api(
+        "api:reference-table-list",
+        "GET",
+        lambda w: "/api/v1/reference-tables/",
+        everyone(),
+        scope="read:investigations",
+        shows=_in_results(ref),
+    ),
+    api(
+        "api:reference-table-list",
+        "POST",
+        lambda w: "/api/v1/reference-tables/",
+        reference_uploaders(),
+        scope="write:investigations",
+        ok=(201,),
+        body=_reference_upload,
+        done=_reference_created,
+    ),
+    api(
+        "api:reference-table-list",
+        "POST",
+        lambda w: "/api/v1/reference-tables/",
+        table_owner_or_admin(),
+        scope="write:investigations",
+        ok=(201,),
+        body=_new_version_upload,
+        done=_reference_version_added,
+    ),
+    api(
+        "api:reference-table-detail",
+        "PATCH",
+        lambda w: f"/api/v1/reference-tables/{ref(w)}/",
+        table_owner_or_admin(),
+        scope="write:investigations",
+        encoding="json",
+        body=lambda w: {"shared_editable": True},
+        done=_reference_shared,
+    ),
+    api(
+        "api:reference-table-detail",
+        "GET",
+        lambda w: f"/api/v1/reference-tables/{ref(w)}/",
+        everyone(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:reference-table-versions",
+        "GET",
+        lambda w: f"/api/v1/reference-tables/{ref(w)}/versions/",
+        everyone(),
+        scope="read:investigations",
+    ),
     # ---- API: AWS accounts (changes are session-only: no token scope grants them)
-    api("api:account-list", "GET", lambda w: "/api/v1/accounts/", everyone(),
-        scope="read:investigations", shows=_in_results(acct)),
-    api("api:account-detail", "GET", lambda w: f"/api/v1/accounts/{acct(w)}/", everyone(),
-        scope="read:investigations"),
-    api("api:account-instance-search", "GET",
-        lambda w: f"/api/v1/accounts/{acct(w)}/instances/search/?q=web", everyone(),
-        scope="read:investigations"),
-    api("api:account-setup", "GET", lambda w: f"/api/v1/accounts/{acct(w)}/setup/",
-        aws_admins(), scope="read:investigations"),
-    api("api:account-test-connection", "POST",
-        lambda w: f"/api/v1/accounts/{acct(w)}/test-connection/", aws_admins(), scope=NO_TOKEN,
-        done=_audited("aws_account.connection_tested"), aws=True),
-    api("api:account-refresh", "POST", lambda w: f"/api/v1/accounts/{acct(w)}/refresh/",
-        aws_admins(), scope=NO_TOKEN, done=_audited("aws_account.discovery_refreshed"),
-        aws=True),
+    api(
+        "api:account-list",
+        "GET",
+        lambda w: "/api/v1/accounts/",
+        everyone(),
+        scope="read:investigations",
+        shows=_in_results(acct),
+    ),
+    api(
+        "api:account-detail",
+        "GET",
+        lambda w: f"/api/v1/accounts/{acct(w)}/",
+        everyone(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:account-instance-search",
+        "GET",
+        lambda w: f"/api/v1/accounts/{acct(w)}/instances/search/?q=web",
+        everyone(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:account-setup",
+        "GET",
+        lambda w: f"/api/v1/accounts/{acct(w)}/setup/",
+        aws_admins(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:account-test-connection",
+        "POST",
+        lambda w: f"/api/v1/accounts/{acct(w)}/test-connection/",
+        aws_admins(),
+        scope=NO_TOKEN,
+        done=_audited("aws_account.connection_tested"),
+        aws=True,
+    ),
+    api(
+        "api:account-refresh",
+        "POST",
+        lambda w: f"/api/v1/accounts/{acct(w)}/refresh/",
+        aws_admins(),
+        scope=NO_TOKEN,
+        done=_audited("aws_account.discovery_refreshed"),
+        aws=True,
+    ),
 ]
 
 # Routes the matrix deliberately leaves out, by namespace, with the reason.
@@ -717,9 +1230,9 @@ SKIPPED_NAMESPACES = {
 # ------------------------------------------------------------------------------- the URLconf
 
 
-def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[
-    tuple[str, str | None, dict[str, str] | None]
-]:
+def _walk(
+    patterns: list[Any], prefix: str = "", namespace: str = ""
+) -> Iterator[tuple[str, str | None, dict[str, str] | None]]:
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
             inner = ":".join(part for part in (namespace, pattern.namespace or "") if part)
@@ -730,8 +1243,9 @@ def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterato
 
 
 def _skipped(route: str, name: str | None) -> bool:
-    return any(route.startswith(f"{ns}/") or (name or "").startswith(f"{ns}:")
-               for ns in SKIPPED_NAMESPACES)
+    return any(
+        route.startswith(f"{ns}/") or (name or "").startswith(f"{ns}:") for ns in SKIPPED_NAMESPACES
+    )
 
 
 def test_every_route_has_a_row() -> None:
@@ -778,8 +1292,9 @@ def _send(client: Client, row: Row, path: str, body: dict[str, Any] | None) -> A
     if row.method == "DELETE":
         return client.delete(path)
     if row.encoding == "json":
-        return client.generic(row.method, path, json.dumps(body or {}),
-                              content_type="application/json")
+        return client.generic(
+            row.method, path, json.dumps(body or {}), content_type="application/json"
+        )
     if row.method == "POST":
         return client.post(path, body or {})
     raise AssertionError(f"no encoding for {row.method} {row.encoding}")
@@ -841,8 +1356,9 @@ def _undeclared() -> Iterator[Any]:
 
 
 @pytest.mark.parametrize(("route", "method", "path"), list(_undeclared()))
-def test_undeclared_methods_are_not_allowed(route: str, method: str, path: Path,
-                                            world: World) -> None:
+def test_undeclared_methods_are_not_allowed(
+    route: str, method: str, path: Path, world: World
+) -> None:
     # The login page sends logged-in users away whatever the method; probe it anonymously.
     actor = ANON if route == "login" else OWNER
     client = world.client(actor)
@@ -858,8 +1374,10 @@ def test_hidden_investigation_and_missing_one_look_the_same_to_an_outsider(
     client = world.client(OUTSIDER)
     answers = []
     for pk in (inv(world), 999_999):
-        response = client.post("/api/v1/runs/", {"investigation": pk, "analyses":
-                                                 "traffic-summary", "files": sample_upload()})
+        response = client.post(
+            "/api/v1/runs/",
+            {"investigation": pk, "analyses": "traffic-summary", "files": sample_upload()},
+        )
         assert response.status_code == 400
         answers.append(response.json()["investigation"][0].replace(str(pk), "N"))
     assert answers[0] == answers[1]

@@ -232,10 +232,12 @@ class RoleSetupSerializer(serializers.Serializer):
     principal = serializers.CharField(help_text="The ARN the role trusts: the portal's own.")
     principal_source = serializers.ChoiceField(
         choices=["setting", "sts", "placeholder"],
-        help_text="PORTAL_AWS_PRINCIPAL_ARN, sts:GetCallerIdentity, or a placeholder to replace.")
+        help_text="PORTAL_AWS_PRINCIPAL_ARN, sts:GetCallerIdentity, or a placeholder to replace.",
+    )
     principal_note = serializers.CharField()
-    notes = serializers.ListField(child=serializers.CharField(),
-                                  help_text="What to do before deploying, if anything.")
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="What to do before deploying, if anything."
+    )
     trust_policy = serializers.DictField(help_text="IAM policy document.")
     permission_policy = serializers.DictField(help_text="IAM policy document.")
     cloudformation_yaml = serializers.CharField()

@@ -67,10 +67,15 @@ class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(result)
 
     @extend_schema(
-        parameters=[OpenApiParameter(
-            "format", str, enum=list(FORMATS),
-            description="Answer with that one file instead (CloudFormation YAML or JSON, or "
-                        "Terraform), as a download.")],
+        parameters=[
+            OpenApiParameter(
+                "format",
+                str,
+                enum=list(FORMATS),
+                description="Answer with that one file instead (CloudFormation YAML or JSON, or "
+                "Terraform), as a download.",
+            )
+        ],
         responses={200: RoleSetupSerializer},
     )
     @action(detail=True, methods=["get"])
@@ -83,25 +88,29 @@ class AwsAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         if fmt:
             if fmt not in FORMATS:
                 raise serializers.ValidationError(
-                    {"format": [f"Choose one of: {', '.join(FORMATS)}."]})
-            response = HttpResponse(setup.render(fmt),
-                                    content_type=f"{FORMATS[fmt][0]}; charset=utf-8")
+                    {"format": [f"Choose one of: {', '.join(FORMATS)}."]}
+                )
+            response = HttpResponse(
+                setup.render(fmt), content_type=f"{FORMATS[fmt][0]}; charset=utf-8"
+            )
             response["Content-Disposition"] = f'attachment; filename="{setup.filename(fmt)}"'
             return response
-        return Response({
-            "account": account.pk,
-            "role_arn": account.role_arn,
-            "external_id": setup.external_id,
-            "principal": setup.principal.arn,
-            "principal_source": setup.principal.source,
-            "principal_note": setup.principal.note,
-            "notes": setup.notes(),
-            "trust_policy": setup.trust_policy,
-            "permission_policy": setup.permission_policy,
-            "cloudformation_yaml": setup.cloudformation_yaml(),
-            "cloudformation_json": setup.cloudformation_json(),
-            "terraform": setup.terraform(),
-        })
+        return Response(
+            {
+                "account": account.pk,
+                "role_arn": account.role_arn,
+                "external_id": setup.external_id,
+                "principal": setup.principal.arn,
+                "principal_source": setup.principal.source,
+                "principal_note": setup.principal.note,
+                "notes": setup.notes(),
+                "trust_policy": setup.trust_policy,
+                "permission_policy": setup.permission_policy,
+                "cloudformation_yaml": setup.cloudformation_yaml(),
+                "cloudformation_json": setup.cloudformation_json(),
+                "terraform": setup.terraform(),
+            }
+        )
 
     @extend_schema(request=None, responses={200: DiscoveryResultSerializer})
     @action(detail=True, methods=["post"])

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_athena_settings'),
+        ("accounts", "0002_athena_settings"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='instance',
-            name='subnet_ids',
-            field=models.JSONField(blank=True, default=list, help_text='The subnets of all its interfaces', verbose_name='subnet IDs'),
+            model_name="instance",
+            name="subnet_ids",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="The subnets of all its interfaces",
+                verbose_name="subnet IDs",
+            ),
         ),
     ]

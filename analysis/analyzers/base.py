@@ -165,4 +165,3 @@ def get_analyzer(name: str) -> Analyzer:
 def all_analyzers() -> list[Analyzer]:
     """Every registered analyzer, in display order."""
     return sorted(_REGISTRY.values(), key=lambda analyzer: (analyzer.order, analyzer.name))
-

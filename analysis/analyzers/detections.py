@@ -155,9 +155,16 @@ class DetectionsAnalyzer(Analyzer):
                     for kind in dict.fromkeys(f.type for f in findings)
                 },
                 "thresholds": dict(params.thresholds),
-                **({"suppressed": [{"reason": reason, "count": len(titles), "findings": titles}
-                                   for reason, titles in suppressed.items()]}
-                   if params.suppressions else {}),
+                **(
+                    {
+                        "suppressed": [
+                            {"reason": reason, "count": len(titles), "findings": titles}
+                            for reason, titles in suppressed.items()
+                        ]
+                    }
+                    if params.suppressions
+                    else {}
+                ),
                 **target_note,
                 **scope_summary(params),
             },

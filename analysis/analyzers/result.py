@@ -10,14 +10,33 @@ from typing import Any
 # traffic changes. A *detail* describes the group without naming it (when it was seen, a
 # finding's wording, which hosts it touched). Every other column is part of the row's *key*: the
 # group itself (addresses, ports, protocol, action, a time bin, a finding's type and peer).
-MEASURE_COLUMNS: frozenset[str] = frozenset({
-    "flows", "packets", "bytes", "count", "sources", "attempts", "established",
-    "distinct_ports", "distinct_hosts", "bytes_sent", "bytes_received", "accepted", "rejected",
-    "severity",
-})
-DETAIL_COLUMNS: frozenset[str] = frozenset({
-    "first_seen", "last_seen", "title", "severity_label", "targets",
-})
+MEASURE_COLUMNS: frozenset[str] = frozenset(
+    {
+        "flows",
+        "packets",
+        "bytes",
+        "count",
+        "sources",
+        "attempts",
+        "established",
+        "distinct_ports",
+        "distinct_hosts",
+        "bytes_sent",
+        "bytes_received",
+        "accepted",
+        "rejected",
+        "severity",
+    }
+)
+DETAIL_COLUMNS: frozenset[str] = frozenset(
+    {
+        "first_seen",
+        "last_seen",
+        "title",
+        "severity_label",
+        "targets",
+    }
+)
 
 
 def key_columns(columns: list[str]) -> list[str]:

@@ -52,8 +52,7 @@ def _brute_force_sql(port: int) -> Any:
             "FROM a JOIN rate AS r ON a.src_ip = r.src_ip "
             f"WHERE r.peak >= {ctx.whole('bruteforce_min_attempts')} GROUP BY a.src_ip, r.peak "
             f"HAVING COUNT(*) >= {ctx.num('bruteforce_min_per_target')} "
-            "* COUNT(DISTINCT a.dst_ip)), "
-            + listed_sql("a", "g", ["src_ip"], "dst_ip")
+            "* COUNT(DISTINCT a.dst_ip)), " + listed_sql("a", "g", ["src_ip"], "dst_ip")
         )
         campaign = (
             f"WITH {_attempts(ctx, port)}"

@@ -99,9 +99,7 @@ class FetchRequest:
 
     def __post_init__(self) -> None:
         if not 0 <= self.shard_index < self.shard_count:
-            raise ValueError(
-                f"shard {self.shard_index} of {self.shard_count} does not exist"
-            )
+            raise ValueError(f"shard {self.shard_index} of {self.shard_count} does not exist")
         for name in ("paths", "account_ids", "flow_log_ids", "interface_ids"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         if self.slack < timedelta(0):

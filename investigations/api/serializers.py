@@ -27,11 +27,15 @@ from investigations.models import (
 from investigations.runs.request import DEFAULT_TOP_N, MAX_TOP_N, RunRequest
 from portal.api.permissions import hidden_analyses
 
-TAGS_HELP = (f"Tag names (at most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} "
-             "characters, no commas); stored normalised: lower case, inner whitespace as one "
-             "space.")
-ASSIGNEE_HELP = ("Username of the owner or a member of the investigation, or null for nobody; "
-                 "the owner shares it with someone before they can be assigned.")
+TAGS_HELP = (
+    f"Tag names (at most {MAX_TAGS_PER_INVESTIGATION}, each up to {TAG_MAX_LENGTH} "
+    "characters, no commas); stored normalised: lower case, inner whitespace as one "
+    "space."
+)
+ASSIGNEE_HELP = (
+    "Username of the owner or a member of the investigation, or null for nobody; "
+    "the owner shares it with someone before they can be assigned."
+)
 
 
 class UsernameField(serializers.CharField):
@@ -60,14 +64,25 @@ class TagNamesField(serializers.ListField):
 class InvestigationSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    assignee = UsernameField(required=False, allow_null=True, max_length=150,
-                             help_text=ASSIGNEE_HELP)
+    assignee = UsernameField(
+        required=False, allow_null=True, max_length=150, help_text=ASSIGNEE_HELP
+    )
     tags = TagNamesField(required=False)
 
     class Meta:
         model = Investigation
-        fields = ["id", "title", "description", "status", "owner", "members", "assignee", "tags",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "title",
+            "description",
+            "status",
+            "owner",
+            "members",
+            "assignee",
+            "tags",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["id", "status", "owner", "members", "created_at", "updated_at"]
 
 
@@ -75,8 +90,9 @@ class InvestigationUpdateSerializer(serializers.Serializer):
     """What PATCH may change; give any of them. All change together, or none does."""
 
     status = serializers.ChoiceField(choices=InvestigationStatus.choices, required=False)
-    assignee = serializers.CharField(required=False, allow_null=True, max_length=150,
-                                     help_text=ASSIGNEE_HELP)
+    assignee = serializers.CharField(
+        required=False, allow_null=True, max_length=150, help_text=ASSIGNEE_HELP
+    )
     tags = TagNamesField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -92,12 +108,21 @@ class RunResultSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RunResult
-        fields = ["analysis", "title", "columns", "row_count", "total_groups", "truncated",
-                  "summary", "url"]
+        fields = [
+            "analysis",
+            "title",
+            "columns",
+            "row_count",
+            "total_groups",
+            "truncated",
+            "summary",
+            "url",
+        ]
 
     def get_url(self, obj: RunResult) -> str:
-        return reverse("api:run-result", args=[obj.run_id, obj.analysis],
-                       request=self.context.get("request"))
+        return reverse(
+            "api:run-result", args=[obj.run_id, obj.analysis], request=self.context.get("request")
+        )
 
 
 class RunReferenceSerializer(serializers.Serializer):
@@ -117,11 +142,33 @@ class QueryRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = QueryRun
-        fields = ["id", "investigation", "requested_by", "analyses", "parameters", "source",
-                  "window_start", "window_end", "status", "progress", "stage", "records_so_far",
-                  "error", "cancel_requested", "records", "data_read", "created_at", "updated_at",
-                  "started_at", "finished_at", "attempts", "worker", "change_number", "results",
-                  "reference_tables"]
+        fields = [
+            "id",
+            "investigation",
+            "requested_by",
+            "analyses",
+            "parameters",
+            "source",
+            "window_start",
+            "window_end",
+            "status",
+            "progress",
+            "stage",
+            "records_so_far",
+            "error",
+            "cancel_requested",
+            "records",
+            "data_read",
+            "created_at",
+            "updated_at",
+            "started_at",
+            "finished_at",
+            "attempts",
+            "worker",
+            "change_number",
+            "results",
+            "reference_tables",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(RunReferenceSerializer(many=True))
@@ -129,9 +176,13 @@ class QueryRunSerializer(serializers.ModelSerializer):
         """The reference-table versions the run used, and whether each table changed since."""
         newer = {used.pk: latest for used, latest in obj.reference_changes()}
         return [
-            {"table": used.table_id, "name": used.table.name, "version": used.number,
-             "latest_version": (newer[used.pk].number if used.pk in newer else used.number),
-             "changed_since": used.pk in newer}
+            {
+                "table": used.table_id,
+                "name": used.table.name,
+                "version": used.number,
+                "latest_version": (newer[used.pk].number if used.pk in newer else used.number),
+                "changed_since": used.pk in newer,
+            }
             for used in obj.reference_versions.select_related("table").order_by("table__name")
         ]
 
@@ -140,7 +191,8 @@ class QueryRunSerializer(serializers.ModelSerializer):
         hidden = hidden_analyses(self.context.get("request"))
         return RunResultSummarySerializer(
             [r for r in obj.results.all() if r.analysis not in hidden],  # prefetched, in order
-            many=True, context=self.context,
+            many=True,
+            context=self.context,
         ).data
 
 
@@ -159,46 +211,74 @@ class _CommaListField(serializers.ListField):
 class QueryRunCreateSerializer(serializers.Serializer):
     investigation = serializers.PrimaryKeyRelatedField(queryset=Investigation.objects.none())
     analyses = _CommaListField(child=serializers.CharField(max_length=64), allow_empty=False)
-    files = serializers.ListField(child=serializers.FileField(), required=False, default=list,
-                                  help_text="Flow-log files (multipart); or give account and "
-                                  "instance instead.")
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text="Flow-log files (multipart); or give account and instance instead.",
+    )
     account = serializers.PrimaryKeyRelatedField(
-        queryset=AwsAccount.objects.none(), required=False, allow_null=True,
-        help_text="Read the flow log covering `instance` in this AWS account.")
+        queryset=AwsAccount.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="Read the flow log covering `instance` in this AWS account.",
+    )
     instance = serializers.CharField(required=False, allow_blank=True, max_length=200)
     engine = serializers.ChoiceField(
-        choices=["auto", "local", "athena"], required=False, default="auto",
+        choices=["auto", "local", "athena"],
+        required=False,
+        default="auto",
         help_text="Where an AWS run is analysed: `auto` uses Athena for S3 windows larger than "
-                  "the portal's threshold when the account has Athena set up.",
+        "the portal's threshold when the account has Athena set up.",
     )
-    source = serializers.ChoiceField(choices=["auto", "cloudwatch", "s3"], required=False,
-                                     default="auto")
-    flow_log_id = serializers.CharField(required=False, allow_blank=True, default="",
-                                        max_length=40, help_text="Override the flow log.")
-    interfaces = _CommaListField(child=serializers.CharField(max_length=40), required=False,
-                                 default=list, help_text="Override the interfaces read.")
+    source = serializers.ChoiceField(
+        choices=["auto", "cloudwatch", "s3"], required=False, default="auto"
+    )
+    flow_log_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=40,
+        help_text="Override the flow log.",
+    )
+    interfaces = _CommaListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        default=list,
+        help_text="Override the interfaces read.",
+    )
     reference_tables = serializers.PrimaryKeyRelatedField(
-        queryset=ReferenceTable.objects.all(), many=True, required=False, default=list,
-        help_text="Lookup, CIDR and known-hosts tables to use (their latest versions).")
-    target_ips = _CommaListField(child=serializers.CharField(max_length=64), required=False,
-                                 default=list)
-    vpc_cidrs = _CommaListField(child=serializers.CharField(max_length=64), required=False,
-                                default=list)
-    port = serializers.IntegerField(required=False, allow_null=True, min_value=0,
-                                    max_value=65535)
-    top_n = serializers.IntegerField(required=False, default=DEFAULT_TOP_N, min_value=1,
-                                     max_value=MAX_TOP_N)
+        queryset=ReferenceTable.objects.all(),
+        many=True,
+        required=False,
+        default=list,
+        help_text="Lookup, CIDR and known-hosts tables to use (their latest versions).",
+    )
+    target_ips = _CommaListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    vpc_cidrs = _CommaListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+    port = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=65535)
+    top_n = serializers.IntegerField(
+        required=False, default=DEFAULT_TOP_N, min_value=1, max_value=MAX_TOP_N
+    )
     rank_by = serializers.ChoiceField(choices=["flows", "bytes"], required=False, default="flows")
     start_time = serializers.CharField(required=False, allow_blank=True)
     end_time = serializers.CharField(required=False, allow_blank=True)
     sensitive_ports = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=40), required=False,
-        help_text="Port → service name, e.g. {\"22\": \"ssh\", \"8080\": \"\"}; replaces the "
-                  "default list (an empty name takes the port's usual one).")
+        child=serializers.CharField(allow_blank=True, max_length=40),
+        required=False,
+        help_text='Port → service name, e.g. {"22": "ssh", "8080": ""}; replaces the '
+        "default list (an empty name takes the port's usual one).",
+    )
     thresholds = serializers.DictField(
-        child=serializers.FloatField(min_value=0), required=False,
+        child=serializers.FloatField(min_value=0),
+        required=False,
         help_text="Detection thresholds to change, by name (e.g. portscan_min_ports); the others "
-                  "keep their defaults.")
+        "keep their defaults.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -210,7 +290,8 @@ class QueryRunCreateSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("account") is None and not attrs.get("files"):
             raise serializers.ValidationError(
-                {"files": ["Upload flow-log files, or give an account and an instance."]})
+                {"files": ["Upload flow-log files, or give an account and an instance."]}
+            )
         if attrs.get("account") is not None and not (attrs.get("instance") or "").strip():
             raise serializers.ValidationError({"instance": ["Name the instance to read."]})
         return attrs
@@ -219,15 +300,25 @@ class QueryRunCreateSerializer(serializers.Serializer):
         """The run the caller asked for (this serializer checked only the shape of the input)."""
         data = self.validated_data
         return RunRequest.build(
-            investigation=data["investigation"], analyses=data["analyses"],
-            targets=data.get("target_ips", []), vpc_cidrs=data.get("vpc_cidrs", []),
-            port=data.get("port"), top_n=data.get("top_n"), rank_by=data.get("rank_by"),
-            sensitive_ports=data.get("sensitive_ports"), thresholds=data.get("thresholds"),
-            files=data.get("files") or (), account=data.get("account"),
-            instance=data.get("instance") or "", source=data.get("source", "auto"),
-            flow_log_id=data.get("flow_log_id", ""), interfaces=data.get("interfaces", []),
-            engine=data.get("engine", "auto"), window_start=data.get("start_time"),
-            window_end=data.get("end_time"), reference_tables=data.get("reference_tables") or [],
+            investigation=data["investigation"],
+            analyses=data["analyses"],
+            targets=data.get("target_ips", []),
+            vpc_cidrs=data.get("vpc_cidrs", []),
+            port=data.get("port"),
+            top_n=data.get("top_n"),
+            rank_by=data.get("rank_by"),
+            sensitive_ports=data.get("sensitive_ports"),
+            thresholds=data.get("thresholds"),
+            files=data.get("files") or (),
+            account=data.get("account"),
+            instance=data.get("instance") or "",
+            source=data.get("source", "auto"),
+            flow_log_id=data.get("flow_log_id", ""),
+            interfaces=data.get("interfaces", []),
+            engine=data.get("engine", "auto"),
+            window_start=data.get("start_time"),
+            window_end=data.get("end_time"),
+            reference_tables=data.get("reference_tables") or [],
         )
 
     def _time(self, value: str) -> Any:
@@ -260,17 +351,35 @@ class QueryRunCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(exc)) from exc
         return value
 
+
 class FindingSerializer(serializers.ModelSerializer):
     severity = serializers.FloatField()
     severity_label = serializers.CharField(read_only=True)
-    assignee = serializers.CharField(source="assignee.username", read_only=True, allow_null=True,
-                                     default=None)
+    assignee = serializers.CharField(
+        source="assignee.username", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = Finding
-        fields = ["id", "investigation", "run", "type", "severity", "severity_label", "title",
-                  "explanation", "evidence", "first_seen", "last_seen", "status", "assignee",
-                  "triage_comment", "created_at", "updated_at", "change_number"]
+        fields = [
+            "id",
+            "investigation",
+            "run",
+            "type",
+            "severity",
+            "severity_label",
+            "title",
+            "explanation",
+            "evidence",
+            "first_seen",
+            "last_seen",
+            "status",
+            "assignee",
+            "triage_comment",
+            "created_at",
+            "updated_at",
+            "change_number",
+        ]
         read_only_fields = fields
 
 
@@ -300,20 +409,24 @@ class AnalysisComparisonSerializer(serializers.Serializer):
     analysis = serializers.CharField()
     title = serializers.CharField()
     comparable = serializers.BooleanField(
-        help_text="False when the runs grouped the analysis by different columns.")
+        help_text="False when the runs grouped the analysis by different columns."
+    )
     key_columns = serializers.ListField(child=serializers.CharField())
     measure_columns = serializers.ListField(child=serializers.CharField())
     added_count = serializers.IntegerField()
     removed_count = serializers.IntegerField()
     changed_count = serializers.IntegerField()
     unchanged_count = serializers.IntegerField()
-    added = serializers.ListField(child=serializers.DictField(),
-                                  help_text="Rows only the later run has (listing capped).")
-    removed = serializers.ListField(child=serializers.DictField(),
-                                    help_text="Rows only the earlier run has (listing capped).")
+    added = serializers.ListField(
+        child=serializers.DictField(), help_text="Rows only the later run has (listing capped)."
+    )
+    removed = serializers.ListField(
+        child=serializers.DictField(), help_text="Rows only the earlier run has (listing capped)."
+    )
     changed = ChangedRowSerializer(many=True)
-    notes = serializers.ListField(child=serializers.CharField(),
-                                  help_text="Why a comparison may be partial.")
+    notes = serializers.ListField(
+        child=serializers.CharField(), help_text="Why a comparison may be partial."
+    )
 
 
 class RunComparisonSerializer(serializers.Serializer):
@@ -357,8 +470,17 @@ class ReferenceVersionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReferenceTableVersion
-        fields = ["id", "table", "number", "original_name", "sha256", "file_format",
-                  "row_count", "uploaded_by", "uploaded_at"]
+        fields = [
+            "id",
+            "table",
+            "number",
+            "original_name",
+            "sha256",
+            "file_format",
+            "row_count",
+            "uploaded_by",
+            "uploaded_at",
+        ]
         read_only_fields = fields
 
 
@@ -368,14 +490,24 @@ class ReferenceTableSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReferenceTable
-        fields = ["id", "kind", "name", "description", "owner", "shared_editable", "created_at",
-                  "updated_at", "latest"]
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "description",
+            "owner",
+            "shared_editable",
+            "created_at",
+            "updated_at",
+            "latest",
+        ]
         read_only_fields = fields
 
 
 class ReferenceSharingSerializer(serializers.Serializer):
     shared_editable = serializers.BooleanField(
-        help_text="Let every analyst publish new versions (owner or admin only).")
+        help_text="Let every analyst publish new versions (owner or admin only)."
+    )
 
 
 class ReferenceUploadSerializer(serializers.Serializer):

@@ -80,14 +80,19 @@ class PayloadTooLarge(serializers.ValidationError):
 
 
 class InvestigationViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
     http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = InvestigationSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
-                       "PATCH": "write:investigations"}
+    required_scopes = {
+        "GET": "read:investigations",
+        "POST": "write:investigations",
+        "PATCH": "write:investigations",
+    }
 
     @extend_schema(request=InvestigationUpdateSerializer, responses={200: InvestigationSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -104,8 +109,11 @@ class InvestigationViewSet(
             if "assignee" in data:
                 changes["assignee"] = assignee_named(investigation, data["assignee"])
             investigation = update_investigation(
-                user=request.user, investigation=investigation, client_ip=client_ip_of(request),
-                api_token_id=_token_id(request), **changes,
+                user=request.user,
+                investigation=investigation,
+                client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
+                **changes,
             )
         except RunRequestInvalid as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from exc
@@ -120,9 +128,13 @@ class InvestigationViewSet(
             body = NoteSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             try:
-                note = add_note(user=request.user, investigation=investigation,
-                                text=body.validated_data["text"],
-                                client_ip=client_ip_of(request), api_token_id=_token_id(request))
+                note = add_note(
+                    user=request.user,
+                    investigation=investigation,
+                    text=body.validated_data["text"],
+                    client_ip=client_ip_of(request),
+                    api_token_id=_token_id(request),
+                )
             except RunRequestInvalid as exc:
                 raise serializers.ValidationError({"text": str(exc)}) from exc
             return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
@@ -145,16 +157,19 @@ class InvestigationViewSet(
             investigations = form.filter(investigations)
         return investigations
 
-    @extend_schema(parameters=[
-        OpenApiParameter("q", str, description="Words in the title or description."),
-        OpenApiParameter("status", str, enum=list(InvestigationStatus.values)),
-        OpenApiParameter("owner", str, description="Part of the owner's username."),
-        OpenApiParameter("assignee", str,
-                         description="`me`, `none` (unassigned) or a username."),
-        OpenApiParameter("tag", str, description="A tag name."),
-        OpenApiParameter("account", int, description="Runs read this AWS account (its id)."),
-        OpenApiParameter("since", OpenApiTypes.DATE, description="Updated on or after."),
-    ])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="Words in the title or description."),
+            OpenApiParameter("status", str, enum=list(InvestigationStatus.values)),
+            OpenApiParameter("owner", str, description="Part of the owner's username."),
+            OpenApiParameter(
+                "assignee", str, description="`me`, `none` (unassigned) or a username."
+            ),
+            OpenApiParameter("tag", str, description="A tag name."),
+            OpenApiParameter("account", int, description="Runs read this AWS account (its id)."),
+            OpenApiParameter("since", OpenApiTypes.DATE, description="Updated on or after."),
+        ]
+    )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -175,9 +190,7 @@ class InvestigationViewSet(
             raise serializers.ValidationError({"detail": str(exc)}) from exc
 
 
-class QueryRunViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class QueryRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = QueryRunSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
     required_scopes = {"GET": "read:investigations", "POST": "write:runs"}
@@ -198,11 +211,16 @@ class QueryRunViewSet(
             runs = form.filter(runs)
         return runs
 
-    @extend_schema(request={"multipart/form-data": QueryRunCreateSerializer}, responses={
-        202: QueryRunSerializer,
-        422: OpenApiResponse(DetailSerializer, description="The Idempotency-Key was used "
-                                                            "for a different request."),
-    })
+    @extend_schema(
+        request={"multipart/form-data": QueryRunCreateSerializer},
+        responses={
+            202: QueryRunSerializer,
+            422: OpenApiResponse(
+                DetailSerializer,
+                description="The Idempotency-Key was used for a different request.",
+            ),
+        },
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = QueryRunCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -241,41 +259,57 @@ class QueryRunViewSet(
     @action(detail=False, methods=["get"])
     def changes(self, request: Request) -> Response:
         """Status changes of runs, each exactly once, in commit order."""
-        return change_feed(self.get_queryset(), request, QueryRunSerializer,
-                           self.get_serializer_context())
+        return change_feed(
+            self.get_queryset(), request, QueryRunSerializer, self.get_serializer_context()
+        )
 
-    @extend_schema(request=None, responses={
-        200: QueryRunSerializer,
-        409: OpenApiResponse(DetailSerializer, description="The run has already finished."),
-    })
+    @extend_schema(
+        request=None,
+        responses={
+            200: QueryRunSerializer,
+            409: OpenApiResponse(DetailSerializer, description="The run has already finished."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
         try:
-            run = cancel_run(user=request.user, run=run, client_ip=client_ip_of(request),
-                             api_token_id=_token_id(request))
+            run = cancel_run(
+                user=request.user,
+                run=run,
+                client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
+            )
         except RunRequestInvalid as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(QueryRunSerializer(run, context={"request": request}).data)
 
-    @extend_schema(operation_id="runs_results_list",
-                   responses={200: RunResultSummarySerializer(many=True)})
+    @extend_schema(
+        operation_id="runs_results_list", responses={200: RunResultSummarySerializer(many=True)}
+    )
     @action(detail=True, methods=["get"], url_path="results", pagination_class=None)
     def results(self, request: Request, pk: str | None = None) -> Response:
         run = self.get_object()
-        results = (RunResult.objects.filter(run=run)
-                   .exclude(analysis__in=hidden_analyses(request)).order_by("position"))
+        results = (
+            RunResult.objects.filter(run=run)
+            .exclude(analysis__in=hidden_analyses(request))
+            .order_by("position")
+        )
         return Response(
             RunResultSummarySerializer(results, many=True, context={"request": request}).data
         )
 
-
     @extend_schema(
         operation_id="runs_compare",
-        parameters=[OpenApiParameter(
-            "with", int, required=True,
-            description="The run to compare with: any run you can read. The earlier of the two "
-                        "is `before`.")],
+        parameters=[
+            OpenApiParameter(
+                "with",
+                int,
+                required=True,
+                description="The run to compare with: any run you can read. The earlier of the two "
+                "is `before`.",
+            )
+        ],
         responses={200: RunComparisonSerializer},
     )
     @action(detail=True, methods=["get"])
@@ -307,14 +341,24 @@ class RunResultViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="runs_result_rows",
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int),
-                    OpenApiParameter("sort", str,
-                                     description="Order every row by a column before paging: "
-                                                 "`bytes` ascending, `-bytes` descending; "
-                                                 "unknown columns keep the rank order. "
-                                                 "Downloads always come in rank order."),
-                    OpenApiParameter("format", str, enum=list(EXPORT_FORMATS),
-                                     description="Download every row instead of a page.")],
+        parameters=[
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+            OpenApiParameter(
+                "sort",
+                str,
+                description="Order every row by a column before paging: "
+                "`bytes` ascending, `-bytes` descending; "
+                "unknown columns keep the rank order. "
+                "Downloads always come in rank order.",
+            ),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=list(EXPORT_FORMATS),
+                description="Download every row instead of a page.",
+            ),
+        ],
         responses={200: ResultPageSerializer},
     )
     def retrieve(self, request: Request, run_pk: str, analysis: str) -> Response:
@@ -322,8 +366,9 @@ class RunResultViewSet(viewsets.ViewSet):
         if run is None:
             raise Http404("No such run.")
         if analysis in hidden_analyses(request):
-            raise PermissionDenied("Detection rows are findings: this API token needs the "
-                                   "read:findings scope as well.")
+            raise PermissionDenied(
+                "Detection rows are findings: this API token needs the read:findings scope as well."
+            )
         result = RunResult.objects.filter(run=run, analysis=analysis).first()
         if result is None:
             raise Http404("This run has no such result.")
@@ -359,9 +404,7 @@ class RunResultViewSet(viewsets.ViewSet):
         )
 
 
-class FindingViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Findings the caller can see. Filters: `investigation`, `run`, `type`, `status`,
     `min_severity`, `updated_since` (ISO time); ordered by (`updated_at`, `id`).
     For polling, use `changes/?cursor=`: every change exactly once, in commit order."""
@@ -377,8 +420,9 @@ class FindingViewSet(
     )
     @action(detail=False, methods=["get"])
     def changes(self, request: Request) -> Response:
-        return change_feed(self.get_queryset(), request, FindingSerializer,
-                           self.get_serializer_context())
+        return change_feed(
+            self.get_queryset(), request, FindingSerializer, self.get_serializer_context()
+        )
 
     @extend_schema(request=FindingStatusSerializer, responses={200: FindingSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -390,27 +434,37 @@ class FindingViewSet(
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
-            assignee = (assignee_named(finding.investigation, data["assignee"])
-                        if "assignee" in data else UNCHANGED)
+            assignee = (
+                assignee_named(finding.investigation, data["assignee"])
+                if "assignee" in data
+                else UNCHANGED
+            )
             finding = triage_findings(
-                user=request.user, findings=[finding], status=data.get("status"),
-                assignee=assignee, comment=data.get("comment") or "",
-                client_ip=client_ip_of(request), api_token_id=_token_id(request),
+                user=request.user,
+                findings=[finding],
+                status=data.get("status"),
+                assignee=assignee,
+                comment=data.get("comment") or "",
+                client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
             )[0]
         except RunRequestInvalid as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from exc
         return Response(FindingSerializer(finding).data)
 
-    @extend_schema(parameters=[
-        OpenApiParameter("format", str, enum=["json", "ocsf"]),
-        OpenApiParameter("investigation", int, description="Findings of this investigation."),
-        OpenApiParameter("run", int, description="Findings a run found."),
-        OpenApiParameter("type", str, description="A finding type, e.g. `Recon:EC2/Portscan`."),
-        OpenApiParameter("status", str, enum=list(FindingStatus.values)),
-        OpenApiParameter("min_severity", float),
-        OpenApiParameter("updated_since", OpenApiTypes.DATETIME,
-                         description="Changed after this time."),
-    ])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["json", "ocsf"]),
+            OpenApiParameter("investigation", int, description="Findings of this investigation."),
+            OpenApiParameter("run", int, description="Findings a run found."),
+            OpenApiParameter("type", str, description="A finding type, e.g. `Recon:EC2/Portscan`."),
+            OpenApiParameter("status", str, enum=list(FindingStatus.values)),
+            OpenApiParameter("min_severity", float),
+            OpenApiParameter(
+                "updated_since", OpenApiTypes.DATETIME, description="Changed after this time."
+            ),
+        ]
+    )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if request.query_params.get("format") == "ocsf":
             page = self.paginate_queryset(self.get_queryset().select_related("run"))
@@ -453,8 +507,11 @@ class ReferenceTableViewSet(
 
     serializer_class = ReferenceTableSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
-                       "PATCH": "write:investigations"}
+    required_scopes = {
+        "GET": "read:investigations",
+        "POST": "write:investigations",
+        "PATCH": "write:investigations",
+    }
     queryset = ReferenceTable.objects.select_related("created_by").order_by("kind", "name")
 
     @extend_schema(request=ReferenceSharingSerializer, responses={200: ReferenceTableSerializer})
@@ -463,23 +520,32 @@ class ReferenceTableViewSet(
         table = self.get_object()
         body = ReferenceSharingSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        table = set_shared_editable(user=request.user, table=table,
-                                    shared_editable=body.validated_data["shared_editable"],
-                                    client_ip=client_ip_of(request),
-                                    api_token_id=_token_id(request))
+        table = set_shared_editable(
+            user=request.user,
+            table=table,
+            shared_editable=body.validated_data["shared_editable"],
+            client_ip=client_ip_of(request),
+            api_token_id=_token_id(request),
+        )
         return Response(ReferenceTableSerializer(table).data)
 
-    @extend_schema(request={"multipart/form-data": ReferenceUploadSerializer},
-                   responses={201: ReferenceVersionSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ReferenceUploadSerializer},
+        responses={201: ReferenceVersionSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = ReferenceUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
             data = body.validated_data
             version = upload_reference_version(
-                user=request.user, kind=data["kind"], name=data["name"],
-                description=data["description"], upload=data["file"],
-                client_ip=client_ip_of(request), api_token_id=_token_id(request),
+                user=request.user,
+                kind=data["kind"],
+                name=data["name"],
+                description=data["description"],
+                upload=data["file"],
+                client_ip=client_ip_of(request),
+                api_token_id=_token_id(request),
             )
         except ReferenceUploadRejected as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from exc
@@ -489,8 +555,11 @@ class ReferenceTableViewSet(
     @action(detail=True, methods=["get"], pagination_class=None)
     def versions(self, request: Request, pk: str | None = None) -> Response:
         table = self.get_object()
-        return Response(ReferenceVersionSerializer(
-            table.versions.select_related("table", "uploaded_by"), many=True).data)
+        return Response(
+            ReferenceVersionSerializer(
+                table.versions.select_related("table", "uploaded_by"), many=True
+            ).data
+        )
 
 
 class EntityTotalsSerializer(serializers.Serializer):
@@ -525,8 +594,11 @@ class EntityTrafficSerializer(serializers.Serializer):
 
     def get_fields(self) -> dict[str, Any]:
         # `in` is a Python keyword: added here rather than as class attributes.
-        return {**super().get_fields(), "in": EntityTotalsSerializer(),
-                "out": EntityTotalsSerializer()}
+        return {
+            **super().get_fields(),
+            "in": EntityTotalsSerializer(),
+            "out": EntityTotalsSerializer(),
+        }
 
 
 class EntityLabelSerializer(serializers.Serializer):
@@ -556,7 +628,8 @@ class EntityReportSerializer(serializers.Serializer):
     traffic = EntityTrafficSerializer(many=True)
     stored_results_only = serializers.ListField(
         child=serializers.IntegerField(),
-        help_text="Runs mentioning it whose flow-cache entry is gone.")
+        help_text="Runs mentioning it whose flow-cache entry is gone.",
+    )
 
 
 class EntityView(APIView):
@@ -568,10 +641,12 @@ class EntityView(APIView):
     permission_classes = [IsAuthenticated, TokenHasScope]
     required_scopes = {"GET": "read:investigations"}
 
-    @extend_schema(responses={
-        200: EntityReportSerializer,
-        400: OpenApiResponse(DetailSerializer, description="Not an IP address."),
-    })
+    @extend_schema(
+        responses={
+            200: EntityReportSerializer,
+            400: OpenApiResponse(DetailSerializer, description="Not an IP address."),
+        }
+    )
     def get(self, request: Request, address: str) -> Response:
         try:
             report = entity_report(request.user, address)
@@ -581,23 +656,38 @@ class EntityView(APIView):
         if "detections" in hidden_analyses(request):
             # A token without read:findings sees no findings here either.
             findings, findings_total = [], 0
-        return Response({
-            "address": report.address,
-            "first_seen": report.first_seen,
-            "last_seen": report.last_seen,
-            "labels": [{"source": label.source, "label": label.text, "run": label.run_id}
-                       for label in report.labels],
-            "findings": FindingSerializer(findings, many=True).data,
-            "findings_total": findings_total,
-            "runs": [{"run": m.run_id, "investigation": m.investigation_id,
-                      "analysis": m.analysis, "rows": m.rows} for m in report.mentions],
-            "runs_truncated": report.mentions_truncated,
-            "traffic": [{"run": cached.run.pk, "source": "flow cache",
-                         **{key: value for key, value in cached.activity.items()
-                            if key != "bars"}}
-                        for cached in report.cached],
-            "stored_results_only": report.uncached_runs,
-        })
+        return Response(
+            {
+                "address": report.address,
+                "first_seen": report.first_seen,
+                "last_seen": report.last_seen,
+                "labels": [
+                    {"source": label.source, "label": label.text, "run": label.run_id}
+                    for label in report.labels
+                ],
+                "findings": FindingSerializer(findings, many=True).data,
+                "findings_total": findings_total,
+                "runs": [
+                    {
+                        "run": m.run_id,
+                        "investigation": m.investigation_id,
+                        "analysis": m.analysis,
+                        "rows": m.rows,
+                    }
+                    for m in report.mentions
+                ],
+                "runs_truncated": report.mentions_truncated,
+                "traffic": [
+                    {
+                        "run": cached.run.pk,
+                        "source": "flow cache",
+                        **{key: value for key, value in cached.activity.items() if key != "bars"},
+                    }
+                    for cached in report.cached
+                ],
+                "stored_results_only": report.uncached_runs,
+            }
+        )
 
 
 class DetectionViewSet(viewsets.ViewSet):

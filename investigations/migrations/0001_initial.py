@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,197 +14,472 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='WhoisRecord',
+            name="WhoisRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ip', models.GenericIPAddressField(unique=True)),
-                ('status', models.CharField(max_length=16)),
-                ('info', models.JSONField()),
-                ('fetched_at', models.DateTimeField(auto_now=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ip", models.GenericIPAddressField(unique=True)),
+                ("status", models.CharField(max_length=16)),
+                ("info", models.JSONField()),
+                ("fetched_at", models.DateTimeField(auto_now=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Investigation',
+            name="Investigation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed')], default='open', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('members', models.ManyToManyField(blank=True, related_name='shared_investigations', to=settings.AUTH_USER_MODEL)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_investigations', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("closed", "Closed")],
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="shared_investigations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_investigations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
+                "ordering": ["-updated_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Note',
+            name="Note",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notes', to='investigations.investigation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notes",
+                        to="investigations.investigation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ReferenceTable',
+            name="ReferenceTable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('lookup', 'Lookup table (port/protocol → tag)'), ('cidr', 'CIDR table (ranges → labels)'), ('known_hosts', 'Known hosts (IP → alias)')], max_length=16)),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("lookup", "Lookup table (port/protocol → tag)"),
+                            ("cidr", "CIDR table (ranges → labels)"),
+                            ("known_hosts", "Known hosts (IP → alias)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['kind', 'name'],
+                "ordering": ["kind", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ReferenceTableVersion',
+            name="ReferenceTableVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('uploaded_at', models.DateTimeField(auto_now_add=True)),
-                ('original_name', models.CharField(max_length=255)),
-                ('sha256', models.CharField(max_length=64)),
-                ('file_format', models.CharField(help_text='How the file was read.', max_length=32)),
-                ('row_count', models.PositiveIntegerField()),
-                ('data', models.JSONField(help_text='The parsed entries, as the analyzers take them.')),
-                ('table', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='investigations.referencetable')),
-                ('uploaded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("uploaded_at", models.DateTimeField(auto_now_add=True)),
+                ("original_name", models.CharField(max_length=255)),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "file_format",
+                    models.CharField(help_text="How the file was read.", max_length=32),
+                ),
+                ("row_count", models.PositiveIntegerField()),
+                (
+                    "data",
+                    models.JSONField(help_text="The parsed entries, as the analyzers take them."),
+                ),
+                (
+                    "table",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="versions",
+                        to="investigations.referencetable",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['table', '-number'],
+                "ordering": ["table", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='QueryRun',
+            name="QueryRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('analyses', models.JSONField(default=list)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('source', models.CharField(choices=[('file', 'Uploaded file'), ('s3', 'S3 bucket'), ('cloudwatch', 'CloudWatch Logs')], default='file', max_length=16)),
-                ('source_config', models.JSONField(blank=True, default=dict)),
-                ('window_start', models.DateTimeField(blank=True, null=True)),
-                ('window_end', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('stage', models.CharField(blank=True, max_length=200)),
-                ('error', models.TextField(blank=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='How many times a worker has started this run.')),
-                ('worker', models.CharField(blank=True, help_text='The worker that ran it last.', max_length=200)),
-                ('change_number', models.BigIntegerField(db_index=True, default=0, help_text='Commit-ordered number of the last status change.')),
-                ('records', models.JSONField(blank=True, default=dict)),
-                ('data_read', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='investigations.investigation')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='query_runs', to=settings.AUTH_USER_MODEL)),
-                ('reference_versions', models.ManyToManyField(blank=True, help_text='The exact reference-table versions this run used.', related_name='runs', to='investigations.referencetableversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("analyses", models.JSONField(default=list)),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("file", "Uploaded file"),
+                            ("s3", "S3 bucket"),
+                            ("cloudwatch", "CloudWatch Logs"),
+                        ],
+                        default="file",
+                        max_length=16,
+                    ),
+                ),
+                ("source_config", models.JSONField(blank=True, default=dict)),
+                ("window_start", models.DateTimeField(blank=True, null=True)),
+                ("window_end", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("stage", models.CharField(blank=True, max_length=200)),
+                ("error", models.TextField(blank=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="How many times a worker has started this run."
+                    ),
+                ),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="The worker that ran it last.", max_length=200
+                    ),
+                ),
+                (
+                    "change_number",
+                    models.BigIntegerField(
+                        db_index=True,
+                        default=0,
+                        help_text="Commit-ordered number of the last status change.",
+                    ),
+                ),
+                ("records", models.JSONField(blank=True, default=dict)),
+                ("data_read", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="investigations.investigation",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="query_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reference_versions",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="The exact reference-table versions this run used.",
+                        related_name="runs",
+                        to="investigations.referencetableversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RunResult',
+            name="RunResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('analysis', models.CharField(max_length=100)),
-                ('title', models.CharField(max_length=200)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('columns', models.JSONField(default=list)),
-                ('row_count', models.PositiveIntegerField(default=0)),
-                ('total_groups', models.PositiveIntegerField(default=0)),
-                ('truncated', models.BooleanField(default=False)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('annotations', models.JSONField(blank=True, default=dict, help_text='Per address: alias, kind, organisation (WHOIS).')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='investigations.queryrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("analysis", models.CharField(max_length=100)),
+                ("title", models.CharField(max_length=200)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("columns", models.JSONField(default=list)),
+                ("row_count", models.PositiveIntegerField(default=0)),
+                ("total_groups", models.PositiveIntegerField(default=0)),
+                ("truncated", models.BooleanField(default=False)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                (
+                    "annotations",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Per address: alias, kind, organisation (WHOIS).",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="results",
+                        to="investigations.queryrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'position'],
+                "ordering": ["run", "position"],
             },
         ),
         migrations.CreateModel(
-            name='ResultRow',
+            name="ResultRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('data', models.JSONField()),
-                ('result', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='investigations.runresult')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("data", models.JSONField()),
+                (
+                    "result",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rows",
+                        to="investigations.runresult",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['result', 'position'],
+                "ordering": ["result", "position"],
             },
         ),
         migrations.CreateModel(
-            name='UploadedLog',
+            name="UploadedLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('original_name', models.CharField(max_length=255)),
-                ('storage_key', models.CharField(max_length=100, unique=True)),
-                ('size', models.BigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('purged_at', models.DateTimeField(blank=True, help_text='When retention removed the file (its hash stays).', null=True)),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='uploads', to='investigations.investigation')),
-                ('uploaded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("original_name", models.CharField(max_length=255)),
+                ("storage_key", models.CharField(max_length=100, unique=True)),
+                ("size", models.BigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "purged_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When retention removed the file (its hash stays).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="uploads",
+                        to="investigations.investigation",
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='queryrun',
-            name='uploads',
-            field=models.ManyToManyField(blank=True, related_name='runs', to='investigations.uploadedlog'),
+            model_name="queryrun",
+            name="uploads",
+            field=models.ManyToManyField(
+                blank=True, related_name="runs", to="investigations.uploadedlog"
+            ),
         ),
         migrations.CreateModel(
-            name='Finding',
+            name="Finding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(db_index=True, max_length=100)),
-                ('severity', models.DecimalField(decimal_places=1, max_digits=3)),
-                ('title', models.CharField(max_length=300)),
-                ('explanation', models.TextField(blank=True)),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('first_seen', models.DateTimeField(blank=True, null=True)),
-                ('last_seen', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('acknowledged', 'Acknowledged'), ('false_positive', 'False positive'), ('resolved', 'Resolved')], default='open', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('change_number', models.BigIntegerField(default=0, help_text='Commit-ordered number of the last change (for incremental pulls).')),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='investigations.investigation')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='investigations.queryrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("type", models.CharField(db_index=True, max_length=100)),
+                ("severity", models.DecimalField(decimal_places=1, max_digits=3)),
+                ("title", models.CharField(max_length=300)),
+                ("explanation", models.TextField(blank=True)),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                ("first_seen", models.DateTimeField(blank=True, null=True)),
+                ("last_seen", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("acknowledged", "Acknowledged"),
+                            ("false_positive", "False positive"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="open",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "change_number",
+                    models.BigIntegerField(
+                        default=0,
+                        help_text="Commit-ordered number of the last change (for incremental pulls).",
+                    ),
+                ),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="investigations.investigation",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="investigations.queryrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-severity', '-last_seen', '-id'],
-                'indexes': [models.Index(fields=['updated_at', 'id'], name='investigati_updated_26bc85_idx'), models.Index(fields=['change_number', 'id'], name='investigati_change__e7d7df_idx')],
+                "ordering": ["-severity", "-last_seen", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["updated_at", "id"], name="investigati_updated_26bc85_idx"
+                    ),
+                    models.Index(
+                        fields=["change_number", "id"], name="investigati_change__e7d7df_idx"
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='referencetableversion',
-            constraint=models.UniqueConstraint(fields=('table', 'number'), name='unique_table_version'),
+            model_name="referencetableversion",
+            constraint=models.UniqueConstraint(
+                fields=("table", "number"), name="unique_table_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='runresult',
-            constraint=models.UniqueConstraint(fields=('run', 'analysis'), name='one_result_per_analysis'),
+            model_name="runresult",
+            constraint=models.UniqueConstraint(
+                fields=("run", "analysis"), name="one_result_per_analysis"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resultrow',
-            constraint=models.UniqueConstraint(fields=('result', 'position'), name='unique_row_position'),
+            model_name="resultrow",
+            constraint=models.UniqueConstraint(
+                fields=("result", "position"), name="unique_row_position"
+            ),
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('investigations', '0001_initial'),
+        ("investigations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='queryrun',
-            name='records_so_far',
-            field=models.BigIntegerField(default=0, help_text='Flow records loaded so far, while the run is loading.'),
+            model_name="queryrun",
+            name="records_so_far",
+            field=models.BigIntegerField(
+                default=0, help_text="Flow records loaded so far, while the run is loading."
+            ),
         ),
     ]

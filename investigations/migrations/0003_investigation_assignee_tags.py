@@ -6,33 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('investigations', '0002_run_records_so_far'),
+        ("investigations", "0002_run_records_so_far"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='investigation',
-            name='assignee',
-            field=models.ForeignKey(blank=True, help_text='Who is working on it now: always the owner or a member.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_investigations', to=settings.AUTH_USER_MODEL),
+            model_name="investigation",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who is working on it now: always the owner or a member.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_investigations",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=50, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='tag_name_not_empty')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("name", ""), _negated=True), name="tag_name_not_empty"
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='investigation',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='investigations', to='investigations.tag'),
+            model_name="investigation",
+            name="tags",
+            field=models.ManyToManyField(
+                blank=True, related_name="investigations", to="investigations.tag"
+            ),
         ),
     ]

@@ -4,20 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('investigations', '0003_investigation_assignee_tags'),
+        ("investigations", "0003_investigation_assignee_tags"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='queryrun',
-            name='parts_done',
+            model_name="queryrun",
+            name="parts_done",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='queryrun',
-            name='parts_total',
-            field=models.PositiveSmallIntegerField(default=0, help_text="In how many parts other workers fetch this run's data (0: none)."),
+            model_name="queryrun",
+            name="parts_total",
+            field=models.PositiveSmallIntegerField(
+                default=0,
+                help_text="In how many parts other workers fetch this run's data (0: none).",
+            ),
         ),
     ]

@@ -6,21 +6,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('investigations', '0004_run_parts'),
+        ("investigations", "0004_run_parts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='finding',
-            name='assignee',
-            field=models.ForeignKey(blank=True, help_text="Who triages it: the investigation's owner or a member.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_findings', to=settings.AUTH_USER_MODEL),
+            model_name="finding",
+            name="assignee",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who triages it: the investigation's owner or a member.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="assigned_findings",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='finding',
-            name='triage_comment',
-            field=models.TextField(blank=True, help_text='The last triage comment (every one is in the timeline).'),
+            model_name="finding",
+            name="triage_comment",
+            field=models.TextField(
+                blank=True, help_text="The last triage comment (every one is in the timeline)."
+            ),
         ),
     ]

@@ -4,7 +4,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("investigations", "0005_finding_triage_assignee_comment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

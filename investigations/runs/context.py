@@ -71,8 +71,10 @@ class RunContext:
         window = self.window
         if window is None:
             return [None, None]
-        return [window.start.isoformat() if window.start else None,
-                window.end.isoformat() if window.end else None]
+        return [
+            window.start.isoformat() if window.start else None,
+            window.end.isoformat() if window.end else None,
+        ]
 
     def cache_key(self, part: tuple[int, int] | None = None) -> str:
         """The flow cache key of the data the run reads (or of one part: (index, count))."""
@@ -81,19 +83,28 @@ class RunContext:
             return cache_key(kind="file", window=self.window_key(), uploads=uploads)
         flow_log = self.flow_log
         return cache_key(
-            kind=self.config["kind"], account=self.account.account_id,
+            kind=self.config["kind"],
+            account=self.account.account_id,
             flow_log=flow_log.get("flow_log_id"),
-            location=[flow_log.get("log_group_name"), flow_log.get("s3_bucket"),
-                      flow_log.get("s3_prefix")],
-            log_format=flow_log.get("log_format"), interfaces=sorted(self.interfaces),
-            window=self.window_key(), **({"part": list(part)} if part else {}),
+            location=[
+                flow_log.get("log_group_name"),
+                flow_log.get("s3_bucket"),
+                flow_log.get("s3_prefix"),
+            ],
+            log_format=flow_log.get("log_format"),
+            interfaces=sorted(self.interfaces),
+            window=self.window_key(),
+            **({"part": list(part)} if part else {}),
         )
 
     def engine_options(self) -> dict[str, Any]:
         """How every DuckDB engine of the run is opened: the memory and thread limits from the
         settings, spilling into the run's scratch folder."""
-        return {"memory_limit": settings.ENGINE_MEMORY_LIMIT, "threads": settings.ENGINE_THREADS,
-                "temp_directory": str(self.scratch)}
+        return {
+            "memory_limit": settings.ENGINE_MEMORY_LIMIT,
+            "threads": settings.ENGINE_THREADS,
+            "temp_directory": str(self.scratch),
+        }
 
     def role(self, purpose: str) -> tuple[Any, Any]:
         """The account's role assumed as the analyst who asked for the run (audited with
@@ -102,19 +113,28 @@ class RunContext:
         from accounts.services import assume_account_role
 
         aws_settings = portal_aws_settings()
-        role = assume_account_role(user=self.run.requested_by, account=self.account,
-                                   purpose=purpose, aws_settings=aws_settings)
+        role = assume_account_role(
+            user=self.run.requested_by,
+            account=self.account,
+            purpose=purpose,
+            aws_settings=aws_settings,
+        )
         return role, aws_settings
 
     def window_read(self) -> list[str | None]:
         """The window as the run's `data_read` records it."""
         run = self.run
-        return [run.window_start.isoformat() if run.window_start else None,
-                run.window_end.isoformat() if run.window_end else None]
+        return [
+            run.window_start.isoformat() if run.window_start else None,
+            run.window_end.isoformat() if run.window_end else None,
+        ]
 
 
 def flow_cache() -> FlowCache:
     # An entry being built belongs to a live run until the run's hard time limit has passed.
-    return FlowCache(str(settings.FLOW_CACHE_DIR), max_bytes=settings.FLOW_CACHE_MAX_BYTES,
-                     max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS,
-                     stale_seconds=settings.CELERY_TASK_TIME_LIMIT + 600)
+    return FlowCache(
+        str(settings.FLOW_CACHE_DIR),
+        max_bytes=settings.FLOW_CACHE_MAX_BYTES,
+        max_age_seconds=settings.FLOW_CACHE_MAX_AGE_SECONDS,
+        stale_seconds=settings.CELERY_TASK_TIME_LIMIT + 600,
+    )

@@ -43,7 +43,10 @@ def release_slot(run: QueryRun) -> None:
 
 
 def succeed(
-    run: QueryRun, *, results: Sequence[AnalysisResult], records: dict[str, Any],
+    run: QueryRun,
+    *,
+    results: Sequence[AnalysisResult],
+    records: dict[str, Any],
     data_read: dict[str, Any],
 ) -> bool:
     """All result tables, findings and the succeeded status in one transaction: a run's results
@@ -58,11 +61,16 @@ def succeed(
         # The findings become visible to pollers with the run's (commit-ordered) change number.
         Finding.objects.filter(run=run).update(change_number=run.change_number)
         findings = list(Finding.objects.filter(run=run).order_by("-severity", "pk"))
-        audit.record(actor=None, action="run.succeeded", target=run, details={
-            "records": {name: records.get(name) for name in _RECORD_COUNTS},
-            "results": {result.name: result.total_groups for result in results},
-            "findings": sum(len(result.findings) for result in results),
-        })
+        audit.record(
+            actor=None,
+            action="run.succeeded",
+            target=run,
+            details={
+                "records": {name: records.get(name) for name in _RECORD_COUNTS},
+                "results": {result.name: result.total_groups for result in results},
+                "findings": sum(len(result.findings) for result in results),
+            },
+        )
         _finish(run, findings=findings)
     return True
 
@@ -79,7 +87,11 @@ def fail(run: QueryRun, *, error: str, records: dict[str, Any] | None = None) ->
 
 
 def cancel(
-    run: QueryRun, *, actor: Any = None, reason: str = "", client_ip: str | None = None,
+    run: QueryRun,
+    *,
+    actor: Any = None,
+    reason: str = "",
+    client_ip: str | None = None,
     api_token_id: int | None = None,
 ) -> bool:
     """The run stops as cancelled: at once when still queued (`actor` is who cancelled it), or
@@ -88,9 +100,14 @@ def cancel(
         audit.lock_ordered_writes()
         if not run.mark_cancelled():
             return False
-        audit.record(actor=actor, action="run.cancelled", target=run,
-                     details={"reason": reason} if reason else {}, client_ip=client_ip,
-                     api_token_id=api_token_id)
+        audit.record(
+            actor=actor,
+            action="run.cancelled",
+            target=run,
+            details={"reason": reason} if reason else {},
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+        )
         _finish(run)
     return True
 
@@ -102,8 +119,12 @@ def requeue(run: QueryRun, *, reason: str) -> bool:
         audit.lock_ordered_writes()
         if not run.requeue(reason=reason):
             return False
-        audit.record(actor=None, action="run.requeued", target=run,
-                     details={"reason": reason, "attempts": run.attempts})
+        audit.record(
+            actor=None,
+            action="run.requeued",
+            target=run,
+            details={"reason": reason, "attempts": run.attempts},
+        )
         release_slot(run)
         queue.execute_on_commit(run.pk)
     return True
@@ -112,18 +133,34 @@ def requeue(run: QueryRun, *, reason: str) -> bool:
 def _finish(run: QueryRun, *, findings: Sequence[Finding] = ()) -> None:
     """What every ending does after its audit event: tell the webhooks, free the slot."""
     audience = run.investigation.audience()
-    emit("run.finished", {
-        "run": run.pk, "investigation": run.investigation_id, "status": run.status,
-        "analyses": run.analyses, "error": run.error or None,
-        "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},
-        "findings": len(findings), "url": run.get_absolute_url(),
-    }, recipients=audience)
+    emit(
+        "run.finished",
+        {
+            "run": run.pk,
+            "investigation": run.investigation_id,
+            "status": run.status,
+            "analyses": run.analyses,
+            "error": run.error or None,
+            "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},
+            "findings": len(findings),
+            "url": run.get_absolute_url(),
+        },
+        recipients=audience,
+    )
     for finding in findings[:MAX_FINDING_EVENTS]:
-        emit("finding.created", {
-            "finding": finding.pk, "run": run.pk, "investigation": run.investigation_id,
-            "type": finding.type, "severity": float(finding.severity), "title": finding.title,
-            "evidence": finding.evidence,
-        }, recipients=audience)
+        emit(
+            "finding.created",
+            {
+                "finding": finding.pk,
+                "run": run.pk,
+                "investigation": run.investigation_id,
+                "type": finding.type,
+                "severity": float(finding.severity),
+                "title": finding.title,
+                "evidence": finding.evidence,
+            },
+            recipients=audience,
+        )
     release_slot(run)
 
 
@@ -134,10 +171,19 @@ def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> None:
     for result in results:
         data = result.to_dict()
         # The primary table under the analysis name, further ones as "<name>:<table>".
-        tables = [(data["name"], data["title"], data, data.get("annotations") or {},
-                   data.get("summary") or {})]
-        tables += [(f"{data['name']}:{t['name']}", t.get("title") or t["name"], t, {}, {})
-                   for t in data.get("tables") or []]
+        tables = [
+            (
+                data["name"],
+                data["title"],
+                data,
+                data.get("annotations") or {},
+                data.get("summary") or {},
+            )
+        ]
+        tables += [
+            (f"{data['name']}:{t['name']}", t.get("title") or t["name"], t, {}, {})
+            for t in data.get("tables") or []
+        ]
         for analysis, title, table, labels, summary in tables:
             rows = table["rows"]
             kept = rows[:limit]

@@ -92,8 +92,11 @@ def _analyse(run: QueryRun, pick: Callable[[RunContext], Engine]) -> bool:
         records = _records(stats, skipped, engine)
         read = loaded.read
         if stats is not None:
-            read.update(window=ctx.window_read(), first_seen=records.get("first_seen"),
-                        last_seen=records.get("last_seen"))
+            read.update(
+                window=ctx.window_read(),
+                first_seen=records.get("first_seen"),
+                last_seen=records.get("last_seen"),
+            )
         else:
             read["window"] = ctx.window_read()
         progress(96, "Saving results", force=True)
@@ -128,8 +131,11 @@ def _run_analyses(
     results = []
     low, high = loaded.share
     for index, analyzer in enumerate(runnable):
-        progress(low + (high - low) * index / max(1, len(runnable)),
-                 f"{loaded.stage}: {analyzer.title}", force=True)
+        progress(
+            low + (high - low) * index / max(1, len(runnable)),
+            f"{loaded.stage}: {analyzer.title}",
+            force=True,
+        )
         result = loaded.source.run(analyzer.name, ctx.params)
         enricher.annotate(result)
         results.append(result)
@@ -181,7 +187,10 @@ def _refuse_when_nothing_was_readable(stats: LoadStats) -> None:
 
 
 def _end_on_error(
-    run: QueryRun, exc: BaseException, *, records: dict[str, Any] | None = None,
+    run: QueryRun,
+    exc: BaseException,
+    *,
+    records: dict[str, Any] | None = None,
     part: tuple[int, int] | None = None,
 ) -> None:
     """The one mapping from what went wrong to how the run ends: a cancel cancels it, a lost
@@ -193,14 +202,21 @@ def _end_on_error(
     elif isinstance(exc, SoftTimeLimitExceeded):
         limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
         if part:
-            lifecycle.fail(run, error=f"{where} stopped after the time limit of {limit} s; "
-                           "narrow the time window.")
+            lifecycle.fail(
+                run,
+                error=f"{where} stopped after the time limit of {limit} s; narrow the time window.",
+            )
         else:
-            lifecycle.fail(run, error=f"Stopped after the time limit of {limit} s; narrow the "
-                           "time window or the files.", records=records)
+            lifecycle.fail(
+                run,
+                error=f"Stopped after the time limit of {limit} s; narrow the "
+                "time window or the files.",
+                records=records,
+            )
     elif isinstance(exc, DatabaseError):
-        logger.exception("Run %s %slost its database connection", run.pk,
-                         f"part {part[0]} " if part else "")
+        logger.exception(
+            "Run %s %slost its database connection", run.pk, f"part {part[0]} " if part else ""
+        )
         _retry_after_database_error(run, exc, records)
     elif isinstance(exc, Exception):
         logger.exception("Run %s %sfailed", run.pk, f"part {part[0]} " if part else "")
@@ -218,8 +234,10 @@ def _explain(exc: Exception) -> str:
     if isinstance(exc, OSError):
         # strerror, not str(exc): the server's paths are not the analyst's business.
         reason = exc.strerror or type(exc).__name__
-        return (f"Storage error in the portal's scratch space: {reason}. An administrator "
-                "must free or fix the data directory.")
+        return (
+            f"Storage error in the portal's scratch space: {reason}. An administrator "
+            "must free or fix the data directory."
+        )
     return f"Internal error ({type(exc).__name__}): {exc}"
 
 
@@ -234,8 +252,11 @@ def _retry_after_database_error(
     try:
         run.refresh_from_db()
         if run.attempts >= settings.RUN_MAX_ATTEMPTS:
-            lifecycle.fail(run, error=f"The run was stopped: {reason}; gave up after "
-                           f"{run.attempts} attempts.", records=records)
+            lifecycle.fail(
+                run,
+                error=f"The run was stopped: {reason}; gave up after {run.attempts} attempts.",
+                records=records,
+            )
             return
         lifecycle.requeue(run, reason=reason)
     except DatabaseError:

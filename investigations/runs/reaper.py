@@ -37,9 +37,11 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
     cutoff = now - timedelta(seconds=settings.RUN_STALE_SECONDS)
     # A run handed to parts may wait in the download or analyse queue without a beat for longer.
     parts_cutoff = now - timedelta(seconds=settings.RUN_PARTS_STALE_SECONDS)
-    stale = QueryRun.objects.filter(status=RunStatus.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    ).exclude(parts_total__gt=0, heartbeat_at__gte=parts_cutoff)
+    stale = (
+        QueryRun.objects.filter(status=RunStatus.RUNNING)
+        .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+        .exclude(parts_total__gt=0, heartbeat_at__gte=parts_cutoff)
+    )
     for run in stale:
         last = run.heartbeat_at or run.started_at
         silent = f"its worker stopped responding (last heartbeat {last:%Y-%m-%d %H:%M:%S} UTC)"
@@ -53,8 +55,9 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
         elif lifecycle.requeue(run, reason=silent):
             report.requeued.append(run.pk)
     resend_before = now - timedelta(seconds=settings.RUN_RESEND_QUEUED_SECONDS)
-    for pk in QueryRun.objects.filter(status=RunStatus.QUEUED, updated_at__lt=resend_before
-                                      ).values_list("pk", flat=True):
+    for pk in QueryRun.objects.filter(
+        status=RunStatus.QUEUED, updated_at__lt=resend_before
+    ).values_list("pk", flat=True):
         # Touch it so it is re-sent at most once per interval; the claim makes extras harmless.
         QueryRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(updated_at=now)
         queue.execute(pk)
@@ -91,14 +94,23 @@ def prune_old_data(*, now: datetime | None = None) -> PruneReport:
                 path.unlink()
             UploadedLog.objects.filter(pk=upload.pk).update(purged_at=now)
             report.uploads_purged += 1
-    running = {f"run-{pk}" for pk in QueryRun.objects.filter(
-        status=RunStatus.RUNNING).values_list("pk", flat=True)}
+    running = {
+        f"run-{pk}"
+        for pk in QueryRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True)
+    }
     for folder in Path(settings.WORK_DIR).glob("run-*"):
         if folder.name not in running:
             shutil.rmtree(folder, ignore_errors=True)
             report.scratch_removed += 1
     if report.uploads_purged or report.scratch_removed:
-        audit.record(actor=None, action="data.pruned", details={
-            "uploads_purged": report.uploads_purged, "bytes_freed": report.bytes_freed,
-            "scratch_removed": report.scratch_removed, "retention_days": days})
+        audit.record(
+            actor=None,
+            action="data.pruned",
+            details={
+                "uploads_purged": report.uploads_purged,
+                "bytes_freed": report.bytes_freed,
+                "scratch_removed": report.scratch_removed,
+                "retention_days": days,
+            },
+        )
     return report

@@ -30,13 +30,26 @@ class RunRequest:
 
     @classmethod
     def build(
-        cls, *, investigation: Any, analyses: Sequence[str], targets: Sequence[str] = (),
-        vpc_cidrs: Sequence[str] = (), port: int | None = None, top_n: int | None = None,
-        rank_by: str | None = None, sensitive_ports: dict[Any, str] | None = None,
-        thresholds: dict[str, float] | None = None, files: Sequence[Any] = (),
-        account: Any = None, instance: str = "", source: str = "auto", flow_log_id: str = "",
-        interfaces: Sequence[str] = (), engine: str = "auto",
-        window_start: datetime | None = None, window_end: datetime | None = None,
+        cls,
+        *,
+        investigation: Any,
+        analyses: Sequence[str],
+        targets: Sequence[str] = (),
+        vpc_cidrs: Sequence[str] = (),
+        port: int | None = None,
+        top_n: int | None = None,
+        rank_by: str | None = None,
+        sensitive_ports: dict[Any, str] | None = None,
+        thresholds: dict[str, float] | None = None,
+        files: Sequence[Any] = (),
+        account: Any = None,
+        instance: str = "",
+        source: str = "auto",
+        flow_log_id: str = "",
+        interfaces: Sequence[str] = (),
+        engine: str = "auto",
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
         reference_tables: Sequence[Any] = (),
     ) -> RunRequest:
         """A request from already-typed values. Targets are addresses or CIDRs (told apart
@@ -55,20 +68,30 @@ class RunRequest:
             parameters["thresholds"] = dict(thresholds)
         aws: dict[str, Any] = {}
         if account is not None:
-            aws = {"instance": instance.strip(), "source": source or "auto",
-                   "flow_log_id": flow_log_id.strip(), "interfaces": list(interfaces),
-                   "engine": engine or "auto"}
+            aws = {
+                "instance": instance.strip(),
+                "source": source or "auto",
+                "flow_log_id": flow_log_id.strip(),
+                "interfaces": list(interfaces),
+                "engine": engine or "auto",
+            }
         return cls(
-            investigation=investigation, analyses=list(analyses), parameters=parameters,
-            files=() if account is not None else list(files), window_start=window_start,
-            window_end=window_end, reference_tables=list(reference_tables), account=account,
+            investigation=investigation,
+            analyses=list(analyses),
+            parameters=parameters,
+            files=() if account is not None else list(files),
+            window_start=window_start,
+            window_end=window_end,
+            reference_tables=list(reference_tables),
+            account=account,
             aws=aws,
         )
 
     def arguments(self) -> dict[str, Any]:
         """The keyword arguments of `submit_run` (and `submit_run_idempotent`)."""
         source: dict[str, Any] = (
-            {"account": self.account, **self.aws} if self.account is not None
+            {"account": self.account, **self.aws}
+            if self.account is not None
             else {"files": self.files}
         )
         return {

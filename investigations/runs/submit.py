@@ -32,9 +32,9 @@ def known_analyses() -> list[str]:
     return [analyzer.name for analyzer in all_analyzers()]
 
 
-def validate(analyses: Sequence[str], parameters: dict[str, Any]) -> tuple[
-    list[str], dict[str, Any]
-]:
+def validate(
+    analyses: Sequence[str], parameters: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
     """Normalise analyses (expanding `all`) and parameters; RunRequestInvalid says what is wrong."""
     names = known_analyses()
     requested = list(dict.fromkeys(a.strip() for a in analyses if a.strip()))
@@ -53,8 +53,11 @@ def validate(analyses: Sequence[str], parameters: dict[str, Any]) -> tuple[
     except (TypeError, ValueError) as exc:
         raise RunRequestInvalid(str(exc)) from exc
     missing = [
-        f"{name} {reason}" for name in requested if name != "all"
-        for reason in [get_analyzer(name).missing_input(parsed)] if reason
+        f"{name} {reason}"
+        for name in requested
+        if name != "all"
+        for reason in [get_analyzer(name).missing_input(parsed)]
+        if reason
     ]
     if missing:
         raise RunRequestInvalid("Cannot run: " + "; ".join(missing) + ".")
@@ -98,9 +101,15 @@ def submit_run(
         if source not in ("auto", RunSource.S3, RunSource.CLOUDWATCH):
             raise RunRequestInvalid("The source must be auto, cloudwatch or s3.")
         aws_config, parameters, window_start, window_end = plan_aws_source(
-            user=user, account=account, instance_query=instance, source=source,
-            parameters=parameters, window_start=window_start, window_end=window_end,
-            flow_log_id=flow_log_id, interfaces=interfaces,
+            user=user,
+            account=account,
+            instance_query=instance,
+            source=source,
+            parameters=parameters,
+            window_start=window_start,
+            window_end=window_end,
+            flow_log_id=flow_log_id,
+            interfaces=interfaces,
         )
     elif not files:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
@@ -126,9 +135,17 @@ def submit_run(
         for upload in files:
             stored.append((upload, store_upload(upload)))
         return _create_run(
-            user=user, investigation=investigation, names=names, params=params, stored=stored,
-            window_start=window_start, window_end=window_end, client_ip=client_ip,
-            api_token_id=api_token_id, idempotency=idempotency, aws_config=aws_config,
+            user=user,
+            investigation=investigation,
+            names=names,
+            params=params,
+            stored=stored,
+            window_start=window_start,
+            window_end=window_end,
+            client_ip=client_ip,
+            api_token_id=api_token_id,
+            idempotency=idempotency,
+            aws_config=aws_config,
             versions=versions,
         )
     except BaseException:
@@ -143,10 +160,19 @@ class _IdempotentReplay(Exception):
 
 
 def _create_run(
-    *, user: Any, investigation: Investigation, names: list[str], params: dict[str, Any],
-    stored: list[tuple[Any, Any]], window_start: datetime | None, window_end: datetime | None,
-    client_ip: str | None, api_token_id: int | None, idempotency: tuple[str, str] | None,
-    aws_config: dict[str, Any] | None = None, versions: Sequence[Any] = (),
+    *,
+    user: Any,
+    investigation: Investigation,
+    names: list[str],
+    params: dict[str, Any],
+    stored: list[tuple[Any, Any]],
+    window_start: datetime | None,
+    window_end: datetime | None,
+    client_ip: str | None,
+    api_token_id: int | None,
+    idempotency: tuple[str, str] | None,
+    aws_config: dict[str, Any] | None = None,
+    versions: Sequence[Any] = (),
 ) -> QueryRun:
     if aws_config is not None:
         source, source_config = aws_config["kind"], aws_config
@@ -187,8 +213,12 @@ def _create_run(
                 "analyses": names,
                 "parameters": params,
                 "source": source,
-                "aws": {k: source_config[k] for k in ("account", "account_id", "instance")
-                        if k in source_config} or None,
+                "aws": {
+                    k: source_config[k]
+                    for k in ("account", "account_id", "instance")
+                    if k in source_config
+                }
+                or None,
                 "flow_log": (source_config.get("flow_log") or {}).get("flow_log_id"),
                 "reference_tables": [
                     {"table": v.table.name, "version": v.number, "sha256": v.sha256}
@@ -214,31 +244,35 @@ def _create_run(
     return run
 
 
-def submit_run_idempotent(*, user: Any, idempotency_key: str, **request: Any) -> tuple[
-    QueryRun, bool
-]:
+def submit_run_idempotent(
+    *, user: Any, idempotency_key: str, **request: Any
+) -> tuple[QueryRun, bool]:
     """`submit_run`, except that a retry with the same key and request returns the run made the
     first time (and True); the same key with a different request raises IdempotencyConflict."""
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
         raise RunRequestInvalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters.")
     files = request.get("files") or ()
-    print_ = fingerprint({
-        "investigation": request["investigation"].pk,
-        "analyses": list(request.get("analyses") or []),
-        "parameters": request.get("parameters") or {},
-        "files": [(str(getattr(f, "name", "")), getattr(f, "size", None)) for f in files],
-        "window": [request.get("window_start"), request.get("window_end")],
-        "aws": [getattr(request.get("account"), "pk", None), request.get("instance"),
-                request.get("source")],
-    })
+    print_ = fingerprint(
+        {
+            "investigation": request["investigation"].pk,
+            "analyses": list(request.get("analyses") or []),
+            "parameters": request.get("parameters") or {},
+            "files": [(str(getattr(f, "name", "")), getattr(f, "size", None)) for f in files],
+            "window": [request.get("window_start"), request.get("window_end")],
+            "aws": [
+                getattr(request.get("account"), "pk", None),
+                request.get("instance"),
+                request.get("source"),
+            ],
+        }
+    )
     existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)
     if existing is not None:
         return QueryRun.objects.get(pk=existing), True
     try:
         run = submit_run(user=user, idempotency=(idempotency_key, print_), **request)
     except _IdempotentReplay:
-        existing = previous_object_id(user=user, scope="runs", key=idempotency_key,
-                                      print_=print_)
+        existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)
         assert existing is not None
         return QueryRun.objects.get(pk=existing), True
     return run, False
@@ -285,8 +319,15 @@ def part_count(window: TimeWindow) -> int:
 
 
 def plan_aws_source(
-    *, user: Any, account: Any, instance_query: str, source: str, parameters: dict[str, Any],
-    window_start: datetime | None, window_end: datetime | None, flow_log_id: str = "",
+    *,
+    user: Any,
+    account: Any,
+    instance_query: str,
+    source: str,
+    parameters: dict[str, Any],
+    window_start: datetime | None,
+    window_end: datetime | None,
+    flow_log_id: str = "",
     interfaces: Sequence[str] = (),
 ) -> tuple[dict[str, Any], dict[str, Any], datetime, datetime]:
     """Turn "this instance of this account, from CloudWatch/S3/auto" into the run's source
@@ -331,9 +372,13 @@ def plan_aws_source(
     config = {
         "account": account.pk,
         "account_id": account.account_id,
-        "instance": {"instance_id": target.instance_id, "name": target.name,
-                     "region": target.region, "vpc_id": target.vpc_id,
-                     "interfaces": chosen_interfaces},
+        "instance": {
+            "instance_id": target.instance_id,
+            "name": target.name,
+            "region": target.region,
+            "vpc_id": target.vpc_id,
+            "interfaces": chosen_interfaces,
+        },
         "flow_log": flow_log,
         "kind": source_kind_for(flow_log),
         # Long windows are fetched in parts by several workers (decided here, once).

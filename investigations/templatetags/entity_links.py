@@ -25,8 +25,17 @@ _ADDRESS = re.compile(
 )
 
 # Columns and evidence keys holding port numbers: shown as 22 and 3389, never 3,389.
-PORT_NAMES = {"port", "ports", "srcport", "dstport", "src_port", "dst_port", "open_ports",
-              "distinct_ports_list", "service_port"}
+PORT_NAMES = {
+    "port",
+    "ports",
+    "srcport",
+    "dstport",
+    "src_port",
+    "dst_port",
+    "open_ports",
+    "distinct_ports_list",
+    "service_port",
+}
 
 
 def is_port_name(name: str) -> bool:
@@ -68,7 +77,7 @@ def ip_links(value: Any) -> SafeString:
     out: list[SafeString] = []
     last = 0
     for match in _ADDRESS.finditer(text):
-        out.append(escape(text[last:match.start()]))
+        out.append(escape(text[last : match.start()]))
         out.append(_link(match.group(0)))
         last = match.end()
     out.append(escape(text[last:]))
@@ -93,8 +102,13 @@ def format_value(value: Any, name: str = "") -> SafeString:
             return escape("—")
         return _join(", ", (format_value(item, name) for item in value))
     if isinstance(value, dict):
-        return _join("; ", (format_html("{}: {}", key, format_value(item, str(key)))
-                            for key, item in value.items()))
+        return _join(
+            "; ",
+            (
+                format_html("{}: {}", key, format_value(item, str(key)))
+                for key, item in value.items()
+            ),
+        )
     return ip_links(value)
 
 
@@ -109,5 +123,7 @@ def evidence_rows(evidence: Any) -> list[tuple[str, SafeString]]:
     """A finding's evidence as (label, rendered value) pairs, in the order the detection gave."""
     if not isinstance(evidence, dict):
         return [("evidence", format_value(evidence))] if evidence else []
-    return [(str(key).replace("_", " "), format_value(value, str(key)))
-            for key, value in evidence.items()]
+    return [
+        (str(key).replace("_", " "), format_value(value, str(key)))
+        for key, value in evidence.items()
+    ]

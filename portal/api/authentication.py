@@ -28,9 +28,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeError as exc:
             raise exceptions.AuthenticationFailed("Malformed token.") from exc
         token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=ApiToken.hash_key(key))
-            .first()
+            ApiToken.objects.select_related("user").filter(key_hash=ApiToken.hash_key(key)).first()
         )
         if token is None or not token.is_active or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")

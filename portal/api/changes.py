@@ -21,15 +21,20 @@ def change_page_serializer(
     name: str, serializer_class: type[serializers.Serializer]
 ) -> serializers.Serializer:
     """Documents a change-feed page of one resource: `results` typed as that resource."""
-    return inline_serializer(name, fields={
-        "results": serializer_class(many=True),
-        "next_cursor": serializers.CharField(help_text="Give it as `cursor` in the next poll."),
-        "has_more": serializers.BooleanField(),
-    })
+    return inline_serializer(
+        name,
+        fields={
+            "results": serializer_class(many=True),
+            "next_cursor": serializers.CharField(help_text="Give it as `cursor` in the next poll."),
+            "has_more": serializers.BooleanField(),
+        },
+    )
 
 
 def change_feed(
-    queryset: QuerySet[Any], request: Request, serializer_class: type[serializers.Serializer],
+    queryset: QuerySet[Any],
+    request: Request,
+    serializer_class: type[serializers.Serializer],
     context: dict[str, Any],
 ) -> Response:
     cursor = request.query_params.get("cursor", "0.0")
@@ -47,8 +52,10 @@ def change_feed(
     has_more = len(page) > limit
     page = page[:limit]
     next_cursor = encode_cursor(page[-1].change_number, page[-1].pk) if page else cursor
-    return Response({
-        "results": serializer_class(page, many=True, context=context).data,
-        "next_cursor": next_cursor,
-        "has_more": has_more,
-    })
+    return Response(
+        {
+            "results": serializer_class(page, many=True, context=context).data,
+            "next_cursor": next_cursor,
+            "has_more": has_more,
+        }
+    )

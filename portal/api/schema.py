@@ -20,8 +20,9 @@ class FormatParamNegotiation(DefaultContentNegotiation):
     """`?format=json` or `?format=yaml` picks the renderer, as `Accept` does. The API turns
     the DRF-wide `format` override off because `format` selects exports there."""
 
-    def select_renderer(self, request: Request, renderers: list[BaseRenderer],
-                        format_suffix: str | None = None) -> tuple[BaseRenderer, str]:
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
         wanted = format_suffix or request.query_params.get("format") or None
         return super().select_renderer(request, renderers, wanted)
 
@@ -37,5 +38,8 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer",
-                "description": "A scoped API token from `manage.py create_api_token`."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A scoped API token from `manage.py create_api_token`.",
+        }

@@ -8,9 +8,23 @@ from portal.models import AuditEvent, Webhook, WebhookDelivery
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["id", "created_at", "actor_name", "actor_user_id", "action", "target_type",
-                  "target_id", "target_repr", "details", "client_ip", "user_agent",
-                  "api_token_id", "prev_hash", "hash", "key_id"]
+        fields = [
+            "id",
+            "created_at",
+            "actor_name",
+            "actor_user_id",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "details",
+            "client_ip",
+            "user_agent",
+            "api_token_id",
+            "prev_hash",
+            "hash",
+            "key_id",
+        ]
         read_only_fields = fields
 
 
@@ -33,6 +47,16 @@ class WebhookCreatedSerializer(WebhookSerializer):
 class WebhookDeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = WebhookDelivery
-        fields = ["id", "message_id", "event", "status", "attempts", "last_status_code",
-                  "last_error", "created_at", "delivered_at", "payload"]
+        fields = [
+            "id",
+            "message_id",
+            "event",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "delivered_at",
+            "payload",
+        ]
         read_only_fields = fields

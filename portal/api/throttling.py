@@ -27,8 +27,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         try:
             return bool(super().allow_request(request, view))
         except Exception as exc:  # any cache backend's connection error
-            logger.warning("API rate limiter unavailable, not throttling: %s",
-                           type(exc).__name__)
+            logger.warning("API rate limiter unavailable, not throttling: %s", type(exc).__name__)
             return True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:

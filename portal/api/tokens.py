@@ -50,6 +50,10 @@ def revoke_token(*, token: ApiToken, actor: Any) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            audit.record(actor=actor, action="api_token.revoked", target=token,
-                         details={"user": token.user.get_username()})
+            audit.record(
+                actor=actor,
+                action="api_token.revoked",
+                target=token,
+                details={"user": token.user.get_username()},
+            )
     return token

@@ -48,16 +48,22 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class WebhookViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-    mixins.DestroyModelMixin, viewsets.GenericViewSet,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Your integrations' webhooks: create (the signing secret is returned once), list, delete,
     and each one's delivery log at `{id}/deliveries/`."""
 
     serializer_class = WebhookSerializer
     permission_classes = [IsAuthenticated, TokenHasScope]
-    required_scopes = {"GET": "read:investigations", "POST": "write:investigations",
-                       "DELETE": "write:investigations"}
+    required_scopes = {
+        "GET": "read:investigations",
+        "POST": "write:investigations",
+        "DELETE": "write:investigations",
+    }
 
     def get_queryset(self) -> Any:
         if not self.request.user.is_authenticated:  # schema generation

@@ -4,24 +4,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portal', '0002_roles'),
+        ("portal", "0002_roles"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConcurrencySlot',
+            name="ConcurrencySlot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scope', models.CharField(max_length=100)),
-                ('slot', models.PositiveSmallIntegerField()),
-                ('holder', models.CharField(max_length=200)),
-                ('acquired_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("scope", models.CharField(max_length=100)),
+                ("slot", models.PositiveSmallIntegerField()),
+                ("holder", models.CharField(max_length=200)),
+                ("acquired_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('scope', 'slot'), name='one_holder_per_slot')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("scope", "slot"), name="one_holder_per_slot")
+                ],
             },
         ),
     ]

@@ -24,7 +24,6 @@ def unseal_existing(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("portal", "0003_concurrency_slots"),
     ]

@@ -8,7 +8,9 @@ from typing import Any
 from django.db import migrations, models
 from django.utils import timezone
 
-_UPDATE = "UPDATE {table} SET actor_user_id = %s, prev_hash = %s, hash = %s, key_id = %s WHERE id = %s"
+_UPDATE = (
+    "UPDATE {table} SET actor_user_id = %s, prev_hash = %s, hash = %s, key_id = %s WHERE id = %s"
+)
 
 
 def _legacy_chain_break(events: list[Any]) -> int | None:
@@ -33,17 +35,25 @@ def rechain_keyed(apps: Any, schema_editor: Any) -> None:
     for event in events:
         event.actor_user_id = event.actor_id
     key = signing_key()
-    rows = [(e.actor_user_id, prev, digest, key_id, pk)
-            for e, (prev, digest, key_id, pk) in zip(events, rechain(iter(events), key),
-                                                      strict=True)]
+    rows = [
+        (e.actor_user_id, prev, digest, key_id, pk)
+        for e, (prev, digest, key_id, pk) in zip(events, rechain(iter(events), key), strict=True)
+    ]
     with schema_editor.connection.cursor() as cursor:
         cursor.executemany(_UPDATE.format(table=AuditEvent._meta.db_table), rows)
     marker = AuditEvent(
-        created_at=timezone.now(), actor_name="system", action="audit.rechained",
-        details={"events": len(events), "legacy_chain_intact": first_break is None,
-                 "legacy_chain_first_break": first_break, "key_id": key.key_id,
-                 "reason": "the chain became keyed (migration portal 0005)"},
-        prev_hash=events[-1].hash, key_id=key.key_id,
+        created_at=timezone.now(),
+        actor_name="system",
+        action="audit.rechained",
+        details={
+            "events": len(events),
+            "legacy_chain_intact": first_break is None,
+            "legacy_chain_first_break": first_break,
+            "key_id": key.key_id,
+            "reason": "the chain became keyed (migration portal 0005)",
+        },
+        prev_hash=events[-1].hash,
+        key_id=key.key_id,
     )
     marker.hash = event_hash(marker, key)
     marker.save()
@@ -63,7 +73,6 @@ def rechain_legacy(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("portal", "0004_sealed_webhook_secrets"),
     ]

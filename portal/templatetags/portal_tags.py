@@ -57,5 +57,6 @@ def utc(value: Any, precision: str = "seconds") -> str:
         return str(value)
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M UTC" if precision == "minutes"
-                          else "%Y-%m-%d %H:%M:%S UTC")
+    return value.strftime(
+        "%Y-%m-%d %H:%M UTC" if precision == "minutes" else "%Y-%m-%d %H:%M:%S UTC"
+    )

@@ -172,8 +172,11 @@ def test_admins_edit_and_remove_accounts(admin_user: Any, aws_account: AwsAccoun
     assert client.get(f"/aws/{aws_account.pk}/delete/").status_code == 200
     assert client.post(f"/aws/{aws_account.pk}/delete/").status_code == 302
     assert not AwsAccount.objects.exists()
-    assert list(AuditEvent.objects.filter(action__startswith="aws_account.").order_by("id")
-                .values_list("action", flat=True)) == [
+    assert list(
+        AuditEvent.objects.filter(action__startswith="aws_account.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == [
         "aws_account.updated",
         "aws_account.deleted",
     ]

@@ -33,9 +33,16 @@ def portal_user(moto: None, monkeypatch: pytest.MonkeyPatch) -> str:
     iam = client("iam")
     arn = iam.create_user(UserName="flowlog-portal")["User"]["Arn"]
     iam.put_user_policy(
-        UserName="flowlog-portal", PolicyName="assume",
-        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}]}),
+        UserName="flowlog-portal",
+        PolicyName="assume",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": ROLE_ARN}
+                ],
+            }
+        ),
     )
     key = iam.create_access_key(UserName="flowlog-portal")["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
@@ -72,8 +79,9 @@ def _deploy(template: str, *, update: bool = False) -> dict[str, str]:
     cloudformation = client("cloudformation")
     if update:
         cloudformation.delete_stack(StackName="flowlog-portal")
-    cloudformation.create_stack(StackName="flowlog-portal", TemplateBody=template,
-                                Capabilities=["CAPABILITY_NAMED_IAM"])
+    cloudformation.create_stack(
+        StackName="flowlog-portal", TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
     (stack,) = cloudformation.describe_stacks(StackName="flowlog-portal")["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     # moto's CloudFormation keeps a role's inline policy as Python's text of the document,
@@ -82,32 +90,44 @@ def _deploy(template: str, *, update: bool = False) -> dict[str, str]:
     for name in iam.list_role_policies(RoleName=ROLE_NAME)["PolicyNames"]:
         kept = iam.get_role_policy(RoleName=ROLE_NAME, PolicyName=name)["PolicyDocument"]
         document = ast.literal_eval(kept) if isinstance(kept, str) else kept
-        iam.put_role_policy(RoleName=ROLE_NAME, PolicyName=name,
-                            PolicyDocument=json.dumps(document))
+        iam.put_role_policy(
+            RoleName=ROLE_NAME, PolicyName=name, PolicyDocument=json.dumps(document)
+        )
     return {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
 
 
 def _heredocs(terraform: str) -> dict[str, Any]:
     """`attribute = <<-POLICY ... POLICY` blocks of a Terraform file, parsed as JSON."""
     found = re.findall(r"(\w+)\s*=\s*<<-POLICY\n(.*?)\n\s*POLICY\n", terraform, re.S)
-    return {name: json.loads(body.replace("$${", "${").replace("%%{", "%{"))
-            for name, body in found}
+    return {
+        name: json.loads(body.replace("$${", "${").replace("%%{", "%{")) for name, body in found
+    }
 
 
 # ---------------------------------------------------------------- the portal's principal
 
 
-@pytest.mark.parametrize(("caller", "trusted"), [
-    (f"arn:aws:sts::{ACCOUNT}:assumed-role/flowlog-portal/i-0abc",
-     f"arn:aws:iam::{ACCOUNT}:role/flowlog-portal"),
-    (f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/portal/botocore-session-1",
-     f"arn:aws-us-gov:iam::{ACCOUNT}:role/portal"),
-    (f"arn:aws:iam::{ACCOUNT}:user/ops/flowlog-portal", f"arn:aws:iam::{ACCOUNT}:user/ops/flowlog-portal"),
-    (f"arn:aws:sts::{ACCOUNT}:user/moto", f"arn:aws:iam::{ACCOUNT}:user/moto"),
-    (f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:root"),
-    (f"arn:aws:sts::{ACCOUNT}:federated-user/bob", None),
-    ("not an arn", None),
-])
+@pytest.mark.parametrize(
+    ("caller", "trusted"),
+    [
+        (
+            f"arn:aws:sts::{ACCOUNT}:assumed-role/flowlog-portal/i-0abc",
+            f"arn:aws:iam::{ACCOUNT}:role/flowlog-portal",
+        ),
+        (
+            f"arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/portal/botocore-session-1",
+            f"arn:aws-us-gov:iam::{ACCOUNT}:role/portal",
+        ),
+        (
+            f"arn:aws:iam::{ACCOUNT}:user/ops/flowlog-portal",
+            f"arn:aws:iam::{ACCOUNT}:user/ops/flowlog-portal",
+        ),
+        (f"arn:aws:sts::{ACCOUNT}:user/moto", f"arn:aws:iam::{ACCOUNT}:user/moto"),
+        (f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:root"),
+        (f"arn:aws:sts::{ACCOUNT}:federated-user/bob", None),
+        ("not an arn", None),
+    ],
+)
 def test_the_trusted_principal_is_the_role_behind_the_session(
     caller: str, trusted: str | None
 ) -> None:
@@ -146,7 +166,10 @@ def test_without_any_identity_the_principal_is_a_placeholder_that_says_why(
 
 @pytest.mark.django_db
 def test_the_template_deploys_a_role_whose_policy_grants_exactly_what_the_test_checks(
-    portal_user: str, admin_user: Any, aws_account: AwsAccount, settings: Any,
+    portal_user: str,
+    admin_user: Any,
+    aws_account: AwsAccount,
+    settings: Any,
     calls: list[str],
 ) -> None:
     settings.PORTAL_AWS_PRINCIPAL_ARN = ""
@@ -154,8 +177,11 @@ def test_the_template_deploys_a_role_whose_policy_grants_exactly_what_the_test_c
     # The flow-log bucket encrypts with a customer key: S3 decrypts through KMS for the role.
     key = client("kms").create_key()["KeyMetadata"]["KeyId"]
     client("s3").put_object(
-        Bucket="flow-bucket", Key=f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/2026/01/01/x.log.gz",
-        Body=b"x", ServerSideEncryption="aws:kms", SSEKMSKeyId=key,
+        Bucket="flow-bucket",
+        Key=f"AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/2026/01/01/x.log.gz",
+        Body=b"x",
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=key,
     )
 
     # First the template before discovery (placeholders for log groups): enough to discover.
@@ -183,9 +209,12 @@ def test_the_template_deploys_a_role_whose_policy_grants_exactly_what_the_test_c
     _deploy(setup.cloudformation_yaml(), update=True)
     iam = client("iam")
     assert iam.get_role(RoleName=ROLE_NAME)["Role"]["AssumeRolePolicyDocument"] == (
-        setup.trust_policy)
-    assert iam.get_role_policy(RoleName=ROLE_NAME, PolicyName="flowlog-portal-read")[
-        "PolicyDocument"] == setup.permission_policy
+        setup.trust_policy
+    )
+    assert (
+        iam.get_role_policy(RoleName=ROLE_NAME, PolicyName="flowlog-portal-read")["PolicyDocument"]
+        == setup.permission_policy
+    )
 
     # The connection test with moto enforcing the deployed trust and permission policies.
     # moto judges CloudWatch Logs calls against the resource "*", which statements scoped to
@@ -193,8 +222,11 @@ def test_the_template_deploys_a_role_whose_policy_grants_exactly_what_the_test_c
     with enable_iam_authentication():
         enforced = services.run_connection_test(user=admin_user, account=aws_account)
     failed = {c["check"] for c in enforced["checks"] if not c["ok"]}
-    assert failed == {"logs:DescribeLogGroups", "logs:DescribeLogStreams",
-                      "logs:FilterLogEvents"}, enforced["checks"]
+    assert failed == {
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+        "logs:FilterLogEvents",
+    }, enforced["checks"]
 
     # The same test without enforcement: every call it makes, against the policy's actions.
     calls.clear()
@@ -211,8 +243,10 @@ def test_the_template_deploys_a_role_whose_policy_grants_exactly_what_the_test_c
     assert checked == by_role | {"kms:Decrypt", "sts:AssumeRole", "sts:GetCallerIdentity"}
     targets = {(c["check"], c["target"]) for c in result["checks"]}
     assert ("logs:FilterLogEvents", "/flow/subnets") in targets
-    assert ("s3:GetObject", f"s3://flow-bucket/AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/"
-            "2026/01/01/x.log.gz") in targets
+    assert (
+        "s3:GetObject",
+        f"s3://flow-bucket/AWSLogs/{ACCOUNT}/vpcflowlogs/{REGION}/2026/01/01/x.log.gz",
+    ) in targets
 
 
 @pytest.mark.django_db
@@ -221,15 +255,19 @@ def test_terraform_holds_the_same_policies_and_names_the_role(
 ) -> None:
     settings.PORTAL_AWS_PRINCIPAL_ARN = "arn:aws:iam::999988887777:role/flowlog-portal"
     AwsAccount.objects.filter(pk=aws_account.pk).update(
-        role_arn=f"arn:aws:iam::{ACCOUNT}:role/security/{ROLE_NAME}")
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/security/{ROLE_NAME}"
+    )
     aws_account.refresh_from_db()
     setup = role_setup_for(aws_account)
     terraform = setup.terraform()
     documents = _heredocs(terraform)
-    assert documents == {"assume_role_policy": setup.trust_policy,
-                         "policy": setup.permission_policy}
+    assert documents == {
+        "assume_role_policy": setup.trust_policy,
+        "policy": setup.permission_policy,
+    }
     assert documents["assume_role_policy"]["Statement"][0]["Principal"] == {
-        "AWS": "arn:aws:iam::999988887777:role/flowlog-portal"}
+        "AWS": "arn:aws:iam::999988887777:role/flowlog-portal"
+    }
     assert f'name                 = "{ROLE_NAME}"' in terraform
     assert 'path                 = "/security/"' in terraform
     assert 'resource "aws_iam_role_policy" "flowlog_portal_read"' in terraform
@@ -238,10 +276,12 @@ def test_terraform_holds_the_same_policies_and_names_the_role(
     # Before discovery the log-group statement holds a placeholder, and both files say so.
     assert "<flow-log-group-name>" in json.dumps(documents["policy"])
     assert "No flow logs discovered yet" in terraform
-    assert "No flow logs discovered yet" in yaml.safe_load(setup.cloudformation_yaml())[
-        "Description"]
-    properties = yaml.safe_load(setup.cloudformation_yaml())["Resources"][
-        "FlowLogPortalRole"]["Properties"]
+    assert (
+        "No flow logs discovered yet" in yaml.safe_load(setup.cloudformation_yaml())["Description"]
+    )
+    properties = yaml.safe_load(setup.cloudformation_yaml())["Resources"]["FlowLogPortalRole"][
+        "Properties"
+    ]
     assert properties["Path"] == "/security/" and properties["RoleName"] == ROLE_NAME
 
 
@@ -268,8 +308,7 @@ def test_admins_get_the_templates_with_copy_buttons_and_no_inline_script(
 ) -> None:
     settings.PORTAL_AWS_PRINCIPAL_ARN = "arn:aws:iam::999988887777:role/flowlog-portal"
     page = client_for(admin_user).get(f"/aws/{aws_account.pk}/").content.decode()
-    for block in ("setup-cloudformation", "setup-terraform", "trust-policy",
-                  "permission-policy"):
+    for block in ("setup-cloudformation", "setup-terraform", "trust-policy", "permission-policy"):
         assert f'data-copy="{block}"' in page and f'id="{block}"' in page
     assert re.search(r'<script src="[^"]*js/copy\.js" defer></script>', page)
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page)  # CSP: no inline scripts
@@ -290,7 +329,8 @@ def test_the_files_download_for_admins_only(
     response = admin.get(f"/aws/{aws_account.pk}/setup/cloudformation/")
     assert response.status_code == 200
     assert response["Content-Disposition"] == (
-        f'attachment; filename="flowlog-portal-role-{ACCOUNT}.yaml"')
+        f'attachment; filename="flowlog-portal-role-{ACCOUNT}.yaml"'
+    )
     template = yaml.safe_load(response.content)
     assert template["Outputs"]["ExternalId"]["Value"] == aws_account.external_id
     as_json = admin.get(f"/aws/{aws_account.pk}/setup/cloudformation-json/")
@@ -298,8 +338,7 @@ def test_the_files_download_for_admins_only(
     terraform = admin.get(f"/aws/{aws_account.pk}/setup/terraform/")
     assert b'resource "aws_iam_role" "flowlog_portal"' in terraform.content
     assert admin.get(f"/aws/{aws_account.pk}/setup/pulumi/").status_code == 404
-    assert client_for(analyst).get(
-        f"/aws/{aws_account.pk}/setup/terraform/").status_code == 403
+    assert client_for(analyst).get(f"/aws/{aws_account.pk}/setup/terraform/").status_code == 403
 
 
 @pytest.mark.django_db
@@ -313,13 +352,21 @@ def test_the_api_gives_the_setup_to_admins(
     assert body["principal"] == "arn:aws:iam::999988887777:role/flowlog-portal"
     assert body["principal_source"] == "setting"
     assert body["external_id"] == aws_account.external_id
-    assert yaml.safe_load(body["cloudformation_yaml"])["Resources"]["FlowLogPortalRole"][
-        "Properties"]["Policies"][0]["PolicyDocument"] == body["permission_policy"]
+    assert (
+        yaml.safe_load(body["cloudformation_yaml"])["Resources"]["FlowLogPortalRole"]["Properties"][
+            "Policies"
+        ][0]["PolicyDocument"]
+        == body["permission_policy"]
+    )
     assert _heredocs(body["terraform"])["policy"] == body["permission_policy"]
     terraform = admin.get(f"{url}?format=terraform")
     assert terraform.status_code == 200 and terraform["Content-Type"].startswith("text/plain")
     assert _heredocs(terraform.content.decode())["assume_role_policy"] == body["trust_policy"]
-    assert yaml.safe_load(admin.get(f"{url}?format=cloudformation").content)[
-        "AWSTemplateFormatVersion"] == "2010-09-09"
+    assert (
+        yaml.safe_load(admin.get(f"{url}?format=cloudformation").content)[
+            "AWSTemplateFormatVersion"
+        ]
+        == "2010-09-09"
+    )
     assert admin.get(f"{url}?format=pulumi").status_code == 400
     assert client_for(analyst).get(url).status_code == 403

@@ -248,14 +248,20 @@ def test_a_subnet_flow_log_covers_an_instance_through_a_secondary_interface(
     world = build_world()
     ec2 = client("ec2", REGION)
     app = ec2.run_instances(
-        ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=world["web_subnet"],
+        ImageId=AMI,
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=world["web_subnet"],
         PrivateIpAddress="10.0.1.40",
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "app"}]}],
     )["Instances"][0]
     # Its second interface sits in the db subnet, which has a subnet flow log.
     leg = ec2.create_network_interface(SubnetId=world["db_subnet"], PrivateIpAddress="10.1.3.40")
-    ec2.attach_network_interface(NetworkInterfaceId=leg["NetworkInterface"]["NetworkInterfaceId"],
-                                 InstanceId=app["InstanceId"], DeviceIndex=1)
+    ec2.attach_network_interface(
+        NetworkInterfaceId=leg["NetworkInterface"]["NetworkInterfaceId"],
+        InstanceId=app["InstanceId"],
+        DeviceIndex=1,
+    )
     services.refresh_discovery(user=admin_user, account=aws_account)
 
     stored = Instance.objects.get(instance_id=app["InstanceId"])
@@ -264,8 +270,7 @@ def test_a_subnet_flow_log_covers_an_instance_through_a_secondary_interface(
     target = services.resolve_instance(user=analyst, account=aws_account, query="app")
     assert target.subnet_ids == [world["web_subnet"], world["db_subnet"]]
     assert target.flow_log is not None and target.flow_log["flow_log_id"] == world["subnet_flow"]
-    assert [f["flow_log_id"] for f in target.flow_logs] == [world["subnet_flow"],
-                                                            world["vpc_flow"]]
+    assert [f["flow_log_id"] for f in target.flow_logs] == [world["subnet_flow"], world["vpc_flow"]]
 
 
 @pytest.mark.django_db

@@ -15,7 +15,6 @@ WriteLog = Callable[..., str]  # the write_log fixture of conftest.py
 HEADER = " ".join(DEFAULT_FORMAT.names)
 
 
-
 LINES = [
     HEADER,
     flow("203.0.113.50", "10.0.1.10", 50001, 22, 6, 10, 600, 0, "REJECT"),

@@ -121,9 +121,10 @@ def test_analyses_needing_temp_tables_run_on_a_read_only_cached_engine(
     tmp_path: Path, write_log: WriteLog
 ) -> None:
     cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600)
-    params = {"lookup_table": [(6, 22, "ssh")], "cidr_tables": [
-        {"name": "docs", "entries": [["192.0.2.0/24", {"label": "TEST-NET-1"}]]}
-    ]}
+    params = {
+        "lookup_table": [(6, 22, "ssh")],
+        "cidr_tables": [{"name": "docs", "entries": [["192.0.2.0/24", {"label": "TEST-NET-1"}]]}],
+    }
     with FlowEngine() as engine:
         stats = engine.load_files([write_log([line("192.0.2.1"), line("198.51.100.7", 443)])])
         expected = {

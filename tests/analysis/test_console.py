@@ -43,16 +43,43 @@ def test_flowlogs_generates_and_analyzes_in_an_empty_environment_without_django(
     tmp_path: Path,
 ) -> None:
     log = tmp_path / "demo.log.gz"
-    made = run_empty([sys.executable, "-c", PROBE, "generate", str(log), "--lines", "3000",
-                      "--end", END, "--manifest"], tmp_path)
+    made = run_empty(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            "generate",
+            str(log),
+            "--lines",
+            "3000",
+            "--end",
+            END,
+            "--manifest",
+        ],
+        tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     manifest = json.loads(made.stdout)
     assert manifest["lines"] == 3000 and log.read_bytes()[:2] == b"\x1f\x8b"  # gzip
     assert modules(made) == []
 
-    analyzed = run_empty([sys.executable, "-c", PROBE, "analyze", "--log-file", str(log),
-                          "--analysis", "detections", "--vpc-cidr", "10.0.0.0/16",
-                          "--format", "json"], tmp_path)
+    analyzed = run_empty(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            "analyze",
+            "--log-file",
+            str(log),
+            "--analysis",
+            "detections",
+            "--vpc-cidr",
+            "10.0.0.0/16",
+            "--format",
+            "json",
+        ],
+        tmp_path,
+    )
     assert analyzed.returncode == 0, analyzed.stderr
     assert modules(analyzed) == ["duckdb"]  # the engine, and still no Django
     output = json.loads(analyzed.stdout)
@@ -67,8 +94,19 @@ def test_help_and_argument_errors_load_neither_django_nor_duckdb(tmp_path: Path)
     assert helped.returncode == 0
     assert "--log-file PATH" in helped.stdout and "--known-hosts CSV" in helped.stdout
     assert modules(helped) == []
-    missing = run_empty([sys.executable, "-c", PROBE, "analyze", "--log-file", "nope.log",
-                         "--analysis", "traffic-summary"], tmp_path)
+    missing = run_empty(
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            "analyze",
+            "--log-file",
+            "nope.log",
+            "--analysis",
+            "traffic-summary",
+        ],
+        tmp_path,
+    )
     assert missing.returncode == 2
     assert "flowlogs analyze: error: no such log file: nope.log" in missing.stderr
 
@@ -78,8 +116,7 @@ def test_the_installed_script_is_declared_and_runs(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("flowlogs")
     assert script.exists(), "the flowlogs script is missing: reinstall the project (make install)"
     out = tmp_path / "demo.log"
-    made = run_empty([str(script), "generate", str(out), "--lines", "3000", "--end", END],
-                     tmp_path)
+    made = run_empty([str(script), "generate", str(out), "--lines", "3000", "--end", END], tmp_path)
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith(f"Wrote 3,000 lines to {out} (ssh-bruteforce")
 
@@ -92,14 +129,42 @@ def test_every_analysis_option_reaches_the_analyzers(
     hosts = tmp_path / "hosts.csv"
     hosts.write_text("ip,alias\n10.0.3.30,db-primary\n")
     capsys.readouterr()
-    assert main([
-        "analyze", "--log-file", str(log), "--format", "json", "--top", "2",
-        "--analysis", "graph,sensitive-ports,top-talkers,time-series",
-        "--rank-by", "bytes", "--known-hosts", str(hosts), "--sensitive-port", "22=secure-shell",
-        "--graph-top-k", "3", "--graph-min-flows", "2", "--time-bin", "3600",
-        "--target-cidr", "10.0.1.0/24", "--interface", "eni-0123abcd",
-        "--vpc-cidr", "10.0.0.0/16", "--internal-cidr", "100.64.0.0/10",
-    ]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "--log-file",
+                str(log),
+                "--format",
+                "json",
+                "--top",
+                "2",
+                "--analysis",
+                "graph,sensitive-ports,top-talkers,time-series",
+                "--rank-by",
+                "bytes",
+                "--known-hosts",
+                str(hosts),
+                "--sensitive-port",
+                "22=secure-shell",
+                "--graph-top-k",
+                "3",
+                "--graph-min-flows",
+                "2",
+                "--time-bin",
+                "3600",
+                "--target-cidr",
+                "10.0.1.0/24",
+                "--interface",
+                "eni-0123abcd",
+                "--vpc-cidr",
+                "10.0.0.0/16",
+                "--internal-cidr",
+                "100.64.0.0/10",
+            ]
+        )
+        == 0
+    )
     results = json.loads(capsys.readouterr().out)["results"]
     ports = results["sensitive-ports"]["summary"]
     assert ports["sensitive_ports"] == {"22": "secure-shell"}
@@ -107,9 +172,14 @@ def test_every_analysis_option_reaches_the_analyzers(
     assert ports["internal_cidrs"] == ["10.0.0.0/16", "100.64.0.0/10"]
     assert {row["service"] for row in results["sensitive-ports"]["rows"]} == {"secure-shell"}
     graph = results["graph"]
-    assert graph["summary"] | {"nodes": 0} == {"edges": 3, "nodes": 0, "min_flows": 2,
-                                               "top_k": 3, "rank_by": "bytes",
-                                               "pseudonyms": False}
+    assert graph["summary"] | {"nodes": 0} == {
+        "edges": 3,
+        "nodes": 0,
+        "min_flows": 2,
+        "top_k": 3,
+        "rank_by": "bytes",
+        "pseudonyms": False,
+    }
     nodes = {node["ip"]: node for node in graph["tables"][0]["rows"]}
     assert nodes["10.0.3.30"]["alias"] == "db-primary"  # the exfiltrating host, by bytes
     talkers = results["top-talkers"]["rows"]
@@ -144,11 +214,23 @@ def test_manage_py_offline_commands_run_without_settings_and_serving_ones_refuse
 ) -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     log = tmp_path / "demo.log"
-    made = run_empty([*manage, "generate_flowlogs", str(log), "--lines", "3000", "--end", END],
-                     tmp_path)
+    made = run_empty(
+        [*manage, "generate_flowlogs", str(log), "--lines", "3000", "--end", END], tmp_path
+    )
     assert made.returncode == 0, made.stderr
-    analyzed = run_empty([*manage, "analyze", "--log-file", str(log), "--analysis",
-                          "ssh-inbound", "--format", "json"], tmp_path)
+    analyzed = run_empty(
+        [
+            *manage,
+            "analyze",
+            "--log-file",
+            str(log),
+            "--analysis",
+            "ssh-inbound",
+            "--format",
+            "json",
+        ],
+        tmp_path,
+    )
     assert analyzed.returncode == 0, analyzed.stderr
     rows = json.loads(analyzed.stdout)["results"]["ssh-inbound"]["rows"]
     assert "203.0.113.50" in {row["srcaddr"] for row in rows}  # the planted brute force

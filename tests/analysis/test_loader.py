@@ -154,8 +154,12 @@ def test_running_out_of_memory_and_scratch_space_stops_the_load(
 ) -> None:
     """No fault of the file: the load raises rather than record the file as unreadable and
     go on without its records."""
-    path = write_log([ok_line(src=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", start=T0 + n)
-                      for n in range(200_000)])
+    path = write_log(
+        [
+            ok_line(src=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}", start=T0 + n)
+            for n in range(200_000)
+        ]
+    )
     with FlowEngine(memory_limit="8MB", temp_directory=str(tmp_path / "spill")) as engine:
         engine.connection.execute("SET max_temp_directory_size = '1MB'")
         with pytest.raises(EngineStorageError) as raised:

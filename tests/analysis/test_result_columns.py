@@ -32,10 +32,19 @@ def test_every_numeric_column_of_every_analysis_is_a_measure_or_a_known_key(
 ) -> None:
     loaded, vpc_cidrs = engine
     params = {
-        "vpc_cidrs": vpc_cidrs, "port": 22, "top_n": 50,
+        "vpc_cidrs": vpc_cidrs,
+        "port": 22,
+        "top_n": 50,
         "lookup_table": [[22, 6, "ssh"], [443, 6, "https"]],
-        "cidr_tables": [{"name": "docs", "entries": [["203.0.113.0/24", {"label": "TEST-NET-3"}],
-                                                      ["198.51.100.0/24", {"label": "TEST-2"}]]}],
+        "cidr_tables": [
+            {
+                "name": "docs",
+                "entries": [
+                    ["203.0.113.0/24", {"label": "TEST-NET-3"}],
+                    ["198.51.100.0/24", {"label": "TEST-2"}],
+                ],
+            }
+        ],
     }
     checked = 0
     for analyzer in all_analyzers():
@@ -45,11 +54,13 @@ def test_every_numeric_column_of_every_analysis_is_a_measure_or_a_known_key(
             for column in table.columns:
                 values = [row.get(column) for row in table.rows if row.get(column) is not None]
                 numeric = bool(values) and all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in values
+                )
                 if numeric:
                     checked += 1
                     assert column in MEASURE_COLUMNS | NUMERIC_KEYS, (
-                        f"{analyzer.name}: numeric column {column!r} is not classified")
+                        f"{analyzer.name}: numeric column {column!r} is not classified"
+                    )
                 if column in MEASURE_COLUMNS:
                     assert not values or numeric, f"{analyzer.name}: {column} is not a number"
     assert checked > 40  # the demo exercised the analyzers, not empty tables
@@ -58,4 +69,6 @@ def test_every_numeric_column_of_every_analysis_is_a_measure_or_a_known_key(
 def test_measures_and_details_never_overlap() -> None:
     assert not MEASURE_COLUMNS & DETAIL_COLUMNS
     assert key_columns(["type", "severity", "title", "peer", "flows", "first_seen"]) == [
-        "type", "peer"]
+        "type",
+        "peer",
+    ]

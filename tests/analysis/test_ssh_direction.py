@@ -26,11 +26,14 @@ def _rows(result: Any, *keys: str) -> list[tuple[Any, ...]]:
 
 
 def test_outbound_without_a_target_is_what_internal_hosts_opened(
-        engine: FlowEngine, write_log: WriteLog) -> None:
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
     engine.load_files([write_log(LINES)])
     outbound = engine.run("ssh-outbound", {"vpc_cidrs": VPCS})
     assert _rows(outbound, "dstaddr", "action", "flows") == [
-        ("198.51.100.7", "ACCEPT", 1), ("10.1.5.5", "REJECT", 1)]
+        ("198.51.100.7", "ACCEPT", 1),
+        ("10.1.5.5", "REJECT", 1),
+    ]
     response = engine.run("ssh-response", {"vpc_cidrs": VPCS})
     assert _rows(response, "dstaddr", "action", "flows") == [("203.0.113.50", "ACCEPT", 1)]
 

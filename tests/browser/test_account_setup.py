@@ -23,14 +23,15 @@ def test_an_admin_copies_the_templates(
 
     settings.PORTAL_AWS_PRINCIPAL_ARN = "arn:aws:iam::999988887777:role/flowlog-portal"
     account = AwsAccount.objects.create(
-        name="Production", account_id="123456789012",
-        role_arn="arn:aws:iam::123456789012:role/FlowLogPortalReader", regions=["eu-west-1"],
+        name="Production",
+        account_id="123456789012",
+        role_arn="arn:aws:iam::123456789012:role/FlowLogPortalReader",
+        regions=["eu-west-1"],
     )
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
-                                   origin=live_server.url)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     page.goto(f"{live_server.url}/auth/login/")
     page.get_by_label("Username").fill(admin_user.username)
     page.get_by_label("Password").fill(PASSWORD)
@@ -41,13 +42,16 @@ def test_an_admin_copies_the_templates(
         button = page.locator(f'button[data-copy="{block}"]')
         button.click()
         page.wait_for_function(
-            "name => document.querySelector(`button[data-copy=\"${name}\"]`).textContent"
-            " === 'Copied'", arg=block)
+            'name => document.querySelector(`button[data-copy="${name}"]`).textContent'
+            " === 'Copied'",
+            arg=block,
+        )
         copied = page.evaluate("navigator.clipboard.readText()")
         assert copied == page.locator(f"#{block}").text_content()
     template = yaml.safe_load(page.locator("#setup-cloudformation").text_content() or "")
     statement = template["Resources"]["FlowLogPortalRole"]["Properties"][
-        "AssumeRolePolicyDocument"]["Statement"][0]
+        "AssumeRolePolicyDocument"
+    ]["Statement"][0]
     assert statement["Principal"] == {"AWS": "arn:aws:iam::999988887777:role/flowlog-portal"}
     assert statement["Condition"]["StringEquals"]["sts:ExternalId"] == account.external_id
     assert page.locator("#copy-status").text_content() == "Copied"

@@ -56,38 +56,80 @@ def _seed(investigation: Any) -> dict[str, Any]:
     from portal.sequences import next_change_number
 
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
-        analyses=["top-talkers", "detections"], status="succeeded",
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["top-talkers", "detections"],
+        status="succeeded",
         parameters={"vpc_cidrs": ["10.0.0.0/16"]},
-        records={"total": 5000, "ok": 4990, "malformed": 10, "nodata": 0, "skipdata": 0,
-                 "filtered_out": 0})
+        records={
+            "total": 5000,
+            "ok": 4990,
+            "malformed": 10,
+            "nodata": 0,
+            "skipdata": 0,
+            "filtered_out": 0,
+        },
+    )
     result = RunResult.objects.create(
-        run=run, analysis="top-talkers", title="Top talkers",
-        columns=["ip", "dstport", "flows", "bytes"], row_count=160, total_groups=160,
-        annotations={ATTACKER: {"kind": "external", "org": "Example Transit"}})
-    ResultRow.objects.bulk_create([
-        ResultRow(result=result, position=i,
-                  data={"ip": ATTACKER if i == 120 else f"10.0.{i // 200}.{i % 200 + 1}",
-                        "dstport": 3389, "flows": 500 - i, "bytes": 90_000 - i})
-        for i in range(160)])
+        run=run,
+        analysis="top-talkers",
+        title="Top talkers",
+        columns=["ip", "dstport", "flows", "bytes"],
+        row_count=160,
+        total_groups=160,
+        annotations={ATTACKER: {"kind": "external", "org": "Example Transit"}},
+    )
+    ResultRow.objects.bulk_create(
+        [
+            ResultRow(
+                result=result,
+                position=i,
+                data={
+                    "ip": ATTACKER if i == 120 else f"10.0.{i // 200}.{i % 200 + 1}",
+                    "dstport": 3389,
+                    "flows": 500 - i,
+                    "bytes": 90_000 - i,
+                },
+            )
+            for i in range(160)
+        ]
+    )
     brute = Finding.objects.create(
-        investigation=investigation, run=run, type="UnauthorizedAccess:EC2/SSHBruteForce",
-        severity=8, title=f"SSH brute force from {ATTACKER} against 1 address(es)",
+        investigation=investigation,
+        run=run,
+        type="UnauthorizedAccess:EC2/SSHBruteForce",
+        severity=8,
+        title=f"SSH brute force from {ATTACKER} against 1 address(es)",
         explanation=f"1200 short SSH connections from {ATTACKER}.",
-        evidence={"peer": ATTACKER, "targets": ["10.0.0.10"], "target_count": 1, "ports": [22],
-                  "flows": 1200, "bytes": 96_000},
-        change_number=next_change_number())
+        evidence={
+            "peer": ATTACKER,
+            "targets": ["10.0.0.10"],
+            "target_count": 1,
+            "ports": [22],
+            "flows": 1200,
+            "bytes": 96_000,
+        },
+        change_number=next_change_number(),
+    )
     scan = Finding.objects.create(
-        investigation=investigation, run=run, type="Recon:EC2/Portscan", severity=5,
+        investigation=investigation,
+        run=run,
+        type="Recon:EC2/Portscan",
+        severity=5,
         title="Port scan from 198.51.100.7: 40 ports on 2 address(es)",
-        evidence={"peer": "198.51.100.7", "targets": ["10.0.0.10", "10.0.0.11"],
-                  "ports": [22, 3389]},
-        change_number=next_change_number())
+        evidence={
+            "peer": "198.51.100.7",
+            "targets": ["10.0.0.10", "10.0.0.11"],
+            "ports": [22, 3389],
+        },
+        change_number=next_change_number(),
+    )
     return {"run": run, "brute": brute, "scan": scan, "investigation": investigation}
 
 
 def test_an_analyst_triages_a_finding_and_sees_it_in_the_timeline_and_the_api(
-        live_server: Any, page: Any, case: dict[str, Any]) -> None:
+    live_server: Any, page: Any, case: dict[str, Any]
+) -> None:
     errors = _watch(page)
     page.set_viewport_size(DESKTOP)
     _login(page, live_server.url, "alice")
@@ -110,17 +152,26 @@ def test_an_analyst_triages_a_finding_and_sees_it_in_the_timeline_and_the_api(
     bulk.get_by_role("button", name="Apply to selected").click()
     page.get_by_text("1 finding triaged.").wait_for()
     entries = page.locator("#timeline li").all_inner_texts()
-    assert any("marked finding" in e and "as Acknowledged" in e and "assigned to bob" in e
-               and "Blocked at the NACL" in e for e in entries)
+    assert any(
+        "marked finding" in e
+        and "as Acknowledged" in e
+        and "assigned to bob" in e
+        and "Blocked at the NACL" in e
+        for e in entries
+    )
     assert any("Port scan" in e and "as Resolved" in e for e in entries)
     api = page.request.get(f"{live_server.url}/api/v1/findings/{case['brute'].pk}/").json()
     assert (api["status"], api["assignee"], api["triage_comment"]) == (
-        "acknowledged", "bob", "Blocked at the NACL; watching for more.")
+        "acknowledged",
+        "bob",
+        "Blocked at the NACL; watching for more.",
+    )
     assert errors == []
 
 
-def test_pivot_from_a_finding_to_the_address_and_back(live_server: Any, page: Any,
-                                                      case: dict[str, Any]) -> None:
+def test_pivot_from_a_finding_to_the_address_and_back(
+    live_server: Any, page: Any, case: dict[str, Any]
+) -> None:
     errors = _watch(page)
     page.set_viewport_size(DESKTOP)
     _login(page, live_server.url, "alice")
@@ -138,8 +189,9 @@ def test_pivot_from_a_finding_to_the_address_and_back(live_server: Any, page: An
     assert errors == []
 
 
-def test_a_run_is_filtered_by_an_address_found_only_on_page_3(live_server: Any, page: Any,
-                                                              case: dict[str, Any]) -> None:
+def test_a_run_is_filtered_by_an_address_found_only_on_page_3(
+    live_server: Any, page: Any, case: dict[str, Any]
+) -> None:
     errors = _watch(page)
     page.set_viewport_size(DESKTOP)
     _login(page, live_server.url, "alice")
@@ -158,9 +210,9 @@ def test_a_run_is_filtered_by_an_address_found_only_on_page_3(live_server: Any, 
     assert errors == [] or all("400" in e for e in errors)
 
 
-def test_a_run_over_garbage_says_no_data_analysed(live_server: Any, page: Any,
-                                                  investigation: Any, settings: Any,
-                                                  tmp_path: Any) -> None:
+def test_a_run_over_garbage_says_no_data_analysed(
+    live_server: Any, page: Any, investigation: Any, settings: Any, tmp_path: Any
+) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from investigations.models import QueryRun
@@ -173,12 +225,21 @@ def test_a_run_over_garbage_says_no_data_analysed(live_server: Any, page: Any,
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
     # A flow log by its header, every record line of it malformed.
-    header = (b"version account-id interface-id srcaddr dstaddr srcport dstport protocol "
-              b"packets bytes start end action log-status\n")
-    garbage = SimpleUploadedFile("garbage.log", header + b"".join(
-        b"2 123456789012 eni-0a1 not-an-address %d\n" % i for i in range(50)))
-    run = submit_run(user=investigation.owner, investigation=investigation,
-                     analyses=["all"], files=[garbage], parameters={})
+    header = (
+        b"version account-id interface-id srcaddr dstaddr srcport dstport protocol "
+        b"packets bytes start end action log-status\n"
+    )
+    garbage = SimpleUploadedFile(
+        "garbage.log",
+        header + b"".join(b"2 123456789012 eni-0a1 not-an-address %d\n" % i for i in range(50)),
+    )
+    run = submit_run(
+        user=investigation.owner,
+        investigation=investigation,
+        analyses=["all"],
+        files=[garbage],
+        parameters={},
+    )
     claimed = QueryRun.claim(run.pk)
     if claimed is not None:
         _execute(claimed)
@@ -206,15 +267,18 @@ def _execute(run: Any) -> None:
 
 
 @pytest.mark.parametrize("where", ["list", "investigation", "run", "entity"])
-def test_no_main_page_scrolls_sideways_on_a_phone(live_server: Any, page: Any,
-                                                  case: dict[str, Any], where: str) -> None:
+def test_no_main_page_scrolls_sideways_on_a_phone(
+    live_server: Any, page: Any, case: dict[str, Any], where: str
+) -> None:
     errors = _watch(page)
     _login(page, live_server.url, "alice")
     page.set_viewport_size(PHONE)
-    url = {"list": "/investigations/",
-           "investigation": f"/investigations/{case['investigation'].pk}/",
-           "run": f"/investigations/runs/{case['run'].pk}/",
-           "entity": f"/entities/{ATTACKER}/"}[where]
+    url = {
+        "list": "/investigations/",
+        "investigation": f"/investigations/{case['investigation'].pk}/",
+        "run": f"/investigations/runs/{case['run'].pk}/",
+        "entity": f"/entities/{ATTACKER}/",
+    }[where]
     page.goto(live_server.url + url)
     page.wait_for_load_state("networkidle")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -227,7 +291,8 @@ def test_no_main_page_scrolls_sideways_on_a_phone(live_server: Any, page: Any,
 
 
 def test_the_run_form_shows_the_engine_for_aws_only_and_focuses_its_errors(
-        live_server: Any, page: Any, investigation: Any) -> None:
+    live_server: Any, page: Any, investigation: Any
+) -> None:
     errors = _watch(page)
     _login(page, live_server.url, "alice")
     page.goto(f"{live_server.url}/investigations/{investigation.pk}/runs/new/")

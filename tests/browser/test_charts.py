@@ -151,8 +151,10 @@ def test_charts_and_graph_render_and_the_graph_filters_the_tables(
     page.wait_for_timeout(300)
     page.locator("#charts").screenshot(path=str(ARTIFACTS / "run-charts-dark.png"))
     page.locator("#graph").screenshot(path=str(ARTIFACTS / "run-graph-dark.png"))
-    legend = ("id => echarts.getInstanceByDom(document.getElementById(id))"
-              ".getOption().legend[0].textStyle.color")
+    legend = (
+        "id => echarts.getInstanceByDom(document.getElementById(id))"
+        ".getOption().legend[0].textStyle.color"
+    )
     assert page.evaluate(legend, "chart-time-series") == "#e6edf3"  # dark --text
     # The header's theme toggle beats the system setting, and the charts follow it at once.
     page.get_by_role("radio", name="Light").check()

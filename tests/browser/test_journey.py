@@ -118,7 +118,8 @@ def test_analyst_sorts_a_result_table_and_compares_two_runs(
     page.get_by_role("button", name="Last 24 hours").click()
     assert page.get_by_label("Start time").input_value() != ""
     assert page.get_by_role("button", name="Last 24 hours").get_attribute("aria-pressed") == (
-        "true")
+        "true"
+    )
     assert not page.get_by_label("Relative window").is_visible()  # the no-script fallback
     page.get_by_role("button", name="Clear").click()  # the sample log is older than a day
     assert page.get_by_label("Start time").input_value() == ""

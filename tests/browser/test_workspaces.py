@@ -31,7 +31,11 @@ def _login(page: Any, base: str, username: str) -> None:
 
 @pytest.mark.worker
 def test_analyst_opens_a_case_reads_aws_data_and_exports(
-    live_server: Any, page: Any, celery_worker_process: Any, moto_endpoint: str, analyst: Any,
+    live_server: Any,
+    page: Any,
+    celery_worker_process: Any,
+    moto_endpoint: str,
+    analyst: Any,
     teammate: Any,
 ) -> None:
     from accounts.demo import seed_demo_account
@@ -72,8 +76,13 @@ def test_manager_reviews_history_and_the_audit_log(
     from investigations.models import QueryRun
     from portal import audit
 
-    QueryRun.objects.create(investigation=investigation, requested_by=investigation.owner,
-                            analyses=["ssh-inbound"], status="failed", error="boom")
+    QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["ssh-inbound"],
+        status="failed",
+        error="boom",
+    )
     audit.record(actor=investigation.owner, action="run.submitted", target=investigation)
     errors = _watch(page)
     _login(page, live_server.url, "maggie")
@@ -93,8 +102,9 @@ def test_manager_reviews_history_and_the_audit_log(
     assert errors == []
 
 
-def test_an_outsider_is_denied(live_server: Any, page: Any, investigation: Any,
-                               outsider: Any) -> None:
+def test_an_outsider_is_denied(
+    live_server: Any, page: Any, investigation: Any, outsider: Any
+) -> None:
     _login(page, live_server.url, "mallory")
     assert "Web tier brute force" not in page.content()
     response = page.goto(f"{live_server.url}/investigations/{investigation.pk}/")
@@ -103,8 +113,9 @@ def test_an_outsider_is_denied(live_server: Any, page: Any, investigation: Any,
     assert response is not None and response.status == 403
 
 
-def test_analyst_assigns_tags_and_reads_the_timeline(live_server: Any, page: Any,
-                                                     investigation: Any) -> None:
+def test_analyst_assigns_tags_and_reads_the_timeline(
+    live_server: Any, page: Any, investigation: Any
+) -> None:
     errors = _watch(page)
     _login(page, live_server.url, "alice")
     page.get_by_role("link", name="Web tier brute force").click()

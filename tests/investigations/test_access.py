@@ -16,13 +16,15 @@ pytestmark = pytest.mark.django_db
 
 def _run(investigation: Investigation) -> QueryRun:
     return QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
+        investigation=investigation,
+        requested_by=investigation.owner,
         analyses=["traffic-summary"],
     )
 
 
-def test_owner_and_member_see_the_investigation(investigation: Any, analyst: Any,
-                                                teammate: Any) -> None:
+def test_owner_and_member_see_the_investigation(
+    investigation: Any, analyst: Any, teammate: Any
+) -> None:
     url = reverse("investigations:detail", args=[investigation.pk])
     for user in (analyst, teammate):
         response = client_for(user).get(url)
@@ -36,8 +38,9 @@ def test_an_outsider_analyst_gets_404_for_an_unshared_investigation(
     client = client_for(outsider)
     run = _run(investigation)
     assert client.get(reverse("investigations:detail", args=[investigation.pk])).status_code == 404
-    assert client.get(reverse("investigations:run_create", args=[investigation.pk])
-                      ).status_code == 404
+    assert (
+        client.get(reverse("investigations:run_create", args=[investigation.pk])).status_code == 404
+    )
     assert client.get(reverse("investigations:run_detail", args=[run.pk])).status_code == 404
     assert client.get(reverse("investigations:run_progress", args=[run.pk])).status_code == 404
     listing = client.get(reverse("investigations:list"))
@@ -52,8 +55,15 @@ def test_a_manager_reads_everything_but_gets_403_when_starting_a_run(
     assert b"Web tier brute force" in client.get(reverse("investigations:list")).content
     url = reverse("investigations:run_create", args=[investigation.pk])
     assert client.get(url).status_code == 403
-    response = client.post(url, {"log_files": sample_upload(), "analyses": ["traffic-summary"],
-                                 "top_n": 100, "rank_by": "flows"})
+    response = client.post(
+        url,
+        {
+            "log_files": sample_upload(),
+            "analyses": ["traffic-summary"],
+            "top_n": 100,
+            "rank_by": "flows",
+        },
+    )
     assert response.status_code == 403
     assert not QueryRun.objects.exists()
     assert client.get(reverse("investigations:create")).status_code == 403
@@ -78,8 +88,11 @@ def test_api_applies_the_same_rules(investigation: Any, outsider: Any, manager: 
     assert manager_client.get(f"/api/v1/runs/{run.pk}/").status_code == 200
     response = manager_client.post(
         "/api/v1/runs/",
-        {"investigation": investigation.pk, "analyses": "traffic-summary",
-         "files": sample_upload()},
+        {
+            "investigation": investigation.pk,
+            "analyses": "traffic-summary",
+            "files": sample_upload(),
+        },
     )
     assert response.status_code == 403
     assert QueryRun.objects.count() == 1

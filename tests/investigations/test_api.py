@@ -17,8 +17,16 @@ from tests.flowlogs import sample_upload
 
 def _token(user: Any, scopes: str) -> str:
     out = StringIO()
-    call_command("create_api_token", "--user", user.username, "--name", f"siem-{scopes}",
-                 "--scopes", scopes, stdout=out)
+    call_command(
+        "create_api_token",
+        "--user",
+        user.username,
+        "--name",
+        f"siem-{scopes}",
+        "--scopes",
+        scopes,
+        stdout=out,
+    )
     return out.getvalue().strip()
 
 
@@ -38,8 +46,13 @@ def test_bad_revoked_and_underscoped_tokens_are_refused(analyst: Any, investigat
     client = Client()
     assert client.get("/api/v1/runs/", HTTP_AUTHORIZATION="Bearer fp_wrong").status_code == 401
     response = client.post(
-        "/api/v1/runs/", {"investigation": investigation.pk, "analyses": "traffic-summary",
-                          "files": sample_upload()}, HTTP_AUTHORIZATION=f"Bearer {key}",
+        "/api/v1/runs/",
+        {
+            "investigation": investigation.pk,
+            "analyses": "traffic-summary",
+            "files": sample_upload(),
+        },
+        HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert response.status_code == 403
     assert "scope" in response.json()["detail"]
@@ -63,8 +76,9 @@ def test_a_bad_analysis_name_gets_a_400_naming_the_known_ones(
 ) -> None:
     key = _token(analyst, "read:investigations,write:runs")
     response = Client().post(
-        "/api/v1/runs/", {"investigation": investigation.pk, "analyses": "nonsense",
-                          "files": sample_upload()}, HTTP_AUTHORIZATION=f"Bearer {key}",
+        "/api/v1/runs/",
+        {"investigation": investigation.pk, "analyses": "nonsense", "files": sample_upload()},
+        HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert response.status_code == 400
     assert "Unknown analysis: nonsense" in response.json()["detail"]
@@ -81,8 +95,12 @@ def test_a_siem_creates_a_run_polls_it_and_reads_the_results(
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     response = client.post(
         "/api/v1/runs/",
-        {"investigation": investigation.pk, "analyses": ["traffic-summary", "ssh-inbound"],
-         "target_ips": "10.0.1.10", "files": sample_upload()},
+        {
+            "investigation": investigation.pk,
+            "analyses": ["traffic-summary", "ssh-inbound"],
+            "target_ips": "10.0.1.10",
+            "files": sample_upload(),
+        },
     )
     assert response.status_code == 202, response.content
     body = response.json()
@@ -103,9 +121,13 @@ def test_a_siem_creates_a_run_polls_it_and_reads_the_results(
     assert data["total_groups"] == 3
     assert data["pages"] == 2
     assert len(data["rows"]) == 2
-    second = client.get(f"/api/v1/runs/{run.pk}/results/ssh-inbound/",
-                        {"page_size": 2, "page": 2}).json()
+    second = client.get(
+        f"/api/v1/runs/{run.pk}/results/ssh-inbound/", {"page_size": 2, "page": 2}
+    ).json()
     seen = {(r["srcaddr"], r["action"]) for r in data["rows"] + second["rows"]}
-    assert seen == {("203.0.113.50", "REJECT"), ("203.0.113.50", "ACCEPT"),
-                    ("198.51.100.7", "ACCEPT")}
+    assert seen == {
+        ("203.0.113.50", "REJECT"),
+        ("203.0.113.50", "ACCEPT"),
+        ("198.51.100.7", "ACCEPT"),
+    }
     assert client.get(f"/api/v1/runs/{run.pk}/results/nope/").status_code == 404

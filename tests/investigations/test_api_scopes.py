@@ -18,26 +18,44 @@ FINDING_TITLE = "SSH brute force from 185.220.101.7"
 
 def _token(user: Any, name: str, scopes: str) -> Client:
     out = StringIO()
-    call_command("create_api_token", "--user", user.username, "--name", name,
-                 "--scopes", scopes, stdout=out)
+    call_command(
+        "create_api_token", "--user", user.username, "--name", name, "--scopes", scopes, stdout=out
+    )
     return Client(HTTP_AUTHORIZATION=f"Bearer {out.getvalue().strip()}")
 
 
 def _run(investigation: Any, analyst: Any) -> Any:
     from investigations.models import QueryRun, ResultRow, RunResult
 
-    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                  analyses=["traffic-summary", "detections"],
-                                  status="succeeded")
-    summary = RunResult.objects.create(run=run, analysis="traffic-summary", title="Traffic",
-                                       position=0, columns=["protocol", "flows"], row_count=1)
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=analyst,
+        analyses=["traffic-summary", "detections"],
+        status="succeeded",
+    )
+    summary = RunResult.objects.create(
+        run=run,
+        analysis="traffic-summary",
+        title="Traffic",
+        position=0,
+        columns=["protocol", "flows"],
+        row_count=1,
+    )
     ResultRow.objects.create(result=summary, position=0, data={"protocol": "tcp", "flows": 3})
     detections = RunResult.objects.create(
-        run=run, analysis="detections", title="Detections", position=1,
-        columns=["type", "severity", "title"], row_count=1,
-        summary={"findings": 1})
-    ResultRow.objects.create(result=detections, position=0, data={
-        "type": "Recon:EC2/SSHBruteForce", "severity": 7, "title": FINDING_TITLE})
+        run=run,
+        analysis="detections",
+        title="Detections",
+        position=1,
+        columns=["type", "severity", "title"],
+        row_count=1,
+        summary={"findings": 1},
+    )
+    ResultRow.objects.create(
+        result=detections,
+        position=0,
+        data={"type": "Recon:EC2/SSHBruteForce", "severity": 7, "title": FINDING_TITLE},
+    )
     return run
 
 
@@ -48,7 +66,9 @@ def runs(investigation: Any, analyst: Any) -> tuple[Any, Any]:
 
 @pytest.mark.parametrize("fmt", ["", "json", "csv", "ndjson", "ocsf"])
 def test_a_read_investigations_token_cannot_read_detection_rows(
-    fmt: str, analyst: Any, runs: tuple[Any, Any],
+    fmt: str,
+    analyst: Any,
+    runs: tuple[Any, Any],
 ) -> None:
     run = runs[0]
     client = _token(analyst, "siem", "read:investigations")
@@ -58,12 +78,12 @@ def test_a_read_investigations_token_cannot_read_detection_rows(
     assert "read:findings" in response.json()["detail"]
     assert FINDING_TITLE not in response.content.decode()
     # Its other results are still its to read.
-    assert client.get(f"/api/v1/runs/{run.pk}/results/traffic-summary/{query}"
-                      ).status_code == 200
+    assert client.get(f"/api/v1/runs/{run.pk}/results/traffic-summary/{query}").status_code == 200
 
 
 def test_detection_results_are_left_out_of_listings_for_that_token(
-    analyst: Any, runs: tuple[Any, Any],
+    analyst: Any,
+    runs: tuple[Any, Any],
 ) -> None:
     first, second = runs
     client = _token(analyst, "siem", "read:investigations")
@@ -80,7 +100,8 @@ def test_detection_results_are_left_out_of_listings_for_that_token(
 
 
 def test_with_read_findings_as_well_the_token_reads_them(
-    analyst: Any, runs: tuple[Any, Any],
+    analyst: Any,
+    runs: tuple[Any, Any],
 ) -> None:
     run = runs[0]
     client = _token(analyst, "soar", "read:investigations,read:findings")
@@ -96,7 +117,8 @@ def test_with_read_findings_as_well_the_token_reads_them(
 
 
 def test_a_signed_in_user_reads_detection_rows_through_the_api(
-    analyst: Any, runs: tuple[Any, Any],
+    analyst: Any,
+    runs: tuple[Any, Any],
 ) -> None:
     from tests.conftest import client_for
 

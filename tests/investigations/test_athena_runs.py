@@ -146,19 +146,36 @@ def test_the_run_form_and_the_api_take_the_engine(
     from django.urls import reverse
 
     client = client_for(analyst)
-    response = client.post(reverse("investigations:run_create", args=[investigation.pk]), {
-        "source": "s3", "account": athena_account.pk, "instance": "web", "engine": "athena",
-        "analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows",
-    })
+    response = client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {
+            "source": "s3",
+            "account": athena_account.pk,
+            "instance": "web",
+            "engine": "athena",
+            "analyses": ["traffic-summary"],
+            "top_n": 10,
+            "rank_by": "flows",
+        },
+    )
     assert response.status_code == 302, response.content[:3000]
     assert QueryRun.objects.get().source_config["engine"] == ATHENA
-    rerun = client.get(reverse("investigations:run_create", args=[investigation.pk]),
-                       {"from": QueryRun.objects.get().pk}).content.decode()
+    rerun = client.get(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {"from": QueryRun.objects.get().pk},
+    ).content.decode()
     assert '<option value="athena" selected>' in rerun
-    api = client.post("/api/v1/runs/", {
-        "investigation": investigation.pk, "account": athena_account.pk, "instance": "web",
-        "source": "s3", "engine": "local", "analyses": "traffic-summary",
-    })
+    api = client.post(
+        "/api/v1/runs/",
+        {
+            "investigation": investigation.pk,
+            "account": athena_account.pk,
+            "instance": "web",
+            "source": "s3",
+            "engine": "local",
+            "analyses": "traffic-summary",
+        },
+    )
     assert api.status_code == 202, api.content[:2000]
     assert QueryRun.objects.get(pk=api.json()["id"]).source_config["engine"] == "local"
 

@@ -30,14 +30,20 @@ def _log_group_events(logs: Any, group: str) -> dict[str, list[dict[str, Any]]]:
         for stream in page["logStreams"]:
             name = stream["logStreamName"]
             events: list[dict[str, Any]] = []
-            kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": name,
-                                      "startFromHead": True}
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "logStreamName": name,
+                "startFromHead": True,
+            }
             while True:
                 response = logs.get_log_events(**kwargs)
-                events += [{"timestamp": e["timestamp"], "message": e["message"]}
-                           for e in response["events"]]
+                events += [
+                    {"timestamp": e["timestamp"], "message": e["message"]}
+                    for e in response["events"]
+                ]
                 if not response["events"] or response["nextForwardToken"] == kwargs.get(
-                        "nextToken"):
+                    "nextToken"
+                ):
                     break
                 kwargs["nextToken"] = response["nextForwardToken"]
             saved[name] = events
@@ -50,8 +56,9 @@ def _restore_log_group(logs: Any, group: str, saved: dict[str, list[dict[str, An
         logs.create_log_stream(logGroupName=group, logStreamName=name)
         ordered = sorted(events, key=lambda event: event["timestamp"])
         for start in range(0, len(ordered), 5000):
-            logs.put_log_events(logGroupName=group, logStreamName=name,
-                                logEvents=ordered[start:start + 5000])
+            logs.put_log_events(
+                logGroupName=group, logStreamName=name, logEvents=ordered[start : start + 5000]
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -62,15 +69,26 @@ def _one_part(settings: Any) -> None:
 
 @pytest.mark.parametrize("source", ["cloudwatch", "s3"])
 def test_a_run_reads_the_instances_flow_log_from_aws(
-    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    celery_worker_process: Any,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
     source: str,
 ) -> None:
     client = client_for(analyst)
-    response = client.post(reverse("investigations:run_create", args=[investigation.pk]), {
-        "source": source, "account": demo_account.pk, "instance": "web",
-        "analyses": ["traffic-summary", "ssh-inbound"], "top_n": 50, "rank_by": "flows",
-        "start_time": "2d", "end_time": "now",
-    })
+    response = client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {
+            "source": source,
+            "account": demo_account.pk,
+            "instance": "web",
+            "analyses": ["traffic-summary", "ssh-inbound"],
+            "top_n": 50,
+            "rank_by": "flows",
+            "start_time": "2d",
+            "end_time": "now",
+        },
+    )
     assert response.status_code == 302, response.content[:2000]
     run = QueryRun.objects.get()
     assert run.source == source
@@ -82,11 +100,14 @@ def test_a_run_reads_the_instances_flow_log_from_aws(
     assert run.data_read["source"] == source
     assert run.data_read["account"] == demo_account.account_id
     assert run.data_read["role_session"] == "portal-alice"
-    ssh = {r["srcaddr"] for r in run.results.get(analysis="ssh-inbound").rows.values_list(
-        "data", flat=True)}
+    ssh = {
+        r["srcaddr"]
+        for r in run.results.get(analysis="ssh-inbound").rows.values_list("data", flat=True)
+    }
     assert "203.0.113.50" in ssh  # the planted brute force reached the web instance
-    assumed = AuditEvent.objects.filter(action="aws_account.role_assumed",
-                                        details__purpose=f"run #{run.pk}")
+    assumed = AuditEvent.objects.filter(
+        action="aws_account.role_assumed", details__purpose=f"run #{run.pk}"
+    )
     assert assumed.count() == 1 and assumed.get().actor == analyst
     page = client.get(reverse("investigations:run_detail", args=[run.pk])).content.decode()
     assert "Data read from AWS" in page and "portal-alice" in page
@@ -102,16 +123,31 @@ def test_a_missing_flow_log_source_is_refused_up_front(
 
     FlowLogConfig.objects.filter(account=demo_account, destination_type="s3").delete()
     with pytest.raises(RunRequestInvalid, match="No S3 flow log covers i-"):
-        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                   account=demo_account, instance="web", source="s3")
+        submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=["traffic-summary"],
+            account=demo_account,
+            instance="web",
+            source="s3",
+        )
     with pytest.raises(RunRequestInvalid, match="No discovered instance"):
-        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                   account=demo_account, instance="i-doesnotexist", source="auto")
+        submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=["traffic-summary"],
+            account=demo_account,
+            instance="i-doesnotexist",
+            source="auto",
+        )
     assert not QueryRun.objects.exists()
 
 
 def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
-    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    celery_worker_process: Any,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
     moto_endpoint: str,
 ) -> None:
     import boto3
@@ -121,16 +157,28 @@ def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
     window = {"window_start": end - timezone.timedelta(days=2), "window_end": end}
 
     def run_once() -> QueryRun:
-        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                         account=demo_account, instance="web", source="cloudwatch", **window)
+        run = submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=["traffic-summary"],
+            account=demo_account,
+            instance="web",
+            source="cloudwatch",
+            **window,
+        )
         return wait_for_run(run, timeout=180)
 
     first = run_once()
     assert first.status == "succeeded", first.error
     assert first.data_read["cache"]["hit"] is False
     # Take the data away in "AWS": a second run can only succeed from the cache.
-    logs = boto3.client("logs", region_name="us-east-1", endpoint_url=moto_endpoint,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    logs = boto3.client(
+        "logs",
+        region_name="us-east-1",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     group = first.data_read["log_group"]
     saved = _log_group_events(logs, group)
     logs.delete_log_group(logGroupName=group)
@@ -141,8 +189,10 @@ def test_a_second_run_over_the_same_data_reads_the_cache_not_aws(
     assert second.status == "succeeded", second.error
     assert second.data_read["cache"]["hit"] is True
     assert second.records["ok"] == first.records["ok"] > 0
-    rows = [list(r.results.get(analysis="traffic-summary").rows.values_list("data", flat=True))
-            for r in (first, second)]
+    rows = [
+        list(r.results.get(analysis="traffic-summary").rows.values_list("data", flat=True))
+        for r in (first, second)
+    ]
     assert rows[0] == rows[1]
 
 
@@ -152,10 +202,17 @@ def test_the_analyst_can_override_flow_log_and_interfaces(
     from accounts.models import FlowLogConfig
 
     s3_log = FlowLogConfig.objects.get(account=demo_account, destination_type="s3")
-    run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                     account=demo_account, instance="web", source="auto",
-                     flow_log_id=s3_log.flow_log_id, interfaces=["eni-override"],
-                     parameters={"target_ips": ["10.0.1.99"], "vpc_cidrs": ["10.0.0.0/8"]})
+    run = submit_run(
+        user=analyst,
+        investigation=investigation,
+        analyses=["traffic-summary"],
+        account=demo_account,
+        instance="web",
+        source="auto",
+        flow_log_id=s3_log.flow_log_id,
+        interfaces=["eni-override"],
+        parameters={"target_ips": ["10.0.1.99"], "vpc_cidrs": ["10.0.0.0/8"]},
+    )
     assert run.source == "s3"
     assert run.source_config["flow_log"]["flow_log_id"] == s3_log.flow_log_id
     assert run.source_config["instance"]["interfaces"] == ["eni-override"]
@@ -163,12 +220,23 @@ def test_the_analyst_can_override_flow_log_and_interfaces(
     assert run.parameters["vpc_cidrs"] == ["10.0.0.0/8"]
     assert wait_for_run(run, timeout=180).status == "succeeded"
     with pytest.raises(RunRequestInvalid, match="no flow log 'fl-nope'"):
-        submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                   account=demo_account, instance="web", flow_log_id="fl-nope")
+        submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=["traffic-summary"],
+            account=demo_account,
+            instance="web",
+            flow_log_id="fl-nope",
+        )
 
 
 def _run_with_a_broken_object(
-    moto_endpoint: str, account: Any, investigation: Any, analyst: Any, *, hour: Any,
+    moto_endpoint: str,
+    account: Any,
+    investigation: Any,
+    analyst: Any,
+    *,
+    hour: Any,
     window: tuple[Any, Any],
 ) -> QueryRun:
     """A run over `window` of the account's S3 flow log, beside which a gzip object for
@@ -183,27 +251,45 @@ def _run_with_a_broken_object(
     flow_log = FlowLogConfig.objects.get(account=account, destination_type="s3")
     key = s3_key(account.account_id, DEMO_REGION, flow_log.flow_log_id, hour, "badc0ffe")
     body = gzip.compress(b"version account-id\n" + b"2 123456789012\n" * 2000)
-    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_endpoint,
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.put_object(Bucket=flow_log.s3_bucket, Key=key, Body=body[: len(body) // 2])
     try:
-        run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                         account=account, instance="web", source="s3", window_start=window[0],
-                         window_end=window[1])
+        run = submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=["traffic-summary"],
+            account=account,
+            instance="web",
+            source="s3",
+            window_start=window[0],
+            window_end=window[1],
+        )
         return wait_for_run(run, timeout=180)
     finally:
         s3.delete_object(Bucket=flow_log.s3_bucket, Key=key)
 
 
 def test_an_unreadable_s3_object_is_skipped_named_and_the_rest_analysed(
-    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    celery_worker_process: Any,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
     moto_endpoint: str,
 ) -> None:
     from django.utils import timezone
 
     now = timezone.now()
     run = _run_with_a_broken_object(
-        moto_endpoint, demo_account, investigation, analyst,
+        moto_endpoint,
+        demo_account,
+        investigation,
+        analyst,
         hour=(now - timezone.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0),
         window=(now - timezone.timedelta(days=2), now),
     )
@@ -220,16 +306,22 @@ def test_an_unreadable_s3_object_is_skipped_named_and_the_rest_analysed(
 
 
 def test_a_run_whose_only_object_is_unreadable_fails_and_names_it(
-    celery_worker_process: Any, demo_account: Any, investigation: Any, analyst: Any,
+    celery_worker_process: Any,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
     moto_endpoint: str,
 ) -> None:
     from django.utils import timezone
 
-    hour = (timezone.now() - timezone.timedelta(days=10)).replace(minute=0, second=0,
-                                                                  microsecond=0)
+    hour = (timezone.now() - timezone.timedelta(days=10)).replace(minute=0, second=0, microsecond=0)
     run = _run_with_a_broken_object(
-        moto_endpoint, demo_account, investigation, analyst,
-        hour=hour, window=(hour, hour + timezone.timedelta(minutes=30)),
+        moto_endpoint,
+        demo_account,
+        investigation,
+        analyst,
+        hour=hour,
+        window=(hour, hour + timezone.timedelta(minutes=30)),
     )
     assert run.status == "failed"
     assert run.error.startswith("None of the 1 file(s) could be read ("), run.error

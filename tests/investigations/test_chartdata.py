@@ -303,13 +303,22 @@ def test_a_running_run_has_no_charts_yet(run: QueryRun, analyst: Any) -> None:
 def test_an_all_run_shows_charts_for_the_results_it_has(investigation: Any, analyst: Any) -> None:
     from investigations.models import QueryRun, RunResult
 
-    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                  analyses=["all"], status="succeeded")
-    RunResult.objects.create(run=run, analysis="traffic-summary", title="Traffic summary",
-                             columns=["protocol", "action", "flows", "packets", "bytes"])
-    RunResult.objects.create(run=run, analysis="graph", title="Graph",
-                             columns=["source", "target", "port", "flows"])
-    page = client_for(analyst).get(
-        reverse("investigations:run_detail", args=[run.pk])).content.decode()
+    run = QueryRun.objects.create(
+        investigation=investigation, requested_by=analyst, analyses=["all"], status="succeeded"
+    )
+    RunResult.objects.create(
+        run=run,
+        analysis="traffic-summary",
+        title="Traffic summary",
+        columns=["protocol", "action", "flows", "packets", "bytes"],
+    )
+    RunResult.objects.create(
+        run=run, analysis="graph", title="Graph", columns=["source", "target", "port", "flows"]
+    )
+    page = (
+        client_for(analyst)
+        .get(reverse("investigations:run_detail", args=[run.pk]))
+        .content.decode()
+    )
     assert reverse("investigations:run_charts", args=[run.pk]) in page
     assert reverse("investigations:run_graph", args=[run.pk]) in page

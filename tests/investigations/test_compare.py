@@ -24,9 +24,16 @@ SSH = ["srcaddr", "action", "flows", "packets", "bytes", "first_seen", "last_see
 
 
 def _row(src: str, flows: int, action: str = "REJECT", **extra: Any) -> dict[str, Any]:
-    return {"srcaddr": src, "action": action, "flows": flows, "packets": flows * 10,
-            "bytes": flows * 600, "first_seen": "2026-11-20T10:00:00+00:00",
-            "last_seen": "2026-11-20T11:00:00+00:00", **extra}
+    return {
+        "srcaddr": src,
+        "action": action,
+        "flows": flows,
+        "packets": flows * 10,
+        "bytes": flows * 600,
+        "first_seen": "2026-11-20T10:00:00+00:00",
+        "last_seen": "2026-11-20T11:00:00+00:00",
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------------------- the rows logic
@@ -34,19 +41,37 @@ def _row(src: str, flows: int, action: str = "REJECT", **extra: Any) -> dict[str
 
 def test_rows_are_matched_on_their_key_and_sorted_into_added_removed_changed() -> None:
     before = [_row("203.0.113.50", 134), _row("198.51.100.7", 5), _row("192.0.2.1", 3)]
-    after = [_row("203.0.113.50", 200), _row("192.0.2.1", 3, last_seen="2026-11-21T00:00"),
-             _row("45.33.32.156", 12)]
-    result = compare_rows(analysis="ssh-inbound", title="SSH inbound", before_columns=SSH,
-                          before_rows=before, after_columns=SSH, after_rows=after)
+    after = [
+        _row("203.0.113.50", 200),
+        _row("192.0.2.1", 3, last_seen="2026-11-21T00:00"),
+        _row("45.33.32.156", 12),
+    ]
+    result = compare_rows(
+        analysis="ssh-inbound",
+        title="SSH inbound",
+        before_columns=SSH,
+        before_rows=before,
+        after_columns=SSH,
+        after_rows=after,
+    )
     assert result.key_columns == ["srcaddr", "action"]
     assert result.measure_columns == ["flows", "packets", "bytes"]
     assert [row["srcaddr"] for row in result.added] == ["45.33.32.156"]
     assert [row["srcaddr"] for row in result.removed] == ["198.51.100.7"]
-    assert result.added[0] == {"srcaddr": "45.33.32.156", "action": "REJECT", "flows": 12,
-                               "packets": 120, "bytes": 7200}
+    assert result.added[0] == {
+        "srcaddr": "45.33.32.156",
+        "action": "REJECT",
+        "flows": 12,
+        "packets": 120,
+        "bytes": 7200,
+    }
     # A later last_seen alone is not a change: only measures are.
-    assert (result.added_count, result.removed_count, result.changed_count,
-            result.unchanged_count) == (1, 1, 1, 1)
+    assert (
+        result.added_count,
+        result.removed_count,
+        result.changed_count,
+        result.unchanged_count,
+    ) == (1, 1, 1, 1)
     changed = result.changed[0]
     assert changed.key == {"srcaddr": "203.0.113.50", "action": "REJECT"}
     flows = changed.measures[0]
@@ -56,18 +81,27 @@ def test_rows_are_matched_on_their_key_and_sorted_into_added_removed_changed() -
 
 
 def test_the_same_address_with_another_action_is_another_row() -> None:
-    result = compare_rows(analysis="ssh-inbound", title="SSH", before_columns=SSH,
-                          before_rows=[_row("203.0.113.50", 4, "REJECT")], after_columns=SSH,
-                          after_rows=[_row("203.0.113.50", 4, "ACCEPT")])
+    result = compare_rows(
+        analysis="ssh-inbound",
+        title="SSH",
+        before_columns=SSH,
+        before_rows=[_row("203.0.113.50", 4, "REJECT")],
+        after_columns=SSH,
+        after_rows=[_row("203.0.113.50", 4, "ACCEPT")],
+    )
     assert (result.added_count, result.removed_count, result.changed_count) == (1, 1, 0)
 
 
 def test_nine_to_ten_is_a_change_and_numbers_compare_as_numbers() -> None:
     columns = ["dstport", "flows"]
-    result = compare_rows(analysis="x", title="x", before_columns=columns,
-                          before_rows=[{"dstport": 22, "flows": 9}, {"dstport": 80, "flows": 1}],
-                          after_columns=columns,
-                          after_rows=[{"dstport": 22, "flows": 10}, {"dstport": 80, "flows": 1.0}])
+    result = compare_rows(
+        analysis="x",
+        title="x",
+        before_columns=columns,
+        before_rows=[{"dstport": 22, "flows": 9}, {"dstport": 80, "flows": 1}],
+        after_columns=columns,
+        after_rows=[{"dstport": 22, "flows": 10}, {"dstport": 80, "flows": 1.0}],
+    )
     assert result.changed_count == 1 and result.unchanged_count == 1
     assert result.changed[0].measures[0].delta == 1
 
@@ -75,10 +109,19 @@ def test_nine_to_ten_is_a_change_and_numbers_compare_as_numbers() -> None:
 def test_changed_rows_come_largest_change_first() -> None:
     columns = ["dstaddr", "bytes"]
     before = [{"dstaddr": f"10.0.0.{i}", "bytes": 100} for i in range(3)]
-    after = [{"dstaddr": "10.0.0.0", "bytes": 110}, {"dstaddr": "10.0.0.1", "bytes": 5000},
-             {"dstaddr": "10.0.0.2", "bytes": 0}]
-    result = compare_rows(analysis="x", title="x", before_columns=columns, before_rows=before,
-                          after_columns=columns, after_rows=after)
+    after = [
+        {"dstaddr": "10.0.0.0", "bytes": 110},
+        {"dstaddr": "10.0.0.1", "bytes": 5000},
+        {"dstaddr": "10.0.0.2", "bytes": 0},
+    ]
+    result = compare_rows(
+        analysis="x",
+        title="x",
+        before_columns=columns,
+        before_rows=before,
+        after_columns=columns,
+        after_rows=after,
+    )
     assert [row.key["dstaddr"] for row in result.changed] == ["10.0.0.1", "10.0.0.2", "10.0.0.0"]
     assert result.changed[1].measures[0].delta_text == "-100"
 
@@ -86,10 +129,13 @@ def test_changed_rows_come_largest_change_first() -> None:
 def test_nulls_in_keys_and_measures_are_values_like_any_other() -> None:
     columns = ["dstport", "protocol", "flows"]
     result = compare_rows(
-        analysis="x", title="x", before_columns=columns,
+        analysis="x",
+        title="x",
+        before_columns=columns,
         before_rows=[{"dstport": None, "protocol": "icmp", "flows": None}],
         after_columns=columns,
-        after_rows=[{"dstport": None, "protocol": "icmp", "flows": 3}])
+        after_rows=[{"dstport": None, "protocol": "icmp", "flows": 3}],
+    )
     assert result.changed_count == 1 and result.added_count == result.removed_count == 0
     assert result.changed[0].measures[0].delta is None
 
@@ -97,49 +143,104 @@ def test_nulls_in_keys_and_measures_are_values_like_any_other() -> None:
 def test_a_repeated_key_is_not_lost() -> None:
     columns = ["peer", "flows"]
     rows = [{"peer": "a", "flows": 1}, {"peer": "a", "flows": 2}]
-    result = compare_rows(analysis="x", title="x", before_columns=columns, before_rows=rows[:1],
-                          after_columns=columns, after_rows=rows)
+    result = compare_rows(
+        analysis="x",
+        title="x",
+        before_columns=columns,
+        before_rows=rows[:1],
+        after_columns=columns,
+        after_rows=rows,
+    )
     assert result.added_count == 1 and result.unchanged_count == 1
 
 
 def test_lists_are_capped_with_a_note_and_counts_are_not() -> None:
     columns = ["srcaddr", "flows"]
     after = [{"srcaddr": f"10.0.{i // 256}.{i % 256}", "flows": i} for i in range(30)]
-    result = compare_rows(analysis="x", title="x", before_columns=columns, before_rows=[],
-                          after_columns=columns, after_rows=after, show_limit=10)
+    result = compare_rows(
+        analysis="x",
+        title="x",
+        before_columns=columns,
+        before_rows=[],
+        after_columns=columns,
+        after_rows=after,
+        show_limit=10,
+    )
     assert result.added_count == 30 and len(result.added) == 10
     assert result.added[0]["flows"] == 0  # rank order of the run
     assert result.notes == ["Listing the first 10 rows of each kind; there are 30 added."]
 
 
 def test_tables_grouped_by_different_columns_are_not_compared() -> None:
-    result = compare_rows(analysis="top-external", title="Top external",
-                          before_columns=["srcaddr", "flows"], before_rows=[{"srcaddr": "a"}],
-                          after_columns=["srcaddr", "pkt_src_aws_service", "flows"],
-                          after_rows=[{"srcaddr": "a"}])
+    result = compare_rows(
+        analysis="top-external",
+        title="Top external",
+        before_columns=["srcaddr", "flows"],
+        before_rows=[{"srcaddr": "a"}],
+        after_columns=["srcaddr", "pkt_src_aws_service", "flows"],
+        after_rows=[{"srcaddr": "a"}],
+    )
     assert not result.comparable and not result.has_differences
     assert "grouped this analysis by different columns" in result.notes[0]
 
 
 def test_detections_are_keyed_by_type_and_peer_not_by_their_wording() -> None:
-    columns = ["type", "severity", "severity_label", "title", "peer", "targets", "flows",
-               "bytes", "first_seen", "last_seen"]
-    finding = {"type": "Recon:EC2/Portscan", "severity": 5, "severity_label": "Medium",
-               "title": "198.51.100.23 probed 651 ports", "peer": "198.51.100.23",
-               "targets": "10.0.1.10", "flows": 651, "bytes": 28644}
-    worse = {**finding, "severity": 8, "title": "198.51.100.23 probed 900 ports",
-             "targets": "10.0.1.10, 10.0.1.11", "flows": 900}
-    result = compare_rows(analysis="detections", title="Detections", before_columns=columns,
-                          before_rows=[finding], after_columns=columns, after_rows=[worse])
+    columns = [
+        "type",
+        "severity",
+        "severity_label",
+        "title",
+        "peer",
+        "targets",
+        "flows",
+        "bytes",
+        "first_seen",
+        "last_seen",
+    ]
+    finding = {
+        "type": "Recon:EC2/Portscan",
+        "severity": 5,
+        "severity_label": "Medium",
+        "title": "198.51.100.23 probed 651 ports",
+        "peer": "198.51.100.23",
+        "targets": "10.0.1.10",
+        "flows": 651,
+        "bytes": 28644,
+    }
+    worse = {
+        **finding,
+        "severity": 8,
+        "title": "198.51.100.23 probed 900 ports",
+        "targets": "10.0.1.10, 10.0.1.11",
+        "flows": 900,
+    }
+    result = compare_rows(
+        analysis="detections",
+        title="Detections",
+        before_columns=columns,
+        before_rows=[finding],
+        after_columns=columns,
+        after_rows=[worse],
+    )
     assert result.key_columns == ["type", "peer"]
     assert result.changed_count == 1
     assert [m.column for m in result.changed[0].measures if m.changed] == ["severity", "flows"]
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("12", 12), (" 7 ", 7), ("", None), (None, None), ("-1", None), ("1e3", None),
-    ("²", None), ("9" * 19, None), ("abc", None),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("12", 12),
+        (" 7 ", 7),
+        ("", None),
+        (None, None),
+        ("-1", None),
+        ("1e3", None),
+        ("²", None),
+        ("9" * 19, None),
+        ("abc", None),
+    ],
+)
 def test_run_ids_from_a_query_are_read_safely(given: str | None, expected: int | None) -> None:
     assert parse_run_id(given) == expected
 
@@ -147,34 +248,59 @@ def test_run_ids_from_a_query_are_read_safely(given: str | None, expected: int |
 # -------------------------------------------------------------------------------- stored runs
 
 
-def _run(investigation: Any, tables: dict[str, tuple[list[str], list[dict[str, Any]]]], *,
-         age_hours: int = 0, status: str = "succeeded", **fields: Any) -> QueryRun:
-    run = QueryRun.objects.create(investigation=investigation,
-                                  requested_by=investigation.owner, analyses=list(tables),
-                                  status=status, **fields)
+def _run(
+    investigation: Any,
+    tables: dict[str, tuple[list[str], list[dict[str, Any]]]],
+    *,
+    age_hours: int = 0,
+    status: str = "succeeded",
+    **fields: Any,
+) -> QueryRun:
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=list(tables),
+        status=status,
+        **fields,
+    )
     QueryRun.objects.filter(pk=run.pk).update(
-        created_at=timezone.now() - timedelta(hours=age_hours))
+        created_at=timezone.now() - timedelta(hours=age_hours)
+    )
     run.refresh_from_db()
     for position, (analysis, (columns, rows)) in enumerate(tables.items()):
         result = RunResult.objects.create(
-            run=run, analysis=analysis, title=analysis.replace("-", " ").title(),
-            position=position, columns=columns, row_count=len(rows),
-            total_groups=fields.get("parameters", {}).get("groups", len(rows)))
-        ResultRow.objects.bulk_create(ResultRow(result=result, position=i, data=row)
-                                      for i, row in enumerate(rows))
+            run=run,
+            analysis=analysis,
+            title=analysis.replace("-", " ").title(),
+            position=position,
+            columns=columns,
+            row_count=len(rows),
+            total_groups=fields.get("parameters", {}).get("groups", len(rows)),
+        )
+        ResultRow.objects.bulk_create(
+            ResultRow(result=result, position=i, data=row) for i, row in enumerate(rows)
+        )
     return run
 
 
 @pytest.fixture
 def two_runs(investigation: Any) -> tuple[QueryRun, QueryRun]:
-    older = _run(investigation, {
-        "ssh-inbound": (SSH, [_row("203.0.113.50", 134), _row("198.51.100.7", 5)]),
-        "port-specific": (["dstport", "flows"], [{"dstport": 22, "flows": 3}]),
-    }, age_hours=5)
-    newer = _run(investigation, {
-        "ssh-inbound": (SSH, [_row("203.0.113.50", 200), _row("<b>evil</b>", 1)]),
-        "rejected": (["srcaddr", "flows"], [{"srcaddr": "203.0.113.50", "flows": 9}]),
-    }, age_hours=1)
+    older = _run(
+        investigation,
+        {
+            "ssh-inbound": (SSH, [_row("203.0.113.50", 134), _row("198.51.100.7", 5)]),
+            "port-specific": (["dstport", "flows"], [{"dstport": 22, "flows": 3}]),
+        },
+        age_hours=5,
+    )
+    newer = _run(
+        investigation,
+        {
+            "ssh-inbound": (SSH, [_row("203.0.113.50", 200), _row("<b>evil</b>", 1)]),
+            "rejected": (["srcaddr", "flows"], [{"srcaddr": "203.0.113.50", "flows": 9}]),
+        },
+        age_hours=1,
+    )
     return older, newer
 
 
@@ -196,8 +322,11 @@ def test_runs_compare_the_analyses_they_share_and_name_the_others(
 def test_partial_inputs_are_said_out_loud(investigation: Any) -> None:
     rows = [{"srcaddr": f"10.0.0.{i}", "flows": i} for i in range(6)]
     older = _run(investigation, {"top-talkers": (["srcaddr", "flows"], rows)}, age_hours=2)
-    newer = _run(investigation, {"top-talkers": (["srcaddr", "flows"], rows[:3])},
-                 parameters={"groups": 40, "top_n": 3})
+    newer = _run(
+        investigation,
+        {"top-talkers": (["srcaddr", "flows"], rows[:3])},
+        parameters={"groups": 40, "top_n": 3},
+    )
     RunResult.objects.filter(run=newer).update(truncated=True)
     comparison = compare_runs(older, newer, row_limit=4)
     notes = comparison.analyses[0].notes
@@ -208,7 +337,9 @@ def test_partial_inputs_are_said_out_loud(investigation: Any) -> None:
 
 @pytest.mark.django_db
 def test_the_default_is_the_previous_finished_run_of_the_investigation(
-    investigation: Any, analyst: Any, manager: Any,
+    investigation: Any,
+    analyst: Any,
+    manager: Any,
 ) -> None:
     first = _run(investigation, {}, age_hours=9)
     _failed = _run(investigation, {}, age_hours=6, status="failed")
@@ -230,7 +361,9 @@ def _compare_url(run: QueryRun, other: QueryRun | None = None) -> str:
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["analyst", "teammate", "manager", "admin_user"])
 def test_everyone_who_reads_both_runs_sees_the_comparison(
-    who: str, two_runs: tuple[QueryRun, QueryRun], request: pytest.FixtureRequest,
+    who: str,
+    two_runs: tuple[QueryRun, QueryRun],
+    request: pytest.FixtureRequest,
 ) -> None:
     older, newer = two_runs
     user = request.getfixturevalue(who)
@@ -248,13 +381,17 @@ def test_everyone_who_reads_both_runs_sees_the_comparison(
 def test_an_outsider_gets_404(two_runs: tuple[QueryRun, QueryRun], outsider: Any) -> None:
     older, newer = two_runs
     assert client_for(outsider).get(_compare_url(newer, older)).status_code == 404
-    assert client_for(outsider).get(
-        f"/api/v1/runs/{newer.pk}/compare/?with={older.pk}").status_code == 404
+    assert (
+        client_for(outsider).get(f"/api/v1/runs/{newer.pk}/compare/?with={older.pk}").status_code
+        == 404
+    )
 
 
 @pytest.mark.django_db
 def test_a_run_the_user_cannot_read_cannot_be_the_other_side(
-    two_runs: tuple[QueryRun, QueryRun], outsider: Any, analyst: Any,
+    two_runs: tuple[QueryRun, QueryRun],
+    outsider: Any,
+    analyst: Any,
 ) -> None:
     _older, newer = two_runs
     hidden = _run(InvestigationFactory(owner=outsider), {"ssh-inbound": (SSH, [])})
@@ -268,11 +405,14 @@ def test_a_run_the_user_cannot_read_cannot_be_the_other_side(
 
 @pytest.mark.django_db
 def test_runs_of_other_readable_investigations_can_be_compared(
-    two_runs: tuple[QueryRun, QueryRun], analyst: Any,
+    two_runs: tuple[QueryRun, QueryRun],
+    analyst: Any,
 ) -> None:
     _older, newer = two_runs
-    elsewhere = _run(InvestigationFactory(owner=analyst, title="Other case"),
-                     {"ssh-inbound": (SSH, [_row("203.0.113.50", 1)])})
+    elsewhere = _run(
+        InvestigationFactory(owner=analyst, title="Other case"),
+        {"ssh-inbound": (SSH, [_row("203.0.113.50", 1)])},
+    )
     body = client_for(analyst).get(_compare_url(newer, elsewhere)).content.decode()
     assert 'label="Other investigations (most recent)"' in body
     assert f'<option value="{elsewhere.pk}" selected>' in body
@@ -280,8 +420,9 @@ def test_runs_of_other_readable_investigations_can_be_compared(
 
 
 @pytest.mark.django_db
-def test_bad_choices_are_refused_with_a_message(two_runs: tuple[QueryRun, QueryRun],
-                                                analyst: Any) -> None:
+def test_bad_choices_are_refused_with_a_message(
+    two_runs: tuple[QueryRun, QueryRun], analyst: Any
+) -> None:
     _older, newer = two_runs
     client = client_for(analyst)
     url = reverse("investigations:run_compare", args=[newer.pk])
@@ -299,8 +440,9 @@ def test_a_lone_run_offers_nothing_and_says_so(investigation: Any, analyst: Any)
 
 
 @pytest.mark.django_db
-def test_the_run_page_links_to_the_comparison(two_runs: tuple[QueryRun, QueryRun],
-                                              manager: Any) -> None:
+def test_the_run_page_links_to_the_comparison(
+    two_runs: tuple[QueryRun, QueryRun], manager: Any
+) -> None:
     _older, newer = two_runs
     body = client_for(manager).get(newer.get_absolute_url()).content.decode()
     assert f'href="{_compare_url(newer)}"' in body and "Compare with…" in body
@@ -318,11 +460,18 @@ def test_the_api_compares_two_runs(two_runs: tuple[QueryRun, QueryRun], manager:
     ssh = data["analyses"][0]
     assert ssh["key_columns"] == ["srcaddr", "action"]
     assert [row["srcaddr"] for row in ssh["added"]] == ["<b>evil</b>"]
-    assert ssh["changed"] == [{"key": {"srcaddr": "203.0.113.50", "action": "REJECT"},
-                               "before": {"flows": 134, "packets": 1340, "bytes": 80400},
-                               "after": {"flows": 200, "packets": 2000, "bytes": 120000}}]
+    assert ssh["changed"] == [
+        {
+            "key": {"srcaddr": "203.0.113.50", "action": "REJECT"},
+            "before": {"flows": 134, "packets": 1340, "bytes": 80400},
+            "after": {"flows": 200, "packets": 2000, "bytes": 120000},
+        }
+    ]
     assert client.get(f"/api/v1/runs/{older.pk}/compare/").status_code == 400
-    assert client.get(f"/api/v1/runs/{older.pk}/compare/",
-                      {"with": older.pk}).status_code == 400
-    assert client.get(f"/api/v1/runs/{older.pk}/compare/",
-                      {"with": "99999999999999999999999"}).status_code == 400
+    assert client.get(f"/api/v1/runs/{older.pk}/compare/", {"with": older.pk}).status_code == 400
+    assert (
+        client.get(
+            f"/api/v1/runs/{older.pk}/compare/", {"with": "99999999999999999999999"}
+        ).status_code
+        == 400
+    )

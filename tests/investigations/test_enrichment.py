@@ -23,10 +23,17 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 def _run(client: Any, investigation: Any) -> QueryRun:
-    client.post(reverse("investigations:run_create", args=[investigation.pk]), {
-        "log_files": SimpleUploadedFile("vpc.log", (SAMPLE_TEXT + EXTRA + "\n").encode()),
-        "analyses": ["ssh-inbound"], "target_ips": "10.0.1.10",
-        "vpc_cidrs": "10.0.0.0/16", "top_n": 10, "rank_by": "flows"})
+    client.post(
+        reverse("investigations:run_create", args=[investigation.pk]),
+        {
+            "log_files": SimpleUploadedFile("vpc.log", (SAMPLE_TEXT + EXTRA + "\n").encode()),
+            "analyses": ["ssh-inbound"],
+            "target_ips": "10.0.1.10",
+            "vpc_cidrs": "10.0.0.0/16",
+            "top_n": 10,
+            "rank_by": "flows",
+        },
+    )
     run = wait_for_run(QueryRun.objects.order_by("-pk").first())
     assert run.status == "succeeded", run.error
     return run
@@ -77,7 +84,8 @@ def test_an_unreachable_registry_is_asked_only_a_few_times_per_run() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         breaker = RegistryCircuitBreaker(
-            RdapClient(f"http://127.0.0.1:{server.server_port}", timeout=2), trip_after=3)
+            RdapClient(f"http://127.0.0.1:{server.server_port}", timeout=2), trip_after=3
+        )
         infos = [breaker.lookup(f"45.33.32.{n}") for n in range(1, 21)]
     finally:
         server.shutdown()

@@ -36,9 +36,13 @@ def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
     upload = SimpleUploadedFile("sample.log", SAMPLE_TEXT.encode())
-    run = submit_run(user=user, investigation=investigation,
-                     analyses=["traffic-summary", "top-talkers", "detections"], files=[upload],
-                     parameters={"vpc_cidrs": ["10.0.0.0/16"]})
+    run = submit_run(
+        user=user,
+        investigation=investigation,
+        analyses=["traffic-summary", "top-talkers", "detections"],
+        files=[upload],
+        parameters={"vpc_cidrs": ["10.0.0.0/16"]},
+    )
     claimed = QueryRun.claim(run.pk)
     assert claimed is not None
     pipeline.execute(claimed)
@@ -48,7 +52,8 @@ def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -
 
 
 def test_an_address_shows_labels_runs_and_traffic_from_the_cache(
-        investigation: Any, analyst: Any, settings: Any, tmp_path: Any) -> None:
+    investigation: Any, analyst: Any, settings: Any, tmp_path: Any
+) -> None:
     run = _executed_run(investigation, analyst, settings, tmp_path)
     response = client_for(analyst).get("/entities/10.0.1.10/")
     assert response.status_code == 200
@@ -62,8 +67,14 @@ def test_an_address_shows_labels_runs_and_traffic_from_the_cache(
     assert traffic["source"] == "flow cache"
     assert (traffic["out"]["flows"], traffic["out"]["bytes"]) == (2, 580)
     assert (traffic["in"]["flows"], traffic["in"]["bytes"]) == (5, 10872)
-    assert traffic["peers_in"][0] == {"peer": "203.0.113.50", "port": 22, "protocol": 6,
-                                      "flows": 3, "packets": 62, "bytes": 10320}
+    assert traffic["peers_in"][0] == {
+        "peer": "203.0.113.50",
+        "port": 22,
+        "protocol": 6,
+        "flows": 3,
+        "packets": 62,
+        "bytes": 10320,
+    }
     assert {m["analysis"] for m in data["runs"]} >= {"top-talkers"}
     assert data["first_seen"].startswith("2025-11-23T12:13")
     # The peer links back to its own entity page.
@@ -71,7 +82,8 @@ def test_an_address_shows_labels_runs_and_traffic_from_the_cache(
 
 
 def test_without_the_cache_entry_it_says_the_stored_results_are_all_there_is(
-        investigation: Any, analyst: Any, settings: Any, tmp_path: Any) -> None:
+    investigation: Any, analyst: Any, settings: Any, tmp_path: Any
+) -> None:
     run = _executed_run(investigation, analyst, settings, tmp_path)
     shutil.rmtree(tmp_path / "flowcache")
     data = client_for(analyst).get("/api/v1/entities/10.0.1.10/").json()
@@ -84,16 +96,30 @@ def test_without_the_cache_entry_it_says_the_stored_results_are_all_there_is(
 
 
 def test_nothing_leaks_from_investigations_the_user_cannot_see(
-        investigation: Any, outsider: Any) -> None:
-    run = QueryRun.objects.create(investigation=investigation,
-                                  requested_by=investigation.owner, status="succeeded")
-    result = RunResult.objects.create(run=run, analysis="top-talkers", title="Top talkers",
-                                      columns=["srcaddr"], row_count=1, total_groups=1,
-                                      annotations={"203.0.113.50": {"org": "Evil Corp"}})
+    investigation: Any, outsider: Any
+) -> None:
+    run = QueryRun.objects.create(
+        investigation=investigation, requested_by=investigation.owner, status="succeeded"
+    )
+    result = RunResult.objects.create(
+        run=run,
+        analysis="top-talkers",
+        title="Top talkers",
+        columns=["srcaddr"],
+        row_count=1,
+        total_groups=1,
+        annotations={"203.0.113.50": {"org": "Evil Corp"}},
+    )
     ResultRow.objects.create(result=result, position=0, data={"srcaddr": "203.0.113.50"})
-    Finding.objects.create(investigation=investigation, run=run, type="Recon:EC2/Portscan",
-                           severity=5, title="Scan", evidence={"peer": "203.0.113.50"},
-                           change_number=next_change_number())
+    Finding.objects.create(
+        investigation=investigation,
+        run=run,
+        type="Recon:EC2/Portscan",
+        severity=5,
+        title="Scan",
+        evidence={"peer": "203.0.113.50"},
+        change_number=next_change_number(),
+    )
     owner = client_for(investigation.owner).get("/api/v1/entities/203.0.113.50/").json()
     assert owner["findings_total"] == 1 and len(owner["runs"]) == 1
     assert {"source": "WHOIS organisation", "label": "Evil Corp", "run": run.pk} in owner["labels"]
@@ -107,8 +133,9 @@ def test_nothing_leaks_from_investigations_the_user_cannot_see(
 
 def test_a_similar_address_is_not_a_match(investigation: Any, analyst: Any) -> None:
     run = QueryRun.objects.create(investigation=investigation, requested_by=analyst)
-    result = RunResult.objects.create(run=run, analysis="top-talkers", title="Top talkers",
-                                      columns=["srcaddr"])
+    result = RunResult.objects.create(
+        run=run, analysis="top-talkers", title="Top talkers", columns=["srcaddr"]
+    )
     ResultRow.objects.create(result=result, position=0, data={"srcaddr": "10.0.1.100"})
     assert client_for(analyst).get("/api/v1/entities/10.0.1.10/").json()["runs"] == []
 

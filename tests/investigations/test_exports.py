@@ -24,12 +24,21 @@ ROWS = [
 
 @pytest.fixture
 def result(investigation: Any) -> RunResult:
-    run = QueryRun.objects.create(investigation=investigation, requested_by=investigation.owner,
-                                  analyses=["ssh-inbound"], status="succeeded",
-                                  finished_at=timezone.now())
-    stored = RunResult.objects.create(run=run, analysis="ssh-inbound", title="SSH inbound",
-                                      columns=["srcaddr", "action", "flows", "packets", "bytes"],
-                                      row_count=2, total_groups=2)
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["ssh-inbound"],
+        status="succeeded",
+        finished_at=timezone.now(),
+    )
+    stored = RunResult.objects.create(
+        run=run,
+        analysis="ssh-inbound",
+        title="SSH inbound",
+        columns=["srcaddr", "action", "flows", "packets", "bytes"],
+        row_count=2,
+        total_groups=2,
+    )
     for i, row in enumerate(ROWS):
         ResultRow.objects.create(result=stored, position=i, data=row)
     return stored
@@ -60,8 +69,11 @@ def test_api_json_and_ndjson_downloads_hold_every_row(result: RunResult, analyst
 
 
 def test_rows_as_ocsf_network_activity(result: RunResult, analyst: Any) -> None:
-    body = _body(client_for(analyst).get(
-        f"/api/v1/runs/{result.run_id}/results/ssh-inbound/", {"format": "ocsf"}))
+    body = _body(
+        client_for(analyst).get(
+            f"/api/v1/runs/{result.run_id}/results/ssh-inbound/", {"format": "ocsf"}
+        )
+    )
     first = json.loads(body.splitlines()[0])
     assert (first["class_uid"], first["category_uid"], first["type_uid"]) == (4001, 4, 400106)
     assert first["metadata"]["version"] == "1.1.0"
@@ -70,12 +82,21 @@ def test_rows_as_ocsf_network_activity(result: RunResult, analyst: Any) -> None:
 
 
 def test_findings_as_ocsf_detection_findings(result: RunResult, analyst: Any) -> None:
-    Finding.objects.create(investigation=result.run.investigation, run=result.run,
-                           type="UnauthorizedAccess:EC2/SSHBruteForce", severity=8,
-                           title="SSH brute force", explanation="400 attempts",
-                           evidence={"peer": "203.0.113.50", "target": "10.0.1.10",
-                                     "attack": [{"tactic": "TA0006", "technique": "T1110.001"}]},
-                           first_seen=timezone.now(), last_seen=timezone.now())
+    Finding.objects.create(
+        investigation=result.run.investigation,
+        run=result.run,
+        type="UnauthorizedAccess:EC2/SSHBruteForce",
+        severity=8,
+        title="SSH brute force",
+        explanation="400 attempts",
+        evidence={
+            "peer": "203.0.113.50",
+            "target": "10.0.1.10",
+            "attack": [{"tactic": "TA0006", "technique": "T1110.001"}],
+        },
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+    )
     body = client_for(analyst).get("/api/v1/findings/", {"format": "ocsf"}).json()
     event = body["results"][0]
     assert (event["class_uid"], event["category_uid"], event["type_uid"]) == (2004, 2, 200401)
@@ -85,6 +106,7 @@ def test_findings_as_ocsf_detection_findings(result: RunResult, analyst: Any) ->
         "tactic": {"uid": "TA0006", "name": "Credential Access"},
         "technique": {"uid": "T1110.001", "name": "Brute Force: Password Guessing"},
         "version": "v15"}]  # fmt: skip
-    assert event["evidences"] == [{"src_endpoint": {"ip": "203.0.113.50"},
-                                   "dst_endpoint": {"ip": "10.0.1.10"}}]
+    assert event["evidences"] == [
+        {"src_endpoint": {"ip": "203.0.113.50"}, "dst_endpoint": {"ip": "10.0.1.10"}}
+    ]
     assert event["metadata"]["version"] == "1.1.0"

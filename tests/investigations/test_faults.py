@@ -30,8 +30,12 @@ def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
         files = [File(a, name="part-1.log"), File(b, name="part-2.log"), File(c, name="part-3.log")]
         client.post(
             reverse("investigations:run_create", args=[investigation.pk]),
-            {"log_files": files, "analyses": ["traffic-summary", "ssh-inbound"], "top_n": 10,
-             "rank_by": "flows"},
+            {
+                "log_files": files,
+                "analyses": ["traffic-summary", "ssh-inbound"],
+                "top_n": 10,
+                "rank_by": "flows",
+            },
         )
     return QueryRun.objects.get()
 

@@ -45,8 +45,12 @@ def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
         files = [File(a, name="part-1.log"), File(b, name="part-2.log"), File(c, name="part-3.log")]
         response = client.post(
             reverse("investigations:run_create", args=[investigation.pk]),
-            {"log_files": files, "analyses": ["traffic-summary", "ssh-inbound"], "top_n": 10,
-             "rank_by": "flows"},
+            {
+                "log_files": files,
+                "analyses": ["traffic-summary", "ssh-inbound"],
+                "top_n": 10,
+                "rank_by": "flows",
+            },
         )
     assert response.status_code == 302, response.content[:500]
     return QueryRun.objects.latest("pk")
@@ -55,8 +59,12 @@ def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
 def _submit_small_run(client: Any, investigation: Any, upload: Any = None) -> QueryRun:
     response = client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"log_files": upload or sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
-         "rank_by": "flows"},
+        {
+            "log_files": upload or sample_upload(),
+            "analyses": ["traffic-summary"],
+            "top_n": 10,
+            "rank_by": "flows",
+        },
     )
     assert response.status_code == 302, response.content[:500]
     return QueryRun.objects.latest("pk")
@@ -81,8 +89,12 @@ def _redis_address() -> tuple[str, int]:
 
 
 def _redis_answers(host: str, port: int) -> bool:
-    ping = subprocess.run(["redis-cli", "-h", host, "-p", str(port), "ping"],
-                          capture_output=True, text=True, check=False)
+    ping = subprocess.run(
+        ["redis-cli", "-h", host, "-p", str(port), "ping"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return ping.stdout.strip() == "PONG"
 
 
@@ -90,14 +102,32 @@ def _restart_redis() -> None:
     """Stop Redis without saving (queued and unacknowledged messages are lost), start it again
     empty, and wait until it answers."""
     host, port = _redis_address()
-    subprocess.run(["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"],
-                   capture_output=True, check=False)
+    subprocess.run(
+        ["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"],
+        capture_output=True,
+        check=False,
+    )
     deadline = time.monotonic() + 10
     while _redis_answers(host, port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _redis_answers(host, port), "Redis did not stop"
-    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", host, "--port", str(port),
-                    "--save", "", "--appendonly", "no"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize",
+            "yes",
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        check=True,
+        capture_output=True,
+    )
     deadline = time.monotonic() + 30
     while not _redis_answers(host, port):
         assert time.monotonic() < deadline, "Redis did not come back"
@@ -123,8 +153,10 @@ def test_runs_survive_a_redis_restart_and_the_worker_reconnects(
     celery_worker_process: Any, investigation: Any, analyst: Any, big_log: Path, settings: Any
 ) -> None:
     if not django_settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.skip("needs CELERY_BROKER_URL=redis://... (CI runs it); the default broker is "
-                    "a folder, which cannot be restarted")
+        pytest.skip(
+            "needs CELERY_BROKER_URL=redis://... (CI runs it); the default broker is "
+            "a folder, which cannot be restarted"
+        )
     client = client_for(analyst)
     running = _wait_running(_submit_big_run(client, investigation, big_log))
     assert running.status == "running", "the run finished before Redis could be restarted"
@@ -159,8 +191,12 @@ def test_runs_survive_a_redis_restart_and_the_worker_reconnects(
 
 
 def _mount_tmpfs(path: Path, options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def _unmount(path: Path) -> None:
@@ -245,8 +281,9 @@ def test_a_full_scratch_disk_does_not_stop_a_gzip_upload_loading(
         pytest.skip(f"cannot mount a 2 MB tmpfs over WORK_DIR here: {mounted.stderr.strip()}")
     try:
         upload = SimpleUploadedFile("flows.log.gz", data, content_type="application/gzip")
-        run = wait_for_run(_submit_small_run(client_for(analyst), investigation, upload),
-                           timeout=180)
+        run = wait_for_run(
+            _submit_small_run(client_for(analyst), investigation, upload), timeout=180
+        )
     finally:
         _unmount(work)
     assert run.status == "succeeded", run.error
@@ -267,8 +304,9 @@ HOSTILE_NAMES = [
 ]
 
 
-def _multipart(fields: dict[str, str], file_field: str, names: list[bytes],
-               content: bytes) -> tuple[bytes, str]:
+def _multipart(
+    fields: dict[str, str], file_field: str, names: list[bytes], content: bytes
+) -> tuple[bytes, str]:
     """A multipart body written by hand: Django's test client would clean the names first."""
     boundary = f"hostile{uuid.uuid4().hex}".encode()
     out = io.BytesIO()
@@ -277,8 +315,13 @@ def _multipart(fields: dict[str, str], file_field: str, names: list[bytes],
         out.write(f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for filename in names:
         out.write(b"--" + boundary + b"\r\n")
-        out.write(b'Content-Disposition: form-data; name="' + file_field.encode()
-                  + b'"; filename="' + filename + b'"\r\n')
+        out.write(
+            b'Content-Disposition: form-data; name="'
+            + file_field.encode()
+            + b'"; filename="'
+            + filename
+            + b'"\r\n'
+        )
         out.write(b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n")
     out.write(b"--" + boundary + b"--\r\n")
     return out.getvalue(), f"multipart/form-data; boundary={boundary.decode()}"
@@ -287,8 +330,11 @@ def _multipart(fields: dict[str, str], file_field: str, names: list[bytes],
 def _data_dir_files() -> set[Path]:
     data = Path(django_settings.DATA_DIR)
     skip = {"broker", "work", "tmp", "flowcache", "staticfiles"}
-    return {p for p in data.rglob("*") if p.is_file()
-            and p.relative_to(data).parts[0] not in skip and "sqlite3" not in p.name}
+    return {
+        p
+        for p in data.rglob("*")
+        if p.is_file() and p.relative_to(data).parts[0] not in skip and "sqlite3" not in p.name
+    }
 
 
 def _assert_stored_safely(run: QueryRun, before: set[Path]) -> None:
@@ -306,8 +352,12 @@ def _assert_stored_safely(run: QueryRun, before: set[Path]) -> None:
     new = _data_dir_files() - before
     assert new == {upload_dir / u.storage_key for u in uploads}, sorted(map(str, new))
     data = Path(django_settings.DATA_DIR)
-    for escaped in (data / "etc", data.parent / "etc", upload_dir.parent / "x",
-                    upload_dir / ".." / "x"):
+    for escaped in (
+        data / "etc",
+        data.parent / "etc",
+        upload_dir.parent / "x",
+        upload_dir / ".." / "x",
+    ):
         assert not escaped.exists(), escaped
 
 
@@ -323,11 +373,14 @@ def test_hostile_upload_names_on_the_page_are_stored_under_generated_names_and_e
     client = client_for(analyst)
     before = _data_dir_files()
     body, content_type = _multipart(
-        {"analyses": "traffic-summary", "top_n": "10", "rank_by": "flows"}, "log_files",
-        HOSTILE_NAMES, SAMPLE_TEXT.encode(),
+        {"analyses": "traffic-summary", "top_n": "10", "rank_by": "flows"},
+        "log_files",
+        HOSTILE_NAMES,
+        SAMPLE_TEXT.encode(),
     )
-    response = client.generic("POST", reverse("investigations:run_create",
-                                              args=[investigation.pk]), body, content_type)
+    response = client.generic(
+        "POST", reverse("investigations:run_create", args=[investigation.pk]), body, content_type
+    )
     assert response.status_code == 302, response.content[:1000]
     run = QueryRun.objects.get()
     _assert_stored_safely(run, before)
@@ -346,8 +399,10 @@ def test_hostile_upload_names_through_the_api_are_stored_under_generated_names(
     client = client_for(analyst)
     before = _data_dir_files()
     body, content_type = _multipart(
-        {"investigation": str(investigation.pk), "analyses": "traffic-summary"}, "files",
-        HOSTILE_NAMES, SAMPLE_TEXT.encode(),
+        {"investigation": str(investigation.pk), "analyses": "traffic-summary"},
+        "files",
+        HOSTILE_NAMES,
+        SAMPLE_TEXT.encode(),
     )
     response = client.generic("POST", "/api/v1/runs/", body, content_type)
     assert response.status_code == 202, response.content[:1000]
@@ -363,10 +418,10 @@ def test_submit_run_cleans_hostile_names_from_any_caller(
     celery_worker_process: Any, investigation: Any, analyst: Any
 ) -> None:
     before = _data_dir_files()
-    files = [File(io.BytesIO(SAMPLE_TEXT.encode()), name=name.decode())
-             for name in HOSTILE_NAMES]
-    run = submit_run(user=analyst, investigation=investigation, analyses=["traffic-summary"],
-                     files=files)
+    files = [File(io.BytesIO(SAMPLE_TEXT.encode()), name=name.decode()) for name in HOSTILE_NAMES]
+    run = submit_run(
+        user=analyst, investigation=investigation, analyses=["traffic-summary"], files=files
+    )
     _assert_stored_safely(run, before)
     run = wait_for_run(run, timeout=120)
     assert run.status == "succeeded", run.error

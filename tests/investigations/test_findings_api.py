@@ -19,28 +19,44 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def findings(investigation: Any) -> list[Finding]:
-    run = QueryRun.objects.create(investigation=investigation, requested_by=investigation.owner,
-                                  analyses=["detections"], status="succeeded")
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["detections"],
+        status="succeeded",
+    )
     now = timezone.now()
     return [
         Finding.objects.create(
-            investigation=investigation, run=run, type="UnauthorizedAccess:EC2/SSHBruteForce",
-            severity=8, title="SSH brute force from 203.0.113.50",
-            evidence={"peer": "203.0.113.50", "flows": 400}, first_seen=now, last_seen=now,
+            investigation=investigation,
+            run=run,
+            type="UnauthorizedAccess:EC2/SSHBruteForce",
+            severity=8,
+            title="SSH brute force from 203.0.113.50",
+            evidence={"peer": "203.0.113.50", "flows": 400},
+            first_seen=now,
+            last_seen=now,
         ),
         Finding.objects.create(
-            investigation=investigation, run=run, type="Recon:EC2/Portscan", severity=5,
-            title="Port scan", evidence={"peer": "198.51.100.23", "distinct_ports": 600},
+            investigation=investigation,
+            run=run,
+            type="Recon:EC2/Portscan",
+            severity=5,
+            title="Port scan",
+            evidence={"peer": "198.51.100.23", "distinct_ports": 600},
         ),
     ]
 
 
-def test_members_see_findings_and_outsiders_do_not(findings: list[Finding], teammate: Any,
-                                                   outsider: Any) -> None:
+def test_members_see_findings_and_outsiders_do_not(
+    findings: list[Finding], teammate: Any, outsider: Any
+) -> None:
     body = client_for(teammate).get("/api/v1/findings/").json()
     assert body["count"] == 2
     assert {f["type"] for f in body["results"]} == {
-        "UnauthorizedAccess:EC2/SSHBruteForce", "Recon:EC2/Portscan"}
+        "UnauthorizedAccess:EC2/SSHBruteForce",
+        "Recon:EC2/Portscan",
+    }
     assert client_for(outsider).get("/api/v1/findings/").json()["count"] == 0
     assert client_for(outsider).get(f"/api/v1/findings/{findings[0].pk}/").status_code == 404
 
@@ -66,20 +82,25 @@ def test_updated_since_returns_only_later_changes(findings: list[Finding], analy
 def test_a_token_needs_the_findings_scope(findings: list[Finding], analyst: Any) -> None:
     def token(scopes: str) -> str:
         out = StringIO()
-        call_command("create_api_token", "--user", "alice", "--name", scopes,
-                     "--scopes", scopes, stdout=out)
+        call_command(
+            "create_api_token", "--user", "alice", "--name", scopes, "--scopes", scopes, stdout=out
+        )
         return out.getvalue().strip()
 
     reader = token("read:findings")
     other = token("read:investigations")
-    assert Client().get("/api/v1/findings/",
-                        HTTP_AUTHORIZATION=f"Bearer {reader}").json()["count"] == 2
-    assert Client().get("/api/v1/findings/",
-                        HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 403
+    assert (
+        Client().get("/api/v1/findings/", HTTP_AUTHORIZATION=f"Bearer {reader}").json()["count"]
+        == 2
+    )
+    assert (
+        Client().get("/api/v1/findings/", HTTP_AUTHORIZATION=f"Bearer {other}").status_code == 403
+    )
 
 
-def test_findings_show_on_the_investigation_and_run_pages(findings: list[Finding],
-                                                          manager: Any) -> None:
+def test_findings_show_on_the_investigation_and_run_pages(
+    findings: list[Finding], manager: Any
+) -> None:
     from django.urls import reverse
 
     client = client_for(manager)

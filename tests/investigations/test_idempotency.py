@@ -15,14 +15,17 @@ pytestmark = pytest.mark.django_db
 
 
 def _post(client: Any, investigation: Any, key: str | None, **extra: Any) -> Any:
-    data = {"investigation": investigation.pk, "analyses": "traffic-summary",
-            "files": sample_upload(), **extra}
+    data = {
+        "investigation": investigation.pk,
+        "analyses": "traffic-summary",
+        "files": sample_upload(),
+        **extra,
+    }
     headers = {"Idempotency-Key": key} if key else {}
     return client.post("/api/v1/runs/", data, headers=headers)
 
 
-def test_a_retry_with_the_same_key_returns_the_same_run(investigation: Any,
-                                                        analyst: Any) -> None:
+def test_a_retry_with_the_same_key_returns_the_same_run(investigation: Any, analyst: Any) -> None:
     client = client_for(analyst)
     first = _post(client, investigation, "siem-req-1")
     again = _post(client, investigation, "siem-req-1")
@@ -44,8 +47,7 @@ def test_the_same_key_with_another_request_is_refused(investigation: Any, analys
     assert QueryRun.objects.count() == 1
 
 
-def test_keys_are_per_user_and_optional(investigation: Any, analyst: Any,
-                                        teammate: Any) -> None:
+def test_keys_are_per_user_and_optional(investigation: Any, analyst: Any, teammate: Any) -> None:
     assert _post(client_for(analyst), investigation, "shared").status_code == 202
     assert _post(client_for(teammate), investigation, "shared").status_code == 202
     assert _post(client_for(analyst), investigation, None).status_code == 202

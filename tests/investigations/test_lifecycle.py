@@ -23,8 +23,9 @@ SCOPE = "aws-account:1"
 def hooks(analyst: Any, teammate: Any) -> None:
     """The owner and a member of the investigation each listen for finished runs."""
     for user in (analyst, teammate):
-        create_webhook(user=user, name="siem", url="https://siem.example.com/hook",
-                       events=["run.finished"])
+        create_webhook(
+            user=user, name="siem", url="https://siem.example.com/hook", events=["run.finished"]
+        )
 
 
 def _finished_events(run: QueryRun) -> list[dict[str, Any]]:
@@ -35,8 +36,10 @@ def _finished_events(run: QueryRun) -> list[dict[str, Any]]:
 
 def _queued(investigation: Any) -> QueryRun:
     return QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
-        analyses=["traffic-summary"], source_config={"account": 1},
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["traffic-summary"],
+        source_config={"account": 1},
     )
 
 
@@ -156,8 +159,12 @@ def test_a_finished_run_cannot_end_twice(investigation: Any, hooks: None) -> Non
     assert not lifecycle.fail(elsewhere, error="too late")
     run.refresh_from_db()
     assert run.status == "cancelled"
-    assert AuditEvent.objects.filter(target_id=str(run.pk), action__in=[
-        "run.cancelled", "run.failed"]).count() == 1
+    assert (
+        AuditEvent.objects.filter(
+            target_id=str(run.pk), action__in=["run.cancelled", "run.failed"]
+        ).count()
+        == 1
+    )
     assert len(_finished_events(run)) == 2
 
 
@@ -169,19 +176,22 @@ def test_a_succeeded_run_saves_its_results_audits_and_announces_each_finding(
 
     run = _running(investigation)
     result = AnalysisResult(
-        name="traffic-summary", title="Traffic summary", columns=["protocol", "flows"],
-        rows=[{"protocol": "tcp", "flows": 3}], total_groups=1, truncated=False,
-        findings=[{"type": "Recon:EC2/PortProbeUnprotectedPort", "severity": 5,
-                   "title": "Probe"}],
+        name="traffic-summary",
+        title="Traffic summary",
+        columns=["protocol", "flows"],
+        rows=[{"protocol": "tcp", "flows": 3}],
+        total_groups=1,
+        truncated=False,
+        findings=[{"type": "Recon:EC2/PortProbeUnprotectedPort", "severity": 5, "title": "Probe"}],
     )
-    assert lifecycle.succeed(run, results=[result], records={"total": 3, "ok": 3},
-                             data_read={"source": "file"})
+    assert lifecycle.succeed(
+        run, results=[result], records={"total": 3, "ok": 3}, data_read={"source": "file"}
+    )
     run.refresh_from_db()
     assert run.status == "succeeded" and run.progress == 100
     assert run.results.get().rows.get().data == {"protocol": "tcp", "flows": 3}
     event = AuditEvent.objects.get(action="run.succeeded", target_id=str(run.pk))
-    assert event.details["findings"] == 1 and event.details["results"] == {
-        "traffic-summary": 1}
+    assert event.details["findings"] == 1 and event.details["results"] == {"traffic-summary": 1}
     announced = _finished_events(run)
     assert [(p["status"], p["findings"]) for p in announced] == [("succeeded", 1)] * 2
     assert WebhookDelivery.objects.filter(event="finding.created").count() == 0  # not subscribed

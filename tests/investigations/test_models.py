@@ -98,7 +98,9 @@ def test_a_run_reports_records_so_far_while_it_loads(
 
     monkeypatch.setattr(QueryRun, "report_progress", spy)
     submitted = submit_run(
-        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        user=investigation.owner,
+        investigation=investigation,
+        analyses=["traffic-summary"],
         files=[sample_upload("a.log"), sample_upload("b.log", gzip=True)],
     )
     claimed = QueryRun.claim(submitted.pk)
@@ -118,11 +120,15 @@ def _two_runs_over_one_upload(investigation: Any, analyses: list[str]) -> tuple[
     from tests.flowlogs import sample_upload
 
     first = submit_run(
-        user=investigation.owner, investigation=investigation, analyses=["traffic-summary"],
+        user=investigation.owner,
+        investigation=investigation,
+        analyses=["traffic-summary"],
         files=[sample_upload("a.log")],
     )
     second = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner, analyses=analyses,
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=analyses,
         source=first.source,
     )
     second.uploads.set(first.uploads.all())

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _post_run(client: Any, investigation: Any, **overrides: Any) -> Any:
-    data = {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 100,
-            "rank_by": "flows"}
+    data = {
+        "log_files": sample_upload(),
+        "analyses": ["traffic-summary"],
+        "top_n": 100,
+        "rank_by": "flows",
+    }
     data.update(overrides)
     return client.post(reverse("investigations:run_create", args=[investigation.pk]), data)
 
@@ -55,9 +59,11 @@ def test_the_investigation_list_filters_by_text_and_status(analyst: Any) -> None
 
 
 def test_the_run_form_lists_the_analyses(investigation: Any, analyst: Any) -> None:
-    body = client_for(analyst).get(
-        reverse("investigations:run_create", args=[investigation.pk])
-    ).content
+    body = (
+        client_for(analyst)
+        .get(reverse("investigations:run_create", args=[investigation.pk]))
+        .content
+    )
     assert b'value="traffic-summary"' in body
     assert b'value="ssh-inbound"' in body
 
@@ -72,8 +78,12 @@ def test_a_bad_target_address_is_reported_and_nothing_is_queued(
 
 
 def test_a_start_after_the_end_is_refused(investigation: Any, analyst: Any) -> None:
-    response = _post_run(client_for(analyst), investigation, start_time="2026-01-02T00:00",
-                         end_time="2026-01-01T00:00")
+    response = _post_run(
+        client_for(analyst),
+        investigation,
+        start_time="2026-01-02T00:00",
+        end_time="2026-01-01T00:00",
+    )
     assert response.status_code == 400
     assert b"The start is after the end" in response.content
 
@@ -127,7 +137,8 @@ def test_a_queued_run_page_polls_for_progress(investigation: Any, analyst: Any) 
 
 def test_cancelling_a_queued_run_cancels_it_at_once(investigation: Any, teammate: Any) -> None:
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
+        investigation=investigation,
+        requested_by=investigation.owner,
         analyses=["traffic-summary"],
     )
     client_for(teammate).post(reverse("investigations:run_cancel", args=[run.pk]))
@@ -141,8 +152,16 @@ def test_the_generator_command_writes_the_same_bytes_for_the_same_seed(tmp_path:
 
     first, second = tmp_path / "a.log", tmp_path / "b.log"
     for path in (first, second):
-        call_command("generate_flowlogs", str(path), "--lines", "2000", "--seed", "3",
-                     "--end", "2026-11-01T12:00:00Z")
+        call_command(
+            "generate_flowlogs",
+            str(path),
+            "--lines",
+            "2000",
+            "--seed",
+            "3",
+            "--end",
+            "2026-11-01T12:00:00Z",
+        )
     assert first.read_bytes() == second.read_bytes()
     assert "203.0.113.50" in first.read_text()  # the planted SSH brute force
     with pytest.raises(CommandError, match="at least 2000 lines"):
@@ -160,14 +179,19 @@ def test_paging_keeps_the_filters(analyst: Any) -> None:
     assert b"Page 2 of 2" in second.content
 
 
-def test_re_run_with_changes_starts_from_the_earlier_run(investigation: Any, analyst: Any,
-                                                       manager: Any) -> None:
+def test_re_run_with_changes_starts_from_the_earlier_run(
+    investigation: Any, analyst: Any, manager: Any
+) -> None:
     from django.utils import timezone
 
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=analyst, status="succeeded",
-        analyses=["ssh-inbound", "rejected"], window_start=timezone.now(),
-        parameters={"target_ips": ["10.0.1.10"], "vpc_cidrs": ["10.0.0.0/16"], "top_n": 25})
+        investigation=investigation,
+        requested_by=analyst,
+        status="succeeded",
+        analyses=["ssh-inbound", "rejected"],
+        window_start=timezone.now(),
+        parameters={"target_ips": ["10.0.1.10"], "vpc_cidrs": ["10.0.0.0/16"], "top_n": 25},
+    )
     page = client_for(analyst).get(reverse("investigations:run_detail", args=[run.pk]))
     link = f"{reverse('investigations:run_create', args=[investigation.pk])}?from={run.pk}"
     assert link.encode() in page.content
@@ -176,12 +200,15 @@ def test_re_run_with_changes_starts_from_the_earlier_run(investigation: Any, ana
     assert 'value="25"' in form
     assert re.search(r'value="rejected"[^>]*checked', form)
     assert not re.search(r'value="traffic-summary"[^>]*checked', form)
-    assert b"Re-run with changes" not in client_for(manager).get(
-        reverse("investigations:run_detail", args=[run.pk])).content
+    assert (
+        b"Re-run with changes"
+        not in client_for(manager).get(reverse("investigations:run_detail", args=[run.pk])).content
+    )
 
 
-def test_the_list_filters_by_owner_and_update_date(analyst: Any, teammate: Any,
-                                                   manager: Any) -> None:
+def test_the_list_filters_by_owner_and_update_date(
+    analyst: Any, teammate: Any, manager: Any
+) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
@@ -199,14 +226,17 @@ def test_the_list_filters_by_owner_and_update_date(analyst: Any, teammate: Any,
     assert "Alice&#x27;s case" in body and "Bob" not in body
 
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\windows\\evil.log", "evil.log"),
-    ("flow\x00logs.gz", "flowlogs.gz"),
-    ("", "upload"),
-    ("..", "upload"),
-    ("a" * 300 + ".log.gz", "a" * 252 + ".gz"),
-])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\evil.log", "evil.log"),
+        ("flow\x00logs.gz", "flowlogs.gz"),
+        ("", "upload"),
+        ("..", "upload"),
+        ("a" * 300 + ".log.gz", "a" * 252 + ".gz"),
+    ],
+)
 def test_upload_names_are_cleaned_for_display(raw: str, shown: str) -> None:
     from investigations.uploads import display_name
 
@@ -226,9 +256,13 @@ def test_detections_for_a_target_say_how_many_findings_they_left_out(
     manifest = generate(path, lines=20_000, seed=7, gzip=True)
     web = manifest.instance("web").ip
     upload = SimpleUploadedFile("demo.log.gz", path.read_bytes(), content_type="application/gzip")
-    run = submit_run(user=analyst, investigation=investigation, analyses=["detections"],
-                     files=[upload],
-                     parameters={"target_ips": [web], "vpc_cidrs": manifest.vpc_cidrs})
+    run = submit_run(
+        user=analyst,
+        investigation=investigation,
+        analyses=["detections"],
+        files=[upload],
+        parameters={"target_ips": [web], "vpc_cidrs": manifest.vpc_cidrs},
+    )
     claimed = QueryRun.claim(run.pk)
     assert claimed is not None
     pipeline.execute(claimed)

@@ -18,8 +18,10 @@ pytestmark = pytest.mark.django_db
 
 def _running(investigation: Any, *, silent_for: int, attempts: int = 1, **extra: Any) -> QueryRun:
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
-        analyses=["traffic-summary"], **extra,
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["traffic-summary"],
+        **extra,
     )
     assert QueryRun.claim(run.pk, worker="test@host") is not None
     beat = timezone.now() - timedelta(seconds=silent_for)
@@ -37,8 +39,9 @@ def test_a_run_with_a_fresh_heartbeat_is_left_alone(investigation: Any, settings
     assert report.requeued == [] and report.failed == []
 
 
-def test_a_silent_run_is_requeued_with_the_reason(investigation: Any, settings: Any,
-                                                  django_capture_on_commit_callbacks: Any) -> None:
+def test_a_silent_run_is_requeued_with_the_reason(
+    investigation: Any, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.RUN_STALE_SECONDS = 120
     run = _running(investigation, silent_for=300)
     with django_capture_on_commit_callbacks() as callbacks:
@@ -65,8 +68,9 @@ def test_a_run_out_of_attempts_fails_saying_why(investigation: Any, settings: An
     assert AuditEvent.objects.filter(action="run.failed", target_id=str(run.pk)).exists()
 
 
-def test_a_silent_run_that_was_being_cancelled_ends_cancelled(investigation: Any,
-                                                              settings: Any) -> None:
+def test_a_silent_run_that_was_being_cancelled_ends_cancelled(
+    investigation: Any, settings: Any
+) -> None:
     settings.RUN_STALE_SECONDS = 120
     run = _running(investigation, silent_for=300)
     QueryRun.objects.filter(pk=run.pk).update(cancel_requested=True)
@@ -80,12 +84,14 @@ def test_a_queued_run_nobody_claimed_is_sent_again_once_per_interval(
 ) -> None:
     settings.RUN_RESEND_QUEUED_SECONDS = 300
     run = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
+        investigation=investigation,
+        requested_by=investigation.owner,
         analyses=["traffic-summary"],
     )
     QueryRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     fresh = QueryRun.objects.create(
-        investigation=investigation, requested_by=investigation.owner,
+        investigation=investigation,
+        requested_by=investigation.owner,
         analyses=["traffic-summary"],
     )
     assert reap_stale_runs().resent == [run.pk]

@@ -21,16 +21,30 @@ pytestmark = pytest.mark.django_db
 COLUMNS = ["srcaddr", "dstport", "flows", "bytes"]
 
 
-def _result(investigation: Any, rows: list[dict[str, Any]], analysis: str = "top-external",
-            columns: list[str] | None = None) -> RunResult:
-    run = QueryRun.objects.create(investigation=investigation, requested_by=investigation.owner,
-                                  analyses=[analysis], status="succeeded",
-                                  finished_at=timezone.now())
-    result = RunResult.objects.create(run=run, analysis=analysis, title="Top external",
-                                      columns=columns or COLUMNS, row_count=len(rows),
-                                      total_groups=len(rows))
-    ResultRow.objects.bulk_create(ResultRow(result=result, position=i, data=row)
-                                  for i, row in enumerate(rows))
+def _result(
+    investigation: Any,
+    rows: list[dict[str, Any]],
+    analysis: str = "top-external",
+    columns: list[str] | None = None,
+) -> RunResult:
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=[analysis],
+        status="succeeded",
+        finished_at=timezone.now(),
+    )
+    result = RunResult.objects.create(
+        run=run,
+        analysis=analysis,
+        title="Top external",
+        columns=columns or COLUMNS,
+        row_count=len(rows),
+        total_groups=len(rows),
+    )
+    ResultRow.objects.bulk_create(
+        ResultRow(result=result, position=i, data=row) for i, row in enumerate(rows)
+    )
     return result
 
 
@@ -41,13 +55,16 @@ def _order(result: RunResult, sort: str, key: str) -> list[Any]:
 @pytest.fixture
 def mixed(investigation: Any) -> RunResult:
     """Ranked by position; values chosen so text order and number order disagree."""
-    return _result(investigation, [
-        {"srcaddr": "203.0.113.9", "dstport": 443, "flows": 9, "bytes": 1000},
-        {"srcaddr": "198.51.100.7", "dstport": 22, "flows": 10, "bytes": None},
-        {"srcaddr": "10.0.0.5", "dstport": None, "flows": 100, "bytes": 20},
-        {"srcaddr": None, "dstport": 8080, "flows": 2, "bytes": 3.5},
-        {"srcaddr": "45.33.32.156", "flows": 10, "bytes": 7},  # no dstport at all
-    ])
+    return _result(
+        investigation,
+        [
+            {"srcaddr": "203.0.113.9", "dstport": 443, "flows": 9, "bytes": 1000},
+            {"srcaddr": "198.51.100.7", "dstport": 22, "flows": 10, "bytes": None},
+            {"srcaddr": "10.0.0.5", "dstport": None, "flows": 100, "bytes": 20},
+            {"srcaddr": None, "dstport": 8080, "flows": 2, "bytes": 3.5},
+            {"srcaddr": "45.33.32.156", "flows": 10, "bytes": 7},  # no dstport at all
+        ],
+    )
 
 
 def test_numbers_sort_as_numbers_not_as_text(mixed: RunResult) -> None:
@@ -64,7 +81,12 @@ def test_nulls_and_missing_values_come_last_in_both_directions(mixed: RunResult)
 
 def test_text_sorts_as_text(mixed: RunResult) -> None:
     assert _order(mixed, "srcaddr", "srcaddr") == [
-        "10.0.0.5", "198.51.100.7", "203.0.113.9", "45.33.32.156", None]
+        "10.0.0.5",
+        "198.51.100.7",
+        "203.0.113.9",
+        "45.33.32.156",
+        None,
+    ]
 
 
 def test_ties_keep_the_rank_order(mixed: RunResult) -> None:
@@ -76,8 +98,11 @@ def test_ties_keep_the_rank_order(mixed: RunResult) -> None:
 
 
 def test_a_column_mixing_numbers_and_text_puts_numbers_first(investigation: Any) -> None:
-    result = _result(investigation, [{"port": "n/a"}, {"port": 10}, {"port": 9}, {"port": "icmp"}],
-                     columns=["port"])
+    result = _result(
+        investigation,
+        [{"port": "n/a"}, {"port": 10}, {"port": 9}, {"port": "icmp"}],
+        columns=["port"],
+    )
     assert _order(result, "port", "port") == [9, 10, "icmp", "n/a"]
 
 
@@ -91,37 +116,49 @@ def test_an_unknown_sort_column_keeps_the_rank_order(mixed: RunResult) -> None:
 def test_sorting_covers_every_row_not_only_the_page(investigation: Any) -> None:
     count = RESULT_PAGE_SIZE * 2 + 7
     # Ranked so the largest flows come last: a page-local sort would never show them first.
-    result = _result(investigation, [{"srcaddr": f"10.0.{i // 256}.{i % 256}", "dstport": 22,
-                                      "flows": i, "bytes": i} for i in range(count)])
+    result = _result(
+        investigation,
+        [
+            {"srcaddr": f"10.0.{i // 256}.{i % 256}", "dstport": 22, "flows": i, "bytes": i}
+            for i in range(count)
+        ],
+    )
     run = result.run
     first = result_table(run, result, sort="-flows", page=1)
-    assert [row["flows"] for row in first.page.object_list][:3] == [count - 1, count - 2,
-                                                                     count - 3]
+    assert [row["flows"] for row in first.page.object_list][:3] == [count - 1, count - 2, count - 3]
     last = result_table(run, result, sort="-flows", page=3)
     assert [row["flows"] for row in last.page.object_list] == list(range(6, -1, -1))
     assert last.page.paginator.count == count
 
 
-def test_the_run_page_sorts_each_table_from_its_own_query(mixed: RunResult,
-                                                          teammate: Any) -> None:
+def test_the_run_page_sorts_each_table_from_its_own_query(mixed: RunResult, teammate: Any) -> None:
     url = reverse("investigations:run_detail", args=[mixed.run_id])
     body = client_for(teammate).get(url, {"top-external.sort": "-flows"}).content.decode()
-    table = body[body.index('id="table-top-external"'):]
+    table = body[body.index('id="table-top-external"') :]
     assert table.index("10.0.0.5") < table.index("203.0.113.9")  # 100 flows before 9
-    assert re.search(r'<th scope="col" class="num" aria-sort="descending"><a class="sort"[^>]*'
-                     r'data-column="flows"', table)
+    assert re.search(
+        r'<th scope="col" class="num" aria-sort="descending"><a class="sort"[^>]*'
+        r'data-column="flows"',
+        table,
+    )
     assert 'data-sort="-flows"' in table
     # The flows header now offers the other direction; the others their first one. The run
     # page shows each table's first rows, so its links keep that page size.
-    base = reverse("investigations:run_result", args=[mixed.run_id, "top-external"]) + "?size=10&amp;"
+    base = (
+        reverse("investigations:run_result", args=[mixed.run_id, "top-external"]) + "?size=10&amp;"
+    )
     assert f'href="{base}sort=flows"' in table
     assert f'href="{base}sort=srcaddr"' in table and f'href="{base}sort=-bytes"' in table
 
 
-def test_the_htmx_fragment_and_the_pager_keep_the_sort(investigation: Any,
-                                                       analyst: Any) -> None:
-    result = _result(investigation, [{"srcaddr": f"10.0.0.{i}", "dstport": 22, "flows": i,
-                                      "bytes": i} for i in range(RESULT_PAGE_SIZE + 5)])
+def test_the_htmx_fragment_and_the_pager_keep_the_sort(investigation: Any, analyst: Any) -> None:
+    result = _result(
+        investigation,
+        [
+            {"srcaddr": f"10.0.0.{i}", "dstport": 22, "flows": i, "bytes": i}
+            for i in range(RESULT_PAGE_SIZE + 5)
+        ],
+    )
     url = reverse("investigations:run_result", args=[result.run_id, result.analysis])
     client = client_for(analyst)
     fragment = client.get(url, {"sort": "flows"}, headers={"HX-Request": "true"})
@@ -138,8 +175,10 @@ def test_the_htmx_fragment_and_the_pager_keep_the_sort(investigation: Any,
 
 
 def test_log_values_are_escaped_in_a_sorted_table(investigation: Any, analyst: Any) -> None:
-    result = _result(investigation, [{"srcaddr": "<script>alert(1)</script>", "dstport": 1,
-                                      "flows": 1, "bytes": 1}])
+    result = _result(
+        investigation,
+        [{"srcaddr": "<script>alert(1)</script>", "dstport": 1, "flows": 1, "bytes": 1}],
+    )
     url = reverse("investigations:run_result", args=[result.run_id, result.analysis])
     body = client_for(analyst).get(url, {"sort": "srcaddr"}).content.decode()
     assert "<script>alert(1)</script>" not in body

@@ -21,14 +21,24 @@ def _upload(investigation: Any, *, age_days: int, run_status: str, finished_days
     key = f"retention-{age_days}-{run_status}-{finished_days}.log"
     path = Path(settings.UPLOAD_DIR) / key
     path.write_bytes(b"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 1 1 2 ACCEPT OK\n")
-    upload = UploadedLog.objects.create(investigation=investigation,
-                                        uploaded_by=investigation.owner, original_name=key,
-                                        storage_key=key, size=path.stat().st_size, sha256="0" * 64)
+    upload = UploadedLog.objects.create(
+        investigation=investigation,
+        uploaded_by=investigation.owner,
+        original_name=key,
+        storage_key=key,
+        size=path.stat().st_size,
+        sha256="0" * 64,
+    )
     UploadedLog.objects.filter(pk=upload.pk).update(
-        created_at=timezone.now() - timedelta(days=age_days))
-    run = QueryRun.objects.create(investigation=investigation, requested_by=investigation.owner,
-                                  analyses=["traffic-summary"], status=run_status,
-                                  finished_at=timezone.now() - timedelta(days=finished_days))
+        created_at=timezone.now() - timedelta(days=age_days)
+    )
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=investigation.owner,
+        analyses=["traffic-summary"],
+        status=run_status,
+        finished_at=timezone.now() - timedelta(days=finished_days),
+    )
     run.uploads.add(upload)
     return upload
 

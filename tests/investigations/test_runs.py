@@ -27,9 +27,14 @@ def test_an_uploaded_log_is_analysed_by_the_worker(
     client = client_for(analyst)
     response = client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"log_files": sample_upload(gzip=True), "analyses": ["traffic-summary", "ssh-inbound"],
-         "target_ips": "10.0.1.10", "vpc_cidrs": "10.0.0.0/16", "top_n": 100,
-         "rank_by": "flows"},
+        {
+            "log_files": sample_upload(gzip=True),
+            "analyses": ["traffic-summary", "ssh-inbound"],
+            "target_ips": "10.0.1.10",
+            "vpc_cidrs": "10.0.0.0/16",
+            "top_n": 100,
+            "rank_by": "flows",
+        },
     )
     run = QueryRun.objects.get()
     assert response.status_code == 302
@@ -51,8 +56,11 @@ def test_an_uploaded_log_is_analysed_by_the_worker(
 
     summary = {(r["protocol"], r["action"]): r for r in _rows(run, "traffic-summary")}
     assert summary[("tcp", "ACCEPT")] | {} == summary[("tcp", "ACCEPT")]
-    assert (summary[("tcp", "ACCEPT")]["flows"], summary[("tcp", "ACCEPT")]["packets"],
-            summary[("tcp", "ACCEPT")]["bytes"]) == (3, 50, 9800)
+    assert (
+        summary[("tcp", "ACCEPT")]["flows"],
+        summary[("tcp", "ACCEPT")]["packets"],
+        summary[("tcp", "ACCEPT")]["bytes"],
+    ) == (3, 50, 9800)
     assert (summary[("tcp", "REJECT")]["flows"], summary[("tcp", "REJECT")]["bytes"]) == (2, 1320)
     assert summary[("udp", "ACCEPT")]["flows"] == 1
     assert summary[("icmp", "REJECT")]["packets"] == 3
@@ -149,8 +157,12 @@ def test_a_failed_run_records_why_and_the_page_shows_it(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
-         "rank_by": "flows"},
+        {
+            "log_files": sample_upload(),
+            "analyses": ["traffic-summary"],
+            "top_n": 10,
+            "rank_by": "flows",
+        },
     )
     run = QueryRun.objects.get()
     # The stored file disappears before the worker gets to it.
@@ -177,8 +189,12 @@ def test_a_second_delivery_of_the_same_run_does_nothing(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
-         "rank_by": "flows"},
+        {
+            "log_files": sample_upload(),
+            "analyses": ["traffic-summary"],
+            "top_n": 10,
+            "rank_by": "flows",
+        },
     )
     run = wait_for_run(QueryRun.objects.get())
     assert run.status == "succeeded"
@@ -197,8 +213,12 @@ def test_the_progress_fragment_asks_htmx_to_reload_when_done(
     client = client_for(analyst)
     client.post(
         reverse("investigations:run_create", args=[investigation.pk]),
-        {"log_files": sample_upload(), "analyses": ["traffic-summary"], "top_n": 10,
-         "rank_by": "flows"},
+        {
+            "log_files": sample_upload(),
+            "analyses": ["traffic-summary"],
+            "top_n": 10,
+            "rank_by": "flows",
+        },
     )
     run = QueryRun.objects.get()
     url = reverse("investigations:run_progress", args=[run.pk])

@@ -38,17 +38,33 @@ def story(investigation: Any, analyst: Any, teammate: Any, outsider: Any) -> dic
     """A day in the life of an investigation, each step at a known time (oldest first)."""
     type(investigation).objects.filter(pk=investigation.pk).update(created_at=_at(60))
     investigation.refresh_from_db()
-    ok = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                 analyses=["ssh-inbound"], status="succeeded",
-                                 records={"ok": 12345}, started_at=_at(50), finished_at=_at(49))
+    ok = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=analyst,
+        analyses=["ssh-inbound"],
+        status="succeeded",
+        records={"ok": 12345},
+        started_at=_at(50),
+        finished_at=_at(49),
+    )
     QueryRun.objects.filter(pk=ok.pk).update(created_at=_at(51))
-    bad = QueryRun.objects.create(investigation=investigation, requested_by=teammate,
-                                  analyses=["rejected"], status="failed", finished_at=_at(40),
-                                  error="The flow log bucket is gone.\nTraceback: hidden")
+    bad = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=teammate,
+        analyses=["rejected"],
+        status="failed",
+        finished_at=_at(40),
+        error="The flow log bucket is gone.\nTraceback: hidden",
+    )
     QueryRun.objects.filter(pk=bad.pk).update(created_at=_at(41))
     findings = [
-        Finding.objects.create(investigation=investigation, run=ok, type=f"Recon:EC2/Portscan{n}",
-                               severity=severity, title=f"Scan {n}")
+        Finding.objects.create(
+            investigation=investigation,
+            run=ok,
+            type=f"Recon:EC2/Portscan{n}",
+            severity=severity,
+            title=f"Scan {n}",
+        )
         for n, severity in enumerate((5, 8.5))
     ]
     Finding.objects.filter(run=ok).update(created_at=_at(49))
@@ -57,33 +73,49 @@ def story(investigation: Any, analyst: Any, teammate: Any, outsider: Any) -> dic
     set_assignee(user=analyst, investigation=investigation, assignee=teammate)
     set_tags(user=teammate, investigation=investigation, names=["recon", "web"])
     set_members(user=analyst, investigation=investigation, members=[teammate, outsider])
-    queued = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                     analyses=["traffic-summary"])
+    queued = QueryRun.objects.create(
+        investigation=investigation, requested_by=analyst, analyses=["traffic-summary"]
+    )
     cancel_run(user=teammate, run=queued)
     set_investigation_status(user=analyst, investigation=investigation, status="closed")
     return {"ok": ok, "bad": bad, "findings": findings, "queued": queued}
 
 
-def test_every_kind_of_event_is_merged_newest_first(investigation: Any,
-                                                    story: dict[str, Any]) -> None:
+def test_every_kind_of_event_is_merged_newest_first(
+    investigation: Any, story: dict[str, Any]
+) -> None:
     timeline = investigation_timeline(investigation)
     kinds = [entry.kind for entry in timeline.entries]
     assert kinds[0] == "status"  # the last thing that happened
     assert kinds[-1] == "created"  # the first
-    for kind in ("note", "run_submitted", "run_succeeded", "run_failed", "findings_raised",
-                 "finding_triaged", "assignee", "tags", "members", "cancel_requested",
-                 "run_cancelled"):
+    for kind in (
+        "note",
+        "run_submitted",
+        "run_succeeded",
+        "run_failed",
+        "findings_raised",
+        "finding_triaged",
+        "assignee",
+        "tags",
+        "members",
+        "cancel_requested",
+        "run_cancelled",
+    ):
         assert kind in kinds, kind
     times = [entry.at for entry in timeline.entries]
     assert times == sorted(times, reverse=True)
     assert not timeline.has_more
 
 
-def test_the_page_tells_who_did_what(investigation: Any, story: dict[str, Any],
-                                     analyst: Any) -> None:
-    page = client_for(analyst).get(
-        reverse("investigations:detail", args=[investigation.pk])).content.decode()
-    timeline = page[page.index('id="timeline"'):]
+def test_the_page_tells_who_did_what(
+    investigation: Any, story: dict[str, Any], analyst: Any
+) -> None:
+    page = (
+        client_for(analyst)
+        .get(reverse("investigations:detail", args=[investigation.pk]))
+        .content.decode()
+    )
+    timeline = page[page.index('id="timeline"') :]
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", timeline))
     ok, bad = story["ok"].pk, story["bad"].pk
     assert "bob added a note" in text
@@ -102,21 +134,26 @@ def test_the_page_tells_who_did_what(investigation: Any, story: dict[str, Any],
     assert "alice opened the investigation" in text
 
 
-def test_managers_read_the_timeline_and_outsiders_get_404(investigation: Any,
-                                                         story: dict[str, Any], manager: Any,
-                                                         admin_user: Any) -> None:
+def test_managers_read_the_timeline_and_outsiders_get_404(
+    investigation: Any, story: dict[str, Any], manager: Any, admin_user: Any
+) -> None:
     url = reverse("investigations:detail", args=[investigation.pk])
     for reader in (manager, admin_user):
         page = client_for(reader).get(url).content.decode()
         assert "alice assigned it to bob" in re.sub(r"<[^>]+>", "", page)
         assert "Add note" not in page
     other = InvestigationFactory(title="Not theirs")
-    assert client_for(story["ok"].requested_by).get(
-        reverse("investigations:detail", args=[other.pk])).status_code == 404
+    assert (
+        client_for(story["ok"].requested_by)
+        .get(reverse("investigations:detail", args=[other.pk]))
+        .status_code
+        == 404
+    )
 
 
-def test_events_of_other_investigations_stay_out(investigation: Any, analyst: Any,
-                                                 outsider: Any) -> None:
+def test_events_of_other_investigations_stay_out(
+    investigation: Any, analyst: Any, outsider: Any
+) -> None:
     other = InvestigationFactory(owner=outsider)
     add_note(user=outsider, investigation=other, text="elsewhere")
     set_tags(user=outsider, investigation=other, names=["elsewhere"])
@@ -127,10 +164,12 @@ def test_events_of_other_investigations_stay_out(investigation: Any, analyst: An
 
 
 def test_a_long_timeline_is_paged_with_show_more(investigation: Any, analyst: Any) -> None:
-    Note.objects.bulk_create([
-        Note(investigation=investigation, author=analyst, text=f"note {n}")
-        for n in range(PAGE_SIZE + 10)
-    ])
+    Note.objects.bulk_create(
+        [
+            Note(investigation=investigation, author=analyst, text=f"note {n}")
+            for n in range(PAGE_SIZE + 10)
+        ]
+    )
     Note.objects.filter(investigation=investigation).update(created_at=timezone.now())
     client = client_for(analyst)
     url = reverse("investigations:detail", args=[investigation.pk])
@@ -150,8 +189,9 @@ def test_the_limit_is_whole_pages_and_bounded() -> None:
     assert timeline_limit(str(10**9)) == MAX_ENTRIES
 
 
-def test_the_cap_is_said_not_silent(investigation: Any, analyst: Any, settings: Any,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cap_is_said_not_silent(
+    investigation: Any, analyst: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from investigations import timeline
 
     monkeypatch.setattr(timeline, "MAX_ENTRIES", 3)
@@ -159,8 +199,11 @@ def test_the_cap_is_said_not_silent(investigation: Any, analyst: Any, settings: 
         add_note(user=analyst, investigation=investigation, text=f"note {n}")
     shown = investigation_timeline(investigation, limit=3)
     assert shown.capped and len(shown.entries) == 3
-    page = client_for(analyst).get(reverse("investigations:detail", args=[investigation.pk]),
-                                   {"timeline": "3"}).content.decode()
+    page = (
+        client_for(analyst)
+        .get(reverse("investigations:detail", args=[investigation.pk]), {"timeline": "3"})
+        .content.decode()
+    )
     assert "Only the latest 3 entries are shown here." in page
     assert "Show more" not in page
 
@@ -169,11 +212,16 @@ def test_the_timeline_costs_the_same_queries_however_long_it_is(
     investigation: Any, analyst: Any, django_assert_max_num_queries: Any
 ) -> None:
     for n in range(30):
-        run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                      analyses=["x"], status="succeeded",
-                                      finished_at=timezone.now())
-        Finding.objects.create(investigation=investigation, run=run, type="t", severity=3,
-                               title=f"f{n}")
+        run = QueryRun.objects.create(
+            investigation=investigation,
+            requested_by=analyst,
+            analyses=["x"],
+            status="succeeded",
+            finished_at=timezone.now(),
+        )
+        Finding.objects.create(
+            investigation=investigation, run=run, type="t", severity=3, title=f"f{n}"
+        )
         add_note(user=analyst, investigation=investigation, text=f"note {n}")
         set_tags(user=analyst, investigation=investigation, names=[f"t{n}"])
     with django_assert_max_num_queries(8):

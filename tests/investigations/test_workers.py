@@ -34,8 +34,12 @@ def demo_account(moto_endpoint: str) -> Any:
 
 @pytest.fixture
 def second_worker(celery_worker_process: WorkerProcess) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(celery_worker_process.database_url, celery_worker_process.moto_url,
-                           celery_worker_process.rdap_url, name="second")
+    worker = WorkerProcess(
+        celery_worker_process.database_url,
+        celery_worker_process.moto_url,
+        celery_worker_process.rdap_url,
+        name="second",
+    )
     worker.start()
     yield worker
     worker.stop()
@@ -53,16 +57,29 @@ def _rows(run: QueryRun) -> dict[str, list[Any]]:
     }
 
 
-def _aws_run(analyst: Any, investigation: Any, account: Any, window: dict[str, Any],
-             source: str = "s3") -> QueryRun:
-    return submit_run(user=analyst, investigation=investigation, analyses=ANALYSES,
-                      account=account, instance="web", source=source, **window)
+def _aws_run(
+    analyst: Any, investigation: Any, account: Any, window: dict[str, Any], source: str = "s3"
+) -> QueryRun:
+    return submit_run(
+        user=analyst,
+        investigation=investigation,
+        analyses=ANALYSES,
+        account=account,
+        instance="web",
+        source=source,
+        **window,
+    )
 
 
 @pytest.mark.parametrize("source", ["s3", "cloudwatch"])
 def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
-    celery_worker_process: Any, second_worker: WorkerProcess, demo_account: Any,
-    investigation: Any, analyst: Any, settings: Any, source: str,
+    celery_worker_process: Any,
+    second_worker: WorkerProcess,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
+    settings: Any,
+    source: str,
 ) -> None:
     window = _window()
     settings.RUN_PART_SECONDS = 6 * 3600  # a 48 h window: 8 parts
@@ -70,8 +87,9 @@ def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
     parted = wait_for_run(parted, timeout=180)
     # The analysis of the parts left one cache entry for the whole window: the next run over
     # it opens that entry and gathers nothing.
-    again = wait_for_run(_aws_run(analyst, investigation, demo_account, window, source),
-                         timeout=180)
+    again = wait_for_run(
+        _aws_run(analyst, investigation, demo_account, window, source), timeout=180
+    )
     assert again.status == "succeeded", again.error
     assert again.data_read["cache"]["hit"] is True and again.parts_total == 0
     assert _rows(again) == _rows(parted)
@@ -79,10 +97,13 @@ def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
     for entry in Path(django_settings.FLOW_CACHE_DIR).iterdir():
         shutil.rmtree(entry, ignore_errors=True)
     settings.RUN_PART_SECONDS = 7 * 86400
-    whole = wait_for_run(_aws_run(analyst, investigation, demo_account, window, source),
-                         timeout=180)
+    whole = wait_for_run(
+        _aws_run(analyst, investigation, demo_account, window, source), timeout=180
+    )
     assert whole.status == parted.status == "succeeded", (
-        whole.error + parted.error + celery_worker_process.log()[-3000:]
+        whole.error
+        + parted.error
+        + celery_worker_process.log()[-3000:]
         + second_worker.log()[-3000:]
     )
     assert whole.data_read["cache"]["hit"] is False, whole.data_read
@@ -105,8 +126,12 @@ def test_a_long_window_is_fetched_in_parts_and_gives_the_one_worker_results(
 
 
 def test_ten_runs_on_two_workers_all_finish_and_the_account_cap_holds(
-    celery_worker_process: Any, second_worker: WorkerProcess, demo_account: Any,
-    investigation: Any, analyst: Any, settings: Any,
+    celery_worker_process: Any,
+    second_worker: WorkerProcess,
+    demo_account: Any,
+    investigation: Any,
+    analyst: Any,
+    settings: Any,
 ) -> None:
     """The workers run with RUN_MAX_PER_ACCOUNT=1 (tests/conftest.py): the AWS runs of one
     account never overlap, whichever worker took them; the file runs are not capped."""
@@ -114,8 +139,12 @@ def test_ten_runs_on_two_workers_all_finish_and_the_account_cap_holds(
     window = _window()
     aws = [_aws_run(analyst, investigation, demo_account, window) for _ in range(4)]
     files = [
-        submit_run(user=analyst, investigation=investigation, analyses=ANALYSES,
-                   files=[sample_upload(f"part{n}.log")])
+        submit_run(
+            user=analyst,
+            investigation=investigation,
+            analyses=ANALYSES,
+            files=[sample_upload(f"part{n}.log")],
+        )
         for n in range(6)
     ]
     try:
@@ -123,7 +152,8 @@ def test_ten_runs_on_two_workers_all_finish_and_the_account_cap_holds(
     except AssertionError as stuck:
         raise AssertionError(
             f"{stuck}\n{[(r.pk, r.status, r.stage) for r in QueryRun.objects.order_by('pk')]}\n"
-            + celery_worker_process.log()[-4000:] + second_worker.log()[-4000:]
+            + celery_worker_process.log()[-4000:]
+            + second_worker.log()[-4000:]
         ) from None
 
     assert [run.status for run in done] == ["succeeded"] * 10, [run.error for run in done]

@@ -26,10 +26,10 @@ from tests.concurrency import needs_postgresql, run_together
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGES: dict[str, Callable[[Any, Any, Any], Any]] = {
-    "status": lambda user, inv, mate: set_investigation_status(user=user, investigation=inv,
-                                                               status="closed"),
-    "assignee": lambda user, inv, mate: set_assignee(user=user, investigation=inv,
-                                                     assignee=mate),
+    "status": lambda user, inv, mate: set_investigation_status(
+        user=user, investigation=inv, status="closed"
+    ),
+    "assignee": lambda user, inv, mate: set_assignee(user=user, investigation=inv, assignee=mate),
     "tags": lambda user, inv, mate: set_tags(user=user, investigation=inv, names=["ssh"]),
     "members": lambda user, inv, mate: set_members(user=user, investigation=inv, members=[]),
     "note": lambda user, inv, mate: add_note(user=user, investigation=inv, text="hi"),

@@ -21,9 +21,14 @@ def test_the_schema_describes_every_endpoint_and_bearer_auth(analyst: Any) -> No
     schema = yaml.safe_load(response.content)
     assert schema["openapi"].startswith("3.")
     paths = set(schema["paths"])
-    for expected in ("/api/v1/investigations/", "/api/v1/runs/", "/api/v1/runs/{id}/cancel/",
-                     "/api/v1/runs/{run_pk}/results/{analysis}/", "/api/v1/findings/",
-                     "/api/v1/audit-events/"):
+    for expected in (
+        "/api/v1/investigations/",
+        "/api/v1/runs/",
+        "/api/v1/runs/{id}/cancel/",
+        "/api/v1/runs/{run_pk}/results/{analysis}/",
+        "/api/v1/findings/",
+        "/api/v1/audit-events/",
+    ):
         assert expected in paths, expected
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert "202" in schema["paths"]["/api/v1/runs/"]["post"]["responses"]
@@ -61,9 +66,10 @@ def _schema(user: Any) -> dict[str, Any]:
 def test_uploads_are_binary_multipart_fields(analyst: Any) -> None:
     schema = _schema(analyst)
     components = schema["components"]["schemas"]
-    for path, component, field in (("/api/v1/runs/", "QueryRunCreateRequest", "files"),
-                                   ("/api/v1/reference-tables/", "ReferenceUploadRequest",
-                                    "file")):
+    for path, component, field in (
+        ("/api/v1/runs/", "QueryRunCreateRequest", "files"),
+        ("/api/v1/reference-tables/", "ReferenceUploadRequest", "file"),
+    ):
         body = schema["paths"][path]["post"]["requestBody"]["content"]
         assert list(body) == ["multipart/form-data"], path
         assert body["multipart/form-data"]["schema"]["$ref"].endswith(f"/{component}")
@@ -89,7 +95,11 @@ def test_every_operation_has_one_body_type_and_typed_responses(analyst: Any) -> 
                 assert content, (method, path, code)
                 for media in content.values():
                     assert media["schema"].get("$ref") or media["schema"].get("items"), (
-                        method, path, code, media)
+                        method,
+                        path,
+                        code,
+                        media,
+                    )
 
 
 def test_action_responses_name_what_they_return(analyst: Any) -> None:
@@ -99,11 +109,12 @@ def test_action_responses_name_what_they_return(analyst: Any) -> None:
         return paths[path][method]["responses"][code]["content"]["application/json"]["schema"]
 
     assert returned("/api/v1/accounts/{id}/test-connection/", "post")["$ref"].endswith(
-        "/ConnectionTest")
-    assert returned("/api/v1/accounts/{id}/refresh/", "post")["$ref"].endswith(
-        "/DiscoveryResult")
+        "/ConnectionTest"
+    )
+    assert returned("/api/v1/accounts/{id}/refresh/", "post")["$ref"].endswith("/DiscoveryResult")
     assert returned("/api/v1/accounts/{id}/instances/search/", "get")["$ref"].endswith(
-        "/InstanceSearch")
+        "/InstanceSearch"
+    )
     assert returned("/api/v1/runs/changes/", "get")["$ref"].endswith("/RunChangePage")
     assert returned("/api/v1/findings/changes/", "get")["$ref"].endswith("/FindingChangePage")
     # Unpaged lists are documented as plain arrays, as they are answered.
@@ -119,6 +130,13 @@ def test_the_schema_generates_without_warnings_and_validates(tmp_path: Any) -> N
     from django.core.management import call_command
 
     target = tmp_path / "schema.json"
-    call_command("spectacular", "--validate", "--fail-on-warn", "--format", "openapi-json",
-                 "--file", str(target))
+    call_command(
+        "spectacular",
+        "--validate",
+        "--fail-on-warn",
+        "--format",
+        "openapi-json",
+        "--file",
+        str(target),
+    )
     assert json.loads(target.read_text())["paths"]

@@ -71,6 +71,8 @@ def test_the_admin_offers_no_way_to_change_the_audit_log(admin_user: Any) -> Non
     change = client.post(f"/admin/portal/auditevent/{event.pk}/change/", {"action": "x"})
     assert AuditEvent.objects.get(pk=event.pk).action == "test.one"
     assert change.status_code in (200, 403)
-    assert client.post(f"/admin/portal/auditevent/{event.pk}/delete/", {"post": "yes"}
-                       ).status_code == 403
+    assert (
+        client.post(f"/admin/portal/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -17,10 +17,19 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def events(analyst: Any, investigation: Any) -> None:
-    audit.record(actor=analyst, action="run.submitted", target=investigation,
-                 details={"analyses": ["ssh-inbound"]}, client_ip="192.0.2.4")
-    audit.record(actor=analyst, action="investigation.created", target=investigation,
-                 details={"title": "=HYPERLINK(\"http://evil\")"})
+    audit.record(
+        actor=analyst,
+        action="run.submitted",
+        target=investigation,
+        details={"analyses": ["ssh-inbound"]},
+        client_ip="192.0.2.4",
+    )
+    audit.record(
+        actor=analyst,
+        action="investigation.created",
+        target=investigation,
+        details={"title": '=HYPERLINK("http://evil")'},
+    )
 
 
 def test_a_manager_reads_and_filters_the_audit_log(manager: Any, events: None) -> None:

@@ -33,9 +33,15 @@ def _legacy_events(apps: Any, user_id: int, tamper: bool) -> list[int]:
     ids = []
     start = timezone.now() - timedelta(days=3)
     for i in range(3):
-        event = Legacy(created_at=start + timedelta(hours=i), actor_id=user_id,
-                       actor_name="alice", action=f"legacy.{i}", details={"i": i},
-                       client_ip="192.0.2.1", prev_hash=previous)
+        event = Legacy(
+            created_at=start + timedelta(hours=i),
+            actor_id=user_id,
+            actor_name="alice",
+            action=f"legacy.{i}",
+            details={"i": i},
+            client_ip="192.0.2.1",
+            prev_hash=previous,
+        )
         event.hash = previous = legacy_event_hash(event)
         event.save()
         ids.append(event.pk)

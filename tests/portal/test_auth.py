@@ -61,8 +61,11 @@ def test_password_change(client: Client, analyst: Any) -> None:
     client.force_login(analyst)
     response = client.post(
         reverse("password_change"),
-        {"old_password": PASSWORD, "new_password1": "a-much-better-secret-42",
-         "new_password2": "a-much-better-secret-42"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-much-better-secret-42",
+            "new_password2": "a-much-better-secret-42",
+        },
     )
     assert response.status_code == 302
     analyst.refresh_from_db()

@@ -35,8 +35,10 @@ def _from_the_browser(event: AuditEvent) -> bool:
 
 def test_a_login_is_recorded_with_address_and_browser(analyst: Any) -> None:
     client = _client()
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}
-                       ).status_code == 302
+    assert (
+        client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
     event = _only("auth.login")
     assert event.actor == analyst and event.actor_name == "alice"
     assert event.target_id == str(analyst.pk) and _from_the_browser(event)
@@ -56,8 +58,10 @@ def test_a_lockout_is_recorded(analyst: Any, settings: Any) -> None:
     client = _client()
     for _ in range(3):
         client.post(reverse("login"), {"username": "alice", "password": "wrong"})
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}
-                       ).status_code == 429
+    assert (
+        client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code
+        == 429
+    )
     locked = AuditEvent.objects.filter(action="auth.locked_out")
     assert locked.count() >= 1
     event = locked.first()
@@ -78,8 +82,10 @@ def test_a_password_change_on_the_page_is_recorded(analyst: Any) -> None:
     client = _client()
     client.force_login(analyst)
     new = "a-much-better-secret-42"
-    response = client.post(reverse("password_change"),
-                           {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    response = client.post(
+        reverse("password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert response.status_code == 302
     event = AuditEvent.objects.filter(action="user.password_changed").latest("id")
     assert event.actor == analyst and event.target_id == str(analyst.pk)
@@ -97,8 +103,10 @@ def test_a_password_rehash_on_login_is_not_a_change(analyst: Any, settings: Any)
     settings.PASSWORD_HASHERS = [f"{__name__}.StrongerForTest", *settings.PASSWORD_HASHERS]
     globals()["StrongerForTest"] = Stronger
     before = get_user_model().objects.get(pk=analyst.pk).password
-    assert _client().post(reverse("login"), {"username": "alice", "password": PASSWORD}
-                          ).status_code == 302
+    assert (
+        _client().post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
     assert get_user_model().objects.get(pk=analyst.pk).password != before  # re-hashed
     assert AuditEvent.objects.filter(action="user.password_changed").count() == changes
 
@@ -130,10 +138,17 @@ def _change_form_data(response: Any) -> dict[str, Any]:
 
 def test_the_admin_creating_a_user_is_recorded_as_the_admin(superuser: Any) -> None:
     client = client_for(superuser)
-    response = client.post("/admin/auth/user/add/", {
-        "username": "erin", "usable_password": "true",
-        "password1": "a-strong-pass-for-erin", "password2": "a-strong-pass-for-erin",
-    }, REMOTE_ADDR=ADDRESS, HTTP_USER_AGENT=BROWSER)
+    response = client.post(
+        "/admin/auth/user/add/",
+        {
+            "username": "erin",
+            "usable_password": "true",
+            "password1": "a-strong-pass-for-erin",
+            "password2": "a-strong-pass-for-erin",
+        },
+        REMOTE_ADDR=ADDRESS,
+        HTTP_USER_AGENT=BROWSER,
+    )
     assert response.status_code == 302, response.content[:500]
     erin = get_user_model().objects.get(username="erin")
     created = AuditEvent.objects.get(action="user.created", target_id=str(erin.pk))
@@ -141,8 +156,9 @@ def test_the_admin_creating_a_user_is_recorded_as_the_admin(superuser: Any) -> N
     assert created.details["username"] == "erin" and _from_the_browser(created)
 
 
-def test_the_admin_changing_roles_and_deactivating_is_recorded(superuser: Any,
-                                                               analyst: Any) -> None:
+def test_the_admin_changing_roles_and_deactivating_is_recorded(
+    superuser: Any, analyst: Any
+) -> None:
     client = client_for(superuser)
     url = f"/admin/auth/user/{analyst.pk}/change/"
     data = _change_form_data(client.get(url))
@@ -161,17 +177,21 @@ def test_the_admin_changing_roles_and_deactivating_is_recorded(superuser: Any,
     ]
 
 
-def test_the_admin_setting_a_password_and_deleting_a_user_is_recorded(superuser: Any,
-                                                                     teammate: Any) -> None:
+def test_the_admin_setting_a_password_and_deleting_a_user_is_recorded(
+    superuser: Any, teammate: Any
+) -> None:
     client = client_for(superuser)
     new = "another-strong-pass-7"
-    response = client.post(f"/admin/auth/user/{teammate.pk}/password/",
-                           {"usable_password": "true", "password1": new, "password2": new})
+    response = client.post(
+        f"/admin/auth/user/{teammate.pk}/password/",
+        {"usable_password": "true", "password1": new, "password2": new},
+    )
     assert response.status_code == 302
     changed = AuditEvent.objects.filter(action="user.password_changed").latest("id")
     assert changed.actor == superuser and changed.target_id == str(teammate.pk)
-    assert client.post(f"/admin/auth/user/{teammate.pk}/delete/", {"post": "yes"}
-                       ).status_code == 302
+    assert (
+        client.post(f"/admin/auth/user/{teammate.pk}/delete/", {"post": "yes"}).status_code == 302
+    )
     deleted = _only("user.deleted")
     assert deleted.actor == superuser and deleted.details == {"username": "bob"}
 
@@ -182,8 +202,7 @@ def test_changes_outside_a_request_are_recorded_as_system(analyst: Any) -> None:
     Group.objects.get(name="admin").user_set.add(analyst)  # from the group's side
     privileges = _only("user.privileges_changed")
     assert privileges.actor_name == "system"
-    assert privileges.details == {"username": "alice",
-                                  "is_superuser": {"from": False, "to": True}}
+    assert privileges.details == {"username": "alice", "is_superuser": {"from": False, "to": True}}
     added = AuditEvent.objects.filter(action="user.roles_changed").latest("id")
     assert added.details == {"username": "alice", "added": ["admin"]}
     analyst.groups.clear()
@@ -213,13 +232,18 @@ def test_the_audit_page_and_api_filter_auth_events(manager: Any, analyst: Any) -
     assert row["actor_name"] == "anonymous" and row["details"] == {"username": "alice"}
 
 
-def test_a_deleted_users_changes_keep_their_name_in_the_timeline(investigation: Any,
-                                                                 teammate: Any) -> None:
+def test_a_deleted_users_changes_keep_their_name_in_the_timeline(
+    investigation: Any, teammate: Any
+) -> None:
     from investigations.timeline import investigation_timeline
     from portal import audit
 
-    audit.record(actor=teammate, action="investigation.status_changed", target=investigation,
-                 details={"from": "open", "to": "closed"})
+    audit.record(
+        actor=teammate,
+        action="investigation.status_changed",
+        target=investigation,
+        details={"from": "open", "to": "closed"},
+    )
     get_user_model().objects.filter(pk=teammate.pk).delete()
     entry = next(e for e in investigation_timeline(investigation).entries if e.kind == "status")
     assert entry.actor == "bob"

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_no_more_holders_than_the_limit() -> None:
-    taken = [concurrency.acquire("acct:1", limit=2, holder=f"run:{n}", lease_seconds=60)
-             for n in range(3)]
+    taken = [
+        concurrency.acquire("acct:1", limit=2, holder=f"run:{n}", lease_seconds=60)
+        for n in range(3)
+    ]
     assert taken == [concurrency.Acquired.NEW, concurrency.Acquired.NEW, concurrency.Acquired.NO]
     assert concurrency.holders("acct:1") == ["run:0", "run:1"]
     # Other scopes are counted apart.
@@ -70,8 +72,9 @@ def test_racing_claimants_never_exceed_the_limit() -> None:
 
         try:
             barrier.wait()
-            results.append(concurrency.acquire("acct:race", limit=3, holder=holder,
-                                               lease_seconds=60))
+            results.append(
+                concurrency.acquire("acct:race", limit=3, holder=holder, lease_seconds=60)
+            )
         finally:
             own.close()
 

@@ -44,8 +44,12 @@ def _free_port() -> int:
 def _production_env(tmp_path: Path) -> dict[str, str]:
     env = os.environ.copy()
     env.update(
-        DEBUG="false", SECRET_KEY="x" * 10 + "-a-long-random-production-secret-for-tests-1234", ALLOWED_HOSTS="127.0.0.1",
-        DATA_DIR=str(tmp_path), SESSION_COOKIE_SECURE="false", CSRF_COOKIE_SECURE="false",
+        DEBUG="false",
+        SECRET_KEY="x" * 10 + "-a-long-random-production-secret-for-tests-1234",
+        ALLOWED_HOSTS="127.0.0.1",
+        DATA_DIR=str(tmp_path),
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
         SECURE_SSL_REDIRECT="false",
     )
     env.pop("DATABASE_URL", None)
@@ -55,14 +59,22 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
 def test_the_web_command_serves_health_with_production_settings(tmp_path: Path) -> None:
     env = _production_env(tmp_path)
     python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                   check=True)
-    subprocess.run([python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT,
-                   env=env, check=True)
+    subprocess.run(
+        [python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+    )
+    subprocess.run(
+        [python, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     port = _free_port()
     web = subprocess.Popen(
         [python, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         body = b""
@@ -88,8 +100,9 @@ def test_the_web_command_serves_health_with_production_settings(tmp_path: Path) 
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path: Path) -> None:
     env = _production_env(tmp_path)
     env["SECRET_KEY"] = ""
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
@@ -97,8 +110,9 @@ def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path: Path
 def test_a_bad_setting_value_fails_loudly(tmp_path: Path) -> None:
     env = _production_env(tmp_path)
     env["ENGINE_THREADS"] = "lots"
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "lots" in result.stderr
 
@@ -106,10 +120,22 @@ def test_a_bad_setting_value_fails_loudly(tmp_path: Path) -> None:
 def test_the_beat_command_starts(tmp_path: Path) -> None:
     """The worker command runs in every worker test; beat is started here and must say so."""
     beat = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel=INFO",
-         "--schedule", str(tmp_path / "beat-schedule")],
-        cwd=ROOT, env=_production_env(tmp_path), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "beat",
+            "--loglevel=INFO",
+            "--schedule",
+            str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=_production_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert beat.stdout is not None
@@ -134,12 +160,19 @@ def test_the_beat_command_starts(tmp_path: Path) -> None:
 
 def test_production_defaults_pass_the_deploy_check(tmp_path: Path) -> None:
     env = _production_env(tmp_path)
-    for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT",
-                 "DJANGO_ALLOW_ASYNC_UNSAFE"):  # the last is set for Playwright tests only
+    for name in (
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_SSL_REDIRECT",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    ):  # the last is set for Playwright tests only
         env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -39,5 +39,7 @@ def test_number_then_audit_and_audit_then_number_do_not_deadlock(analyst: Any) -
     assert not errors, errors
     from portal.models import AuditEvent
 
-    assert AuditEvent.objects.filter(
-        action__in=["run.succeeded", "finding.status_changed"]).count() == 2
+    assert (
+        AuditEvent.objects.filter(action__in=["run.succeeded", "finding.status_changed"]).count()
+        == 2
+    )

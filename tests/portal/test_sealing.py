@@ -26,8 +26,9 @@ def _stored(hook: Webhook) -> str:
 
 
 def _hook(analyst: Any) -> tuple[Webhook, str]:
-    return create_webhook(user=analyst, name="siem", url="https://siem.example.com/hook",
-                          events=["run.finished"])
+    return create_webhook(
+        user=analyst, name="siem", url="https://siem.example.com/hook", events=["run.finished"]
+    )
 
 
 def test_a_sealed_value_opens_to_its_plaintext_and_shows_none_of_it() -> None:
@@ -72,8 +73,9 @@ def test_resealing_changes_nothing_when_a_secret_opens_with_no_key(
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = OLD_KEY, []
     lost, _ = _hook(analyst)
     settings.SECRET_KEY = NEW_KEY
-    kept, _ = create_webhook(user=analyst, name="soar", url="https://soar.example.com/other",
-                             events=["run.finished"])
+    kept, _ = create_webhook(
+        user=analyst, name="soar", url="https://soar.example.com/other", events=["run.finished"]
+    )
     before = {hook.pk: _stored(hook) for hook in (lost, kept)}
     with pytest.raises(CommandError, match=f"webhook {lost.pk} "):
         call_command("reseal_secrets", stdout=StringIO())
@@ -85,10 +87,14 @@ def test_a_delivery_whose_secret_no_key_opens_fails_at_once_and_says_why(
 ) -> None:
     settings.SECRET_KEY = OLD_KEY
     hook, _ = _hook(analyst)
-    delivery = WebhookDelivery.objects.create(webhook=hook, message_id="msg_x",
-                                              event="run.finished", payload={"a": 1})
+    delivery = WebhookDelivery.objects.create(
+        webhook=hook, message_id="msg_x", event="run.finished", payload={"a": 1}
+    )
     settings.SECRET_KEY = NEW_KEY
-    assert attempt_delivery(WebhookDelivery.objects.select_related("webhook").get(pk=delivery.pk)) is False
+    assert (
+        attempt_delivery(WebhookDelivery.objects.select_related("webhook").get(pk=delivery.pk))
+        is False
+    )
     delivery.refresh_from_db()
     assert delivery.status == WebhookDelivery.FAILED  # no retries: none could be signed
     assert delivery.attempts == 1 and delivery.last_status_code is None

@@ -29,8 +29,10 @@ def test_a_successful_login_resets_the_failure_count(analyst: Any, settings: Any
     client = Client()
     for _ in range(2):
         client.post(reverse("login"), {"username": "alice", "password": "wrong"})
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}
-                       ).status_code == 302
+    assert (
+        client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_pages_carry_a_strict_content_security_policy(analyst: Any) -> None:
@@ -46,13 +48,23 @@ def test_pages_carry_a_strict_content_security_policy(analyst: Any) -> None:
 def test_values_from_logs_are_shown_as_text(investigation: Any, analyst: Any) -> None:
     from investigations.models import QueryRun, ResultRow, RunResult
 
-    run = QueryRun.objects.create(investigation=investigation, requested_by=analyst,
-                                  analyses=["ssh-inbound"], status="succeeded")
-    result = RunResult.objects.create(run=run, analysis="ssh-inbound", title="SSH inbound",
-                                      columns=["srcaddr", "action"], row_count=1,
-                                      total_groups=1)
-    ResultRow.objects.create(result=result, position=0,
-                             data={"srcaddr": "<script>alert(1)</script>", "action": "ACCEPT"})
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=analyst,
+        analyses=["ssh-inbound"],
+        status="succeeded",
+    )
+    result = RunResult.objects.create(
+        run=run,
+        analysis="ssh-inbound",
+        title="SSH inbound",
+        columns=["srcaddr", "action"],
+        row_count=1,
+        total_groups=1,
+    )
+    ResultRow.objects.create(
+        result=result, position=0, data={"srcaddr": "<script>alert(1)</script>", "action": "ACCEPT"}
+    )
     client = Client()
     client.force_login(analyst)
     page = client.get(reverse("investigations:run_detail", args=[run.pk]))

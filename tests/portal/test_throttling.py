@@ -21,8 +21,16 @@ pytestmark = pytest.mark.django_db
 
 def _token(user: Any, name: str) -> str:
     out = StringIO()
-    call_command("create_api_token", "--user", user.username, "--name", name,
-                 "--scopes", "read:investigations", stdout=out)
+    call_command(
+        "create_api_token",
+        "--user",
+        user.username,
+        "--name",
+        name,
+        "--scopes",
+        "read:investigations",
+        stdout=out,
+    )
     return out.getvalue().strip()
 
 
@@ -31,14 +39,18 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(analyst: Any, settings:
     cache.clear()
     first, second = _token(analyst, "siem-a"), _token(analyst, "siem-b")
     client = Client()
-    codes = [client.get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {first}"
-                        ).status_code for _ in range(4)]
+    codes = [
+        client.get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {first}").status_code
+        for _ in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
     limited = client.get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {first}")
     assert 0 < int(limited["Retry-After"]) <= 60
     # Another integration keeps its own budget.
-    assert client.get("/api/v1/investigations/",
-                      HTTP_AUTHORIZATION=f"Bearer {second}").status_code == 200
+    assert (
+        client.get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {second}").status_code
+        == 200
+    )
     cache.clear()
 
 
@@ -50,9 +62,17 @@ def test_every_api_call_is_logged_with_its_token(analyst: Any, caplog: Any) -> N
         Client().get("/api/v1/runs/")
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "portal.api"]
     assert {k: lines[0][k] for k in ("path", "status", "user", "token")} == {
-        "path": "/api/v1/investigations/", "status": 200, "user": "alice", "token": token_id}
+        "path": "/api/v1/investigations/",
+        "status": 200,
+        "user": "alice",
+        "token": token_id,
+    }
     assert {k: lines[1][k] for k in ("path", "status", "user", "token")} == {
-        "path": "/api/v1/runs/", "status": 401, "user": None, "token": None}
+        "path": "/api/v1/runs/",
+        "status": 401,
+        "user": None,
+        "token": None,
+    }
 
 
 def test_a_newline_in_the_path_cannot_forge_a_log_line(caplog: Any) -> None:
@@ -74,7 +94,9 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(caplog: Any) -> None:
 
 
 def test_the_limiter_fails_open_when_its_cache_is_down(
-    analyst: Any, settings: Any, caplog: Any,
+    analyst: Any,
+    settings: Any,
+    caplog: Any,
 ) -> None:
     """Counters live in the cache (Redis in production); a cache outage must not take the API
     down: requests go through unthrottled and the outage is logged."""
@@ -83,11 +105,17 @@ def test_the_limiter_fails_open_when_its_cache_is_down(
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     settings.API_TOKEN_RATE = "1/min"
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": f"redis://127.0.0.1:{port}/0"}}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
     with caplog.at_level(logging.WARNING, logger="portal.api.throttling"):
-        codes = [Client().get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {key}"
-                              ).status_code for _ in range(3)]
+        codes = [
+            Client().get("/api/v1/investigations/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code
+            for _ in range(3)
+        ]
     assert codes == [200, 200, 200]
     assert any("rate limiter" in r.getMessage() for r in caplog.records)
 

@@ -61,15 +61,23 @@ def test_an_edited_event_is_named(chain: list[AuditEvent]) -> None:
 
 def test_a_deleted_event_breaks_the_chain_where_it_was(chain: list[AuditEvent]) -> None:
     _sql("DELETE FROM {table} WHERE id = %s", [chain[2].pk])
-    with pytest.raises(CommandError, match=rf"breaks at event #{chain[3].pk}.*after event "
-                                           rf"#{chain[1].pk}"):
+    with pytest.raises(
+        CommandError,
+        match=rf"breaks at event #{chain[3].pk}.*after event "
+        rf"#{chain[1].pk}",
+    ):
         _verify()
 
 
 def test_an_inserted_event_breaks_the_chain(chain: list[AuditEvent], analyst: Any) -> None:
-    forged = AuditEvent(actor=analyst, actor_user_id=analyst.pk, actor_name="alice",
-                        action="test.forged", prev_hash=chain[4].hash,
-                        key_id=signing_key().key_id)
+    forged = AuditEvent(
+        actor=analyst,
+        actor_user_id=analyst.pk,
+        actor_name="alice",
+        action="test.forged",
+        prev_hash=chain[4].hash,
+        key_id=signing_key().key_id,
+    )
     forged.hash = forged.compute_hash()
     forged.save()  # appended with a valid hash (the application holds the key): fine alone...
     assert "events verified" in _verify()
@@ -87,10 +95,13 @@ def test_deleting_the_newest_events_is_found_once_a_checkpoint_exists(
     checkpoint = write_checkpoint()
     assert checkpoint is not None and checkpoint.head_id == chain[-1].pk
     _delete_from(chain[-2])
-    with pytest.raises(CommandError, match=rf"truncated: the checkpoint of .* recorded "
-                                           rf"{checkpoint.events} events up to "
-                                           rf"#{chain[-1].pk}; the log now ends at "
-                                           rf"#{chain[-3].pk}"):
+    with pytest.raises(
+        CommandError,
+        match=rf"truncated: the checkpoint of .* recorded "
+        rf"{checkpoint.events} events up to "
+        rf"#{chain[-1].pk}; the log now ends at "
+        rf"#{chain[-3].pk}",
+    ):
         _verify()
 
 
@@ -122,8 +133,10 @@ def _rewrite_every_hash(sign: Any) -> None:
     for event in AuditEvent.objects.order_by("id"):
         event.prev_hash = previous
         previous = sign(event)
-        _sql("UPDATE {table} SET prev_hash = %s, hash = %s WHERE id = %s",
-             [event.prev_hash, previous, event.pk])
+        _sql(
+            "UPDATE {table} SET prev_hash = %s, hash = %s WHERE id = %s",
+            [event.prev_hash, previous, event.pk],
+        )
 
 
 def test_a_full_rewrite_with_plain_hashes_is_found(chain: list[AuditEvent]) -> None:
@@ -141,8 +154,9 @@ def test_a_full_rewrite_under_a_guessed_key_is_found(chain: list[AuditEvent]) ->
     def sign(event: AuditEvent) -> str:
         from portal.audit_chain import event_content
 
-        encoded = json.dumps(event_content(event), sort_keys=True, separators=(",", ":"),
-                             default=str).encode()
+        encoded = json.dumps(
+            event_content(event), sort_keys=True, separators=(",", ":"), default=str
+        ).encode()
         return hmac.new(guessed, encoded, hashlib.sha256).hexdigest()
 
     _sql("UPDATE {table} SET details = %s WHERE id = %s", ['{"i": 99}', chain[2].pk])
@@ -153,8 +167,11 @@ def test_a_full_rewrite_under_a_guessed_key_is_found(chain: list[AuditEvent]) ->
 
 def test_a_rewrite_claiming_an_unknown_key_is_found(chain: list[AuditEvent]) -> None:
     _sql("UPDATE {table} SET key_id = %s WHERE id = %s", ["0123456789abcdef", chain[0].pk])
-    with pytest.raises(CommandError, match=rf"#{chain[0].pk} .* key id 0123456789abcdef, "
-                                           r"which is not configured"):
+    with pytest.raises(
+        CommandError,
+        match=rf"#{chain[0].pk} .* key id 0123456789abcdef, "
+        r"which is not configured",
+    ):
         _verify()
 
 
@@ -169,8 +186,9 @@ def test_deleting_a_user_raises_no_alarm(chain: list[AuditEvent], teammate: Any)
     assert "events verified" in _verify()
 
 
-def test_relinking_an_event_to_another_user_is_found(chain: list[AuditEvent],
-                                                     teammate: Any) -> None:
+def test_relinking_an_event_to_another_user_is_found(
+    chain: list[AuditEvent], teammate: Any
+) -> None:
     _sql("UPDATE {table} SET actor_id = %s WHERE id = %s", [teammate.pk, chain[1].pk])
     with pytest.raises(CommandError, match=rf"#{chain[1].pk} .* links to user #{teammate.pk}"):
         _verify()
@@ -219,15 +237,17 @@ def test_a_checkpoint_reset_starts_verification_again(chain: list[AuditEvent]) -
     _delete_from(chain[3])  # e.g. the database restored from an older backup
     with pytest.raises(CommandError, match="truncated"):
         _verify()
-    call_command("audit_checkpoint", "--reset", "restored from the backup of 1 December",
-                 stdout=StringIO())
+    call_command(
+        "audit_checkpoint", "--reset", "restored from the backup of 1 December", stdout=StringIO()
+    )
     assert "events verified" in _verify()
     reset = AuditEvent.objects.get(action="audit.checkpoints_reset")
     assert reset.details == {"reason": "restored from the backup of 1 December"}
 
 
 def test_old_events_verify_under_a_rotated_key_kept_as_fallback(
-    chain: list[AuditEvent], settings: Any,
+    chain: list[AuditEvent],
+    settings: Any,
 ) -> None:
     old_key = settings.SECRET_KEY
     settings.SECRET_KEY = OTHER_KEY
@@ -241,7 +261,8 @@ def test_old_events_verify_under_a_rotated_key_kept_as_fallback(
 
 
 def test_rechain_audit_re_signs_everything_under_the_current_key(
-    chain: list[AuditEvent], settings: Any,
+    chain: list[AuditEvent],
+    settings: Any,
 ) -> None:
     write_checkpoint()
     settings.AUDIT_KEY = OTHER_KEY  # a dedicated audit key replaces the SECRET_KEY-derived one

@@ -113,22 +113,59 @@ def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
 
 
 def _delivery(hook: Webhook) -> WebhookDelivery:
-    return WebhookDelivery.objects.create(webhook=hook, message_id=f"msg_{time.time_ns()}",
-                                          event="run.finished",
-                                          payload={"type": "run.finished", "data": {}})
+    return WebhookDelivery.objects.create(
+        webhook=hook,
+        message_id=f"msg_{time.time_ns()}",
+        event="run.finished",
+        payload={"type": "run.finished", "data": {}},
+    )
 
 
 REFUSED = [
-    "127.0.0.1", "127.9.9.9", "0.0.0.0", "10.1.2.3", "172.16.0.1", "192.168.1.1",
-    "169.254.169.254", "169.254.169.123", "100.64.0.1", "100.127.255.254", "224.0.0.1",
-    "239.255.255.250", "240.0.0.1", "255.255.255.255", "192.0.2.1", "198.18.0.1",
-    "::1", "::", "fe80::1", "fc00::1", "fd00:ec2::254", "ff02::1", "fec0::1", "2001:db8::1",
-    "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::ffff:10.0.0.1", "::127.0.0.1",
-    "::a9fe:a9fe", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
-    "2002:7f00:1::1", "2002:a9fe:a9fe::1",
+    "127.0.0.1",
+    "127.9.9.9",
+    "0.0.0.0",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "169.254.169.123",
+    "100.64.0.1",
+    "100.127.255.254",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "192.0.2.1",
+    "198.18.0.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd00:ec2::254",
+    "ff02::1",
+    "fec0::1",
+    "2001:db8::1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:10.0.0.1",
+    "::127.0.0.1",
+    "::a9fe:a9fe",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::a00:1",
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::1",
 ]
-PUBLIC = ["93.184.215.14", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8",
-          "64:ff9b::808:808", "2002:808:808::1"]
+PUBLIC = [
+    "93.184.215.14",
+    "8.8.8.8",
+    "1.1.1.1",
+    "2606:4700:4700::1111",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+]
 
 
 @pytest.mark.parametrize("address", REFUSED)
@@ -150,20 +187,35 @@ def test_the_admin_allow_list_opens_only_its_ranges() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", [
-    "https://127.0.0.1:{port}/hook", "https://localhost:{port}/", "https://[::1]:{port}/",
-    "https://169.254.169.254/latest/meta-data/", "https://10.0.0.5/", "https://100.64.1.1/",
-    "https://[::ffff:7f00:1]:{port}/", "https://[64:ff9b::a9fe:a9fe]/",
-    "https://internal.corp.test:{port}/", "https://mixed.corp.test/", "https://0.0.0.0:{port}/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:{port}/hook",
+        "https://localhost:{port}/",
+        "https://[::1]:{port}/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.5/",
+        "https://100.64.1.1/",
+        "https://[::ffff:7f00:1]:{port}/",
+        "https://[64:ff9b::a9fe:a9fe]/",
+        "https://internal.corp.test:{port}/",
+        "https://mixed.corp.test/",
+        "https://0.0.0.0:{port}/",
+    ],
+)
 def test_creating_a_webhook_to_an_internal_host_is_refused(
-    url: str, analyst: Any, listener: Listener, dns: dict[str, list[str]],
+    url: str,
+    analyst: Any,
+    listener: Listener,
+    dns: dict[str, list[str]],
 ) -> None:
     dns["internal.corp.test"] = ["127.0.0.1"]
     dns["mixed.corp.test"] = ["93.184.215.14", "10.0.0.7"]  # one bad address is enough
     response = client_for(analyst).post(
-        "/api/v1/webhooks/", {"name": "scan", "url": url.format(port=listener.port),
-                              "events": ["run.finished"]}, content_type="application/json")
+        "/api/v1/webhooks/",
+        {"name": "scan", "url": url.format(port=listener.port), "events": ["run.finished"]},
+        content_type="application/json",
+    )
     assert response.status_code == 400, response.content
     assert "internal address" in response.json()["detail"]
     assert not Webhook.objects.exists()
@@ -171,8 +223,9 @@ def test_creating_a_webhook_to_an_internal_host_is_refused(
     assert listener.accepted == 0
 
 
-@pytest.mark.parametrize("url", ["https://2130706433/", "https://0x7f.1/", "https://017700000001/",
-                                 "https://127.1/"])
+@pytest.mark.parametrize(
+    "url", ["https://2130706433/", "https://0x7f.1/", "https://017700000001/", "https://127.1/"]
+)
 def test_numeric_spellings_of_loopback_are_refused(url: str) -> None:
     """The API's URL field already rejects these; the check itself must too."""
     with pytest.raises(outbound.TargetRefused, match="internal address"):
@@ -181,9 +234,14 @@ def test_numeric_spellings_of_loopback_are_refused(url: str) -> None:
 
 @pytest.mark.django_db
 def test_the_integrations_page_refuses_internal_hosts_too(analyst: Any) -> None:
-    response = client_for(analyst).post("/integrations/", {
-        "hook-name": "meta", "hook-url": "https://169.254.169.254/latest/",
-        "hook-events": ["run.finished"]})
+    response = client_for(analyst).post(
+        "/integrations/",
+        {
+            "hook-name": "meta",
+            "hook-url": "https://169.254.169.254/latest/",
+            "hook-events": ["run.finished"],
+        },
+    )
     assert response.status_code == 400
     assert "internal address" in response.content.decode()
     assert not Webhook.objects.exists()
@@ -194,24 +252,36 @@ def test_https_is_required_outside_debug(analyst: Any, settings: Any) -> None:
     settings.DEBUG = False
     client = client_for(analyst)
     body = {"name": "siem", "events": ["run.finished"]}
-    plain = client.post("/api/v1/webhooks/", {**body, "url": "http://siem.example.com/h"},
-                        content_type="application/json")
+    plain = client.post(
+        "/api/v1/webhooks/",
+        {**body, "url": "http://siem.example.com/h"},
+        content_type="application/json",
+    )
     assert plain.status_code == 400
     assert "https://" in plain.json()["detail"]
-    secure = client.post("/api/v1/webhooks/", {**body, "url": "https://siem.example.com/h"},
-                         content_type="application/json")
+    secure = client.post(
+        "/api/v1/webhooks/",
+        {**body, "url": "https://siem.example.com/h"},
+        content_type="application/json",
+    )
     assert secure.status_code == 201
 
 
 @pytest.mark.django_db
 def test_a_host_that_resolves_to_loopback_at_delivery_receives_nothing(
-    analyst: Any, listener: Listener, dns: dict[str, list[str]], plain_http: None,
+    analyst: Any,
+    listener: Listener,
+    dns: dict[str, list[str]],
+    plain_http: None,
 ) -> None:
     """DNS rebinding: public when the webhook is made, 127.0.0.1 when it is delivered."""
     dns["rebind.corp.test"] = ["93.184.215.14"]
     hook, _secret = webhooks.create_webhook(
-        user=analyst, name="rebind", url=f"http://rebind.corp.test:{listener.port}/h",
-        events=["run.finished"])
+        user=analyst,
+        name="rebind",
+        url=f"http://rebind.corp.test:{listener.port}/h",
+        events=["run.finished"],
+    )
     dns["rebind.corp.test"] = ["127.0.0.1"]
     delivery = _delivery(hook)
     assert webhooks.attempt_delivery(delivery) is False
@@ -224,14 +294,20 @@ def test_a_host_that_resolves_to_loopback_at_delivery_receives_nothing(
 
 @pytest.mark.django_db
 def test_a_stored_loopback_webhook_is_never_contacted(
-    analyst: Any, listener: Listener, plain_http: None,
+    analyst: Any,
+    listener: Listener,
+    plain_http: None,
 ) -> None:
     """A webhook made before these checks (or written straight to the database) is checked
     again when delivered."""
-    for url in (f"http://127.0.0.1:{listener.port}/", f"http://localhost:{listener.port}/",
-                f"http://[::ffff:127.0.0.1]:{listener.port}/"):
-        hook = Webhook.objects.create(user=analyst, name=url, url=url, secret="x",
-                                      events=["run.finished"])
+    for url in (
+        f"http://127.0.0.1:{listener.port}/",
+        f"http://localhost:{listener.port}/",
+        f"http://[::ffff:127.0.0.1]:{listener.port}/",
+    ):
+        hook = Webhook.objects.create(
+            user=analyst, name=url, url=url, secret="x", events=["run.finished"]
+        )
         # The secret is unsealed first: give it a real one so only the target check stops it.
         hook.secret = webhooks.seal(webhooks.new_secret())
         hook.save()
@@ -244,15 +320,21 @@ def test_a_stored_loopback_webhook_is_never_contacted(
 
 @pytest.mark.django_db
 def test_delivery_connects_to_the_checked_address_with_the_name_as_host(
-    analyst: Any, settings: Any, dns: dict[str, list[str]], plain_http: None,
+    analyst: Any,
+    settings: Any,
+    dns: dict[str, list[str]],
+    plain_http: None,
 ) -> None:
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     receiver = HttpReceiver(204)
     try:
         dns["siem.corp.test"] = ["127.0.0.1"]
         hook, _ = webhooks.create_webhook(
-            user=analyst, name="siem", url=f"http://siem.corp.test:{receiver.port}/in?x=1",
-            events=["run.finished"])
+            user=analyst,
+            name="siem",
+            url=f"http://siem.corp.test:{receiver.port}/in?x=1",
+            events=["run.finished"],
+        )
         lookups = dns["__lookups__"]
         lookups.clear()
         delivery = _delivery(hook)
@@ -270,9 +352,12 @@ def test_redirects_are_not_followed(analyst: Any, settings: Any, plain_http: Non
     target = HttpReceiver(200)
     redirector = HttpReceiver(302, location=f"http://127.0.0.1:{target.port}/internal")
     try:
-        hook, _ = webhooks.create_webhook(user=analyst, name="r",
-                                          url=f"http://127.0.0.1:{redirector.port}/",
-                                          events=["run.finished"])
+        hook, _ = webhooks.create_webhook(
+            user=analyst,
+            name="r",
+            url=f"http://127.0.0.1:{redirector.port}/",
+            events=["run.finished"],
+        )
         delivery = _delivery(hook)
         assert webhooks.attempt_delivery(delivery) is False
         assert delivery.last_status_code == 302
@@ -286,15 +371,19 @@ def test_redirects_are_not_followed(analyst: Any, settings: Any, plain_http: Non
 
 @pytest.mark.django_db
 def test_the_delivery_log_gives_coarse_errors_only(
-    analyst: Any, settings: Any, listener: Listener, monkeypatch: pytest.MonkeyPatch, plain_http: None,
+    analyst: Any,
+    settings: Any,
+    listener: Listener,
+    monkeypatch: pytest.MonkeyPatch,
+    plain_http: None,
 ) -> None:
     settings.WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed_port = int(probe.getsockname()[1])
-    closed, _ = webhooks.create_webhook(user=analyst, name="closed",
-                                        url=f"http://127.0.0.1:{closed_port}/",
-                                        events=["run.finished"])
+    closed, _ = webhooks.create_webhook(
+        user=analyst, name="closed", url=f"http://127.0.0.1:{closed_port}/", events=["run.finished"]
+    )
     delivery = _delivery(closed)
     assert webhooks.attempt_delivery(delivery) is False
     assert (delivery.last_error, delivery.last_status_code) == ("connection failed", None)
@@ -305,8 +394,11 @@ def test_the_delivery_log_gives_coarse_errors_only(
     try:
         monkeypatch.setattr(webhooks, "DELIVERY_TIMEOUT_SECONDS", 0.5)
         hung, _ = webhooks.create_webhook(
-            user=analyst, name="hung", url=f"http://127.0.0.1:{silent.getsockname()[1]}/",
-            events=["run.finished"])
+            user=analyst,
+            name="hung",
+            url=f"http://127.0.0.1:{silent.getsockname()[1]}/",
+            events=["run.finished"],
+        )
         delivery = _delivery(hung)
         assert webhooks.attempt_delivery(delivery) is False
         assert delivery.last_error == "timeout"
@@ -315,9 +407,12 @@ def test_the_delivery_log_gives_coarse_errors_only(
 
     failing = HttpReceiver(500)
     try:
-        hook, _ = webhooks.create_webhook(user=analyst, name="500",
-                                          url=f"http://127.0.0.1:{failing.port}/",
-                                          events=["run.finished"])
+        hook, _ = webhooks.create_webhook(
+            user=analyst,
+            name="500",
+            url=f"http://127.0.0.1:{failing.port}/",
+            events=["run.finished"],
+        )
         delivery = _delivery(hook)
         assert webhooks.attempt_delivery(delivery) is False
         assert (delivery.last_error, delivery.last_status_code) == ("HTTP 500", 500)
@@ -327,12 +422,18 @@ def test_the_delivery_log_gives_coarse_errors_only(
 
 @pytest.mark.django_db
 def test_a_plain_http_webhook_is_not_sent_outside_development(
-    analyst: Any, settings: Any, listener: Listener,
+    analyst: Any,
+    settings: Any,
+    listener: Listener,
 ) -> None:
     settings.DEBUG, settings.WEBHOOK_ALLOWED_NETWORKS = False, ["127.0.0.1/32"]
-    hook = Webhook.objects.create(user=analyst, name="old", url=f"http://127.0.0.1:{listener.port}/",
-                                  secret=webhooks.seal(webhooks.new_secret()),
-                                  events=["run.finished"])
+    hook = Webhook.objects.create(
+        user=analyst,
+        name="old",
+        url=f"http://127.0.0.1:{listener.port}/",
+        secret=webhooks.seal(webhooks.new_secret()),
+        events=["run.finished"],
+    )
     delivery = _delivery(hook)
     assert webhooks.attempt_delivery(delivery) is False
     assert (delivery.status, delivery.last_error) == ("failed", "Not sent: https required")
@@ -343,8 +444,11 @@ def test_a_plain_http_webhook_is_not_sent_outside_development(
 @pytest.mark.django_db
 def test_audit_events_keep_only_scheme_and_host(analyst: Any) -> None:
     hook, _ = webhooks.create_webhook(
-        user=analyst, name="siem", url="https://siem.example.com:8443/hook/s3cr3t-path?token=abc",
-        events=["run.finished"])
+        user=analyst,
+        name="siem",
+        url="https://siem.example.com:8443/hook/s3cr3t-path?token=abc",
+        events=["run.finished"],
+    )
     webhooks.delete_webhook(user=analyst, webhook=hook)
     for action in ("webhook.created", "webhook.deleted"):
         event = AuditEvent.objects.get(action=action)

@@ -30,8 +30,11 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, tolerance: int 
     expected = base64.b64encode(
         hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
     ).decode()
-    offered = [part.split(",", 1)[1] for part in headers["webhook-signature"].split(" ")
-               if part.startswith("v1,")]
+    offered = [
+        part.split(",", 1)[1]
+        for part in headers["webhook-signature"].split(" ")
+        if part.startswith("v1,")
+    ]
     return any(hmac.compare_digest(expected, sig) for sig in offered)
 
 
@@ -74,8 +77,11 @@ def receiver() -> Iterator[Receiver]:
 def test_signatures_follow_the_standard_webhooks_scheme() -> None:
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
     stamp = int(time.time())
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(stamp),
-               "webhook-signature": sign(secret, "msg_1", stamp, b'{"a":1}')}
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, "msg_1", stamp, b'{"a":1}'),
+    }
     assert verify(secret, headers, b'{"a":1}')
     assert not verify(secret, headers, b'{"a":2}')
     other = "whsec_" + base64.b64encode(b"x" * 32).decode()
@@ -85,8 +91,10 @@ def test_signatures_follow_the_standard_webhooks_scheme() -> None:
 @pytest.mark.django_db
 def test_webhooks_are_private_to_their_owner(analyst: Any, teammate: Any) -> None:
     created = client_for(analyst).post(
-        "/api/v1/webhooks/", {"name": "soar", "url": "https://soar.example/hook",
-                              "events": ["run.finished"]}, content_type="application/json")
+        "/api/v1/webhooks/",
+        {"name": "soar", "url": "https://soar.example/hook", "events": ["run.finished"]},
+        content_type="application/json",
+    )
     assert created.status_code == 201
     assert created.json()["secret"].startswith("whsec_")
     assert client_for(teammate).get("/api/v1/webhooks/").json()["count"] == 0
@@ -94,16 +102,21 @@ def test_webhooks_are_private_to_their_owner(analyst: Any, teammate: Any) -> Non
     assert client_for(teammate).delete(f"/api/v1/webhooks/{hook_id}/").status_code == 404
     listed = client_for(analyst).get(f"/api/v1/webhooks/{hook_id}/").json()
     assert "secret" not in listed
-    bad = client_for(analyst).post("/api/v1/webhooks/", {"name": "x", "url": "ftp://x",
-                                                         "events": ["run.finished"]},
-                                   content_type="application/json")
+    bad = client_for(analyst).post(
+        "/api/v1/webhooks/",
+        {"name": "x", "url": "ftp://x", "events": ["run.finished"]},
+        content_type="application/json",
+    )
     assert bad.status_code == 400
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_a_finished_run_is_pushed_signed_and_retried(
-    celery_worker_process: Any, receiver: Receiver, analyst: Any, investigation: Any,
+    celery_worker_process: Any,
+    receiver: Receiver,
+    analyst: Any,
+    investigation: Any,
     settings: Any,
 ) -> None:
     # The receiver listens on loopback: allowed here as an admin allows an internal range (the
@@ -112,12 +125,19 @@ def test_a_finished_run_is_pushed_signed_and_retried(
     settings.DEBUG = True  # a plain-http receiver, as in development
     receiver.statuses = [500]  # the first attempt fails; the retry must get through
     client = client_for(analyst)
-    hook = client.post("/api/v1/webhooks/", {"name": "siem", "url": receiver.url,
-                                             "events": ["run.finished"]},
-                       content_type="application/json").json()
-    response = client.post("/api/v1/runs/", {"investigation": investigation.pk,
-                                             "analyses": "traffic-summary",
-                                             "files": sample_upload()})
+    hook = client.post(
+        "/api/v1/webhooks/",
+        {"name": "siem", "url": receiver.url, "events": ["run.finished"]},
+        content_type="application/json",
+    ).json()
+    response = client.post(
+        "/api/v1/runs/",
+        {
+            "investigation": investigation.pk,
+            "analyses": "traffic-summary",
+            "files": sample_upload(),
+        },
+    )
     from investigations.models import QueryRun
 
     run = wait_for_run(QueryRun.objects.get(pk=response.json()["id"]))

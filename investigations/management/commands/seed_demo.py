@@ -28,14 +28,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--lines", type=int, default=20_000)
         parser.add_argument(
-            "--allow-insecure-demo-users", action="store_true",
-            help="Create the demo users (published passwords) even with DEBUG off.")
+            "--allow-insecure-demo-users",
+            action="store_true",
+            help="Create the demo users (published passwords) even with DEBUG off.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG and not options["allow_insecure_demo_users"]:
             raise CommandError(
                 "seed_demo creates users whose passwords are published in the README; it runs "
-                "only with DEBUG on, or with --allow-insecure-demo-users on a throwaway install.")
+                "only with DEBUG on, or with --allow-insecure-demo-users on a throwaway install."
+            )
         users = {}
         for username, password, _ in DEMO_LOGINS:
             user, created = get_user_model().objects.get_or_create(username=username)

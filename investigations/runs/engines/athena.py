@@ -191,8 +191,12 @@ class AthenaEngine:
             close("cancelled" if isinstance(exc, (QueryCancelled, RunCancelled)) else "failed")
             raise
         return Loaded(
-            source=_AthenaSource(remote, sorted(table.columns)), stats=None, read=read,
-            stage="Analysing in Athena", share=(15, 95), on_close=close,
+            source=_AthenaSource(remote, sorted(table.columns)),
+            stats=None,
+            read=read,
+            stage="Analysing in Athena",
+            share=(15, 95),
+            on_close=close,
             refuses=_local_only,
         )
 

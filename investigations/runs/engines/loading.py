@@ -38,26 +38,36 @@ def fetch_and_load(
         return aws.make_client(role.session, service, region, aws_settings)
 
     request = replace(
-        FetchRequest.for_flow_log(ctx.flow_log, window=ctx.window,
-                                  interface_ids=ctx.interfaces),
-        shard_index=part[0], shard_count=part[1],
+        FetchRequest.for_flow_log(ctx.flow_log, window=ctx.window, interface_ids=ctx.interfaces),
+        shard_index=part[0],
+        shard_count=part[1],
     )
     fetched = get_source(config["kind"])(clients=clients).fetch(
-        request, dest_dir=str(ctx.scratch / "fetch"),
-        progress=progress.between(*FETCH_SHARE), cancel=run.cancel_was_requested,
+        request,
+        dest_dir=str(ctx.scratch / "fetch"),
+        progress=progress.between(*FETCH_SHARE),
+        cancel=run.cancel_was_requested,
     )
     progress(PARSE_SHARE[0], "Parsing flow logs", force=True)
     loads = [
-        engine.load_files(paths, flow_format=flow_format, window=ctx.window,
-                          progress=progress.between(*PARSE_SHARE))
+        engine.load_files(
+            paths,
+            flow_format=flow_format,
+            window=ctx.window,
+            progress=progress.between(*PARSE_SHARE),
+        )
         for flow_format, paths in fetched.load_groups()
     ]
     if fetched.parquet_paths:
         loads.append(engine.load_files(fetched.parquet_paths, window=ctx.window))
-    read = {"source": config["kind"], "account": ctx.account.account_id,
-            "flow_log": ctx.flow_log.get("flow_log_id"),
-            "instance": (config.get("instance") or {}).get("instance_id"),
-            "role_session": role.session_name, **fetched.read}
+    read = {
+        "source": config["kind"],
+        "account": ctx.account.account_id,
+        "flow_log": ctx.flow_log.get("flow_log_id"),
+        "instance": (config.get("instance") or {}).get("instance_id"),
+        "role_session": role.session_name,
+        **fetched.read,
+    }
     return LoadStats.merge(loads), read
 
 
@@ -66,8 +76,9 @@ def start_cache_entry(cache: FlowCache, key: str, run_id: int) -> PendingFlows |
     try:
         return cache.start(key)
     except OSError:
-        logger.warning("The flow cache cannot be written; run %s loads into memory", run_id,
-                       exc_info=True)
+        logger.warning(
+            "The flow cache cannot be written; run %s loads into memory", run_id, exc_info=True
+        )
         return None
 
 
@@ -81,8 +92,12 @@ def cached_read(directory: str) -> dict[str, Any]:
 
 
 def publish_and_open(
-    cache: FlowCache, pending: PendingFlows, engine: FlowEngine, stats: LoadStats,
-    read: dict[str, Any], options: dict[str, Any],
+    cache: FlowCache,
+    pending: PendingFlows,
+    engine: FlowEngine,
+    stats: LoadStats,
+    read: dict[str, Any],
+    options: dict[str, Any],
 ) -> FlowEngine:
     """Close `engine` (loaded into `pending`'s database), publish the entry with what was
     read, and return a read-only engine over it for the analysis; `read` says how the
@@ -104,8 +119,9 @@ def publish_and_open(
     try:
         write_read(stored.directory, read)
     except OSError:  # a later run finds the entry unreadable and loads again
-        logger.warning("Could not record what was read in flow cache entry %s", pending.key,
-                       exc_info=True)
+        logger.warning(
+            "Could not record what was read in flow cache entry %s", pending.key, exc_info=True
+        )
     opened = stored.open_engine(**options)
     read["cache"] = {"hit": False, "key": pending.key}
     cache.evict(keep=pending.key)  # the open engine keeps its file even if it goes now

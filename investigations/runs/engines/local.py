@@ -51,20 +51,19 @@ class LocalEngine:
                 read = cached_read(cached.directory)
                 engine = cached.open_engine(**options)
             except (OSError, ValueError, duckdb.Error):
-                logger.warning("Flow cache entry %s unreadable; loading again", key,
-                               exc_info=True)
+                logger.warning("Flow cache entry %s unreadable; loading again", key, exc_info=True)
                 cache.remove(key)  # or the new load's entry would lose to it when published
             else:
                 stats = cached.stats
-                read["cache"] = {"hit": True, "key": key,
-                                 "created": cached.manifest.get("created")}
+                read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
         if engine is None:
             engine, stats, read = self._load(ctx, uploads, key, progress)
         progress.records = engine.records_so_far
         if self.choice is not None:
             read["engine"] = self.choice  # Athena was considered: say why not
-        return Loaded(source=engine, stats=stats, read=read,
-                      on_close=lambda outcome: engine.close())
+        return Loaded(
+            source=engine, stats=stats, read=read, on_close=lambda outcome: engine.close()
+        )
 
     def _load(
         self, ctx: RunContext, uploads: list[Any], key: str, progress: Progress
@@ -93,8 +92,9 @@ class LocalEngine:
                 except (OSError, ValueError, duckdb.Error):
                     # A full or unwritable cache costs the next run a load, never this run its
                     # result.
-                    logger.warning("Could not cache the flow data of run %s", ctx.run.pk,
-                                   exc_info=True)
+                    logger.warning(
+                        "Could not cache the flow data of run %s", ctx.run.pk, exc_info=True
+                    )
         except BaseException:
             engine.close()
             if pending is not None:
@@ -117,14 +117,20 @@ def load_uploads(
     ctx: RunContext, uploads: list[Any], engine: FlowEngine, progress: Progress
 ) -> tuple[LoadStats, dict[str, Any]]:
     progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
-    stats = engine.load_files([upload.path for upload in uploads], window=ctx.window,
-                              progress=progress.between(*LOAD_SHARE))
+    stats = engine.load_files(
+        [upload.path for upload in uploads],
+        window=ctx.window,
+        progress=progress.between(*LOAD_SHARE),
+    )
     stats = named_for_analysts(stats, uploads)
     read = {
         "source": RunSource.FILE,
         "files": [
-            {**without_path(file_stats.to_dict()), "name": upload.original_name,
-             "sha256": upload.sha256}
+            {
+                **without_path(file_stats.to_dict()),
+                "name": upload.original_name,
+                "sha256": upload.sha256,
+            }
             for upload, file_stats in zip(uploads, stats.files, strict=False)
         ],
     }
@@ -137,8 +143,9 @@ def named_for_analysts(stats: LoadStats, uploads: list[Any]) -> LoadStats:
     names = {Path(upload.path).name: upload.original_name for upload in uploads}
     return replace(
         stats,
-        malformed_samples=[replace(s, file=names.get(s.file, s.file))
-                           for s in stats.malformed_samples],
+        malformed_samples=[
+            replace(s, file=names.get(s.file, s.file)) for s in stats.malformed_samples
+        ],
         skipdata_gaps=[replace(g, file=names.get(g.file, g.file)) for g in stats.skipdata_gaps],
         files=[replace(f, name=names.get(f.name, f.name), path="") for f in stats.files],
     )

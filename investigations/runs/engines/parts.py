@@ -45,8 +45,12 @@ class PartsEngine:
         with transaction.atomic():
             updated = QueryRun.objects.filter(
                 pk=run.pk, status=RunStatus.RUNNING, attempts=run.attempts
-            ).update(parts_total=self.count, parts_done=0,
-                     stage=f"Fetching in {self.count} parts", heartbeat_at=timezone.now())
+            ).update(
+                parts_total=self.count,
+                parts_done=0,
+                stage=f"Fetching in {self.count} parts",
+                heartbeat_at=timezone.now(),
+            )
             if updated:
                 queue.fetch_parts_on_commit(run.pk, run.attempts, self.count)
 
@@ -87,8 +91,7 @@ class PartsEngine:
             if current.attempts != run.attempts:
                 return None
             done = current.parts_done + 1
-            QueryRun.objects.filter(pk=run.pk).update(parts_done=done,
-                                                      heartbeat_at=timezone.now())
+            QueryRun.objects.filter(pk=run.pk).update(parts_done=done, heartbeat_at=timezone.now())
         return done
 
     def load(self, ctx: RunContext, progress: Progress) -> Loaded:
@@ -106,8 +109,7 @@ class PartsEngine:
         reads: list[dict[str, Any]] = []
         try:
             for index in range(self.count):
-                progress(PARSE_SHARE[0], f"Gathering part {index + 1} of {self.count}",
-                         force=True)
+                progress(PARSE_SHARE[0], f"Gathering part {index + 1} of {self.count}", force=True)
                 cached = cache.get(ctx.cache_key(part=(index, self.count)))
                 if cached is None:
                     raise ValueError(
@@ -128,8 +130,9 @@ class PartsEngine:
                 pending.discard()
             raise
         opened = engine
-        return Loaded(source=opened, stats=merged, read=read,
-                      on_close=lambda outcome: opened.close())
+        return Loaded(
+            source=opened, stats=merged, read=read, on_close=lambda outcome: opened.close()
+        )
 
 
 def _cache_error(exc: BaseException) -> OSError:
@@ -140,8 +143,18 @@ def _cache_error(exc: BaseException) -> OSError:
     )
 
 
-_SUMMED_READ = ("bytes", "events", "pages", "calls", "objects_count", "selected_count",
-                "list_requests", "throttle_retries", "skipped_count", "sdk_retries")
+_SUMMED_READ = (
+    "bytes",
+    "events",
+    "pages",
+    "calls",
+    "objects_count",
+    "selected_count",
+    "list_requests",
+    "throttle_retries",
+    "skipped_count",
+    "sdk_retries",
+)
 _LISTED_READ = ("objects", "files", "streams", "skipped")
 
 

@@ -19,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True)
         parser.add_argument("--name", required=True)
         parser.add_argument(
-            "--scopes", required=True,
+            "--scopes",
+            required=True,
             help="Comma-separated, e.g. read:findings,read:investigations,write:runs",
         )
         parser.add_argument("--expires-days", type=int, default=None)

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="Prompted for when omitted.")
         parser.add_argument(
-            "--skip-password-validation", action="store_true",
+            "--skip-password-validation",
+            action="store_true",
             help="Accept a weak password (demo data only).",
         )
 

@@ -27,20 +27,27 @@ def _in_order() -> Iterator[AuditEvent]:
 
 
 class Command(BaseCommand):
-    help = ("Re-sign every audit event under the current key (AUDIT_KEY, else SECRET_KEY). "
-            "The log is verified first; a log that fails verification is not re-signed unless "
-            "--force is given, which the new chain then records.")
+    help = (
+        "Re-sign every audit event under the current key (AUDIT_KEY, else SECRET_KEY). "
+        "The log is verified first; a log that fails verification is not re-signed unless "
+        "--force is given, which the new chain then records."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--force", action="store_true",
-                            help="Re-sign even a log that fails verification (the problems "
-                                 "are recorded in the audit.rechained event).")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Re-sign even a log that fails verification (the problems "
+            "are recorded in the audit.rechained event).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_audit_log()
         if not report.intact and not options["force"]:
-            raise CommandError("The audit log fails verification; fix or explain it first "
-                               "(or use --force):\n" + "\n".join(report.problems))
+            raise CommandError(
+                "The audit log fails verification; fix or explain it first "
+                "(or use --force):\n" + "\n".join(report.problems)
+            )
         key = signing_key()
         table = AuditEvent._meta.db_table
         with transaction.atomic():
@@ -57,11 +64,21 @@ class Command(BaseCommand):
                         batch = []
                 if batch:
                     cursor.executemany(_UPDATE.format(table=table), batch)
-            audit.record(actor=None, action="audit.rechained", details={
-                "events": count, "key_id": key.key_id, "key_source": key.source,
-                "verified_before": report.intact, "problems_before": report.problems,
-            })
+            audit.record(
+                actor=None,
+                action="audit.rechained",
+                details={
+                    "events": count,
+                    "key_id": key.key_id,
+                    "key_source": key.source,
+                    "verified_before": report.intact,
+                    "problems_before": report.problems,
+                },
+            )
         write_checkpoint(reset=f"re-signed under key {key.key_id}", force=True)
-        self.stdout.write(self.style.SUCCESS(
-            f"Re-signed {count} audit events under key {key.key_id} ({key.source}); a new "
-            "checkpoint starts verification from here."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Re-signed {count} audit events under key {key.key_id} ({key.source}); a new "
+                "checkpoint starts verification from here."
+            )
+        )

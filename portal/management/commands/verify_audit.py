@@ -15,8 +15,10 @@ from portal.audit_verify import verify_audit_log
 
 
 class Command(BaseCommand):
-    help = ("Verify the audit log's keyed hash chain and its checkpoints. Exits 1 naming each "
-            "edited, inserted or deleted event and any truncation.")
+    help = (
+        "Verify the audit log's keyed hash chain and its checkpoints. Exits 1 naming each "
+        "edited, inserted or deleted event and any truncation."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_audit_log()
@@ -25,20 +27,22 @@ class Command(BaseCommand):
             if report.more_problems:
                 lines.append(f"... and {report.more_problems} more.")
             raise CommandError("The audit log was tampered with:\n" + "\n".join(lines))
-        self.stdout.write(self.style.SUCCESS(
-            f"Audit log intact: {report.events} events verified."))
+        self.stdout.write(self.style.SUCCESS(f"Audit log intact: {report.events} events verified."))
         last = report.last_checkpoint
         if last is None:
             self.stdout.write(
                 f"No checkpoint yet in {checkpoint_file()}: deleting the newest events would "
                 "not be noticed (Celery beat writes checkpoints; `manage.py audit_checkpoint` "
-                "writes one now).")
+                "writes one now)."
+            )
         else:
             self.stdout.write(
                 f"{report.checkpoints} checkpoint(s) agree; the last, of "
                 f"{last.time:%Y-%m-%d %H:%M:%S} UTC, covers {last.events} events; "
-                f"{report.unanchored} newer event(s) rely on the chain alone.")
+                f"{report.unanchored} newer event(s) rely on the chain alone."
+            )
             overdue = timedelta(seconds=3 * settings.AUDIT_CHECKPOINT_SECONDS)
             if report.unanchored and timezone.now() - last.time > overdue:
-                self.stdout.write(self.style.WARNING(
-                    "The last checkpoint is overdue: is Celery beat running?"))
+                self.stdout.write(
+                    self.style.WARNING("The last checkpoint is overdue: is Celery beat running?")
+                )

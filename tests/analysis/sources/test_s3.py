@@ -455,5 +455,10 @@ def test_shards_deal_out_the_selected_objects_without_overlap_or_gap(
 
 def test_a_shard_that_does_not_exist_is_refused() -> None:
     with pytest.raises(ValueError, match="shard 3 of 3"):
-        FetchRequest(window=TimeWindow(at(9), at(10)), bucket=BUCKET, region=REGION,
-                     shard_index=3, shard_count=3)
+        FetchRequest(
+            window=TimeWindow(at(9), at(10)),
+            bucket=BUCKET,
+            region=REGION,
+            shard_index=3,
+            shard_count=3,
+        )
