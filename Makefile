@@ -34,6 +34,7 @@ test: export DEBUG ?= true
 test: export DATA_DIR ?= $(CURDIR)/var/test
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy portal investigations accounts analysis bench
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py check
