@@ -249,3 +249,12 @@ def test_cancelling_a_run_stops_its_athena_query(
     assert (query["state"], query["error"]) == ("CANCELLED", "stopped: run cancelled")
     state = athena_client(moto_endpoint).get_query_execution(QueryExecutionId=query["query_id"])
     assert state["QueryExecution"]["Status"]["State"] == "CANCELLED"
+
+
+def test_a_flow_log_format_with_a_field_newer_than_the_portal_keeps_it_as_text() -> None:
+    from investigations.runs.engines.athena import flow_format
+
+    fields = "version srcaddr dstaddr srcport dstport protocol packets bytes start end action"
+    log_format = " ".join(f"${{{name}}}" for name in [*fields.split(), "log-status", "brand-new"])
+    columns = [field.column for field in flow_format({"log_format": log_format})]
+    assert columns[-2:] == ["log_status", "extra_brand_new"]

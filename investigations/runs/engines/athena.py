@@ -92,7 +92,8 @@ def check_engine(engine: str, *, account: Any, source_config: dict[str, Any] | N
 
 def flow_format(flow_log: dict[str, Any]) -> FlowFormat:
     log_format = str(flow_log.get("log_format") or "").strip()
-    return FlowFormat.parse(log_format) if log_format else DEFAULT_FORMAT
+    # As AWS reports it: a field added after this release is kept as text, never refused.
+    return FlowFormat.parse(log_format, allow_unknown=True) if log_format else DEFAULT_FORMAT
 
 
 def table_for(account: Any, flow_log: dict[str, Any]) -> AthenaTable:
