@@ -6,6 +6,7 @@ Views, the API, management commands and the demo all call these; none takes a re
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -244,6 +245,19 @@ def _create_run(
     return run
 
 
+def _content_sha256(upload: Any) -> str:
+    """SHA-256 of an upload's content, leaving it readable from the start for storing."""
+    digest = hashlib.sha256()
+    if hasattr(upload, "chunks"):
+        for chunk in upload.chunks():  # Django's chunks() starts from the beginning
+            digest.update(chunk)
+    else:
+        for chunk in iter(lambda: upload.read(1 << 20), b""):
+            digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
 def submit_run_idempotent(
     *, user: Any, idempotency_key: str, **request: Any
 ) -> tuple[QueryRun, bool]:
@@ -257,7 +271,10 @@ def submit_run_idempotent(
             "investigation": request["investigation"].pk,
             "analyses": list(request.get("analyses") or []),
             "parameters": request.get("parameters") or {},
-            "files": [(str(getattr(f, "name", "")), getattr(f, "size", None)) for f in files],
+            "files": [
+                (str(getattr(f, "name", "")), getattr(f, "size", None), _content_sha256(f))
+                for f in files
+            ],
             "window": [request.get("window_start"), request.get("window_end")],
             "aws": [
                 getattr(request.get("account"), "pk", None),
