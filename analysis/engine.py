@@ -56,7 +56,7 @@ from analysis.loadstats import (
     LoadStats,
     MalformedLine,
 )
-from analysis.sanitize import sanitized_copy
+from analysis.sanitize import has_carriage_return, sanitized_copy
 from analysis.sniff import FileSniff, sniff_file
 from analysis.window import TimeWindow
 
@@ -405,25 +405,34 @@ class FlowEngine:
             return
         plan = ParsePlan(path, compression, fmt, header_line, window)
         try:
-            self._load_plan(plan, fmt, file_stats, stats)
-        except duckdb.InvalidInputException:
-            # The reader refused some bytes or an over-long line: load a cleaned copy instead.
-            os.makedirs(self.temp_directory, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
-                clean = os.path.join(scratch, "clean.log")
-                try:
-                    sanitized_copy(path, clean, compression)
-                except (OSError, EOFError, zlib.error) as error:
-                    file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
-                    return
-                try:
-                    self._load_plan(
-                        replace(plan, path=clean, compression="none"), fmt, file_stats, stats
-                    )
-                except duckdb.Error as error:
-                    file_stats.error = _file_error(error, clean, name)
-        except duckdb.Error as error:
-            file_stats.error = _file_error(error, path, name)
+            # The reader ends a line at any CR: a file holding CRs is loaded from a copy where
+            # only LF ends a line (see analysis/sanitize.py).
+            needs_copy = has_carriage_return(path, compression)
+        except (OSError, EOFError, zlib.error):
+            needs_copy = False  # the direct read below reports what is wrong with the file
+        if not needs_copy:
+            try:
+                self._load_plan(plan, fmt, file_stats, stats)
+                return
+            except duckdb.InvalidInputException:
+                pass  # The reader refused some bytes or an over-long line: load a cleaned copy.
+            except duckdb.Error as error:
+                file_stats.error = _file_error(error, path, name)
+                return
+        os.makedirs(self.temp_directory, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
+            clean = os.path.join(scratch, "clean.log")
+            try:
+                sanitized_copy(path, clean, compression)
+            except (OSError, EOFError, zlib.error) as error:
+                file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
+                return
+            try:
+                self._load_plan(
+                    replace(plan, path=clean, compression="none"), fmt, file_stats, stats
+                )
+            except duckdb.Error as error:
+                file_stats.error = _file_error(error, clean, name)
 
     def _load_cloudwatch(
         self,

@@ -135,7 +135,10 @@ class ParsePlan:
 
 
 def read_lines_sql(path: str, compression: str) -> str:
-    """Rows (line_no, line) for every physical line of the file, in file order."""
+    """Rows (line_no, line) for every physical line of the file, in file order.
+
+    The reader also ends a line at a lone CR: files holding CRs are read from a sanitized copy.
+    """
     return f"""
 SELECT row_number() OVER () AS line_no, line
 FROM read_csv({sql_string(path)},

@@ -4,6 +4,10 @@ DuckDB reads the files as latin-1, which still refuses the bytes 0x80-0x9F, and 
 longer than the reader's limit fails the whole file. Only when the direct read fails does the
 loader fall back to this slower copy: those bytes become SUB (0x1A, which the parser reports as
 binary data) and over-long lines are cut and marked, so every line keeps its number.
+
+DuckDB's reader also ends a line at any CR, so a file holding CRs is always loaded from this
+copy: only LF ends a line, a CR-LF pair is one line end (the CR is dropped), and a lone CR
+becomes SUB, so its line is one malformed line ("binary or non-ASCII data").
 """
 
 from __future__ import annotations
@@ -34,4 +38,20 @@ def sanitized_copy(source: str | Path, target: str | Path, compression: str) -> 
                     if not rest or rest.endswith(b"\n"):
                         break
                 chunk = chunk[:_KEEP_OF_LONG_LINE] + mark + b"\n"
+            if b"\r" in chunk:
+                ending = b"\n" if chunk.endswith(b"\n") else b""
+                body = chunk[: len(chunk) - len(ending)]
+                if ending and body.endswith(b"\r"):
+                    body = body[:-1]
+                chunk = body.replace(b"\r", b"\x1a") + ending
             out.write(chunk.translate(_C1_TO_SUB))
+
+
+def has_carriage_return(path: str | Path, compression: str) -> bool:
+    """Whether the (decompressed) file holds a CR byte anywhere."""
+    opener = gzip.open if compression == "gzip" else open
+    with opener(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            if b"\r" in block:
+                return True
+    return False
