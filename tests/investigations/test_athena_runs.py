@@ -233,10 +233,16 @@ def test_cancelling_a_run_stops_its_athena_query(
         finally:
             connection.close()
 
+    # Claim first: a cancel that reached the run while still queued would end it before any
+    # query started (on a loaded machine the timer can fire before the claim otherwise).
+    claimed = QueryRun.claim(run.pk, worker="test")
+    assert claimed is not None
     timer = threading.Timer(1.0, cancel_soon)
     timer.start()
     try:
-        run = run_now(run)
+        execute(claimed)
+        claimed.refresh_from_db()
+        run = claimed
     finally:
         timer.join()
         moto_api(moto_endpoint, "state-manager/unset-transition",
