@@ -202,6 +202,7 @@ class Webhook(models.Model):
 
     EVENTS = (
         ("run.finished", "A run succeeded, failed or was cancelled"),
+        ("run.requeued", "A run went back to the queue for a fresh attempt (its worker was lost)"),
         ("finding.created", "A run produced a new finding"),
         ("finding.triaged", "A finding's status, assignee or comment changed"),
     )

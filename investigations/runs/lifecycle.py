@@ -114,7 +114,8 @@ def cancel(
 
 def requeue(run: QueryRun, *, reason: str) -> bool:
     """running → queued for a fresh attempt (its worker died or lost the database); the task
-    is sent again once this commits. Not finished, so no `run.finished` webhook."""
+    is sent again once this commits. Not finished, so `run.requeued` rather than
+    `run.finished` tells the webhooks."""
     with transaction.atomic():
         audit.lock_ordered_writes()
         if not run.requeue(reason=reason):
@@ -124,6 +125,18 @@ def requeue(run: QueryRun, *, reason: str) -> bool:
             action="run.requeued",
             target=run,
             details={"reason": reason, "attempts": run.attempts},
+        )
+        emit(
+            "run.requeued",
+            {
+                "run": run.pk,
+                "investigation": run.investigation_id,
+                "status": run.status,
+                "reason": reason,
+                "attempts": run.attempts,
+                "url": run.get_absolute_url(),
+            },
+            recipients=run.investigation.audience(),
         )
         release_slot(run)
         queue.execute_on_commit(run.pk)

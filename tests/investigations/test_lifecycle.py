@@ -136,6 +136,29 @@ def test_a_requeued_run_is_audited_frees_its_slot_and_is_sent_again(
     assert [c.__qualname__ for c in callbacks].count("execute_on_commit.<locals>.<lambda>") == 1
 
 
+def test_a_requeued_run_is_announced_to_requeue_listeners_only(
+    investigation: Any, analyst: Any, hooks: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    from investigations.runs import lifecycle
+
+    create_webhook(
+        user=analyst, name="ops", url="https://ops.example.com/hook", events=["run.requeued"]
+    )
+    run = _running(investigation, attempts=2)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert lifecycle.requeue(run, reason="worker lost")
+    [delivery] = WebhookDelivery.objects.filter(event="run.requeued")
+    assert delivery.webhook.name == "ops"  # the run.finished listeners hear nothing
+    data = delivery.payload["data"]
+    assert (data["run"], data["status"], data["reason"], data["attempts"]) == (
+        run.pk,
+        "queued",
+        "worker lost",
+        2,
+    )
+    assert data["url"] == run.get_absolute_url()
+
+
 def test_a_run_failed_by_its_worker_is_audited_and_announced(
     investigation: Any, hooks: None
 ) -> None:
