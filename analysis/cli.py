@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 # argument errors answer at once.
 
 FORMATS = ("table", "json", "csv")
-DEFAULT_TOP = 100
+DEFAULT_TOP = 100  # analysis.analyzers.params.DEFAULT_TOP_N (not imported: start-up stays light)
 # Inputs smaller than this load in a blink: no progress bar for them.
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 

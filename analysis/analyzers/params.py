@@ -9,7 +9,9 @@ from typing import Any
 from analysis.addresses import parse_cidr, parse_ip
 
 RANK_BY_CHOICES = ("flows", "bytes")
-MAX_TOP_N = 100_000
+# Rows one analysis may rank: the same limit in the CLI, the run form and the API.
+MAX_TOP_N = 10_000
+DEFAULT_TOP_N = 100
 MAX_GRAPH_EDGES = 5_000
 MIN_TIME_BIN_SECONDS = 1
 
@@ -339,7 +341,7 @@ class AnalysisParams:
     target_cidrs: list[str] = field(default_factory=list)
     vpc_cidrs: list[str] = field(default_factory=list)
     port: int | None = None
-    top_n: int = 100
+    top_n: int = DEFAULT_TOP_N
     rank_by: str = "flows"
     target_interfaces: list[str] = field(default_factory=list)
     extra_internal_cidrs: list[str] = field(default_factory=list)

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-MAX_TOP_N = 10_000  # rows a run's table may rank, in the form and the API alike
-DEFAULT_TOP_N = 100
+from analysis.analyzers.params import DEFAULT_TOP_N, MAX_TOP_N
+
+__all__ = ["DEFAULT_TOP_N", "MAX_TOP_N", "RunRequest"]
+
 DEFAULT_RANK_BY = "flows"
 
 

@@ -40,6 +40,8 @@ def test_from_dict_reads_plain_values() -> None:
         ({"port": 70000}, "port must be between 0 and 65535"),
         ({"port": "ssh"}, "port must be an integer"),
         ({"top_n": 0}, "top_n must be between"),
+        # The run form's and the API's limit too: one limit everywhere.
+        ({"top_n": 10_001}, "top_n must be between 1 and 10000"),
         ({"rank_by": "packets"}, "rank_by must be one of flows, bytes"),
         ({"colour": "red"}, "unknown analysis parameter"),
     ],
