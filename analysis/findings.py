@@ -56,6 +56,25 @@ def severity_label(severity: int) -> str:
     return "Low"
 
 
+IDENTITY_SEPARATOR = "|"
+
+
+def finding_identity(kind: str, evidence: dict[str, Any]) -> str:
+    """A finding's identity in its investigation: what found it, who did it, to what.
+
+    `kind` is the detection id (or the finding type when there is none). The actor is
+    "campaign" for a campaign (its sources change from run to run) else the peer; the target is
+    the one address hit when exactly one was, else "" (a scanner hitting varying hosts stays one
+    finding). A later run that finds the same identity adds a sighting, not a new finding.
+    """
+    actor = "campaign" if evidence.get("campaign") else str(evidence.get("peer") or "")
+    targets = evidence.get("targets") or []
+    count = evidence.get("target_count", len(targets))
+    single = isinstance(targets, list) and len(targets) == 1 and count in (1, None)
+    target = str(targets[0]) if single or (evidence.get("campaign") and targets) else ""
+    return IDENTITY_SEPARATOR.join((kind, actor, target))
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -104,8 +123,14 @@ class Finding:
         peer = self.evidence.get("peer")
         return None if peer is None else str(peer)
 
+    @property
+    def identity(self) -> str:
+        """Stable across runs: detection (or type), actor ("campaign" for one) and target."""
+        return finding_identity(self.detection_id or self.type, self.evidence)
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "identity": self.identity,
             "type": self.type,
             "severity": self.severity,
             "severity_label": self.severity_label,

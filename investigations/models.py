@@ -395,7 +395,29 @@ class Finding(models.Model):
     investigation = models.ForeignKey(
         Investigation, on_delete=models.CASCADE, related_name="findings"
     )
-    run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="findings")
+    run = models.ForeignKey(
+        QueryRun,
+        on_delete=models.CASCADE,
+        related_name="findings",
+        help_text="The run that first raised it; later runs that see it again add sightings.",
+    )
+    identity = models.CharField(
+        max_length=400,
+        blank=True,
+        db_index=True,
+        help_text="Detection (or type), actor and target: a finding's identity across runs.",
+    )
+    last_run = models.ForeignKey(
+        QueryRun,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The latest run that sighted it.",
+    )
+    sighting_count = models.PositiveIntegerField(
+        default=1, help_text="How many runs sighted it."
+    )
     type = models.CharField(max_length=100, db_index=True)
     severity = models.DecimalField(max_digits=3, decimal_places=1)
     title = models.CharField(max_length=300)
@@ -431,6 +453,14 @@ class Finding(models.Model):
             models.Index(fields=["updated_at", "id"]),
             models.Index(fields=["change_number", "id"]),
         ]
+        constraints = [
+            # Findings made outside a run's detections (no identity) are never merged.
+            models.UniqueConstraint(
+                fields=["investigation", "identity"],
+                condition=~models.Q(identity=""),
+                name="unique_finding_identity",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} ({self.severity})"
@@ -438,6 +468,43 @@ class Finding(models.Model):
     @property
     def severity_label(self) -> str:
         return severity_label(float(self.severity))
+
+
+class FindingSighting(models.Model):
+    """One run seeing a finding: when, how bad, and the evidence that run had."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="sightings")
+    run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="sightings")
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    severity = models.DecimalField(max_digits=3, decimal_places=1)
+    previous_severity = models.DecimalField(
+        max_digits=3,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="The finding's severity before this sighting (none for its first).",
+    )
+    title = models.CharField(max_length=300, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-run_id", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["finding", "run"], name="unique_finding_sighting")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.finding} in run {self.run_id}"
+
+    @property
+    def severity_label(self) -> str:
+        return severity_label(float(self.severity))
+
+    @property
+    def severity_rose(self) -> bool:
+        return self.previous_severity is not None and self.severity > self.previous_severity
 
 
 class Note(models.Model):

@@ -14,11 +14,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 
 from analysis.analyzers.result import AnalysisResult
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from investigations.runs import queue
+from investigations.runs.sightings import Sighted, store_findings
 from portal import audit, concurrency
 from portal.webhooks import emit
 
@@ -53,14 +53,17 @@ def succeed(
     appear complete or not at all."""
     with transaction.atomic():
         audit.lock_ordered_writes()
-        _store_results(run, results)
+        sighted = _store_results(run, results)
         if not run.mark_succeeded(records=records, data_read=data_read):
             # Cancelled or failed meanwhile: drop everything written above.
             transaction.set_rollback(True)
             return False
-        # The findings become visible to pollers with the run's (commit-ordered) change number.
-        Finding.objects.filter(run=run).update(change_number=run.change_number)
-        findings = list(Finding.objects.filter(run=run).order_by("-severity", "pk"))
+        # The findings this run raised or sighted again become visible to pollers with the
+        # run's (commit-ordered) change number.
+        Finding.objects.filter(pk__in=[s.finding.pk for s in sighted]).update(
+            change_number=run.change_number
+        )
+        findings = sorted(sighted, key=lambda s: (-s.finding.severity, s.finding.pk))
         audit.record(
             actor=None,
             action="run.succeeded",
@@ -69,6 +72,8 @@ def succeed(
                 "records": {name: records.get(name) for name in _RECORD_COUNTS},
                 "results": {result.name: result.total_groups for result in results},
                 "findings": sum(len(result.findings) for result in results),
+                "findings_new": sum(1 for s in sighted if s.created),
+                "findings_sighted_again": sum(1 for s in sighted if not s.created),
             },
         )
         _finish(run, findings=findings)
@@ -143,7 +148,7 @@ def requeue(run: QueryRun, *, reason: str) -> bool:
     return True
 
 
-def _finish(run: QueryRun, *, findings: Sequence[Finding] = ()) -> None:
+def _finish(run: QueryRun, *, findings: Sequence[Sighted] = ()) -> None:
     """What every ending does after its audit event: tell the webhooks, free the slot."""
     audience = run.investigation.audience()
     emit(
@@ -160,27 +165,40 @@ def _finish(run: QueryRun, *, findings: Sequence[Finding] = ()) -> None:
         },
         recipients=audience,
     )
-    for finding in findings[:MAX_FINDING_EVENTS]:
+    for sighted in findings[:MAX_FINDING_EVENTS]:
+        finding = sighted.finding
+        payload = {
+            "finding": finding.pk,
+            "run": run.pk,
+            "investigation": run.investigation_id,
+            "identity": finding.identity,
+            "type": finding.type,
+            "severity": float(finding.severity),
+            "title": finding.title,
+            "status": finding.status,
+            "evidence": finding.evidence,
+        }
+        if not sighted.created:
+            payload.update(
+                sighting_count=finding.sighting_count,
+                previous_severity=float(sighted.previous_severity or finding.severity),
+                severity_rose=sighted.severity_rose,
+                reopened=sighted.reopened,
+            )
         emit(
-            "finding.created",
-            {
-                "finding": finding.pk,
-                "run": run.pk,
-                "investigation": run.investigation_id,
-                "type": finding.type,
-                "severity": float(finding.severity),
-                "title": finding.title,
-                "evidence": finding.evidence,
-            },
+            "finding.created" if sighted.created else "finding.updated",
+            payload,
             recipients=audience,
         )
     release_slot(run)
 
 
-def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> None:
-    """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings."""
+def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sighted]:
+    """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings, each
+    a new finding or a sighting of one the investigation already has (by identity)."""
     limit = settings.RESULT_ROW_LIMIT
     position = 0
+    items: list[dict[str, Any]] = []
     for result in results:
         data = result.to_dict()
         # The primary table under the analysis name, further ones as "<name>:<table>".
@@ -217,21 +235,5 @@ def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> None:
                 [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
                 batch_size=1000,
             )
-        Finding.objects.bulk_create(
-            [_finding(run, item) for item in data.get("findings") or []], batch_size=500
-        )
-
-
-def _finding(run: QueryRun, item: dict[str, Any]) -> Finding:
-    severity = max(1.0, min(10.0, float(item.get("severity") or 1)))
-    return Finding(
-        investigation_id=run.investigation_id,
-        run=run,
-        type=str(item.get("type", "Unknown"))[:100],
-        severity=round(severity, 1),
-        title=str(item.get("title") or item.get("type", ""))[:300],
-        explanation=str(item.get("explanation") or ""),
-        evidence=item.get("evidence") or {},
-        first_seen=parse_datetime(item["first_seen"]) if item.get("first_seen") else None,
-        last_seen=parse_datetime(item["last_seen"]) if item.get("last_seen") else None,
-    )
+        items.extend(data.get("findings") or [])
+    return store_findings(run, items)
