@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.findings import (
     INTERNET_DATABASE_ACCESS,
     RDP_BRUTE_FORCE,
@@ -90,10 +98,9 @@ def _brute_force_findings(kind: str, service: str, port: int) -> Any:
                     f"rejected), up to {peak} in one window: password guessing"
                     + ("; the service answered." if reached else "; all refused.")
                 ),
-                evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
-                          "target_count": int(count), "ports": [port], "flows": int(flows),
-                          "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0),
-                          "peak_per_window": int(peak)},
+                evidence=evidence(peer=peer, targets=targets, target_count=count, ports=[port],
+                                  flows=flows, accepted=acc, rejected=rej, size=size or 0,
+                                  peak_per_window=int(peak)),
                 first_seen=first, last_seen=last,
             ), bool(touched)))  # fmt: skip
         for (dst, actors, flows, acc, rej, size, first, last, touched), sources in grouped(
@@ -109,10 +116,10 @@ def _brute_force_findings(kind: str, service: str, port: int) -> Any:
                     f"({acc} accepted, {rej} rejected), each too few to stand out alone: a "
                     "password-guessing campaign."
                 ),
-                evidence={"peer": sources[0] if sources else None, "actors": sources,
-                          "actor_count": int(actors), "targets": [target], "target_count": 1,
-                          "ports": [port], "flows": int(flows), "accepted": int(acc),
-                          "rejected": int(rej), "bytes": int(size or 0), "campaign": True},
+                evidence=evidence(peer=sources[0] if sources else None, actors=sources,
+                                  actor_count=actors, targets=[target], target_count=1,
+                                  ports=[port], flows=flows, accepted=acc, rejected=rej,
+                                  size=size or 0, campaign=True),
                 first_seen=first, last_seen=last,
             ), bool(touched)))  # fmt: skip
         return out
@@ -230,10 +237,10 @@ def _exposed_findings(
                 f"{port} ({service}) of {target}, {int(size or 0):,} bytes sent to it: a "
                 "database or admin port is reachable from the internet and in use."
             ),
-            evidence={"peer": sources[0] if sources else None, "actors": sources,
-                      "actor_count": int(actors), "targets": [target], "target_count": 1,
-                      "ports": [int(port)], "flows": int(flows), "accepted": int(flows),
-                      "rejected": 0, "bytes": int(size or 0)},
+            evidence=evidence(peer=sources[0] if sources else None, actors=sources,
+                              actor_count=actors, targets=[target], target_count=1,
+                              ports=[int(port)], flows=flows, accepted=flows, rejected=0,
+                              size=size or 0),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out

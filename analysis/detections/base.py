@@ -208,3 +208,37 @@ def listed_sql(
 
 def when(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) or value is None else None
+
+
+def evidence(
+    *,
+    peer: str | None,
+    targets: list[str],
+    target_count: int,
+    ports: list[int],
+    flows: int,
+    accepted: int | None,
+    rejected: int | None,
+    size: int | None,
+    actors: list[str] | None = None,
+    actor_count: int = 1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A finding's evidence in the one shape every detection shares: `peer` (the address behind
+    the activity), `actors` (at most MAX_LISTED; `actor_count` says how many; just the peer
+    unless given), `targets` and `target_count` likewise for our side, `ports`, `flows`,
+    `accepted`, `rejected` and `bytes` (None where the detection cannot know), then the
+    figures of its own type (`extra`)."""
+    return {
+        "peer": peer,
+        "actors": [peer] if actors is None else actors,
+        "actor_count": int(actor_count),
+        "targets": targets,
+        "target_count": int(target_count),
+        "ports": ports,
+        "flows": int(flows),
+        "accepted": None if accepted is None else int(accepted),
+        "rejected": None if rejected is None else int(rejected),
+        "bytes": None if size is None else int(size),
+        **extra,
+    }

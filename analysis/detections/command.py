@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.findings import (
     BEACONING,
     CRYPTO_MINING,
@@ -76,10 +84,10 @@ def _beacon_findings(
                 f"({float(mean):,.0f} bytes, deviation {float(sd_bytes or 0):,.0f}): "
                 "command-and-control check-ins."
             ),
-            evidence={"peer": peer, "actors": [peer, host], "actor_count": 1, "targets": [host],
-                      "target_count": 1, "ports": [int(port)], "flows": int(conns),
-                      "accepted": int(conns), "rejected": 0, "bytes": int(size or 0),
-                      "interval_seconds": round(float(gap), 1), "score": score},
+            evidence=evidence(peer=peer, actors=[peer, host], targets=[host], target_count=1,
+                              ports=[int(port)], flows=conns, accepted=conns, rejected=0,
+                              size=size or 0, interval_seconds=round(float(gap), 1),
+                              score=score),
             first_seen=first, last_seen=last,
         ), bool(hit)))  # fmt: skip
     return out
@@ -194,10 +202,10 @@ def _long_findings(
                 f"{hours:.1f} hours in {windows} records (one per aggregation window), "
                 f"{int(size or 0):,} bytes: a tunnel, remote shell or C2 channel kept alive."
             ),
-            evidence={"peer": server if outbound else client, "actors": [server, client],
-                      "actor_count": 1, "targets": [client], "target_count": 1,
-                      "ports": [int(port)], "flows": int(windows), "accepted": int(windows),
-                      "rejected": 0, "bytes": int(size or 0), "hours": round(hours, 1)},
+            evidence=evidence(peer=server if outbound else client, actors=[server, client],
+                              targets=[client], target_count=1, ports=[int(port)],
+                              flows=windows, accepted=windows, rejected=0, size=size or 0,
+                              hours=round(hours, 1)),
             first_seen=first, last_seen=last,
         ), bool(hit)))  # fmt: skip
     return out
@@ -284,10 +292,9 @@ def _mining_findings(
                 f"{host} kept connections to stratum port(s) of {count} outside address(es) "
                 f"for {int(seconds) / 60:,.0f} minutes ({flows} flows): crypto-mining."
             ),
-            evidence={"peer": pools[0] if pools else host, "actors": [*pools, host],
-                      "actor_count": 1, "targets": [host], "target_count": 1,
-                      "ports": [int(port)], "flows": int(flows), "accepted": int(flows),
-                      "rejected": 0, "bytes": int(size or 0)},
+            evidence=evidence(peer=pools[0] if pools else host, actors=[*pools, host],
+                              targets=[host], target_count=1, ports=[int(port)], flows=flows,
+                              accepted=flows, rejected=0, size=size or 0),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -380,10 +387,9 @@ def _spike_findings(
                 f"one window, against a baseline of {baseline:,.1f} a window: something on it "
                 "started trying what it is not allowed to (malware, a misconfiguration)."
             ),
-            evidence={"peer": host, "actors": [host], "actor_count": 1, "targets": [],
-                      "target_count": int(hosts), "ports": [], "flows": int(peak),
-                      "accepted": 0, "rejected": int(peak), "bytes": None,
-                      "baseline_per_window": round(baseline, 1)},
+            evidence=evidence(peer=host, targets=[], target_count=hosts, ports=[], flows=peak,
+                              accepted=0, rejected=peak, size=None,
+                              baseline_per_window=round(baseline, 1)),
             first_seen=first, last_seen=last,
         ), bool(hit)))  # fmt: skip
     return out

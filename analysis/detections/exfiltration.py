@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.findings import DNS_OUTSIDE_RESOLVER, UNUSUAL_OUTBOUND_VOLUME, Finding
 
 MAD_SCALE = 1.4826  # makes the median absolute deviation comparable to a standard deviation
@@ -87,14 +95,12 @@ def _volume_findings(
                 + (f"{ratio:,.0f} times the median external peer" if ratio else "")
                 + f" ({median:,.0f} bytes over {count} peers; AWS services left out)."
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1,
-                      "targets": sources, "target_count": int(count_sources),
-                      "ports": sorted({int(low), int(high)}), "flows": int(flows),
-                      "accepted": int(flows), "rejected": 0, "bytes": size,
-                      "median_peer_bytes": median,
-                      "ratio_to_median": None if ratio is None else round(ratio, 1),
-                      "robust_zscore": None if zscore is None else round(zscore, 1),
-                      "external_peers": count},
+            evidence=evidence(peer=peer, targets=sources, target_count=count_sources,
+                              ports=sorted({int(low), int(high)}), flows=flows, accepted=flows,
+                              rejected=0, size=size, median_peer_bytes=median,
+                              ratio_to_median=None if ratio is None else round(ratio, 1),
+                              robust_zscore=None if zscore is None else round(zscore, 1),
+                              external_peers=count),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -185,9 +191,8 @@ def _dns_findings(ctx: Context, results: list[list[tuple[Any, ...]]]) -> list[tu
                 f"resolvers outside the VPC ({', '.join(resolvers[:3])}) instead of the VPC "
                 "resolver: a policy bypass, or data tunnelled through DNS."
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": resolvers,
-                      "target_count": int(count), "ports": [53], "flows": int(flows),
-                      "accepted": None, "rejected": None, "bytes": int(size or 0)},
+            evidence=evidence(peer=peer, targets=resolvers, target_count=count, ports=[53],
+                              flows=flows, accepted=None, rejected=None, size=size or 0),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out

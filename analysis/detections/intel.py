@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.addresses import cidr_bounds
-from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.findings import THREAT_INTEL_MATCH, Finding
 from analysis.lineparse import sql_string
 
@@ -63,10 +71,9 @@ def _findings(ctx: Context, results: list[list[tuple[Any, ...]]]) -> list[tuple[
                 + ("; a connection was opened and accepted." if contact
                    else "; nothing it tried got in.")
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": hosts,
-                      "target_count": int(count), "ports": [], "flows": int(flows),
-                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0),
-                      "indicator": label},
+            evidence=evidence(peer=peer, targets=hosts, target_count=count, ports=[],
+                              flows=flows, accepted=acc, rejected=rej, size=size or 0,
+                              indicator=label),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out

@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.analyzers.params import DEFAULT_ADMIN_PORTS
-from analysis.detections.base import Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.detections.intel import indicator_values
 from analysis.findings import INTERNAL_FAN_OUT, NEW_INTERNAL_ADMIN, Finding
 
@@ -65,10 +73,9 @@ def _fan_out_findings(
                 f"{', '.join(map(str, ports))} of {hosts} internal addresses, up to {peak} hosts "
                 f"in one window ({acc} accepted): lateral movement or internal scanning."
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
-                      "target_count": int(hosts), "ports": ports, "flows": int(flows),
-                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0),
-                      "peak_hosts_per_window": int(peak)},
+            evidence=evidence(peer=peer, targets=targets, target_count=hosts, ports=ports,
+                              flows=flows, accepted=acc, rejected=rej, size=size or 0,
+                              peak_hosts_per_window=int(peak)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -177,9 +184,8 @@ def _new_hosts_findings(
                 f"{'/'.join(map(str, ports))} of {hosts} internal hosts it had not reached "
                 "before: lateral movement."
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
-                      "target_count": int(hosts), "ports": ports, "flows": int(flows),
-                      "accepted": int(flows), "rejected": 0, "bytes": int(size or 0)},
+            evidence=evidence(peer=peer, targets=targets, target_count=hosts, ports=ports,
+                              flows=flows, accepted=flows, rejected=0, size=size or 0),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.detections.base import MAX_LISTED, Case, Context, Detection, grouped, ip, listed_sql
+from analysis.detections.base import (
+    MAX_LISTED,
+    Case,
+    Context,
+    Detection,
+    evidence,
+    grouped,
+    ip,
+    listed_sql,
+)
 from analysis.findings import (
     BACKGROUND_SCANNING,
     INTERNAL_SWEEP,
@@ -76,10 +85,9 @@ def _scan_findings(
                 f"(up to {peak} in one window; {rej} rejected); accepted on {len(found)} port(s)."
                 + (" The scanner is an internal host." if inside else "")
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
-                      "target_count": int(count), "ports": found, "distinct_ports": int(ports),
-                      "peak_ports_per_window": int(peak), "flows": int(flows),
-                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0)},
+            evidence=evidence(peer=peer, targets=targets, target_count=count, ports=found,
+                              flows=flows, accepted=acc, rejected=rej, size=size or 0,
+                              distinct_ports=int(ports), peak_ports_per_window=int(peak)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -174,10 +182,9 @@ def _probe_findings(
                 "accepted flows"
                 + (", after being refused on other sensitive ports." if refused else ".")
             ),
-            evidence={"peer": peer, "actors": sources, "actor_count": int(actors),
-                      "targets": [target], "target_count": 1, "ports": [int(port)],
-                      "flows": int(flows), "accepted": int(flows), "rejected": None,
-                      "bytes": int(size or 0), "refused_elsewhere": bool(refused)},
+            evidence=evidence(peer=peer, actors=sources, actor_count=actors, targets=[target],
+                              target_count=1, ports=[int(port)], flows=flows, accepted=flows,
+                              rejected=None, size=size or 0, refused_elsewhere=bool(refused)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -261,9 +268,8 @@ def _sweep_findings(
                 f"addresses within one window ({acc} accepted, {rej} rejected), something it "
                 "does not do routinely: discovery before lateral movement."
             ),
-            evidence={"peer": peer, "actors": [peer], "actor_count": 1, "targets": targets,
-                      "target_count": int(hosts), "ports": ports, "flows": int(flows),
-                      "accepted": int(acc), "rejected": int(rej), "bytes": int(size or 0)},
+            evidence=evidence(peer=peer, targets=targets, target_count=hosts, ports=ports,
+                              flows=flows, accepted=acc, rejected=rej, size=size or 0),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -347,9 +353,9 @@ def _noise_findings(
             f"attempts each ({flows} in all) and were refused: the internet's usual scanning, "
             "summed up in one finding instead of one per source."
         ),
-        evidence={"peer": None, "actors": actors, "actor_count": int(count), "targets": [],
-                  "target_count": 0, "ports": [], "flows": int(flows), "accepted": 0,
-                  "rejected": None, "bytes": None},
+        evidence=evidence(peer=None, actors=actors, actor_count=count, targets=[],
+                          target_count=0, ports=[], flows=flows, accepted=0, rejected=None,
+                          size=None),
         first_seen=first, last_seen=last,
     ), bool(touched))]  # fmt: skip
 
