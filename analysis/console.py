@@ -64,26 +64,36 @@ GENERATE_HELP = (
 )
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def build_parser(
+    prog: str = PROG, names: dict[str, str] | None = None
+) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser; `names` renames subcommands in usage lines (manage.py's `generate_flowlogs`)."""
+    names = {"analyze": "analyze", "generate": "generate", **(names or {})}
     parser = argparse.ArgumentParser(
-        prog=PROG, description="VPC flow log analysis on the command line (no server needed)."
+        prog=prog, description="VPC flow log analysis on the command line (no server needed)."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     analyze = commands.add_parser(
         "analyze",
+        prog=f"{prog} {names['analyze']}",
         help="load flow log files into DuckDB and print analyses",
         description="Load VPC flow logs into DuckDB and print analyses.",
     )
     cli.add_arguments(analyze)
     generate = commands.add_parser(
-        "generate", help="write demo flow logs with planted incidents", description=GENERATE_HELP
+        "generate",
+        prog=f"{prog} {names['generate']}",
+        help="write demo flow logs with planted incidents",
+        description=GENERATE_HELP,
     )
     add_generate_arguments(generate)
     return parser, {"analyze": analyze, "generate": generate}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser, subparsers = build_parser()
+def main(
+    argv: list[str] | None = None, *, prog: str = PROG, names: dict[str, str] | None = None
+) -> int:
+    parser, subparsers = build_parser(prog, names)
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":

@@ -239,6 +239,27 @@ def test_manage_py_offline_commands_run_without_settings_and_serving_ones_refuse
     assert "SECRET_KEY must be set when DEBUG is off" in refused.stderr
 
 
+def test_manage_py_analyze_starts_without_loading_django(tmp_path: Path) -> None:
+    """`manage.py analyze` and `generate_flowlogs` go straight to the console: a settings module
+    that does not exist cannot stop them, and the usage names the command as typed."""
+    manage = [sys.executable, "-X", "importtime", str(ROOT / "manage.py")]
+    env = {"DJANGO_SETTINGS_MODULE": "no_such_settings"}
+    helped = subprocess.run(
+        [*manage, "analyze", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: manage.py analyze [-h] --log-file PATH")
+    imported = {line.split("|")[-1].strip() for line in helped.stderr.splitlines()}
+    assert not {"django", "duckdb"} & imported
+    wrong = subprocess.run(
+        [*manage, "generate_flowlogs", str(tmp_path / "x.log"), "--end", "not a time"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert "manage.py generate_flowlogs: error:" in wrong.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "offline"),
     [
