@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from portal.models import WebhookDelivery
-from portal.webhooks import MAX_ATTEMPTS, attempt_delivery
+from portal.webhooks import MAX_ATTEMPTS, attempt_delivery, retry_delay_seconds
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=MAX_ATTEMPTS)
@@ -15,8 +15,9 @@ def deliver_webhook(self: Task, delivery_id: int) -> None:
         return
     if attempt_delivery(delivery) or delivery.status == WebhookDelivery.FAILED:
         return
-    # 5 s, 10 s, 20 s ... capped at an hour; the delivery row keeps every outcome.
-    raise self.retry(countdown=min(3600, 5 * 2 ** (delivery.attempts - 1)))
+    # 5 s, 10 s, 20 s ... capped at an hour; the delivery row keeps every outcome and says
+    # when the next attempt is due.
+    raise self.retry(countdown=retry_delay_seconds(delivery.attempts))
 
 
 @shared_task(ignore_result=True)

@@ -175,11 +175,6 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("integrations")
 
 
-def retry_delay_seconds(attempts: int) -> int:
-    """How long deliver_webhook waits after failed attempt number `attempts` (its backoff)."""
-    return min(3600, 5 * 2 ** max(attempts - 1, 0))
-
-
 @require_GET
 def webhook_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
     """One webhook's delivery log: every message, its attempts, last error and next retry."""
@@ -187,19 +182,16 @@ def webhook_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(hook.deliveries.order_by("-created_at", "-id"), 50).get_page(
         request.GET.get("page")
     )
-    rows = [
-        {
-            "delivery": d,
-            "retry_in": retry_delay_seconds(d.attempts)
-            if d.status == d.PENDING and 0 < d.attempts < MAX_ATTEMPTS
-            else None,
-        }
-        for d in page.object_list
-    ]
     return render(
         request,
         "portal/webhook_deliveries.html",
-        {"hook": hook, "page": page, "rows": rows, "max_attempts": MAX_ATTEMPTS},
+        {
+            "hook": hook,
+            "page": page,
+            "rows": page.object_list,
+            "max_attempts": MAX_ATTEMPTS,
+            "now": timezone.now(),
+        },
     )
 
 

@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -84,6 +85,12 @@ def emit(event: str, payload: dict[str, Any], *, recipients: Iterable[Any]) -> l
     return created
 
 
+def retry_delay_seconds(attempts: int) -> int:
+    """How long the delivery task waits after failed attempt number `attempts`: 5 s, 10 s,
+    20 s ... capped at an hour."""
+    return min(3600, 5 * 2 ** max(attempts - 1, 0))
+
+
 def attempt_delivery(delivery: WebhookDelivery) -> bool:
     """POST once; record the outcome. True when the receiver answered 2xx."""
     body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
@@ -150,12 +157,16 @@ def attempt_delivery(delivery: WebhookDelivery) -> bool:
         fields.update(status=WebhookDelivery.SUCCEEDED, delivered_at=timezone.now())
     elif delivery.attempts + 1 >= MAX_ATTEMPTS:
         fields.update(status=WebhookDelivery.FAILED)
+    else:
+        delay = timedelta(seconds=retry_delay_seconds(delivery.attempts + 1))
+        fields.update(next_attempt_at=timezone.now() + delay)
     _record(delivery, fields)
     return ok
 
 
 def _record(delivery: WebhookDelivery, fields: dict[str, Any]) -> None:
     """Store an attempt's outcome on the delivery row and the instance in hand."""
+    fields = {"last_attempt_at": timezone.now(), "next_attempt_at": None, **fields}
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
     for name, value in fields.items():
         setattr(delivery, name, value)
