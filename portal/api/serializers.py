@@ -57,6 +57,8 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "last_error",
             "created_at",
             "delivered_at",
+            "last_attempt_at",
+            "next_attempt_at",
             "payload",
         ]
         read_only_fields = fields

@@ -159,3 +159,4 @@ def test_a_finished_run_is_pushed_signed_and_retried(
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 2, 204)
     log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries/").json()
     assert log["results"][0]["status"] == "succeeded"
+    assert log["results"][0]["last_attempt_at"] and log["results"][0]["next_attempt_at"] is None
