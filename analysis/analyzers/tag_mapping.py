@@ -23,8 +23,9 @@ class TagMappingAnalyzer(Analyzer):
     name = "tag-mapping"
     title = "Tag mapping"
     description = (
-        "Every flow tagged through the lookup table by destination port and protocol: flows "
-        "per tag (most first, Untagged last), and flows per destination port and protocol."
+        "Every flow tagged through the lookup table by destination port and protocol: flows, "
+        "packets and bytes per tag (most flows first, Untagged last), and the same per "
+        "destination port and protocol."
     )
     required_fields = ("dstport", "protocol")
     needs = "a lookup table"
@@ -40,10 +41,13 @@ class TagMappingAnalyzer(Analyzer):
     def tags_sql(self, lookup: str, top_n: int) -> str:
         # The untagged group is the NULL tag, so a real tag called "Untagged" stays apart.
         return (
-            "SELECT tag, flows, COUNT(*) OVER () AS total_groups, SUM(flows) OVER () AS total,\n"
+            "SELECT tag, flows, packets, bytes, COUNT(*) OVER () AS total_groups,\n"
+            "       SUM(flows) OVER () AS total, SUM(packets) OVER () AS total_packets,\n"
+            "       SUM(bytes) OVER () AS total_bytes,\n"
             "       SUM(CASE WHEN tag IS NULL THEN flows ELSE 0 END) OVER () AS untagged\n"
             "FROM (\n"
-            "    SELECT l.tag AS tag, COUNT(*) AS flows\n"
+            "    SELECT l.tag AS tag, COUNT(*) AS flows, COALESCE(SUM(f.packets), 0) AS packets,\n"
+            "           COALESCE(SUM(f.bytes), 0) AS bytes\n"
             f"    FROM flows AS f LEFT JOIN {lookup} AS l\n"
             "        ON f.dstport = l.dstport AND f.protocol = l.protocol\n"
             "    GROUP BY l.tag\n"
@@ -54,9 +58,11 @@ class TagMappingAnalyzer(Analyzer):
 
     def port_protocol_sql(self, top_n: int) -> str:
         return (
-            "SELECT dstport, protocol, flows, COUNT(*) OVER () AS total_groups\n"
+            "SELECT dstport, protocol, flows, packets, bytes, COUNT(*) OVER () AS total_groups\n"
             "FROM (\n"
-            "    SELECT dstport, protocol, COUNT(*) AS flows FROM flows\n"
+            "    SELECT dstport, protocol, COUNT(*) AS flows,\n"
+            "           COALESCE(SUM(packets), 0) AS packets, COALESCE(SUM(bytes), 0) AS bytes\n"
+            "    FROM flows\n"
             "    GROUP BY dstport, protocol\n"
             ") AS pairs\n"
             "ORDER BY dstport ASC NULLS LAST, protocol ASC NULLS LAST\n"
@@ -82,28 +88,41 @@ class TagMappingAnalyzer(Analyzer):
         """The analysis with the lookup table as relation `lookup` (a table or VALUES)."""
         fetched = fetch(self.tags_sql(lookup, params.top_n))
         rows: list[dict[str, Any]] = [
-            {"tag": UNTAGGED if tag is None else str(tag), "count": int(count)}
-            for tag, count, *_ in fetched
+            {
+                "tag": UNTAGGED if tag is None else str(tag),
+                "count": int(count),
+                "packets": int(packets),
+                "bytes": int(size),
+            }
+            for tag, count, packets, size, *_ in fetched
         ]
-        total_groups = int(fetched[0][2]) if fetched else 0
-        total = int(fetched[0][3]) if fetched else 0
-        untagged = int(fetched[0][4]) if fetched else 0
+        total_groups, total, total_packets, total_bytes, untagged = (
+            (int(value) for value in fetched[0][4:9]) if fetched else (0, 0, 0, 0, 0)
+        )
 
         pairs = fetch(self.port_protocol_sql(params.top_n))
         pair_rows = [
-            {"dstport": plain_int(port), "protocol": protocol_name(protocol), "count": int(count)}
-            for port, protocol, count, _ in pairs
+            {
+                "dstport": plain_int(port),
+                "protocol": protocol_name(protocol),
+                "count": int(count),
+                "packets": int(packets),
+                "bytes": int(size),
+            }
+            for port, protocol, count, packets, size, _ in pairs
         ]
-        pair_groups = int(pairs[0][3]) if pairs else 0
+        pair_groups = int(pairs[0][5]) if pairs else 0
         return AnalysisResult(
             name=self.name,
             title=self.title,
-            columns=["tag", "count"],
+            columns=["tag", "count", "packets", "bytes"],
             rows=rows,
             total_groups=total_groups,
             truncated=total_groups > len(rows),
             summary={
                 "flows": total,
+                "packets": total_packets,
+                "bytes": total_bytes,
                 "groups": total_groups,
                 "untagged": untagged,
                 "lookup_entries": len(params.lookup_table),
@@ -112,8 +131,8 @@ class TagMappingAnalyzer(Analyzer):
             tables=[
                 ResultTable(
                     name=PORT_PROTOCOL_TABLE,
-                    title="Flows per destination port and protocol",
-                    columns=["dstport", "protocol", "count"],
+                    title="Flows, packets and bytes per destination port and protocol",
+                    columns=["dstport", "protocol", "count", "packets", "bytes"],
                     rows=pair_rows,
                     total_groups=pair_groups,
                     truncated=pair_groups > len(pair_rows),

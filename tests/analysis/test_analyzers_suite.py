@@ -155,22 +155,27 @@ def test_cidr_connections_longest_prefix_wins(loaded: FlowEngine) -> None:
 
 def test_tag_mapping_output_format(loaded: FlowEngine) -> None:
     result = loaded.run("tag-mapping", {"lookup_table": LOOKUP})
-    assert result.columns == ["tag", "count"]
+    assert result.columns == ["tag", "count", "packets", "bytes"]
     assert result.rows == [
-        {"tag": "web", "count": 6},
-        {"tag": "admin", "count": 5},
-        {"tag": "dns", "count": 1},
-        {"tag": "Untagged", "count": 3},
+        {"tag": "web", "count": 6, "packets": 838, "bytes": 913800},
+        {"tag": "admin", "count": 5, "packets": 63, "bytes": 13760},
+        {"tag": "dns", "count": 1, "packets": 1, "bytes": 80},
+        {"tag": "Untagged", "count": 3, "packets": 20, "bytes": 5080},
     ]
+    assert (result.summary["flows"], result.summary["packets"], result.summary["bytes"]) == (
+        15,
+        922,
+        932720,
+    )
     pairs = result.table("port_protocol")
-    assert pairs.columns == ["dstport", "protocol", "count"]
+    assert pairs.columns == ["dstport", "protocol", "count", "packets", "bytes"]
     assert pairs.rows == [
-        {"dstport": 22, "protocol": "tcp", "count": 4},
-        {"dstport": 53, "protocol": "udp", "count": 1},
-        {"dstport": 443, "protocol": "tcp", "count": 6},
-        {"dstport": 3306, "protocol": "tcp", "count": 2},
-        {"dstport": 3389, "protocol": "tcp", "count": 1},
-        {"dstport": 50002, "protocol": "tcp", "count": 1},
+        {"dstport": 22, "protocol": "tcp", "count": 4, "packets": 62, "bytes": 13720},
+        {"dstport": 53, "protocol": "udp", "count": 1, "packets": 1, "bytes": 80},
+        {"dstport": 443, "protocol": "tcp", "count": 6, "packets": 838, "bytes": 913800},
+        {"dstport": 3306, "protocol": "tcp", "count": 2, "packets": 2, "bytes": 80},
+        {"dstport": 3389, "protocol": "tcp", "count": 1, "packets": 1, "bytes": 40},
+        {"dstport": 50002, "protocol": "tcp", "count": 1, "packets": 18, "bytes": 5000},
     ]
 
 
