@@ -315,8 +315,10 @@ CELERY_TASK_ROUTES = {
     "investigations.tasks.execute_run": {"queue": "analyse"},
     "investigations.tasks.analyse_run": {"queue": "analyse"},
 }
-# A queued run nobody claimed for this long has its message sent again (claims are idempotent).
-RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=300)
+# A queued run nobody claimed for this long has its message sent again (claims are idempotent,
+# so an extra message for a run that merely waits behind others costs one query); a run whose
+# message could not be sent at all (broker down at submit) is sent at the reaper's next pass.
+RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},

@@ -55,13 +55,15 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
         elif lifecycle.requeue(run, reason=silent):
             report.requeued.append(run.pk)
     resend_before = now - timedelta(seconds=settings.RUN_RESEND_QUEUED_SECONDS)
+    # A run whose message could not be sent at all is sent at once, not after the interval.
     for pk in QueryRun.objects.filter(
-        status=RunStatus.QUEUED, updated_at__lt=resend_before
+        Q(updated_at__lt=resend_before) | Q(stage=queue.UNSENT_STAGE), status=RunStatus.QUEUED
     ).values_list("pk", flat=True):
         # Touch it so it is re-sent at most once per interval; the claim makes extras harmless.
         QueryRun.objects.filter(pk=pk, status=RunStatus.QUEUED).update(updated_at=now)
-        queue.execute(pk)
-        report.resent.append(pk)
+        QueryRun.objects.filter(pk=pk, stage=queue.UNSENT_STAGE).update(stage="Queued")
+        if queue.send_or_leave_to_reaper(pk):
+            report.resent.append(pk)
     if report.requeued or report.failed or report.cancelled or report.resent:
         logger.warning("Reaper: %s", report)
     return report

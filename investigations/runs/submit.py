@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
@@ -150,9 +150,19 @@ def submit_run(
             versions=versions,
         )
     except BaseException:
-        # Nothing half-kept: files stored for a run that was never written are removed.
+        # Nothing half-kept: files stored for a run that was never written are removed. A file
+        # that a committed run refers to is never removed, whatever failed after the commit.
+        try:
+            kept = set(
+                UploadedLog.objects.filter(
+                    storage_key__in=[saved.storage_key for _upload, saved in stored]
+                ).values_list("storage_key", flat=True)
+            )
+        except DatabaseError:  # the transaction failed: nothing of it was committed
+            kept = set()
         for _upload, saved in stored:
-            (Path(settings.UPLOAD_DIR) / saved.storage_key).unlink(missing_ok=True)
+            if saved.storage_key not in kept:
+                (Path(settings.UPLOAD_DIR) / saved.storage_key).unlink(missing_ok=True)
         raise
 
 
