@@ -32,7 +32,8 @@ def annotation_of(value: Any, annotations: Any) -> str:
     if not isinstance(info, dict):
         return ""
     parts = [info.get("alias"), info.get("org") or info.get("label"), info.get("country")]
-    text = " · ".join(str(p) for p in parts if p)
+    # A known host's label is its alias: say it once.
+    text = " · ".join(dict.fromkeys(str(p) for p in parts if p))
     return text or str(info.get("kind") or "")
 
 
