@@ -291,7 +291,9 @@ def _from_cache(report: EntityReport, runs: Any) -> None:
     """Traffic from the flow-cache entries of the latest runs that mention the address; runs
     whose entry is gone are listed as read from stored results only."""
     mentioned = report.run_ids
-    finding_runs = {f.run_id for f in report.findings}
+    finding_runs = {f.run_id for f in report.findings} | {
+        f.last_run_id for f in report.findings if f.last_run_id is not None
+    }
     candidates = (
         runs.filter(Q(pk__in=mentioned) | Q(pk__in=finding_runs))
         .filter(status=RunStatus.SUCCEEDED)

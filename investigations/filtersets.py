@@ -12,8 +12,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import AwsAccount
+from analysis.detections.base import TACTICS
 from investigations.choices import InvestigationStatus, RunStatus
 from investigations.models import Investigation, QueryRun, Tag
+from investigations.sightings import tactic_filter
 
 ASSIGNED_TO_ME = "me"
 UNASSIGNED = "none"
@@ -194,7 +196,8 @@ SEVERITY_BANDS = {"critical": (9, None), "high": (7, 9), "medium": (4, 7), "low"
 
 
 class FindingFilterForm(forms.Form):
-    """The investigation page's findings list: by status, severity band and type."""
+    """The investigation page's findings list (one row per finding identity): by status,
+    severity band, type and ATT&CK tactic."""
 
     status = forms.ChoiceField(required=False, label="Status")
     severity = forms.ChoiceField(
@@ -203,6 +206,11 @@ class FindingFilterForm(forms.Form):
         choices=[("", "Any"), *((band, band.capitalize()) for band in SEVERITY_BANDS)],
     )
     type = forms.ChoiceField(required=False, label="Type")
+    tactic = forms.ChoiceField(
+        required=False,
+        label="ATT&CK tactic",
+        choices=[("", "Any"), *((tid, f"{name} ({tid})") for tid, name in TACTICS.items())],
+    )
 
     def __init__(self, *args: Any, types: list[str], **kwargs: Any) -> None:
         from investigations.choices import FindingStatus
@@ -231,4 +239,6 @@ class FindingFilterForm(forms.Form):
                 findings = findings.filter(severity__lt=high)
         if data.get("type"):
             findings = findings.filter(type=data["type"])
+        if data.get("tactic"):
+            findings = findings.filter(tactic_filter(data["tactic"]))
         return findings

@@ -415,9 +415,7 @@ class Finding(models.Model):
         related_name="+",
         help_text="The latest run that sighted it.",
     )
-    sighting_count = models.PositiveIntegerField(
-        default=1, help_text="How many runs sighted it."
-    )
+    sighting_count = models.PositiveIntegerField(default=1, help_text="How many runs sighted it.")
     type = models.CharField(max_length=100, db_index=True)
     severity = models.DecimalField(max_digits=3, decimal_places=1)
     title = models.CharField(max_length=300)
@@ -505,6 +503,18 @@ class FindingSighting(models.Model):
     @property
     def severity_rose(self) -> bool:
         return self.previous_severity is not None and self.severity > self.previous_severity
+
+    def _figure(self, name: str) -> Any:
+        return self.evidence.get(name) if isinstance(self.evidence, dict) else None
+
+    @property
+    def flows(self) -> Any:
+        """The flows this run's evidence counted (None when it counted none)."""
+        return self._figure("flows")
+
+    @property
+    def bytes(self) -> Any:
+        return self._figure("bytes")
 
 
 class Note(models.Model):

@@ -76,7 +76,9 @@ def detection_finding(finding: Any) -> dict[str, Any]:
         "time": _ms(finding.created_at) or _ms(timezone.now()),
         "message": finding.title,
         "finding_info": {
-            "uid": f"flowlog-portal-finding-{finding.pk}",
+            # Stable across runs: the investigation and the finding's identity (its pk for a
+            # finding made outside a run's detections, which has none).
+            "uid": _finding_uid(finding),
             "title": finding.title,
             "desc": finding.explanation,
             "types": [finding.type],
@@ -85,6 +87,7 @@ def detection_finding(finding: Any) -> dict[str, Any]:
             "last_seen_time": _ms(finding.last_seen),
             "src_url": finding.run.get_absolute_url() if finding.run_id else None,
         },
+        "count": finding.sighting_count,
         "evidences": [evidences] if evidences else [],
         "metadata": {
             "version": OCSF_VERSION,
@@ -97,8 +100,16 @@ def detection_finding(finding: Any) -> dict[str, Any]:
             "severity_score": float(finding.severity),
             "investigation": finding.investigation_id,
             "run": finding.run_id,
+            "last_run": finding.last_run_id or finding.run_id,
+            "identity": finding.identity or None,
         },
     }
+
+
+def _finding_uid(finding: Any) -> str:
+    if finding.identity:
+        return f"flowlog-portal-investigation-{finding.investigation_id}-finding-{finding.identity}"
+    return f"flowlog-portal-finding-{finding.pk}"
 
 
 def network_activity(row: dict[str, Any], *, run: Any, analysis: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from investigations.choices import RunStatus, severity_label
 from investigations.models import Finding, QueryRun, RunResult
+from investigations.sightings import sighted_in
 
 TOP_FINDINGS = 3
 TOP_PEERS = 5
@@ -131,7 +132,8 @@ def run_summary(run: QueryRun, *, can_write: bool) -> RunSummary:
         gaps=len(records.get("skipdata_gaps") or []),
         unreadable=len(run.unreadable_files),
     )
-    findings = run.findings.order_by("-severity", "-last_seen", "-id")
+    # Every finding the run saw, also those an earlier run raised first.
+    findings = sighted_in(Finding.objects.all(), run).order_by("-severity", "-last_seen", "-id")
     counts: dict[str, int] = {}
     for row in findings.values("severity").annotate(n=Count("id")).order_by():
         label = severity_label(float(row["severity"]))

@@ -70,6 +70,7 @@ from investigations.services import (
     set_tags,
     triage_findings,
 )
+from investigations.sightings import sighted_in, with_sightings
 from investigations.timeline import investigation_timeline, timeline_limit
 from investigations.uploads import UploadRejected
 from portal.audit import client_ip_of
@@ -129,7 +130,10 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
     )
     findings = Paginator(
-        finding_filter.filter(investigation.findings.select_related("assignee")), FINDINGS_PAGE
+        finding_filter.filter(
+            with_sightings(investigation.findings.select_related("assignee", "last_run"))
+        ),
+        FINDINGS_PAGE,
     ).get_page(request.GET.get("fpage"))
     query = request.GET.copy()
     query.pop("fpage", None)
@@ -258,9 +262,10 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "address_input": request.GET.get("ip", "").strip()[:100],
         "address_matches": sum(t.page.paginator.count for t in tables) if address else None,
         "uploads": run.uploads.order_by("pk"),
-        "findings": run.findings.select_related("assignee").order_by(
-            "-severity", "-last_seen", "-id"
-        ),
+        # Every finding this run saw, also those an earlier run of the investigation raised.
+        "findings": with_sightings(
+            sighted_in(Finding.objects.all(), run).select_related("assignee", "last_run")
+        ).order_by("-severity", "-last_seen", "-id"),
         "result_names": {result.analysis for result in results},
     }
     if can_write:
@@ -636,7 +641,9 @@ def finding_triage(request: HttpRequest, pk: int) -> HttpResponse:
         except RunRequestInvalid as exc:
             error = str(exc)
     if request.headers.get("HX-Request"):
-        finding = Finding.objects.select_related("assignee").get(pk=finding.pk)
+        finding = with_sightings(Finding.objects.select_related("assignee", "last_run")).get(
+            pk=finding.pk
+        )
         return render(
             request,
             "investigations/_finding.html",

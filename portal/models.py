@@ -204,6 +204,10 @@ class Webhook(models.Model):
         ("run.finished", "A run succeeded, failed or was cancelled"),
         ("run.requeued", "A run went back to the queue for a fresh attempt (its worker was lost)"),
         ("finding.created", "A run produced a new finding"),
+        (
+            "finding.updated",
+            "A later run saw a finding again (a sighting: its count, and whether severity rose)",
+        ),
         ("finding.triaged", "A finding's status, assignee or comment changed"),
     )
 

@@ -17,6 +17,7 @@ from investigations.models import (
     MAX_TAGS_PER_INVESTIGATION,
     TAG_MAX_LENGTH,
     Finding,
+    FindingSighting,
     Investigation,
     Note,
     QueryRun,
@@ -352,11 +353,37 @@ class QueryRunCreateSerializer(serializers.Serializer):
         return value
 
 
+FINDING_CHANGES = ("new", "updated")
+
+
 class FindingSerializer(serializers.ModelSerializer):
+    """One finding identity of an investigation; every run that saw it is a sighting."""
+
     severity = serializers.FloatField()
     severity_label = serializers.CharField(read_only=True)
     assignee = serializers.CharField(
         source="assignee.username", read_only=True, allow_null=True, default=None
+    )
+    identity = serializers.CharField(
+        read_only=True,
+        help_text='Detection (or type) | actor ("campaign" for one) | target: one finding '
+        "across the investigation's runs. Empty for a finding made outside a run's detections.",
+    )
+    sighting_count = serializers.IntegerField(
+        read_only=True, help_text="How many runs saw it (`sightings/` lists them)."
+    )
+    first_run = serializers.IntegerField(
+        source="run_id", read_only=True, help_text="The run that first raised it."
+    )
+    last_run = serializers.IntegerField(
+        source="last_run_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The latest run that saw it.",
+    )
+    change = serializers.SerializerMethodField(
+        help_text="What its latest change was: `new` (raised by a run, unchanged since) or "
+        "`updated` (seen again by a later run, or triaged)."
     )
 
     class Meta:
@@ -379,6 +406,49 @@ class FindingSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "change_number",
+            "identity",
+            "sighting_count",
+            "first_run",
+            "last_run",
+            "change",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=FINDING_CHANGES))
+    def get_change(self, finding: Finding) -> str:
+        return "new" if finding.change_number == finding.run.change_number else "updated"
+
+
+class FindingSightingSerializer(serializers.ModelSerializer):
+    """One run that saw a finding: when, how severe (and whether that rose), with its
+    evidence."""
+
+    severity = serializers.FloatField()
+    severity_label = serializers.CharField(read_only=True)
+    previous_severity = serializers.FloatField(
+        allow_null=True, help_text="The finding's severity before this sighting (none: its first)."
+    )
+    severity_rose = serializers.BooleanField(read_only=True)
+    flows = serializers.IntegerField(read_only=True, allow_null=True)
+    bytes = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingSighting
+        fields = [
+            "id",
+            "finding",
+            "run",
+            "first_seen",
+            "last_seen",
+            "severity",
+            "severity_label",
+            "previous_severity",
+            "severity_rose",
+            "title",
+            "flows",
+            "bytes",
+            "evidence",
+            "created_at",
         ]
         read_only_fields = fields
 

@@ -9,7 +9,12 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -18,10 +23,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analysis.detections.base import TACTICS
 from investigations.access import get_run_for_user
 from investigations.api.serializers import (
     DetectionCatalogueSerializer,
     FindingSerializer,
+    FindingSightingSerializer,
     FindingStatusSerializer,
     InvestigationSerializer,
     InvestigationUpdateSerializer,
@@ -59,6 +66,7 @@ from investigations.services import (
     triage_findings,
     update_investigation,
 )
+from investigations.sightings import sighted_in, tactic_filter
 from investigations.uploads import UploadRejected
 from portal.api.changes import change_feed, change_page_serializer
 from portal.api.permissions import TokenHasScope, hidden_analyses
@@ -405,8 +413,10 @@ class RunResultViewSet(viewsets.ViewSet):
 
 
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Findings the caller can see. Filters: `investigation`, `run`, `type`, `status`,
-    `min_severity`, `updated_since` (ISO time); ordered by (`updated_at`, `id`).
+    """Findings the caller can see, one per identity in an investigation (a later run that sees
+    one again adds a sighting: `findings/<id>/sightings/`). Filters: `investigation`, `run`
+    (findings that run saw), `type`, `identity`, `tactic`, `status`, `min_severity`,
+    `updated_since` (ISO time); ordered by (`updated_at`, `id`).
     For polling, use `changes/?cursor=`: every change exactly once, in commit order."""
 
     serializer_class = FindingSerializer
@@ -423,6 +433,27 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return change_feed(
             self.get_queryset(), request, FindingSerializer, self.get_serializer_context()
         )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int)],
+        responses={
+            200: inline_serializer(
+                "PaginatedFindingSightingList",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.URLField(allow_null=True),
+                    "previous": serializers.URLField(allow_null=True),
+                    "results": FindingSightingSerializer(many=True),
+                },
+            )
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def sightings(self, request: Request, pk: str | None = None) -> Response:
+        """Every run that saw this finding, latest first: its times, severity and evidence."""
+        finding = self.get_object()
+        page = self.paginate_queryset(finding.sightings.order_by("-run_id", "-id"))
+        return self.get_paginated_response(FindingSightingSerializer(page, many=True).data)
 
     @extend_schema(request=FindingStatusSerializer, responses={200: FindingSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -456,8 +487,12 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         parameters=[
             OpenApiParameter("format", str, enum=["json", "ocsf"]),
             OpenApiParameter("investigation", int, description="Findings of this investigation."),
-            OpenApiParameter("run", int, description="Findings a run found."),
+            OpenApiParameter("run", int, description="Findings a run saw (raised, or saw again)."),
             OpenApiParameter("type", str, description="A finding type, e.g. `Recon:EC2/Portscan`."),
+            OpenApiParameter("identity", str, description="One finding identity."),
+            OpenApiParameter(
+                "tactic", str, enum=list(TACTICS), description="An ATT&CK tactic id it maps to."
+            ),
             OpenApiParameter("status", str, enum=list(FindingStatus.values)),
             OpenApiParameter("min_severity", float),
             OpenApiParameter(
@@ -472,16 +507,32 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self) -> Any:
-        findings = Finding.objects.for_user(self.request.user).order_by("updated_at", "id")
+        findings: QuerySet[Finding] = (
+            Finding.objects.for_user(self.request.user)
+            .select_related("run", "assignee")
+            .order_by("updated_at", "id")
+        )
         params = self.request.query_params
         for name in ("investigation", "run"):
             value = params.get(name)
             if value:
                 if not value.isdigit():
                     raise serializers.ValidationError({name: "Must be an integer id."})
-                findings = findings.filter(**{f"{name}_id": int(value)})
+                findings = (
+                    sighted_in(findings, int(value))
+                    if name == "run"
+                    else findings.filter(investigation_id=int(value))
+                )
         if params.get("type"):
             findings = findings.filter(type=params["type"])
+        if params.get("identity"):
+            findings = findings.filter(identity=params["identity"])
+        if params.get("tactic"):
+            if params["tactic"] not in TACTICS:
+                raise serializers.ValidationError(
+                    {"tactic": f"Unknown ATT&CK tactic; one of {', '.join(TACTICS)}."}
+                )
+            findings = findings.filter(tactic_filter(params["tactic"]))
         if params.get("status"):
             findings = findings.filter(status=params["status"])
         if params.get("min_severity"):
