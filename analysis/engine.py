@@ -241,27 +241,45 @@ class FlowEngine:
             # Somewhere to spill when the data does not fit in memory_limit.
             self._own_temp = tempfile.TemporaryDirectory(prefix="flowengine-")
             temp_directory = self._own_temp.name
-        self.connection = duckdb.connect(
-            database if database is not None else ":memory:", read_only=read_only
-        )
-        if memory_limit is not None:
-            self.connection.execute("SET memory_limit = ?", [memory_limit])
-        if threads is not None:
-            self.connection.execute(f"SET threads = {int(threads)}")
         self.temp_directory = temp_directory
-        self.connection.execute("SET temp_directory = ?", [temp_directory])
-        # Row order does not matter to analyses; the exact parser turns it on while it numbers
-        # lines with row_number() over the read order.
-        self.connection.execute("SET preserve_insertion_order = false")
-        self.connection.execute("SET enable_progress_bar = false")
-        self.connection.execute(MACROS_SQL)
-        if not read_only:
-            self._ensure_flows_columns(DEFAULT_FORMAT)
+        try:
+            self.connection = duckdb.connect(
+                database if database is not None else ":memory:", read_only=read_only
+            )
+        except BaseException as error:
+            self._cleanup_temp()
+            # A full or read-only disk is the storage's fault (said without the file's path).
+            failure = storage_failure(error)
+            if failure is not None:
+                raise failure from error
+            raise
+        try:
+            if memory_limit is not None:
+                self.connection.execute("SET memory_limit = ?", [memory_limit])
+            if threads is not None:
+                self.connection.execute(f"SET threads = {int(threads)}")
+            self.connection.execute("SET temp_directory = ?", [temp_directory])
+            # Row order does not matter to analyses; the exact parser turns it on while it
+            # numbers lines with row_number() over the read order.
+            self.connection.execute("SET preserve_insertion_order = false")
+            self.connection.execute("SET enable_progress_bar = false")
+            self.connection.execute(MACROS_SQL)
+            if not read_only:
+                self._ensure_flows_columns(DEFAULT_FORMAT)
+        except BaseException as error:
+            self.close()
+            failure = storage_failure(error)
+            if failure is not None:
+                raise failure from error
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
         self.connection.close()
+        self._cleanup_temp()
+
+    def _cleanup_temp(self) -> None:
         if self._own_temp is not None:
             self._own_temp.cleanup()
             self._own_temp = None

@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.analyzers.result import AnalysisResult
 from analysis.athena.client import AthenaQueryError, QueryCancelled
+from analysis.engine import storage_failure
 from analysis.loadstats import LoadStats
 from analysis.sources import FetchCancelled
 from investigations.models import QueryRun
@@ -91,6 +92,8 @@ def _analyse(run: QueryRun, pick: Callable[[RunContext], Engine]) -> bool:
             results, skipped = _run_analyses(ctx, loaded, progress)
         records = _records(stats, skipped, engine)
         read = loaded.read
+        if ctx.suppression_rules:
+            read["suppression_rules"] = list(ctx.suppression_rules)
         if stats is not None:
             read.update(
                 window=ctx.window_read(),
@@ -225,6 +228,8 @@ def _end_on_error(
 
 
 def _explain(exc: Exception) -> str:
+    # DuckDB says "No space left on device" in an IOException, not an OSError: the same error.
+    exc = storage_failure(exc) or exc
     if isinstance(exc, AthenaQueryError):
         where = f" (query {exc.query_id})" if exc.query_id else ""
         return f"Athena: {exc.code}: {exc.message}{where}"

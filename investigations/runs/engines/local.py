@@ -75,7 +75,13 @@ class LocalEngine:
         cache = flow_cache()
         options = ctx.engine_options()
         pending = start_cache_entry(cache, key, ctx.run.pk)
-        engine = FlowEngine(pending.database if pending else None, **options)
+        try:
+            # Inside the try: a disk full when the file is created leaves no half-built entry.
+            engine = FlowEngine(pending.database if pending else None, **options)
+        except BaseException:
+            if pending is not None:
+                pending.discard()
+            raise
         try:
             progress.records = engine.records_so_far
             if ctx.is_aws:

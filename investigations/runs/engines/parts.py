@@ -103,7 +103,13 @@ class PartsEngine:
         options = ctx.engine_options()
         key = ctx.cache_key()
         pending = start_cache_entry(cache, key, ctx.run.pk)
-        engine = FlowEngine(pending.database if pending else None, **options)
+        try:
+            # Inside the try: a disk full when the file is created leaves no half-built entry.
+            engine = FlowEngine(pending.database if pending else None, **options)
+        except BaseException:
+            if pending is not None:
+                pending.discard()
+            raise
         progress.records = engine.records_so_far
         stats: list[LoadStats] = []
         reads: list[dict[str, Any]] = []
