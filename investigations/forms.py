@@ -600,3 +600,55 @@ class FindingTriageForm(forms.Form):
             "assignee": assignee,
             "comment": data.get("comment") or "",
         }
+
+
+class SuppressionRuleForm(forms.Form):
+    """A suppression rule's fields; the service checks the detection id and the addresses."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="A short name runs show, e.g. “authorised scanner”.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why these findings are expected (who runs the scanner, the change ticket…).",
+    )
+    detection = forms.ChoiceField(label="Detection", choices=())
+    actor = forms.CharField(
+        label="Actor address or CIDR",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text="e.g. 203.0.113.7 or 10.0.4.0/24; empty: any actor.",
+    )
+    target = forms.CharField(
+        label="Target address or CIDR",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text="Empty: any target. Give an actor, a target or both.",
+    )
+    expires_at = forms.CharField(
+        label="Expires (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
+        help_text="Optional: after this time runs no longer honour the rule.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from investigations.suppressions import detection_choices
+
+        super().__init__(*args, **kwargs)
+        self.fields["detection"].choices = detection_choices()  # type: ignore[attr-defined]
+
+    def clean_expires_at(self) -> datetime | None:
+        value = (self.cleaned_data.get("expires_at") or "").strip()
+        if not value:
+            return None
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc

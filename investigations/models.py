@@ -20,7 +20,12 @@ from investigations.choices import (
     RunStatus,
     severity_label,
 )
-from investigations.querysets import FindingQuerySet, InvestigationQuerySet, QueryRunQuerySet
+from investigations.querysets import (
+    FindingQuerySet,
+    InvestigationQuerySet,
+    QueryRunQuerySet,
+    SuppressionRuleQuerySet,
+)
 from portal.sequences import next_change_number
 
 
@@ -602,3 +607,113 @@ class WhoisRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ip}: {self.info.get('label', '')}"
+
+
+class SuppressionRule(models.Model):
+    """Findings an analyst has judged expected (an authorised scanner, a known backup job):
+    later runs list the findings it matches apart, counted and named, never silently gone.
+
+    A rule belongs to one investigation, or to none (global: every investigation's runs honour
+    it; admins only). It is disabled, never deleted, so past runs still say which rule applied.
+    """
+
+    investigation = models.ForeignKey(
+        Investigation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suppression_rules",
+        help_text="The investigation whose runs honour it; empty for every investigation.",
+    )
+    name = models.CharField(max_length=100, help_text="A short name, e.g. “authorised scanner”.")
+    reason = models.CharField(max_length=500, help_text="Why these findings are expected.")
+    detection = models.CharField(
+        max_length=64, default="*", help_text="A detection id from the catalogue, or * for all."
+    )
+    actor = models.CharField(
+        max_length=64, blank=True, help_text="The actor's address or CIDR (empty: any actor)."
+    )
+    target = models.CharField(
+        max_length=64, blank=True, help_text="The target's address or CIDR (empty: any target)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this time runs no longer honour it."
+    )
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    objects = SuppressionRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(actor="", target=""), name="suppression_needs_actor_or_target"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(name="") & ~models.Q(reason=""),
+                name="suppression_needs_name_and_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"rule '{self.name}' (#{self.pk})"
+
+    def get_absolute_url(self) -> str:
+        if self.investigation_id is None:
+            return f"{reverse('investigations:suppressions_global')}#rule-{self.pk}"
+        return (
+            f"{reverse('investigations:suppressions', args=[self.investigation_id])}#rule-{self.pk}"
+        )
+
+    @property
+    def is_global(self) -> bool:
+        return self.investigation_id is None
+
+    def state(self, now: Any = None) -> str:
+        """active, expired or disabled."""
+        if self.disabled_at is not None:
+            return "disabled"
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "active"
+
+    @property
+    def label(self) -> str:
+        """How runs name it in their results: `rule 'authorised scanner' (#12)`."""
+        return str(self)
+
+    def as_engine_rule(self) -> dict[str, str]:
+        """The rule as `AnalysisParams.suppressions` takes it."""
+        return {
+            "detection": self.detection,
+            "actor": self.actor,
+            "target": self.target,
+            "reason": self.label,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a run records of the rule it applied, so the run still explains itself after
+        the rule is disabled or expires."""
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "reason": self.reason,
+            "label": self.label,
+            "detection": self.detection,
+            "actor": self.actor,
+            "target": self.target,
+            "investigation": self.investigation_id,
+            "created_by": self.created_by.get_username() if self.created_by_id else "",
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }

@@ -41,3 +41,31 @@ class QueryRunQuerySet(models.QuerySet):
 
         visible = Investigation.objects.for_user(user).values("pk")
         return self.filter(investigation__in=visible)
+
+
+class SuppressionRuleQuerySet(models.QuerySet):
+    def for_user(self, user: Any) -> SuppressionRuleQuerySet:
+        """Global rules, and the rules of investigations the user can see."""
+        from investigations.models import Investigation
+
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        visible = Investigation.objects.for_user(user).values("pk")
+        return self.filter(
+            models.Q(investigation__isnull=True) | models.Q(investigation__in=visible)
+        )
+
+    def active(self, now: Any = None) -> SuppressionRuleQuerySet:
+        """Neither disabled nor expired at `now` (default: now)."""
+        from django.utils import timezone
+
+        moment = now or timezone.now()
+        return self.filter(disabled_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=moment)
+        )
+
+    def for_investigation(self, investigation_id: int) -> SuppressionRuleQuerySet:
+        """The rules a run of the investigation honours: its own and the global ones."""
+        return self.filter(
+            models.Q(investigation_id=investigation_id) | models.Q(investigation__isnull=True)
+        )

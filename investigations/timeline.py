@@ -21,7 +21,7 @@ from investigations.choices import (
     InvestigationStatus,
     severity_label,
 )
-from investigations.models import Finding, Investigation, Note, QueryRun
+from investigations.models import Finding, Investigation, Note, QueryRun, SuppressionRule
 from portal.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -31,6 +31,7 @@ MAX_ENTRIES = 2000
 _TOLD_BY_ROWS = ("investigation.created", "investigation.note_added")
 _RUN_EVENTS = ("run.cancel_requested", "run.requeued")
 _FINDING_EVENTS = ("finding.status_changed", "finding.triaged")
+_SUPPRESSION_EVENTS = ("suppression.created", "suppression.disabled")
 
 
 @dataclass
@@ -180,6 +181,11 @@ def _audited_changes(investigation: Investigation, take: int) -> list[TimelineEn
         .annotate(key=Cast("pk", as_text))
         .values("key")
     )
+    rule_ids = (
+        SuppressionRule.objects.filter(investigation=investigation)
+        .annotate(key=Cast("pk", as_text))
+        .values("key")
+    )
     events = list(
         AuditEvent.objects.filter(
             (
@@ -193,6 +199,11 @@ def _audited_changes(investigation: Investigation, take: int) -> list[TimelineEn
                 target_type="investigations.finding",
                 target_id__in=finding_ids,
                 action__in=_FINDING_EVENTS,
+            )
+            | Q(
+                target_type="investigations.suppressionrule",
+                target_id__in=rule_ids,
+                action__in=_SUPPRESSION_EVENTS,
             )
         ).order_by("-created_at", "-id")[:take]
     )
@@ -220,6 +231,8 @@ def _audited_changes(investigation: Investigation, take: int) -> list[TimelineEn
         )
         if event.target_type == "investigations.queryrun":
             entry.run_id = int(event.target_id)
+        elif event.target_type == "investigations.suppressionrule":
+            entry.details["rule_id"] = int(event.target_id)
         elif event.target_type == "investigations.finding":
             entry.finding = findings.get(int(event.target_id))
             entry.run_id = entry.finding.run_id if entry.finding is not None else None
@@ -236,6 +249,8 @@ _KINDS = {
     "run.requeued": "run_requeued",
     "finding.status_changed": "finding_triaged",
     "finding.triaged": "finding_triaged",
+    "suppression.created": "suppression_created",
+    "suppression.disabled": "suppression_disabled",
 }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from investigations import chartdata, views
+from investigations import chartdata, suppression_views, views
 
 app_name = "investigations"
 
@@ -18,6 +18,13 @@ urlpatterns = [
     path("<int:pk>/tags/", views.investigation_tags, name="tags"),
     path("<int:pk>/findings/triage/", views.findings_triage, name="findings_triage"),
     path("findings/<int:pk>/triage/", views.finding_triage, name="finding_triage"),
+    path("<int:pk>/suppressions/", suppression_views.investigation_rules, name="suppressions"),
+    path("suppressions/", suppression_views.global_rules, name="suppressions_global"),
+    path(
+        "suppressions/<int:pk>/disable/",
+        suppression_views.rule_disable,
+        name="suppression_disable",
+    ),
     path("runs/", views.run_history, name="run_history"),
     path("reference/", views.reference_list, name="reference_list"),
     path("reference/<int:pk>/", views.reference_detail, name="reference_detail"),

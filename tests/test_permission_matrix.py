@@ -544,6 +544,59 @@ def fnd(w: World) -> int:
     return int(w.finding.pk)
 
 
+def _rule_of(w: World, investigation: Any) -> int:
+    """A suppression rule (made once per cell): the investigation's by its owner, or global."""
+    from investigations.models import SuppressionRule
+    from investigations.suppressions import create_rule
+
+    existing = SuppressionRule.objects.filter(investigation=investigation).first()
+    if existing is not None:
+        return int(existing.pk)
+    return int(
+        create_rule(
+            user=w.users[OWNER] if investigation is not None else w.users[ADMIN],
+            investigation=investigation,
+            name="world rule",
+            reason="authorised scanner",
+            detection="port-scan",
+            actor="198.51.100.23",
+        ).pk
+    )
+
+
+def rule(w: World) -> int:
+    return _rule_of(w, w.investigation)
+
+
+def global_rule(w: World) -> int:
+    return _rule_of(w, None)
+
+
+def _rule_created(w: World, actor: str, c: Client) -> bool:
+    from investigations.models import SuppressionRule
+
+    return SuppressionRule.objects.filter(name="Matrix rule").exists()
+
+
+def _rule_disabled(pk: Callable[[World], int]) -> Done:
+    from investigations.models import SuppressionRule
+
+    return lambda w, a, c: SuppressionRule.objects.get(pk=pk(w)).disabled_at is not None
+
+
+def _rule_form(w: World) -> dict[str, Any]:
+    return {"name": "Matrix rule", "reason": "pen test", "detection": "*", "actor": "10.0.0.1"}
+
+
+def _rule_json(w: World) -> dict[str, Any]:
+    return {**_rule_form(w), "investigation": inv(w)}
+
+
+def rule_admins() -> dict[str, str]:
+    """Global suppression rules: admins manage them."""
+    return {**everyone(FORBIDDEN), ADMIN: OK}
+
+
 LOGIN_PAGE = {**everyone(OK), ANON: OK, ALL_SCOPES_TOKEN: OK}
 
 ROWS: list[Row] = [
@@ -759,6 +812,53 @@ ROWS: list[Row] = [
         ok=(302,),
         body=lambda w: {"finding": [fnd(w)], "status": "acknowledged"},
         done=_finding_acknowledged,
+    ),
+    # ---- suppression rules: readers of the investigation see them, its analysts change them
+    page(
+        "investigations:suppressions",
+        "GET",
+        lambda w: f"/investigations/{inv(w)}/suppressions/?finding={fnd(w)}",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:suppressions",
+        "POST",
+        lambda w: f"/investigations/{inv(w)}/suppressions/",
+        changes_investigation(),
+        ok=(302,),
+        body=_rule_form,
+        done=_rule_created,
+    ),
+    page(
+        "investigations:suppressions_global",
+        "GET",
+        lambda w: "/investigations/suppressions/",
+        everyone(),
+    ),
+    page(
+        "investigations:suppressions_global",
+        "POST",
+        lambda w: "/investigations/suppressions/",
+        rule_admins(),
+        ok=(302,),
+        body=_rule_form,
+        done=_rule_created,
+    ),
+    page(
+        "investigations:suppression_disable",
+        "POST",
+        lambda w: f"/investigations/suppressions/{rule(w)}/disable/",
+        changes_investigation(),
+        ok=(302,),
+        done=_rule_disabled(rule),
+    ),
+    page(
+        "investigations:suppression_disable",
+        "POST",
+        lambda w: f"/investigations/suppressions/{global_rule(w)}/disable/",
+        rule_admins(),
+        ok=(302,),
+        done=_rule_disabled(global_rule),
     ),
     page("entity_detail", "GET", lambda w: "/entities/203.0.113.50/", everyone()),
     page("detections", "GET", lambda w: "/detections/", everyone()),
@@ -1050,6 +1150,51 @@ ROWS: list[Row] = [
         scope="read:findings",
     ),
     api(
+        "api:suppression-rule-list",
+        "GET",
+        lambda w: f"/api/v1/suppression-rules/?_={rule(w)}",
+        lists_investigation(),
+        scope="read:findings",
+        shows=_in_results(rule),
+    ),
+    api(
+        "api:suppression-rule-list",
+        "POST",
+        lambda w: "/api/v1/suppression-rules/",
+        {**changes_investigation(), OUTSIDER: INVALID},
+        scope="write:investigations",
+        ok=(201,),
+        encoding="json",
+        body=_rule_json,
+        done=_rule_created,
+    ),
+    api(
+        "api:suppression-rule-list",
+        "POST",
+        lambda w: "/api/v1/suppression-rules/",
+        rule_admins(),
+        scope="write:investigations",
+        ok=(201,),
+        encoding="json",
+        body=_rule_form,
+        done=_rule_created,
+    ),
+    api(
+        "api:suppression-rule-detail",
+        "GET",
+        lambda w: f"/api/v1/suppression-rules/{rule(w)}/",
+        reads_investigation(),
+        scope="read:findings",
+    ),
+    api(
+        "api:suppression-rule-disable",
+        "POST",
+        lambda w: f"/api/v1/suppression-rules/{rule(w)}/disable/",
+        changes_investigation(),
+        scope="write:investigations",
+        done=_rule_disabled(rule),
+    ),
+    api(
         "api:entity-detail",
         "GET",
         lambda w: "/api/v1/entities/203.0.113.50/",
@@ -1220,7 +1365,71 @@ ROWS: list[Row] = [
         done=_audited("aws_account.discovery_refreshed"),
         aws=True,
     ),
+    # ---- reports: whoever reads the investigation reads its report (managers too)
+    page(
+        "investigations:report",
+        "GET",
+        lambda w: f"/investigations/{inv(w)}/report.md",
+        reads_investigation(),
+        done=_audited("report.exported"),
+    ),
+    page(
+        "investigations:report_job",
+        "GET",
+        lambda w: f"/investigations/reports/{rep(w)}/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:report_file",
+        "GET",
+        lambda w: f"/investigations/reports/{rep(w)}/download/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:findings_summary",
+        "GET",
+        lambda w: "/investigations/summary/",
+        {**everyone(), OUTSIDER: HIDDEN},
+        shows=lambda w, r: w.finding.type in r.content.decode(),
+    ),
+    # A report holds findings: a token needs read:investigations and read:findings.
+    api(
+        "api:investigation-report",
+        "GET",
+        lambda w: f"/api/v1/investigations/{inv(w)}/report/",
+        reads_investigation(),
+        scope=NO_TOKEN,
+    ),
+    api(
+        "api:report-detail",
+        "GET",
+        lambda w: f"/api/v1/reports/{rep(w)}/",
+        reads_investigation(),
+        scope=NO_TOKEN,
+    ),
+    api(
+        "api:report-download",
+        "GET",
+        lambda w: f"/api/v1/reports/{rep(w)}/download/",
+        reads_investigation(),
+        scope=NO_TOKEN,
+    ),
 ]
+
+
+def rep(w: World) -> int:
+    """A finished report export of the world's investigation, its file stored by a worker."""
+    from investigations.reports.models import ReportExport, reports_dir
+
+    export, _ = ReportExport.objects.get_or_create(
+        investigation=w.investigation,
+        requested_by=w.users[OWNER],
+        format="md",
+        defaults={"status": "succeeded", "storage_key": f"matrix-{w.investigation.pk}.md"},
+    )
+    (reports_dir() / export.storage_key).write_text("# Report\n")
+    return int(export.pk)
+
 
 # Routes the matrix deliberately leaves out, by namespace, with the reason.
 SKIPPED_NAMESPACES = {

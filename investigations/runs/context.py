@@ -15,6 +15,7 @@ from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import QueryRun
 from investigations.reference import reference_params
+from investigations.suppressions import rules_for_run
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,28 @@ class RunContext:
     window: TimeWindow | None
     scratch: Path
     account: Any = None  # accounts.models.AwsAccount, for AWS runs
+    # The suppression rules the run honours, as its `data_read` records them.
+    suppression_rules: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def for_run(cls, run: QueryRun, *, scratch: str = "") -> RunContext:
         """The run's context; `scratch` names its folder under WORK_DIR (default run-<id>).
         An AWS run whose account is gone, or that has no window, is refused (ValueError)."""
         versions = run.reference_versions.select_related("table")
-        params = AnalysisParams.from_dict({**run.parameters, **reference_params(versions)})
+        # Every active rule of the investigation and every global one, as they are now: the
+        # run records them, so a rule changed or disabled later does not rewrite its story.
+        rules = rules_for_run(run)
+        suppressions = [
+            *(run.parameters.get("suppressions") or []),
+            *(rule.as_engine_rule() for rule in rules),
+        ]
+        params = AnalysisParams.from_dict(
+            {
+                **run.parameters,
+                **reference_params(versions),
+                **({"suppressions": suppressions} if suppressions else {}),
+            }
+        )
         window = None
         if run.window_start or run.window_end:
             window = TimeWindow.build(run.window_start, run.window_end)
@@ -44,7 +60,14 @@ class RunContext:
             if window is None or window.start is None:
                 raise ValueError("A run over AWS data needs a time window.")
         folder = Path(settings.WORK_DIR) / (scratch or f"run-{run.pk}")
-        return cls(run=run, params=params, window=window, scratch=folder, account=account)
+        return cls(
+            run=run,
+            params=params,
+            window=window,
+            scratch=folder,
+            account=account,
+            suppression_rules=tuple(rule.snapshot() for rule in rules),
+        )
 
     @property
     def is_aws(self) -> bool:

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
+from investigations.api.suppressions import SuppressionRuleViewSet
 from investigations.api.views import (
     DetectionViewSet,
     EntityView,
@@ -28,6 +29,7 @@ router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("reference-tables", ReferenceTableViewSet, basename="reference-table")
 router.register("accounts", AwsAccountViewSet, basename="account")
 router.register("detections", DetectionViewSet, basename="detection")
+router.register("suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
 
 urlpatterns = [
     *router.urls,
