@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -qq --upgrade pip
 	$(BIN)/pip install -qq -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/python -m investigations.reports.provision
 	touch $(STAMP)
 
 ## Start the portal with demo data on the embedded default (SQLite + filesystem broker).

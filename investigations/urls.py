@@ -4,6 +4,8 @@ from django.urls import path
 
 from investigations import chartdata, suppression_views, views
 
+from investigations.reports import views as reports
+
 app_name = "investigations"
 
 urlpatterns = [
@@ -36,4 +38,8 @@ urlpatterns = [
     path("runs/<int:pk>/compare/", views.run_compare, name="run_compare"),
     path("runs/<int:pk>/charts.json", chartdata.run_charts, name="run_charts"),
     path("runs/<int:pk>/graph.json", chartdata.run_graph, name="run_graph"),
+    path("<int:pk>/report.<str:fmt>", reports.report_download, name="report"),
+    path("reports/<int:pk>/", reports.report_job, name="report_job"),
+    path("reports/<int:pk>/download/", reports.report_file, name="report_file"),
+    path("summary/", reports.findings_summary_page, name="findings_summary"),
 ]

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "portal",
     "accounts",
     "investigations",
+    "investigations.reports",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ from investigations.api.views import (
     ReferenceTableViewSet,
     RunResultViewSet,
 )
+from investigations.api.reports import InvestigationReportView, ReportExportView, ReportFileView
 from portal.api.schema import SchemaView
 from portal.api.views import AuditEventViewSet, WebhookViewSet
 
@@ -41,4 +42,11 @@ urlpatterns = [
         RunResultViewSet.as_view({"get": "retrieve"}),
         name="run-result",
     ),
+    path(
+        "investigations/<int:pk>/report/",
+        InvestigationReportView.as_view(),
+        name="investigation-report",
+    ),
+    path("reports/<int:pk>/", ReportExportView.as_view(), name="report-detail"),
+    path("reports/<int:pk>/download/", ReportFileView.as_view(), name="report-download"),
 ]

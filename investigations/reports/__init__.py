@@ -1,0 +1,1 @@
+"""Investigation reports (Markdown and PDF) and the managers' cross-investigation summary."""
