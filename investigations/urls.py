@@ -3,7 +3,6 @@
 from django.urls import path
 
 from investigations import chartdata, suppression_views, views
-
 from investigations.reports import views as reports
 
 app_name = "investigations"

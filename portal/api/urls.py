@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
+from investigations.api.reports import InvestigationReportView, ReportExportView, ReportFileView
 from investigations.api.suppressions import SuppressionRuleViewSet
 from investigations.api.views import (
     DetectionViewSet,
@@ -15,7 +16,6 @@ from investigations.api.views import (
     ReferenceTableViewSet,
     RunResultViewSet,
 )
-from investigations.api.reports import InvestigationReportView, ReportExportView, ReportFileView
 from portal.api.schema import SchemaView
 from portal.api.views import AuditEventViewSet, WebhookViewSet
 
