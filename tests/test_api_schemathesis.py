@@ -35,7 +35,7 @@ def _keep_the_test_connection() -> Any:
 
 @pytest.fixture
 def bearer(investigation: Any, analyst: Any) -> dict[str, str]:
-    from investigations.models import Finding, QueryRun, ResultRow, RunResult
+    from investigations.models import Finding, FindingSighting, QueryRun, ResultRow, RunResult
 
     run = QueryRun.objects.create(
         investigation=investigation,
@@ -52,13 +52,19 @@ def bearer(investigation: Any, analyst: Any) -> dict[str, str]:
         total_groups=1,
     )
     ResultRow.objects.create(result=result, position=0, data={"srcaddr": "10.0.0.1", "flows": 3})
-    Finding.objects.create(
+    finding = Finding.objects.create(
         investigation=investigation,
         run=run,
+        identity="port-scan|198.51.100.23|",
+        last_run=run,
         type="Recon:EC2/Portscan",
         severity=5,
         title="scan",
+        evidence={"peer": "198.51.100.23", "flows": 40, "bytes": 2400},
         change_number=1,
+    )
+    FindingSighting.objects.create(
+        finding=finding, run=run, severity=5, title="scan", evidence=finding.evidence
     )
     out = StringIO()
     call_command(

@@ -1133,6 +1133,13 @@ ROWS: list[Row] = [
         scope="read:findings",
     ),
     api(
+        "api:finding-sightings",
+        "GET",
+        lambda w: f"/api/v1/findings/{fnd(w)}/sightings/",
+        reads_investigation(),
+        scope="read:findings",
+    ),
+    api(
         "api:finding-detail",
         "PATCH",
         lambda w: f"/api/v1/findings/{fnd(w)}/",

@@ -412,6 +412,9 @@ class RunResultViewSet(viewsets.ViewSet):
         )
 
 
+MAX_ID = 2**63 - 1  # the largest id a database integer column holds
+
+
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Findings the caller can see, one per identity in an investigation (a later run that sees
     one again adds a sighting: `findings/<id>/sightings/`). Filters: `investigation`, `run`
@@ -516,7 +519,7 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         for name in ("investigation", "run"):
             value = params.get(name)
             if value:
-                if not value.isdigit():
+                if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
                     raise serializers.ValidationError({name: "Must be an integer id."})
                 findings = (
                     sighted_in(findings, int(value))
