@@ -55,22 +55,34 @@ def _scan_sql(ctx: Context) -> list[str]:
         f"MAX(a.hit) AS touched, CASE WHEN {ctx.internal('a.src_ip')} THEN 1 ELSE 0 END "
         "AS inside FROM a JOIN s ON a.src_ip = s.src_ip GROUP BY a.src_ip, s.peak), "
     )
-    open_ports = (
-        f"WITH {base}o AS (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN g ON "
-        "a.src_ip = g.src_ip WHERE a.action = 'ACCEPT') SELECT src_ip, dstport FROM (SELECT "
-        "src_ip, dstport, ROW_NUMBER() OVER (PARTITION BY src_ip ORDER BY dstport) AS rn "
-        "FROM o) AS ranked WHERE rn <= 50 ORDER BY src_ip, dstport"
-    )
-    return ["WITH " + base + listed_sql("a", "g", ["src_ip"], "dst_ip"), open_ports]
+    # One query, so the windows are counted once: the scanners with their listed targets
+    # (kind 0), then the ports each had accepted (kind 1, at most 50 a scanner).
+    nulls = ", ".join(["NULL"] * 11)
+    return [
+        f"WITH {base}o AS (SELECT src_ip, dstport, ROW_NUMBER() OVER (PARTITION BY src_ip "
+        "ORDER BY dstport) AS rn FROM (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN g ON "
+        "a.src_ip = g.src_ip WHERE a.action = 'ACCEPT') AS d), "
+        "tops AS (SELECT g.src_ip, b.dst_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+        "g.src_ip ORDER BY COUNT(*) DESC, b.dst_ip) AS rn FROM a AS b JOIN g ON "
+        "b.src_ip = g.src_ip GROUP BY g.src_ip, b.dst_ip) "
+        f"SELECT 0 AS kind, g.*, t.listed, NULL AS open_port, t.rn FROM g LEFT JOIN tops AS t "
+        f"ON t.src_ip = g.src_ip AND t.rn <= {MAX_LISTED} "
+        f"UNION ALL SELECT 1 AS kind, o.src_ip, {nulls}, NULL, o.dstport, o.rn FROM o "
+        "WHERE o.rn <= 50 ORDER BY kind, src_ip, rn"
+    ]
 
 
 def _scan_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
-    rows, open_rows = results
+    [combined] = results
     opened: dict[str, list[int]] = {}
-    for src, port in open_rows:
-        opened.setdefault(ip(src), []).append(int(port))
+    rows = []
+    for kind, *figures, listed, port, _rank in combined:
+        if kind:
+            opened.setdefault(ip(figures[0]), []).append(int(port))
+        else:
+            rows.append((*figures, listed))
     out = []
     for key, targets in grouped(rows).items():
         src, peak, ports, count, flows, acc, rej, size, first, last, touched, inside = key
