@@ -71,7 +71,8 @@ class FindingSection:
     finding: Finding
     evidence: list[tuple[str, str]]
     attack: list[str]
-    sightings: int | None = None
+    sightings: int
+    last_run_id: int
 
 
 @dataclass
@@ -332,9 +333,13 @@ def finding_section(finding: Finding) -> FindingSection:
         for key, value in evidence.items()
         if key != "attack"
     ]
-    sightings = getattr(finding, "sightings", None)
-    count = sightings.count() if sightings is not None and hasattr(sightings, "count") else None
-    return FindingSection(finding=finding, evidence=rows, attack=attack, sightings=count)
+    return FindingSection(
+        finding=finding,
+        evidence=rows,
+        attack=attack,
+        sightings=finding.sighting_count,
+        last_run_id=finding.last_run_id or finding.run_id,
+    )
 
 
 def plain(value: Any) -> str:

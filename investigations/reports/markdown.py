@@ -118,13 +118,14 @@ def render_markdown(report: Report) -> str:
         out += [
             f"### {text(f.title)}",
             "",
-            f"- Type: `{f.type}`; severity {f.severity} ({f.severity_label}); from run #{f.run_id}",
+            f"- Type: `{f.type}`; severity {f.severity} ({f.severity_label}); raised by run "
+            f"#{f.run_id}",
+            f"- Sighted by {entry.sightings:,} run{'s' if entry.sightings != 1 else ''}, "
+            f"last by run #{entry.last_run_id}",
             f"- Seen {when(f.first_seen)} to {when(f.last_seen)}",
             f"- Triage: {f.get_status_display()}; assignee "
             f"{text(f.assignee.get_username()) if f.assignee else 'none'}",
         ]
-        if entry.sightings is not None:
-            out.append(f"- Sightings: {entry.sightings:,}")
         if f.triage_comment:
             out.append(f"- Last triage comment: {text(f.triage_comment)}")
         out.append(f"- ATT&CK: {'; '.join(entry.attack) if entry.attack else 'none given'}")

@@ -114,6 +114,8 @@ def seeded(investigation: Any, analyst: Any, teammate: Any) -> Any:
         severity=8,
         title="SSH brute force from 203.0.113.50 against 10.0.1.10",
         explanation="Many short rejected SSH connections from one address.",
+        sighting_count=3,
+        last_run=run,
         evidence={
             "peer": "203.0.113.50",
             "targets": ["10.0.1.10"],
@@ -158,6 +160,7 @@ def test_the_markdown_report_holds_runs_findings_triage_and_notes(
     # Findings with their triage state, evidence and ATT&CK ids; a pipe cannot break a table.
     assert "### SSH brute force from 203.0.113.50 against 10.0.1.10" in text
     assert "- Triage: Acknowledged; assignee bob" in text
+    assert "- Sighted by 3 runs, last by run #" in text
     assert "- Last triage comment: Blocked at the NACL" in text
     assert "TA0006" in text and "T1110" in text
     assert "| Peer | 203.0.113.50 |" in text
