@@ -30,7 +30,7 @@ MAX_ENTRIES = 2000
 # Audit events about the investigation that rows already tell better (notes carry their text).
 _TOLD_BY_ROWS = ("investigation.created", "investigation.note_added")
 _RUN_EVENTS = ("run.cancel_requested", "run.requeued")
-_FINDING_EVENTS = ("finding.status_changed", "finding.triaged")
+_FINDING_EVENTS = ("finding.status_changed", "finding.triaged", "finding.reopened")
 _SUPPRESSION_EVENTS = ("suppression.created", "suppression.disabled")
 
 
@@ -249,6 +249,7 @@ _KINDS = {
     "run.requeued": "run_requeued",
     "finding.status_changed": "finding_triaged",
     "finding.triaged": "finding_triaged",
+    "finding.reopened": "finding_reopened",
     "suppression.created": "suppression_created",
     "suppression.disabled": "suppression_disabled",
 }
@@ -258,6 +259,7 @@ _LABELS: dict[str, dict[Any, str]] = {
     "investigation.status_changed": dict(InvestigationStatus.choices),
     "finding.status_changed": dict(FindingStatus.choices),
     "finding.triaged": dict(FindingStatus.choices),
+    "finding.reopened": dict(FindingStatus.choices),
 }
 
 

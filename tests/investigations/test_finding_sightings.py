@@ -4,6 +4,7 @@ the pages, the API and OCSF say which findings are new and which were seen again
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -254,3 +255,19 @@ def test_severity_only_rises_and_the_sighting_remembers(
     assert rose == [False, True, False]
     latest = FindingSighting.objects.get(finding=finding, run=third)
     assert (float(latest.severity), float(latest.previous_severity or 0)) == (3.0, 8.0)
+
+
+def test_the_timeline_says_a_resolved_finding_was_seen_again(
+    investigation: Any, analyst: Any, quiet: None
+) -> None:
+    _executed_run(investigation, analyst, SCAN)
+    scan = Finding.objects.get(identity=SCAN_IDENTITY)
+    triage_findings(user=analyst, findings=[scan], status="resolved")
+    second = _executed_run(investigation, analyst, SCAN)
+    page = client_for(analyst).get(f"/investigations/{investigation.pk}/").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", "", page).split())
+    scan.refresh_from_db()
+    assert (
+        f"Run #{second.pk} saw finding “{scan.title}” again: it was Resolved, it is Open again"
+        in text
+    )
