@@ -86,6 +86,11 @@ class NeedsExactParser(Exception):
     """The fast path cannot vouch for this file: load it with the exact line parser."""
 
 
+class LoadCancelled(Exception):
+    """The caller's cancel check said stop while files were loading: between files, or in the
+    middle of one (its statement interrupted and rolled back, so nothing of it is kept)."""
+
+
 class EngineStorageError(OSError):
     """DuckDB ran out of memory and scratch space, or could not write it, while loading.
 
@@ -236,6 +241,8 @@ class FlowEngine:
         self._loading_from: int | None = None
         self._lines_scanned = 0
         self._file_progress: Callable[[], None] | None = None
+        # While load_files runs: the caller's "stop now?" check (see LoadCancelled).
+        self._cancel: Callable[[], bool] | None = None
         self._own_temp: tempfile.TemporaryDirectory[str] | None = None
         if temp_directory is None:
             # Somewhere to spill when the data does not fit in memory_limit.
@@ -346,6 +353,7 @@ class FlowEngine:
         flow_format: FlowFormat | None = None,
         window: TimeWindow | None = None,
         progress: ProgressCallback | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> LoadStats:
         """Append the flow records of `paths` (plain or gzip text) to `flows`.
 
@@ -354,22 +362,36 @@ class FlowEngine:
         read at all (missing, damaged gzip) is recorded with its error and skipped whole.
         Raises EngineStorageError when memory and scratch space run out: that is no fault of
         the file, and going on without its records would hide the loss.
+
+        `cancel` is asked before each file and about every PROGRESS_POLL_SECONDS while one
+        loads; once it says True, the statement running is interrupted and LoadCancelled is
+        raised (the rows of the file being read are rolled back; earlier files' stay).
         """
         stats = LoadStats()
-        for index, path in enumerate(paths):
-            name = os.path.basename(path)
-            fraction = index / max(len(paths), 1)
-            if progress is not None:
-                progress(f"Reading {name}", fraction)
-                # A long file also reports while it loads, so records so far move.
-                self._file_progress = partial(progress, f"Reading {name}", fraction)
-            try:
-                self._load_file(str(path), flow_format, window, stats)
-            finally:
-                self._file_progress = None
+        self._cancel = cancel
+        try:
+            for index, path in enumerate(paths):
+                self._check_cancel()
+                name = os.path.basename(path)
+                fraction = index / max(len(paths), 1)
+                if progress is not None:
+                    progress(f"Reading {name}", fraction)
+                    # A long file also reports while it loads, so records so far move.
+                    self._file_progress = partial(progress, f"Reading {name}", fraction)
+                try:
+                    self._load_file(str(path), flow_format, window, stats)
+                finally:
+                    self._file_progress = None
+            self._check_cancel()
+        finally:
+            self._cancel = None
         if progress is not None:
             progress("Loaded", 1.0)
         return stats
+
+    def _check_cancel(self) -> None:
+        if self._cancel is not None and self._cancel():
+            raise LoadCancelled
 
     def _load_file(
         self,
@@ -421,6 +443,7 @@ class FlowEngine:
             path, compression, header_line is not None, fmt, window, file_stats, stats
         ):
             return
+        self._check_cancel()
         plan = ParsePlan(path, compression, fmt, header_line, window)
         try:
             # The reader ends a line at any CR: a file holding CRs is loaded from a copy where
@@ -445,6 +468,7 @@ class FlowEngine:
             except (OSError, EOFError, zlib.error) as error:
                 file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
                 return
+            self._check_cancel()
             try:
                 self._load_plan(
                     replace(plan, path=clean, compression="none"), fmt, file_stats, stats
@@ -537,6 +561,9 @@ class FlowEngine:
                 finally:
                     stop.set()
             con.execute("COMMIT")
+        except LoadCancelled:
+            con.execute("ROLLBACK")
+            raise
         except Exception as error:  # any doubt at all: the exact parser reads the file
             con.execute("ROLLBACK")
             failure = storage_failure(error)
@@ -560,6 +587,7 @@ class FlowEngine:
             except TimeoutError:
                 if self._file_progress is not None:
                     self._file_progress()
+                self._check_cancel()
 
     def _fast_insert_text_file(
         self,
@@ -897,7 +925,19 @@ class FlowEngine:
         # row_number() over the read order numbers the lines: keep that order here.
         con.execute("SET preserve_insertion_order = true")
         try:
-            self._parse_plan_atomically(plan, fmt, file_stats, stats)
+            if self._cancel is None and self._file_progress is None:
+                self._parse_plan_atomically(plan, fmt, file_stats, stats)
+            else:
+                # On a thread of its own, so this one reports progress and notices a cancel
+                # while the (single, long) parse statement runs.
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="flow-parse") as pool:
+                    parse = pool.submit(self._parse_plan_atomically, plan, fmt, file_stats, stats)
+                    try:
+                        self._report_until_done(parse)
+                    except BaseException:
+                        if not parse.done():
+                            con.interrupt()  # the parse rolls back; this waits for it
+                        raise
         finally:
             con.execute("SET preserve_insertion_order = false")
 

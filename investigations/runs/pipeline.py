@@ -20,7 +20,7 @@ from django.db import DatabaseError, connection
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
 from analysis.analyzers.result import AnalysisResult
 from analysis.athena.client import AthenaQueryError, QueryCancelled
-from analysis.engine import storage_failure
+from analysis.engine import LoadCancelled, storage_failure
 from analysis.loadstats import LoadStats
 from analysis.sources import FetchCancelled
 from investigations.models import QueryRun
@@ -200,7 +200,7 @@ def _end_on_error(
     database connection requeues it (or fails it once its attempts are used up), anything else
     fails it with a reason the analyst can act on."""
     where = f"Part {part[0] + 1} of {part[1]}" if part else ""
-    if isinstance(exc, (RunCancelled, FetchCancelled, QueryCancelled)):
+    if isinstance(exc, (RunCancelled, FetchCancelled, LoadCancelled, QueryCancelled)):
         lifecycle.cancel(run)
     elif isinstance(exc, SoftTimeLimitExceeded):
         limit = settings.CELERY_TASK_SOFT_TIME_LIMIT

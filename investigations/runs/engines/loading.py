@@ -55,11 +55,16 @@ def fetch_and_load(
             flow_format=flow_format,
             window=ctx.window,
             progress=progress.between(*PARSE_SHARE),
+            cancel=run.cancel_was_requested,
         )
         for flow_format, paths in fetched.load_groups()
     ]
     if fetched.parquet_paths:
-        loads.append(engine.load_files(fetched.parquet_paths, window=ctx.window))
+        loads.append(
+            engine.load_files(
+                fetched.parquet_paths, window=ctx.window, cancel=run.cancel_was_requested
+            )
+        )
     read = {
         "source": config["kind"],
         "account": ctx.account.account_id,

@@ -88,6 +88,8 @@ class LocalEngine:
                 stats, read = fetch_and_load(ctx, engine, progress)
             else:
                 stats, read = load_uploads(ctx, uploads, engine, progress)
+            # A run cancelled as its load ends publishes nothing to the shared cache.
+            progress.checkpoint()
             if pending is not None:
                 engine = publish_and_open(cache, pending, engine, stats, read, options)
             else:
@@ -127,6 +129,7 @@ def load_uploads(
         [upload.path for upload in uploads],
         window=ctx.window,
         progress=progress.between(*LOAD_SHARE),
+        cancel=ctx.run.cancel_was_requested,
     )
     stats = named_for_analysts(stats, uploads)
     read = {

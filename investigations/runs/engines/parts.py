@@ -115,6 +115,7 @@ class PartsEngine:
         reads: list[dict[str, Any]] = []
         try:
             for index in range(self.count):
+                progress.checkpoint()  # a cancelled run gathers and publishes nothing
                 progress(PARSE_SHARE[0], f"Gathering part {index + 1} of {self.count}", force=True)
                 cached = cache.get(ctx.cache_key(part=(index, self.count)))
                 if cached is None:
@@ -127,6 +128,7 @@ class PartsEngine:
                 cached.attach_to(engine)
                 stats.append(cached.stats)
             merged, read = LoadStats.merge(stats), merge_reads(reads)
+            progress.checkpoint()
             if pending is not None:
                 engine = publish_and_open(cache, pending, engine, merged, read, options)
                 progress.records = engine.records_so_far
