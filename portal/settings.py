@@ -320,6 +320,10 @@ CELERY_TASK_ROUTES = {
 # so an extra message for a run that merely waits behind others costs one query); a run whose
 # message could not be sent at all (broker down at submit) is sent at the reaper's next pass.
 RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=120)
+# Reports of investigations with more findings plus runs than this are rendered by a worker
+# (with progress) instead of in the request: Markdown is quick, a PDF's layout is not.
+REPORT_INLINE_MAX_ITEMS: int = env.int("REPORT_INLINE_MAX_ITEMS", default=1000)
+REPORT_PDF_INLINE_MAX_ITEMS: int = env.int("REPORT_PDF_INLINE_MAX_ITEMS", default=50)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},

@@ -55,12 +55,12 @@ def bar_chart(
     bytes_values: bool = False,
 ) -> str:
     """Horizontal bars, one per (label, value), longest first as given."""
-    height = max(1, len(bars)) * (BAR_HEIGHT + 6) + 30
-    body = [f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    height = max(1, len(bars)) * (BAR_HEIGHT + 6) + 10
+    body: list[str] = []
     top = max((value for _, value in bars), default=0) or 1
     room = WIDTH - LABEL_WIDTH - 110
     for index, (label, value) in enumerate(bars):
-        y = 28 + index * (BAR_HEIGHT + 6)
+        y = 4 + index * (BAR_HEIGHT + 6)
         length = max(1.0, room * value / top) if value else 0.0
         colour = (colours or {}).get(label, PALETTE[0])
         shown = human_bytes(value) if bytes_values else f"{value:,.0f}"
@@ -72,17 +72,16 @@ def bar_chart(
             f'<text x="{LABEL_WIDTH + length + 6:.1f}" y="{y + 15}">{escape(shown)}</text>'
         )
     if not bars:
-        body.append('<text x="0" y="44">Nothing to draw.</text>')
+        body.append('<text x="0" y="20">Nothing to draw.</text>')
     return _svg(height, title, body)
 
 
 def line_chart(title: str, times: list[str], series: dict[str, list[int]], unit: str) -> str:
     """One line per series over a shared time axis (first and last time labelled)."""
-    height, left, right, top, bottom = 260, 70, 20, 30, 60
+    height, left, right, top, bottom = 240, 70, 20, 10, 60
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     peak = max((max(values, default=0) for values in series.values()), default=0) or 1
     body = [
-        f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
         'stroke="#57606a"/>',
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#57606a"/>',

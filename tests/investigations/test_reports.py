@@ -318,3 +318,24 @@ def test_a_large_investigation_is_rendered_by_a_worker_with_progress(
     assert (
         api["status"] == "succeeded" and api["download"] == f"/api/v1/reports/{export.pk}/download/"
     )
+
+
+def test_a_pdf_above_its_threshold_is_queued_while_markdown_stays_inline(
+    seeded: Any, manager: Any, settings: Any
+) -> None:
+    settings.REPORT_PDF_INLINE_MAX_ITEMS = 2  # the seeded investigation has 2 findings + 1 run
+    client = client_for(manager)
+    queued = client.get(f"/investigations/{seeded.pk}/report.pdf")
+    export = ReportExport.objects.get()
+    assert (
+        queued.status_code == 302 and queued["Location"] == f"/investigations/reports/{export.pk}/"
+    )
+    assert (export.status, export.format, export.requested_by) == ("queued", "pdf", manager)
+    page = client.get(queued["Location"]).content.decode()
+    assert 'data-status="queued"' in page and "Download" not in page
+    assert client.get(f"/investigations/reports/{export.pk}/download/").status_code == 404
+    api = client.get(f"/api/v1/investigations/{seeded.pk}/report/?format=pdf")
+    assert api.status_code == 202
+    assert api.json()["id"] == export.pk and api.json()["download"] is None
+    assert client.get(f"/investigations/{seeded.pk}/report.md").status_code == 200
+    assert AuditEvent.objects.filter(action="report.requested").count() == 1
