@@ -339,3 +339,28 @@ def test_a_pdf_above_its_threshold_is_queued_while_markdown_stays_inline(
     assert api.json()["id"] == export.pk and api.json()["download"] is None
     assert client.get(f"/investigations/{seeded.pk}/report.md").status_code == 200
     assert AuditEvent.objects.filter(action="report.requested").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_investigations_pdf_reads_back_with_every_finding(settings: Any) -> None:
+    """`make demo`'s investigation, as seeded (a real run over generated flow logs)."""
+    from django.core.management import call_command
+
+    from investigations.management.commands.seed_demo import DEMO_TITLE
+    from investigations.models import Investigation
+
+    call_command(
+        "seed_demo", "--lines", "3000", "--allow-insecure-demo-users", stdout=io.StringIO()
+    )
+    demo = Investigation.objects.get(title=DEMO_TITLE)
+    titles = list(demo.findings.values_list("title", flat=True))
+    assert len(titles) >= 3
+    settings.REPORT_PDF_INLINE_MAX_ITEMS = 1000
+    response = client_for(demo.owner).get(f"/investigations/{demo.pk}/report.pdf")
+    assert response.status_code == 200
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+    missing = [title for title in titles if " ".join(title.split()) not in text]
+    assert missing == []
+    sha = demo.runs.get().data_read["files"][0]["sha256"]
+    assert sha in text.replace(" ", "")
