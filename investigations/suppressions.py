@@ -251,10 +251,9 @@ def rules_for_run(run: QueryRun) -> list[SuppressionRule]:
 
 def applied_rules(run: QueryRun) -> list[dict[str, Any]]:
     """The rules a run recorded as applied (its `data_read`), each with the findings it
-    suppressed in that run: [{...snapshot, "count", "findings": [titles]}]."""
+    suppressed in that run: [{...snapshot, "count", "findings": [titles]}]; then any other
+    reason the detections gave (rules passed in the run's own parameters), with `id` None."""
     rules = [dict(item) for item in (run.data_read or {}).get("suppression_rules") or []]
-    if not rules:
-        return []
     summary = (
         run.results.filter(analysis="detections").values_list("summary", flat=True).first() or {}
     )
@@ -264,9 +263,14 @@ def applied_rules(run: QueryRun) -> list[dict[str, Any]]:
         if isinstance(item, dict)
     }
     for rule in rules:
-        hit = by_label.get(str(rule.get("label")), {})
+        hit = by_label.pop(str(rule.get("label")), {})
         rule["count"] = int(hit.get("count") or 0)
         rule["findings"] = list(hit.get("findings") or [])
+    rules += [
+        {"id": None, "label": reason, "count": int(hit.get("count") or 0),
+         "findings": list(hit.get("findings") or [])}
+        for reason, hit in by_label.items()
+    ]  # fmt: skip
     return rules
 
 

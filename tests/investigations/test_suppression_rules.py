@@ -48,7 +48,9 @@ def _rule(user: Any, investigation: Any, **fields: Any) -> SuppressionRule:
     return create_rule(user=user, investigation=investigation, **values)
 
 
-def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -> QueryRun:
+def _executed_run(
+    investigation: Any, user: Any, settings: Any, tmp_path: Any, **parameters: Any
+) -> QueryRun:
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
     run = submit_run(
@@ -56,7 +58,7 @@ def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -
         investigation=investigation,
         analyses=["detections"],
         files=[SimpleUploadedFile("scan.log", LOG.encode())],
-        parameters={"vpc_cidrs": ["10.0.0.0/16"]},
+        parameters={"vpc_cidrs": ["10.0.0.0/16"], **parameters},
     )
     claimed = QueryRun.claim(run.pk)
     assert claimed is not None
@@ -230,6 +232,19 @@ def test_a_global_rule_applies_to_every_investigation(
     ]
     html = _page(client_for(analyst), run.get_absolute_url())
     assert f"/investigations/suppressions/#rule-{rule.pk}\">rule 'authorised scanner'</a>" in html
+
+
+def test_a_runs_own_rule_and_a_saved_rule_are_both_listed_apart(
+    analyst: Any, investigation: Any, settings: Any, tmp_path: Any
+) -> None:
+    saved = _rule(analyst, investigation)
+    own = {"detection": "port-probe", "actor": PROBER, "reason": "pen test window"}
+    run = _executed_run(investigation, analyst, settings, tmp_path, suppressions=[own])
+    assert not Finding.objects.filter(run=run).exists()
+    html = _page(client_for(analyst), run.get_absolute_url())
+    assert f"#rule-{saved.pk}\">rule 'authorised scanner'</a>" in html
+    assert "<strong>1</strong> suppressed by the run's own rule “pen test window”" in html
+    assert f"Unprotected port 3306 (mysql) of 10.0.0.40 probed by {PROBER}" in html
 
 
 # ---------------------------------------------------------------------------------- pages
