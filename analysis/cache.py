@@ -4,6 +4,7 @@ parses nor copies again — it opens the stored table read-only and queries it i
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from analysis.loadstats import LoadStats
 MANIFEST = "manifest.json"
 STATS = "stats.json"
 _LAST_USED = "last-used"
+# In an entry being built: the file its writer holds locked (flock) until it publishes or
+# discards. The kernel drops the lock when the writer dies, however it dies (SIGKILL too), so
+# eviction can tell a dead writer's leftovers from a live one's at once.
+_WRITER = ".writer"
 _KEY_LENGTH = 40
 # Entries of another layout (the Parquet snapshots of earlier versions) are misses.
 FORMAT = "duckdb-1"
@@ -64,6 +69,10 @@ class FlowCache:
     first rename wins; the other copy is dropped). Eviction renames an entry away before
     deleting it. A reader that loses its entry to eviction midway gets an error from the
     engine and should treat it as a miss.
+
+    Entries being built count against `max_bytes`; those of writers that died (their lock
+    released) are removed by the next eviction, and any left without a lock after
+    `stale_seconds`.
     """
 
     def __init__(
@@ -113,7 +122,15 @@ class FlowCache:
         when the cache cannot be written."""
         self._entry(key)  # refuse a bad key before making anything
         building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
-        return PendingFlows(self, key, building)
+        try:
+            lock = _lock_writer(building / _WRITER)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        if lock is None:  # impossible for a folder just made, unless flock is not supported
+            shutil.rmtree(building, ignore_errors=True)
+            raise OSError(f"cannot lock a new flow cache entry in {self.root}")
+        return PendingFlows(self, key, building, lock)
 
     def put(self, key: str, engine: FlowEngine, stats: LoadStats) -> CachedFlows:
         """Store a copy of `engine`'s flows and `stats` under `key`, then evict to stay within
@@ -144,10 +161,12 @@ class FlowCache:
         return sum(size for _, _, size in self.entries())
 
     def evict(self, *, keep: str | None = None) -> list[str]:
-        """Drop expired entries, then least recently used ones past max_bytes. `keep` (the
-        entry just written) goes last of all. Returns the keys dropped."""
+        """Drop what dead writers left, expired entries, then least recently used ones past
+        max_bytes (counting the entries being built). `keep` (the entry just written) goes
+        last of all. Returns the keys dropped."""
         dropped = []
         now = time.time()
+        building = self._sweep_building(now)
         entries = []
         for key, used, size in self.entries():
             try:
@@ -160,19 +179,45 @@ class FlowCache:
                 dropped.append(key)
             else:
                 entries.append((key == keep, used, key, size))
-        total = sum(size for *_, size in entries)
+        total = building + sum(size for *_, size in entries)
         for _, _, key, size in sorted(entries):
             if total <= self.max_bytes:
                 break
             self._remove(self.root / key)
             dropped.append(key)
             total -= size
-        # Leftovers of writers that died mid-way.
-        for stale in self.root.glob(".*"):
-            with contextlib.suppress(OSError):
-                if now - stale.stat().st_mtime > self.stale_seconds:
-                    shutil.rmtree(stale, ignore_errors=True)
         return dropped
+
+    def _sweep_building(self, now: float) -> int:
+        """Remove the leftovers of writers that died (and of removals cut short); the bytes
+        of the entries still being built."""
+        building = 0
+        for folder in self.root.glob(".*"):
+            if folder.name.startswith(".trash-"):
+                shutil.rmtree(folder, ignore_errors=True)  # renamed away: nobody reads it
+                continue
+            try:
+                lock = _lock_writer(folder / _WRITER, create=False)
+            except FileNotFoundError:
+                # No lock file: a writer publishing right now (it removes the file first), or
+                # one of an older version. Old enough, it is a leftover.
+                with contextlib.suppress(OSError):
+                    if now - folder.stat().st_mtime > self.stale_seconds:
+                        shutil.rmtree(folder, ignore_errors=True)
+                        continue
+                    building += _size_of(folder)
+                continue
+            except OSError:
+                continue
+            if lock is None:  # its writer is alive
+                with contextlib.suppress(OSError):
+                    building += _size_of(folder)
+                continue
+            try:
+                shutil.rmtree(folder, ignore_errors=True)  # its writer died
+            finally:
+                os.close(lock)
+        return building
 
     def remove(self, key: str) -> None:
         """Drop the entry for `key` (one found damaged, say); readers holding it open keep it."""
@@ -195,6 +240,8 @@ class PendingFlows:
     cache: FlowCache
     key: str
     directory: Path
+    # The open, flock-ed writer file (see _WRITER); None once published or discarded.
+    lock: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def database(self) -> str:
@@ -223,12 +270,17 @@ class PendingFlows:
         (self.directory / _LAST_USED).touch()
         # The manifest goes last: an entry without one is never read.
         (self.directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        # The lock file stays out of the published entry (the lock itself is held until the
+        # rename; without the file, eviction leaves a young folder alone).
+        (self.directory / _WRITER).unlink(missing_ok=True)
         try:
             os.rename(self.directory, entry)
         except OSError:
             if not (entry / MANIFEST).exists():
                 raise
             # Another writer stored this key first; its entry is as good as ours.
+        finally:
+            self._release()
         found = self.cache.get(self.key)
         return found or CachedFlows(self.key, str(entry), stats, manifest)
 
@@ -236,6 +288,29 @@ class PendingFlows:
         """Remove what is left of an entry that was not published (nothing if it was)."""
         if self.directory.exists():
             shutil.rmtree(self.directory, ignore_errors=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)  # closing the file releases its flock
+            self.lock = None
+
+
+def _lock_writer(path: Path, *, create: bool = True) -> int | None:
+    """An open descriptor of `path` holding its exclusive flock, or None when another process
+    (or descriptor) holds it. Raises FileNotFoundError when `path` is missing and not `create`.
+    """
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _size_of(directory: Path) -> int:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from investigations.choices import RunStatus
 from investigations.models import QueryRun, UploadedLog
 from investigations.runs import lifecycle, queue
+from investigations.runs.context import flow_cache
 from portal import audit
 
 logger = logging.getLogger(__name__)
@@ -48,12 +49,17 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
         if run.cancel_requested:
             if lifecycle.cancel(run, reason=silent):
                 report.cancelled.append(run.pk)
+                remove_scratch(run.pk)
         elif run.attempts >= settings.RUN_MAX_ATTEMPTS:
             error = f"The run was stopped: {silent}; gave up after {run.attempts} attempts."
             if lifecycle.fail(run, error=error):
                 report.failed.append(run.pk)
+                remove_scratch(run.pk)
         elif lifecycle.requeue(run, reason=silent):
             report.requeued.append(run.pk)
+    if report.requeued or report.failed or report.cancelled:
+        # A dead worker's half-built flow cache entry goes now (its lock died with it).
+        _evict_flow_cache()
     resend_before = now - timedelta(seconds=settings.RUN_RESEND_QUEUED_SECONDS)
     # A run whose message could not be sent at all is sent at once, not after the interval.
     for pk in QueryRun.objects.filter(
@@ -67,6 +73,20 @@ def reap_stale_runs(*, now: datetime | None = None) -> ReapReport:
     if report.requeued or report.failed or report.cancelled or report.resent:
         logger.warning("Reaper: %s", report)
     return report
+
+
+def remove_scratch(run_id: int) -> None:
+    """The scratch folders (the run's and its parts') of a run that has ended."""
+    work = Path(settings.WORK_DIR)
+    for folder in [work / f"run-{run_id}", *work.glob(f"run-{run_id}-part-*")]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _evict_flow_cache() -> None:
+    try:
+        flow_cache().evict()
+    except OSError:
+        logger.warning("Could not evict the flow cache", exc_info=True)
 
 
 @dataclass
@@ -101,9 +121,10 @@ def prune_old_data(*, now: datetime | None = None) -> PruneReport:
         for pk in QueryRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True)
     }
     for folder in Path(settings.WORK_DIR).glob("run-*"):
-        if folder.name not in running:
+        if folder.name.split("-part-")[0] not in running:
             shutil.rmtree(folder, ignore_errors=True)
             report.scratch_removed += 1
+    _evict_flow_cache()  # expired entries, and what dead writers left
     if report.uploads_purged or report.scratch_removed:
         audit.record(
             actor=None,

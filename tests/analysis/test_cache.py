@@ -209,10 +209,12 @@ def test_a_second_writer_of_a_key_keeps_the_first_entry(
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["ef"]
 
 
-def test_writers_that_died_are_swept_after_the_stale_time(tmp_path: Path) -> None:
+def test_folders_without_a_writer_lock_are_swept_after_the_stale_time(tmp_path: Path) -> None:
     cache = FlowCache(str(tmp_path), max_bytes=10**8, max_age_seconds=3600, stale_seconds=60)
-    live, dead = cache.start("aa"), cache.start("bb")
+    young, old_one = tmp_path / ".aa-young", tmp_path / ".bb-old"  # no lock file: older layout
+    young.mkdir()
+    old_one.mkdir()
     old = time.time() - 120
-    os.utime(dead.directory, (old, old))
+    os.utime(old_one, (old, old))
     cache.evict()
-    assert live.directory.exists() and not dead.directory.exists()
+    assert young.exists() and not old_one.exists()
