@@ -342,7 +342,7 @@ def test_saving_and_disabling_on_the_page_shows_in_the_timeline(
 
 
 def test_the_global_page_lists_global_rules_for_everyone_and_takes_admin_posts(
-    analyst: Any, admin_user: Any
+    analyst: Any, admin_user: Any, investigation: Any
 ) -> None:
     body = {"name": "corp scanner", "reason": "IT", "detection": "*", "actor": "10.9.0.0/16"}
     assert client_for(analyst).post("/investigations/suppressions/", body).status_code == 403
@@ -350,6 +350,8 @@ def test_the_global_page_lists_global_rules_for_everyone_and_takes_admin_posts(
     assert response.status_code == 302
     assert SuppressionRule.objects.get().investigation is None
     assert "corp scanner" in _page(client_for(analyst), "/investigations/suppressions/")
+    own = _page(client_for(analyst), f"/investigations/{investigation.pk}/suppressions/")
+    assert 'href="/investigations/suppressions/">global rules</a> (1 active)' in own
 
 
 # ------------------------------------------------------------------------------------ API
