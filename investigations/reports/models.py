@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -21,6 +22,10 @@ class ReportStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
 
+
+# The render task's hard time limit: an export still "running" after it lost its worker (killed
+# machine, OOM) and is taken over by the message's redelivery or a new request.
+RENDER_TIME_LIMIT_SECONDS = 1800
 
 CONTENT_TYPES = {
     ReportFormat.MARKDOWN: "text/markdown; charset=utf-8",
@@ -82,12 +87,20 @@ class ReportExport(models.Model):
     def is_active(self) -> bool:
         return self.status in (ReportStatus.QUEUED, ReportStatus.RUNNING)
 
+    @staticmethod
+    def claimable() -> models.Q:
+        """Queued, or running for longer than a render may last (its worker is gone)."""
+        dead = timezone.now() - timedelta(seconds=RENDER_TIME_LIMIT_SECONDS)
+        return models.Q(status=ReportStatus.QUEUED) | models.Q(
+            status=ReportStatus.RUNNING, started_at__lt=dead
+        )
+
     @classmethod
     def claim(cls, pk: int) -> ReportExport | None:
-        """queued → running for exactly one caller; None when already taken or gone."""
+        """→ running for exactly one caller; None when taken (and alive), finished or gone."""
         with transaction.atomic():
-            won = cls.objects.filter(pk=pk, status=ReportStatus.QUEUED).update(
-                status=ReportStatus.RUNNING, started_at=timezone.now(), stage="Starting"
+            won = cls.objects.filter(cls.claimable(), pk=pk).update(
+                status=ReportStatus.RUNNING, started_at=timezone.now(), stage="Starting", progress=0
             )
         return cls.objects.get(pk=pk) if won else None
 

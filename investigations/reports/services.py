@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +17,13 @@ from django.utils import timezone
 from investigations.models import Investigation
 from investigations.reports.content import Progress, build_report, size_of
 from investigations.reports.markdown import render_markdown
-from investigations.reports.models import ReportExport, ReportFormat, ReportStatus, reports_dir
+from investigations.reports.models import (
+    RENDER_TIME_LIMIT_SECONDS,
+    ReportExport,
+    ReportFormat,
+    ReportStatus,
+    reports_dir,
+)
 from portal import audit
 from portal.celery import app
 
@@ -51,6 +58,7 @@ def produce(
     investigation: Investigation, *, user: Any, fmt: str, progress: Progress | None = None
 ) -> bytes:
     """The report's bytes in the format asked for."""
+    fmt = parse_format(fmt)
     report = build_report(investigation, user=user, **({"progress": progress} if progress else {}))
     if progress:
         progress(85, "Laying out the PDF" if fmt == ReportFormat.PDF else "Writing Markdown")
@@ -117,6 +125,10 @@ def request_report(
                 requested_by=user,
                 format=fmt,
                 status__in=(ReportStatus.QUEUED, ReportStatus.RUNNING),
+            )
+            .exclude(
+                status=ReportStatus.RUNNING,
+                started_at__lt=timezone.now() - timedelta(seconds=RENDER_TIME_LIMIT_SECONDS),
             )
             .first()
         )

@@ -364,3 +364,61 @@ def test_the_demo_investigations_pdf_reads_back_with_every_finding(settings: Any
     assert missing == []
     sha = demo.runs.get().data_read["files"][0]["sha256"]
     assert sha in text.replace(" ", "")
+
+
+def test_a_render_whose_worker_died_is_taken_over_and_a_live_one_is_left_alone(
+    seeded: Any, manager: Any
+) -> None:
+    from datetime import timedelta
+
+    from investigations.reports.services import render_export
+
+    long_ago = timezone.now() - timedelta(hours=2)
+    dead = ReportExport.objects.create(
+        investigation=seeded, requested_by=manager, format="md", status="running"
+    )
+    ReportExport.objects.filter(pk=dead.pk).update(started_at=long_ago)
+    live = ReportExport.objects.create(
+        investigation=seeded,
+        requested_by=manager,
+        format="pdf",
+        status="running",
+        started_at=timezone.now(),
+    )
+    render_export(dead.pk)
+    render_export(live.pk)
+    dead.refresh_from_db()
+    live.refresh_from_db()
+    assert dead.status == "succeeded" and dead.path.read_bytes().startswith(b"# Investigation")
+    assert live.status == "running" and not live.storage_key
+    event = AuditEvent.objects.get(action="report.exported")
+    assert event.details["export"] == dead.pk and event.actor == manager
+
+
+def test_a_new_request_does_not_wait_on_a_dead_render(
+    seeded: Any, manager: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    settings.REPORT_INLINE_MAX_ITEMS = 0
+    dead = ReportExport.objects.create(
+        investigation=seeded, requested_by=manager, format="md", status="running"
+    )
+    ReportExport.objects.filter(pk=dead.pk).update(started_at=timezone.now() - timedelta(hours=2))
+    response = client_for(manager).get(f"/investigations/{seeded.pk}/report.md")
+    fresh = ReportExport.objects.exclude(pk=dead.pk).get()
+    assert response["Location"] == f"/investigations/reports/{fresh.pk}/"
+    assert fresh.status == "queued"
+
+
+def test_an_export_that_cannot_render_fails_with_its_reason(seeded: Any, manager: Any) -> None:
+    from investigations.reports.services import render_export
+
+    export = ReportExport.objects.create(investigation=seeded, requested_by=manager, format="docx")
+    render_export(export.pk)
+    export.refresh_from_db()
+    assert export.status == "failed"
+    assert "Unknown report format 'docx'" in export.error
+    page = client_for(manager).get(f"/investigations/reports/{export.pk}/").content.decode()
+    assert "The report failed" in page
+    assert not AuditEvent.objects.filter(action="report.exported").exists()
