@@ -252,6 +252,7 @@ _KINDS = {
     "finding.reopened": "finding_reopened",
     "suppression.created": "suppression_created",
     "suppression.disabled": "suppression_disabled",
+    "watch.alert": "watch_alert",
 }
 
 

@@ -4,6 +4,7 @@ from django.urls import path
 
 from investigations import chartdata, suppression_views, views
 from investigations.reports import views as reports
+from investigations.watches import views as watches
 
 app_name = "investigations"
 
@@ -41,4 +42,9 @@ urlpatterns = [
     path("reports/<int:pk>/", reports.report_job, name="report_job"),
     path("reports/<int:pk>/download/", reports.report_file, name="report_file"),
     path("summary/", reports.findings_summary_page, name="findings_summary"),
+    path("runs/<int:pk>/watch/", watches.watch_create, name="watch_create"),
+    path("watches/<int:pk>/", watches.watch_detail, name="watch_detail"),
+    path("watches/<int:pk>/pause/", watches.watch_pause, name="watch_pause"),
+    path("watches/<int:pk>/resume/", watches.watch_resume, name="watch_resume"),
+    path("watches/<int:pk>/delete/", watches.watch_delete, name="watch_delete"),
 ]

@@ -209,6 +209,7 @@ class Webhook(models.Model):
             "A later run saw a finding again (a sighting: its count, and whether severity rose)",
         ),
         ("finding.triaged", "A finding's status, assignee or comment changed"),
+        ("watch.alert", "A watch's run raised an alert (new finding, severity rise, spike, gap)"),
     )
 
     user = models.ForeignKey(

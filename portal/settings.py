@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "accounts",
     "investigations",
     "investigations.reports",
+    "investigations.watches",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +245,9 @@ WHOIS_DEADLINE_SECONDS: float = env.float("WHOIS_DEADLINE_SECONDS", default=10.0
 WHOIS_MAX_LOOKUPS: int = env.int("WHOIS_MAX_LOOKUPS", default=50)
 WHOIS_CACHE_DAYS: int = env.int("WHOIS_CACHE_DAYS", default=30)
 WHOIS_NEGATIVE_CACHE_DAYS: int = env.int("WHOIS_NEGATIVE_CACHE_DAYS", default=1)
+# Country and AS of external addresses from offline data shipped with the geoip2fast package
+# (analysis.geo); nothing is fetched. Off: addresses show WHOIS's country only.
+GEO_ENABLED: bool = env.bool("GEO_ENABLED", default=True)
 
 # Flow data fetched from AWS is kept, parsed, per source and window, so another analysis of the
 # same data neither downloads nor parses again; bounded by size and age.
@@ -324,6 +328,17 @@ RUN_RESEND_QUEUED_SECONDS: int = env.int("RUN_RESEND_QUEUED_SECONDS", default=12
 # (with progress) instead of in the request: Markdown is quick, a PDF's layout is not.
 REPORT_INLINE_MAX_ITEMS: int = env.int("REPORT_INLINE_MAX_ITEMS", default=1000)
 REPORT_PDF_INLINE_MAX_ITEMS: int = env.int("REPORT_PDF_INLINE_MAX_ITEMS", default=50)
+# Watches (investigations.watches): beat looks for due watches every WATCH_TICK_SECONDS; each
+# window ends WATCH_LAG_SECONDS before now (flow logs reach CloudWatch and S3 minutes late) unless
+# the watch says otherwise; spike alerts need WATCH_MIN_BASELINE_RUNS earlier runs.
+WATCH_TICK_SECONDS: float = env.float("WATCH_TICK_SECONDS", default=30.0)
+WATCH_LAG_SECONDS: int = env.int("WATCH_LAG_SECONDS", default=300)
+WATCH_MIN_BASELINE_RUNS: int = env.int("WATCH_MIN_BASELINE_RUNS", default=3)
+if WATCH_TICK_SECONDS <= 0 or WATCH_LAG_SECONDS < 0 or WATCH_MIN_BASELINE_RUNS < 1:
+    raise ImproperlyConfigured(
+        "WATCH_TICK_SECONDS must be positive, WATCH_LAG_SECONDS not negative and "
+        "WATCH_MIN_BASELINE_RUNS at least 1."
+    )
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},
@@ -331,6 +346,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.write_audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_SECONDS),
     },
+    "watches-tick": {"task": "watches.tick", "schedule": float(WATCH_TICK_SECONDS)},
 }
 # Retention: uploaded flow-log files of finished runs are removed after this many days (their
 # name, size and SHA-256 stay on the run). 0 keeps them forever. Audit events are never pruned.

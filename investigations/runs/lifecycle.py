@@ -19,6 +19,7 @@ from analysis.analyzers.result import AnalysisResult
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from investigations.runs import queue
 from investigations.runs.sightings import Sighted, store_findings
+from investigations.watches.alerts import run_ended as watch_run_ended
 from portal import audit, concurrency
 from portal.webhooks import emit
 
@@ -190,6 +191,7 @@ def _finish(run: QueryRun, *, findings: Sequence[Sighted] = ()) -> None:
             payload,
             recipients=audience,
         )
+    watch_run_ended(run, findings)  # a watch's run: its alerts (or its window given back)
     release_slot(run)
 
 
