@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from analysis import geo
 from analysis.addresses import IPAddress, cidr_bounds, ip_to_int
 from analysis.analyzers.result import AnalysisResult
 
@@ -256,6 +257,7 @@ class Enricher:
         max_lookups: int = 50,
         max_workers: int = 8,
         deadline: float = 10.0,
+        geo_lookup: bool = False,
     ) -> None:
         self.cache: WhoisCache = cache if cache is not None else MemoryWhoisCache()
         self.client = client
@@ -264,6 +266,8 @@ class Enricher:
         self.max_lookups = max_lookups
         self.max_workers = max_workers
         self.deadline = deadline
+        # Country and AS of external addresses from the shipped offline data (analysis.geo).
+        self.geo_lookup = geo_lookup
 
     def is_internal(self, ip: str) -> bool:
         value = ip_to_int(ip)
@@ -327,6 +331,7 @@ class Enricher:
             if info.status == "internal" or self.is_internal(info.ip)
             else ("special" if info.status == "special" else "external")
         )
+        where = geo.lookup(info.ip) if self.geo_lookup and kind == "external" else None
         return {
             "alias": alias,
             "kind": kind,
@@ -334,7 +339,9 @@ class Enricher:
             "org": info.org,
             "network": info.network,
             "cidr": info.cidr,
-            "country": info.country,
+            "country": (where.country_code if where else None) or info.country,
+            "asn": where.asn if where else None,
+            "as_org": where.as_org if where else None,
             "status": info.status,
         }
 

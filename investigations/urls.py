@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from investigations import chartdata, suppression_views, views
+from investigations import chartdata, geo_views, suppression_views, views
 from investigations.reports import views as reports
 from investigations.watches import views as watches
 
@@ -38,6 +38,7 @@ urlpatterns = [
     path("runs/<int:pk>/compare/", views.run_compare, name="run_compare"),
     path("runs/<int:pk>/charts.json", chartdata.run_charts, name="run_charts"),
     path("runs/<int:pk>/graph.json", chartdata.run_graph, name="run_graph"),
+    path("runs/<int:pk>/geo/", geo_views.run_geo, name="run_geo"),
     path("<int:pk>/report.<str:fmt>", reports.report_download, name="report"),
     path("reports/<int:pk>/", reports.report_job, name="report_job"),
     path("reports/<int:pk>/download/", reports.report_file, name="report_file"),

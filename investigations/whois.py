@@ -85,4 +85,5 @@ def enricher_for(params: Any) -> Enricher:
         internal_cidrs=[*params.vpc_cidrs, *getattr(params, "extra_internal_cidrs", [])],
         max_lookups=settings.WHOIS_MAX_LOOKUPS,
         deadline=settings.WHOIS_DEADLINE_SECONDS,
+        geo_lookup=settings.GEO_ENABLED,
     )

@@ -6,6 +6,7 @@ from analysis.analyzers import (  # noqa: F401
     detections,
     external,
     graph,
+    origins,
     ports,
     rejected,
     ssh_inbound,

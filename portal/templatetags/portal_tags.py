@@ -31,10 +31,20 @@ def annotation_of(value: Any, annotations: Any) -> str:
     info = annotations.get(value)
     if not isinstance(info, dict):
         return ""
-    parts = [info.get("alias"), info.get("org") or info.get("label"), info.get("country")]
+    autonomous = as_text(info)
+    name = info.get("org") or info.get("label")
+    if autonomous and name == "unknown":  # the AS says more than an unanswered WHOIS
+        name = None
+    parts = [info.get("alias"), name, autonomous, info.get("country")]
     # A known host's label is its alias: say it once.
     text = " · ".join(dict.fromkeys(str(p) for p in parts if p))
     return text or str(info.get("kind") or "")
+
+
+def as_text(info: dict[str, Any]) -> str:
+    """`AS15169 GOOGLE`, the organisation alone when the data has no number, or ""."""
+    number, org = info.get("asn"), info.get("as_org")
+    return " ".join(str(part) for part in (f"AS{number}" if number else None, org) if part)
 
 
 @register.filter

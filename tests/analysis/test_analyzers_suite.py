@@ -301,6 +301,7 @@ def test_every_analyzer_is_registered_with_its_api_name() -> None:
         "time-series",
         "graph",
         "detections",
+        "geo",
     }
 
 
@@ -317,7 +318,7 @@ def test_applicability_says_why_an_analysis_cannot_run(loaded: FlowEngine) -> No
     assert {name for name, reason in reasons.items() if reason is None} == {
         "traffic-summary", "ssh-inbound", "ssh-response", "ssh-outbound", "external-inbound",
         "external-outbound", "external-summary", "top-external", "sensitive-ports", "rejected",
-        "top-talkers", "time-series", "graph", "detections",
+        "top-talkers", "time-series", "graph", "detections", "geo",
     }  # fmt: skip
     reason = get_analyzer("ssh-response").is_applicable(AnalysisParams(), ["srcaddr", "dstaddr"])
     assert reason is not None and "srcport" in reason

@@ -1,0 +1,125 @@
+"""Country and AS of addresses from the shipped offline data, and the `geo` analysis over it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+from flowlines import flow
+
+from analysis import geo
+from analysis.engine import FlowEngine
+from analysis.enrich import AddressInfo, Enricher
+from analysis.formats import DEFAULT_FORMAT
+
+WriteLog = Callable[..., str]
+HOST = "10.0.1.10"
+VPC = ["10.0.0.0/16"]
+
+
+def test_stable_allocations_map_to_their_country_and_as_organisation() -> None:
+    # What the shipped GeoLite2 data (2024-06-18) says; these allocations have not moved.
+    assert geo.lookup("8.8.8.8") == ("US", "United States", None, "GOOGLE")
+    assert geo.lookup("1.1.1.1") == ("AU", "Australia", None, "CLOUDFLARENET")
+    assert geo.lookup("9.9.9.9") == ("US", "United States", None, "QUAD9-AS-1")
+    assert geo.lookup("2001:4860:4860::8888") == ("US", "United States", None, "GOOGLE")
+    assert geo.lookup("::ffff:8.8.8.8") == geo.lookup("8.8.8.8")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["10.1.2.3", "192.168.0.1", "100.64.0.1", "127.0.0.1", "169.254.169.254", "192.0.2.1",
+     "203.0.113.5", "fd00::1", "fe80::1", "2001:db8::1", "224.0.0.1", "not an address", ""],
+)  # fmt: skip
+def test_private_reserved_and_bad_addresses_have_no_place(address: str) -> None:
+    assert geo.lookup(address) is None
+
+
+def test_the_data_says_what_it_is_when_and_under_which_licence() -> None:
+    source = geo.source()
+    assert source.name.startswith("MaxMind GeoLite2")
+    assert source.version == "1.2.2"
+    assert source.date == date(2024, 6, 18)
+    assert "GeoLite2 End User License Agreement" in source.licence
+    assert source.to_dict()["date"] == "2024-06-18"
+
+
+def test_lookup_many_answers_each_distinct_address_once() -> None:
+    found = geo.lookup_many(["8.8.8.8", "10.0.0.1", "8.8.8.8"])
+    assert list(found) == ["8.8.8.8", "10.0.0.1"]
+    assert found["8.8.8.8"] is not None and found["10.0.0.1"] is None
+
+
+def test_the_enricher_adds_country_and_as_to_external_addresses_only() -> None:
+    enricher = Enricher(internal_cidrs=VPC, geo_lookup=True)
+    external = enricher.describe(AddressInfo("8.8.8.8", "skipped", "unknown"))
+    assert (external["country"], external["asn"], external["as_org"]) == ("US", None, "GOOGLE")
+    internal = enricher.describe(AddressInfo(HOST, "internal", "internal"))
+    assert (internal["country"], internal["as_org"]) == (None, None)
+    off = Enricher(internal_cidrs=VPC).describe(AddressInfo("8.8.8.8", "skipped", "unknown"))
+    assert (off["country"], off["as_org"]) == (None, None)
+
+
+@pytest.fixture
+def loaded(engine: FlowEngine, write_log: WriteLog) -> FlowEngine:
+    lines = [
+        " ".join(DEFAULT_FORMAT.names),
+        flow("8.8.8.8", HOST, 53, 40000, 17, 1, 100, 0, "ACCEPT"),
+        flow("8.8.4.4", HOST, 53, 40001, 17, 1, 300, 5, "ACCEPT"),
+        flow("1.1.1.1", HOST, 40002, 22, 6, 2, 120, 10, "REJECT"),
+        flow("1.1.1.1", HOST, 40003, 22, 6, 2, 120, 20, "REJECT"),
+        flow(HOST, "9.9.9.9", 40004, 443, 6, 10, 5000, 30, "ACCEPT"),
+        flow(HOST, "10.0.2.20", 40005, 443, 6, 10, 9999, 40, "ACCEPT"),  # internal: not here
+    ]
+    engine.load_files([write_log(lines)])
+    return engine
+
+
+def rows_of(rows: list[dict[str, Any]], *keys: str) -> list[tuple[Any, ...]]:
+    return [tuple(row[key] for key in keys) for row in rows]
+
+
+def test_the_geo_analysis_adds_up_by_country_and_by_as(loaded: FlowEngine) -> None:
+    result = loaded.run("geo", {"vpc_cidrs": VPC, "rank_by": "bytes"})
+    measures = ("direction", "action", "distinct_hosts", "flows", "bytes")
+    assert rows_of(result.rows, "country", *measures) == [
+        ("US", "outbound", "ACCEPT", 1, 1, 5000),
+        ("US", "inbound", "ACCEPT", 2, 2, 400),
+        ("AU", "inbound", "REJECT", 1, 2, 240),
+    ]
+    assert result.rows[0]["country_name"] == "United States"
+    systems = result.table("as")
+    assert rows_of(systems.rows, "as_org", *measures) == [
+        ("QUAD9-AS-1", "outbound", "ACCEPT", 1, 1, 5000),
+        ("GOOGLE", "inbound", "ACCEPT", 2, 2, 400),
+        ("CLOUDFLARENET", "inbound", "REJECT", 1, 2, 240),
+    ]
+    addresses = result.table("addresses")
+    assert rows_of(addresses.rows, "ip", "country", "as_org", "flows") == [
+        ("9.9.9.9", "US", "QUAD9-AS-1", 1),
+        ("8.8.4.4", "US", "GOOGLE", 1),
+        ("1.1.1.1", "AU", "CLOUDFLARENET", 2),
+        ("8.8.8.8", "US", "GOOGLE", 1),
+    ]
+    summary = result.summary
+    assert (summary["flows"], summary["bytes"]) == (5, 5640)  # the internal flow is not counted
+    assert (summary["countries"], summary["autonomous_systems"], summary["addresses"]) == (2, 3, 4)
+    assert summary["geo_source"]["date"] == "2024-06-18"
+    assert "geo_note" not in summary
+
+
+def test_addresses_the_data_cannot_place_are_counted_as_unknown(
+    engine: FlowEngine, write_log: WriteLog
+) -> None:
+    # 198.51.100.0/24 is documentation space: external to the VPC, but no country or AS.
+    lines = [
+        " ".join(DEFAULT_FORMAT.names),
+        flow("198.51.100.7", HOST, 1, 22, 6, 1, 60, 0, "REJECT"),
+    ]
+    engine.load_files([write_log(lines)])
+    result = engine.run("geo", {"vpc_cidrs": VPC})
+    assert rows_of(result.rows, "country", "country_name", "flows") == [(None, None, 1)]
+    assert rows_of(result.table("as").rows, "asn", "as_org", "flows") == [(None, None, 1)]
+    assert result.summary["countries"] == 0
