@@ -13,6 +13,7 @@ from django.urls import reverse
 from analysis.demo import generate
 from investigations.models import QueryRun
 from investigations.runs.reaper import reap_stale_runs
+from portal.audit_verify import verify_audit_log
 from tests.conftest import client_for, wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
@@ -70,6 +71,7 @@ def test_a_run_whose_worker_is_killed_finishes_on_a_new_worker(
     assert run.attempts == 2
     assert run.records["ok"] == 3 * 999_992
     assert run.results.count() == 2
+    assert verify_audit_log().intact
 
 
 def test_a_run_whose_database_connection_drops_still_finishes(
@@ -94,3 +96,4 @@ def test_a_run_whose_database_connection_drops_still_finishes(
     assert run.status == "succeeded", run.error
     assert run.attempts == 2
     assert run.records["ok"] == 3 * 999_992
+    assert verify_audit_log().intact
