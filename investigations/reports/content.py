@@ -236,6 +236,20 @@ def run_section(run: QueryRun) -> RunSection:
     notes = []
     if run.error:
         notes.append(f"Error: {run.error.strip().splitlines()[0]}")
+    athena = data.get("athena") or {}
+    if athena:
+        notes.append(
+            f"Athena: table {athena.get('database')}.{athena.get('table')} over "
+            f"{athena.get('location')}, {len(athena.get('queries') or [])} queries, "
+            f"{human_bytes(float(athena.get('bytes_scanned') or 0))} scanned"
+        )
+        for query in athena.get("queries") or []:
+            notes.append(
+                f"Athena query {query.get('label')}: {query.get('query_id')} "
+                f"({query.get('state')}, {human_bytes(float(query.get('bytes_scanned') or 0))})"
+            )
+    if engine_info.get("reason"):
+        notes.append(f"Engine chosen because: {engine_info['reason']}")
     for name, reason in (records.get("skipped_analyses") or {}).items():
         notes.append(f"Analysis {name} skipped: {reason}")
     if total > len(items):

@@ -37,7 +37,7 @@ def render_markdown(report: Report) -> str:
         "",
         "## Scope",
         "",
-        *table(("", ""), report.scope),
+        *table(("Scope", "Value"), report.scope),
         "## Summary",
         "",
         *table(("Severity", "Findings"), report.severity_counts),

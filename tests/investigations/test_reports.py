@@ -71,6 +71,7 @@ def seeded(investigation: Any, analyst: Any, teammate: Any) -> Any:
         },
         data_read={
             "files": [{"name": "web-1.log", "bytes": 9000, "lines": 120, "sha256": FILE_SHA}],
+            "engine": {"engine": "local", "reason": "the window holds 9 KB"},
             "first_seen": "2026-01-05 10:00:00",
             "last_seen": "2026-01-05 10:05:00",
         },
@@ -157,6 +158,7 @@ def test_the_markdown_report_holds_runs_findings_triage_and_notes(
     assert f"| web-1.log | 9,000 | 120 | SHA-256 {FILE_SHA} |" in text
     assert "| eni-0abc | 2026-01-05 10:01:00 | 2026-01-05 10:02:00 | web-1.log:42 |" in text
     assert "Malformed lines: 7; SKIPDATA records: 10" in text
+    assert "- Engine chosen because: the window holds 9 KB" in text
     # Findings with their triage state, evidence and ATT&CK ids; a pipe cannot break a table.
     assert "### SSH brute force from 203.0.113.50 against 10.0.1.10" in text
     assert "- Triage: Acknowledged; assignee bob" in text
@@ -422,3 +424,53 @@ def test_an_export_that_cannot_render_fails_with_its_reason(seeded: Any, manager
     page = client_for(manager).get(f"/investigations/reports/{export.pk}/").content.decode()
     assert "The report failed" in page
     assert not AuditEvent.objects.filter(action="report.exported").exists()
+
+
+def test_an_aws_run_lists_its_objects_with_etags_the_listing_digest_and_athena_queries(
+    investigation: Any, analyst: Any
+) -> None:
+    from investigations.reports.content import run_section
+
+    run = QueryRun.objects.create(
+        investigation=investigation,
+        requested_by=analyst,
+        source="s3",
+        status="succeeded",
+        source_config={"bucket": "flow-logs"},
+        data_read={
+            "bucket": "flow-logs",
+            "region": "eu-west-1",
+            "role_session": "portal-alice",
+            "objects": [{"key": "AWSLogs/1/a.log.gz", "size": 2048, "etag": '"abc123"'}],
+            "objects_count": 3,
+            "objects_digest": "d" * 64,
+            "engine": {"engine": "athena", "reason": "asked for"},
+            "athena": {
+                "database": "flowlogs",
+                "table": "vpc_1",
+                "location": "s3://flow-logs/AWSLogs/",
+                "bytes_scanned": 10 * 1024 * 1024,
+                "queries": [
+                    {
+                        "label": "top-talkers",
+                        "query_id": "q-1",
+                        "state": "SUCCEEDED",
+                        "bytes_scanned": 1024,
+                    }
+                ],
+            },
+        },
+    )
+    section = run_section(run)
+    assert section.source == "S3 bucket flow-logs in eu-west-1, read as portal-alice"
+    assert section.engine == "Amazon Athena"
+    assert [(i.name, i.size, i.digest_kind, i.digest) for i in section.items] == [
+        ("AWSLogs/1/a.log.gz", 2048, "ETag", "abc123")
+    ]
+    assert (section.items_total, section.listing_digest) == (3, "d" * 64)
+    assert "1 of 3 items listed; the digest covers them all." in section.notes
+    assert (
+        "Athena: table flowlogs.vpc_1 over s3://flow-logs/AWSLogs/, 1 queries, 10.0 MB scanned"
+        in section.notes
+    )
+    assert "Athena query top-talkers: q-1 (SUCCEEDED, 1.0 KB)" in section.notes
