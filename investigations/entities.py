@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Count, Q, TextField
 from django.db.models.functions import Cast
 
+from analysis import geo
 from analysis.cache import FlowCache
 from analysis.enrich import special_label
 from analysis.entity import address_activity
@@ -91,6 +92,8 @@ class EntityReport:
     cached: list[CachedActivity] = field(default_factory=list)
     # Runs that mention the address but whose flow-cache entry is gone (stored results only).
     uncached_runs: list[int] = field(default_factory=list)
+    # Where the country and AS labels come from (name and date of the offline data), if any.
+    geo_source: str = ""
 
     @property
     def run_ids(self) -> list[int]:
@@ -278,6 +281,22 @@ def _labels(report: EntityReport, runs: Any) -> None:
             report.labels.append(
                 Label("WHOIS organisation", f"{org}{f' ({network})' if network else ''}")
             )
+    _place(report, special)
+
+
+def _place(report: EntityReport, special: str | None) -> None:
+    """Country and AS of a public address from the shipped offline data (analysis.geo)."""
+    if special or not settings.GEO_ENABLED:
+        return
+    place = geo.lookup(report.address)
+    if place is None:
+        return
+    if place.country_code:
+        report.labels.append(Label("country", f"{place.country_name} ({place.country_code})"))
+    if place.as_org:
+        number = f"AS{place.asn} " if place.asn else ""
+        report.labels.append(Label("autonomous system", f"{number}{place.as_org}"))
+    report.geo_source = geo.source().describe()
 
 
 def _same(text: Any, address: str) -> bool:

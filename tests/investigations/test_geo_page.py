@@ -132,3 +132,29 @@ def test_outsiders_get_404_and_a_run_without_the_view_says_so(
     RunResult.objects.filter(run=run).delete()
     missing = client_for(analyst).get(url)
     assert missing.status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_entity_page_shows_country_and_as_of_a_public_address(analyst: Any) -> None:
+    client = client_for(analyst)
+    page = client.get(reverse("entity_detail", args=["1.1.1.1"])).content.decode()
+    assert "Australia (AU)" in page and "CLOUDFLARENET" in page
+    assert "MaxMind GeoLite2 Country and ASN (geoip2fast) (2024-06-18)" in page
+    private = client.get(reverse("entity_detail", args=["10.0.1.10"])).content.decode()
+    assert "Autonomous system" not in private and "GeoLite2" not in private
+
+
+@pytest.mark.django_db
+def test_addresses_in_result_tables_show_their_as_next_to_the_whois_label() -> None:
+    from portal.templatetags.portal_tags import annotation_of
+
+    notes = {
+        "8.8.8.8": {"kind": "external", "label": "unknown", "org": None, "country": "US",
+                    "asn": None, "as_org": "GOOGLE"},
+        "9.9.9.9": {"kind": "external", "label": "Quad9", "org": "Quad9", "country": "US",
+                    "asn": 19281, "as_org": "QUAD9-AS-1"},
+        "10.0.0.1": {"kind": "internal", "label": "internal", "org": None, "country": None},
+    }  # fmt: skip
+    assert annotation_of("8.8.8.8", notes) == "GOOGLE · US"
+    assert annotation_of("9.9.9.9", notes) == "Quad9 · AS19281 QUAD9-AS-1 · US"
+    assert annotation_of("10.0.0.1", notes) == "internal"
