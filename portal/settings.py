@@ -345,6 +345,10 @@ if WATCH_TICK_SECONDS <= 0 or WATCH_LAG_SECONDS < 0 or WATCH_MIN_BASELINE_RUNS <
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-runs": {"task": "investigations.tasks.reap_stale_runs", "schedule": 60.0},
     "prune-old-data": {"task": "investigations.tasks.prune_old_data", "schedule": 3600.0},
+    "prune-report-files": {
+        "task": "investigations.reports.tasks.prune_reports",
+        "schedule": 3600.0,
+    },
     "audit-checkpoint": {
         "task": "portal.tasks.write_audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_SECONDS),

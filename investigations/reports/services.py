@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -197,3 +197,27 @@ def render_export(export_id: int) -> None:
             ]
         )
         _audit_export(export, client_ip=None, api_token_id=None, inline=False)
+
+
+def prune_report_files(*, now: datetime | None = None) -> int:
+    """Retention: stored report files older than UPLOAD_RETENTION_DAYS (0 keeps them) are
+    removed; the export keeps its size and SHA-256, so an audit still matches a kept copy."""
+    days = settings.UPLOAD_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    removed = 0
+    stale = ReportExport.objects.filter(finished_at__lt=cutoff).exclude(storage_key="")
+    for export in stale:
+        export.path.unlink(missing_ok=True)
+        ReportExport.objects.filter(pk=export.pk).update(
+            storage_key="", stage="File removed by the retention policy"
+        )
+        removed += 1
+    if removed:
+        audit.record(
+            actor=None,
+            action="report.files_pruned",
+            details={"files": removed, "retention_days": days},
+        )
+    return removed

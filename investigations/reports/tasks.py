@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from investigations.reports.models import RENDER_TIME_LIMIT_SECONDS
-from investigations.reports.services import render_export
+from investigations.reports.services import prune_report_files, render_export
 
 
 # The soft limit ends a render as failed (with the reason); the hard one is the takeover bound.
@@ -18,3 +18,8 @@ from investigations.reports.services import render_export
 )
 def render_report(export_id: int) -> None:
     render_export(export_id)
+
+
+@shared_task(ignore_result=True)
+def prune_reports() -> None:
+    prune_report_files()

@@ -474,3 +474,40 @@ def test_an_aws_run_lists_its_objects_with_etags_the_listing_digest_and_athena_q
         in section.notes
     )
     assert "Athena query top-talkers: q-1 (SUCCEEDED, 1.0 KB)" in section.notes
+
+
+def test_stored_report_files_follow_the_retention_policy(
+    seeded: Any, manager: Any, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from investigations.reports.models import reports_dir
+    from investigations.reports.services import prune_report_files
+
+    settings.UPLOAD_RETENTION_DAYS = 30
+    exports = []
+    for age, name in ((40, "old.md"), (5, "new.md")):
+        (reports_dir() / name).write_text("# Report\n")
+        exports.append(
+            ReportExport.objects.create(
+                investigation=seeded,
+                requested_by=manager,
+                format="md",
+                status="succeeded",
+                storage_key=name,
+                sha256="e" * 64,
+                finished_at=timezone.now() - timedelta(days=age),
+            )
+        )
+    assert prune_report_files() == 1
+    old, new = (ReportExport.objects.get(pk=e.pk) for e in exports)
+    assert not (reports_dir() / "old.md").exists() and (reports_dir() / "new.md").exists()
+    assert (old.storage_key, old.sha256) == ("", "e" * 64)
+    assert new.storage_key == "new.md"
+    assert client_for(manager).get(f"/investigations/reports/{old.pk}/download/").status_code == 404
+    assert AuditEvent.objects.get(action="report.files_pruned").details == {
+        "files": 1,
+        "retention_days": 30,
+    }
+    settings.UPLOAD_RETENTION_DAYS = 0
+    assert prune_report_files() == 0
