@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,3 +124,12 @@ def test_addresses_the_data_cannot_place_are_counted_as_unknown(
     assert rows_of(result.rows, "country", "country_name", "flows") == [(None, None, 1)]
     assert rows_of(result.table("as").rows, "asn", "as_org", "flows") == [(None, None, 1)]
     assert result.summary["countries"] == 0
+
+
+def test_the_readme_names_the_data_its_date_and_licence() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Where traffic comes from", 1)[1].split("\n## ", 1)[0]
+    source = geo.source()
+    assert source.date is not None and f"**{source.date.isoformat()}**" in section
+    assert f"pinned at {source.version}" in section
+    assert "GeoLite2 End User" in section and "This product includes GeoLite2 data" in section
