@@ -413,6 +413,8 @@ SPECTACULAR_SETTINGS = {
         "InvestigationStatusEnum": "investigations.choices.InvestigationStatus",
         "RunStatusEnum": "investigations.choices.RunStatus",
         "FindingStatusEnum": "investigations.choices.FindingStatus",
+        "WatchAlertKindEnum": "investigations.watches.models.AlertKind",
+        "ReferenceKindEnum": "investigations.choices.ReferenceKind",
     },
 }
 

@@ -597,6 +597,89 @@ def rule_admins() -> dict[str, str]:
     return {**everyone(FORBIDDEN), ADMIN: OK}
 
 
+def aws_run(w: World) -> int:
+    """A succeeded CloudWatch run of the investigation (made once per cell): watchable."""
+    from investigations.models import QueryRun
+
+    found = QueryRun.objects.filter(investigation=w.investigation, source="cloudwatch").first()
+    if found is None:
+        found = QueryRun.objects.create(
+            investigation=w.investigation,
+            requested_by=w.users[OWNER],
+            analyses=["traffic-summary"],
+            source="cloudwatch",
+            source_config={
+                "account": w.account.pk,
+                "account_id": w.account.account_id,
+                "instance": {"instance_id": "i-0abc", "name": "web", "interfaces": []},
+            },
+            status="succeeded",
+        )
+    return int(found.pk)
+
+
+def _watch_of(w: World, *, paused: bool) -> int:
+    """A watch of the investigation (made once per cell), with one alert when active."""
+    from django.utils import timezone
+
+    from investigations.watches.models import Watch, WatchAlert
+
+    name = "paused watch" if paused else "web watch"
+    existing = Watch.objects.filter(investigation=w.investigation, name=name).first()
+    if existing is not None:
+        return int(existing.pk)
+    watch = Watch.objects.create(
+        investigation=w.investigation,
+        name=name,
+        account=w.account,
+        instance="web",
+        source="cloudwatch",
+        analyses=["traffic-summary"],
+        created_by=w.users[OWNER],
+        interval_minutes=60,
+        lag_seconds=300,
+        next_run_at=timezone.now(),
+        paused=paused,
+    )
+    if not paused:
+        WatchAlert.objects.create(
+            watch=watch, run=w.run, kind="coverage_gap", summary="3 SKIPDATA", change_number=1
+        )
+    return int(watch.pk)
+
+
+def watch(w: World) -> int:
+    return _watch_of(w, paused=False)
+
+
+def paused_watch(w: World) -> int:
+    return _watch_of(w, paused=True)
+
+
+def watch_alert(w: World) -> int:
+    from investigations.watches.models import WatchAlert
+
+    return int(WatchAlert.objects.get(watch_id=watch(w)).pk)
+
+
+def _watch_created(w: World, actor: str, c: Client) -> bool:
+    from investigations.watches.models import Watch
+
+    return Watch.objects.filter(source_run_id=aws_run(w)).exists()
+
+
+def _watch_is(pk: Callable[[World], int], **fields: Any) -> Done:
+    from investigations.watches.models import Watch
+
+    return lambda w, a, c: Watch.objects.filter(pk=pk(w), **fields).exists()
+
+
+def _watch_gone(w: World, actor: str, c: Client) -> bool:
+    from investigations.watches.models import Watch
+
+    return not Watch.objects.filter(name="web watch").exists()
+
+
 LOGIN_PAGE = {**everyone(OK), ANON: OK, ALL_SCOPES_TOKEN: OK}
 
 ROWS: list[Row] = [
@@ -859,6 +942,61 @@ ROWS: list[Row] = [
         rule_admins(),
         ok=(302,),
         done=_rule_disabled(global_rule),
+    ),
+    # ---- watches: readers of the investigation see them, its analysts change them
+    page(
+        "investigations:watch_create",
+        "GET",
+        lambda w: f"/investigations/runs/{aws_run(w)}/watch/",
+        changes_investigation(),
+    ),
+    page(
+        "investigations:watch_create",
+        "POST",
+        lambda w: f"/investigations/runs/{aws_run(w)}/watch/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"interval_minutes": 30, "k": 2.5},
+        done=_watch_created,
+    ),
+    page(
+        "investigations:watch_detail",
+        "GET",
+        lambda w: f"/investigations/watches/{watch(w)}/",
+        reads_investigation(),
+    ),
+    page(
+        "investigations:watch_detail",
+        "POST",
+        lambda w: f"/investigations/watches/{watch(w)}/",
+        changes_investigation(),
+        ok=(302,),
+        body=lambda w: {"interval_minutes": 45, "k": 3},
+        done=_watch_is(watch, interval_minutes=45),
+    ),
+    page(
+        "investigations:watch_pause",
+        "POST",
+        lambda w: f"/investigations/watches/{watch(w)}/pause/",
+        changes_investigation(),
+        ok=(302,),
+        done=_watch_is(watch, paused=True),
+    ),
+    page(
+        "investigations:watch_resume",
+        "POST",
+        lambda w: f"/investigations/watches/{paused_watch(w)}/resume/",
+        changes_investigation(),
+        ok=(302,),
+        done=_watch_is(paused_watch, paused=False),
+    ),
+    page(
+        "investigations:watch_delete",
+        "POST",
+        lambda w: f"/investigations/watches/{watch(w)}/delete/",
+        changes_investigation(),
+        ok=(302,),
+        done=_watch_gone,
     ),
     page("entity_detail", "GET", lambda w: "/entities/203.0.113.50/", everyone()),
     page("detections", "GET", lambda w: "/detections/", everyone()),
@@ -1200,6 +1338,90 @@ ROWS: list[Row] = [
         changes_investigation(),
         scope="write:investigations",
         done=_rule_disabled(rule),
+    ),
+    api(
+        "api:watch-list",
+        "GET",
+        lambda w: f"/api/v1/watches/?_={watch(w)}",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(watch),
+    ),
+    api(
+        "api:watch-list",
+        "POST",
+        lambda w: "/api/v1/watches/",
+        {**changes_investigation(), OUTSIDER: INVALID},
+        scope="write:runs",
+        ok=(201,),
+        encoding="json",
+        body=lambda w: {"run": aws_run(w), "interval_minutes": 30, "k": 2},
+        done=_watch_created,
+    ),
+    api(
+        "api:watch-detail",
+        "GET",
+        lambda w: f"/api/v1/watches/{watch(w)}/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:watch-detail",
+        "PATCH",
+        lambda w: f"/api/v1/watches/{watch(w)}/",
+        changes_investigation(),
+        scope="write:runs",
+        encoding="json",
+        body=lambda w: {"interval_minutes": 45},
+        done=_watch_is(watch, interval_minutes=45),
+    ),
+    api(
+        "api:watch-detail",
+        "DELETE",
+        lambda w: f"/api/v1/watches/{watch(w)}/",
+        changes_investigation(),
+        scope="write:runs",
+        ok=(204,),
+        done=_watch_gone,
+    ),
+    api(
+        "api:watch-pause",
+        "POST",
+        lambda w: f"/api/v1/watches/{watch(w)}/pause/",
+        changes_investigation(),
+        scope="write:runs",
+        done=_watch_is(watch, paused=True),
+    ),
+    api(
+        "api:watch-resume",
+        "POST",
+        lambda w: f"/api/v1/watches/{paused_watch(w)}/resume/",
+        changes_investigation(),
+        scope="write:runs",
+        done=_watch_is(paused_watch, paused=False),
+    ),
+    api(
+        "api:watch-alert-list",
+        "GET",
+        lambda w: f"/api/v1/watch-alerts/?_={watch_alert(w)}",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(watch_alert),
+    ),
+    api(
+        "api:watch-alert-detail",
+        "GET",
+        lambda w: f"/api/v1/watch-alerts/{watch_alert(w)}/",
+        reads_investigation(),
+        scope="read:investigations",
+    ),
+    api(
+        "api:watch-alert-changes",
+        "GET",
+        lambda w: f"/api/v1/watch-alerts/changes/?_={watch_alert(w)}",
+        lists_investigation(),
+        scope="read:investigations",
+        shows=_in_results(watch_alert),
     ),
     api(
         "api:entity-detail",

@@ -16,6 +16,7 @@ from investigations.api.views import (
     ReferenceTableViewSet,
     RunResultViewSet,
 )
+from investigations.api.watches import WatchAlertViewSet, WatchViewSet
 from portal.api.schema import SchemaView
 from portal.api.views import AuditEventViewSet, WebhookViewSet
 
@@ -31,6 +32,8 @@ router.register("reference-tables", ReferenceTableViewSet, basename="reference-t
 router.register("accounts", AwsAccountViewSet, basename="account")
 router.register("detections", DetectionViewSet, basename="detection")
 router.register("suppression-rules", SuppressionRuleViewSet, basename="suppression-rule")
+router.register("watches", WatchViewSet, basename="watch")
+router.register("watch-alerts", WatchAlertViewSet, basename="watch-alert")
 
 urlpatterns = [
     *router.urls,
