@@ -57,10 +57,12 @@ def render_html(report: Report) -> str:
     )
 
 
-def render_pdf(report: Report) -> bytes:
+def render_pdf(report: Report, *, fetcher: Any = None) -> bytes:
     from weasyprint import HTML
     from weasyprint.text.fonts import FontConfiguration
 
     fonts = FontConfiguration()
-    document = HTML(string=render_html(report), url_fetcher=_fetcher(), base_url=FONT_DIR.as_uri())
+    document = HTML(
+        string=render_html(report), url_fetcher=fetcher or _fetcher(), base_url=FONT_DIR.as_uri()
+    )
     return bytes(document.write_pdf(font_config=fonts))

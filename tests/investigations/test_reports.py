@@ -511,3 +511,34 @@ def test_stored_report_files_follow_the_retention_policy(
     }
     settings.UPLOAD_RETENTION_DAYS = 0
     assert prune_report_files() == 0
+
+
+def test_the_pdf_opens_only_the_vendored_fonts_and_its_inline_charts(
+    seeded: Any, analyst: Any
+) -> None:
+    from pathlib import Path
+
+    from investigations.reports.content import build_report
+    from investigations.reports.pdf import FONT_DIR, render_pdf
+
+    fetcher = _fetcher()
+    opened: list[str] = []
+    fetch = fetcher.fetch
+
+    def recording(url: str, headers: Any = None) -> Any:
+        opened.append(url)
+        return fetch(url, headers)
+
+    fetcher.fetch = recording
+    pdf = render_pdf(build_report(seeded, user=analyst), fetcher=fetcher)
+    assert pdf.startswith(b"%PDF-")
+    fonts = [url for url in opened if url.startswith("file://")]
+    assert sorted(Path(url.removeprefix("file://")).name for url in fonts) == [
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSans.ttf",
+        "DejaVuSansMono.ttf",
+    ]
+    assert all(Path(url.removeprefix("file://")).parent == FONT_DIR.resolve() for url in fonts)
+    charts = [url for url in opened if url.startswith("data:image/svg+xml;base64,")]
+    assert len(charts) == 3
+    assert len(fonts) + len(charts) == len(opened)
