@@ -137,3 +137,65 @@ def lookup(ip: str) -> GeoInfo | None:
 def lookup_many(ips: Iterable[str]) -> dict[str, GeoInfo | None]:
     """`lookup` for each distinct address."""
     return {ip: lookup(ip) for ip in dict.fromkeys(ips)}
+
+
+OVERRIDE_LABELS = ("country", "country_name", "asn", "as_org")
+
+
+class Overrides:
+    """A run's own country/AS data: the entries of its CIDR reference tables that carry a
+    `country`, `asn` or `as_org` label (a CSV `cidr,country,asn,as_org`, or an RFC 8805
+    geofeed). The longest matching prefix wins over the shipped data, field by field."""
+
+    def __init__(self, cidr_tables: Iterable[dict[str, Any]]) -> None:
+        self.names: list[str] = []
+        # prefix length -> network -> labels, per IP version, longest prefix first.
+        self._by_length: dict[int, dict[tuple[int, int], dict[str, str]]] = {}
+        for table in cidr_tables:
+            used = False
+            for cidr, labels in table.get("entries") or []:
+                picked = {k: str(v) for k, v in (labels or {}).items() if k in OVERRIDE_LABELS}
+                if not picked:
+                    continue
+                network = ipaddress.ip_network(str(cidr), strict=False)
+                key = (network.version, int(network.network_address))
+                self._by_length.setdefault(network.prefixlen, {}).setdefault(key, picked)
+                used = True
+            if used:
+                self.names.append(str(table.get("name")))
+        self._lengths = sorted(self._by_length, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._lengths)
+
+    def _match(self, ip: str) -> dict[str, str] | None:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        bits = address.max_prefixlen
+        value = int(address)
+        for length in self._lengths:
+            if length > bits:
+                continue
+            base = value >> (bits - length) << (bits - length)
+            found = self._by_length[length].get((address.version, base))
+            if found is not None:
+                return found
+        return None
+
+    def apply(self, ip: str, shipped: GeoInfo | None) -> GeoInfo | None:
+        """`shipped` with the fields the run's tables give for `ip` replaced."""
+        found = self._match(ip) if self else None
+        if found is None:
+            return shipped
+        code = found.get("country", "").upper() or (shipped.country_code if shipped else None)
+        same = shipped is not None and shipped.country_code == code
+        name = found.get("country_name") or (shipped.country_name if same and shipped else code)
+        number = found.get("asn", "").upper().removeprefix("AS")
+        return GeoInfo(
+            country_code=code or None,
+            country_name=name or None,
+            asn=int(number) if number.isdigit() else (shipped.asn if shipped else None),
+            as_org=found.get("as_org") or (shipped.as_org if shipped else None),
+        )

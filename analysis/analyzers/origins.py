@@ -4,6 +4,7 @@ One grouped SELECT over `flows` gives flows, packets and bytes per external addr
 packet's address where the logs have it, as external-inbound/-outbound judge it), direction
 and action; Python then places each address with the offline data of analysis.geo and adds
 them up per country and per AS. Any engine that answers the SELECT (DuckDB, Athena) can run it.
+The run's CIDR tables with `country`/`asn`/`as_org` labels override the shipped data.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ class GeoAnalyzer(Analyzer):
             rank="bytes",
             limit=MAX_ADDRESS_GROUPS,
         )
-        places = geo.lookup_many(str(row["ip"]) for row in grouped.rows if row.get("ip"))
+        shipped = geo.lookup_many(str(row["ip"]) for row in grouped.rows if row.get("ip"))
+        overrides = geo.Overrides(params.cidr_tables)
+        places = {ip: overrides.apply(ip, place) for ip, place in shipped.items()}
         rank = params.rank_by
         by_country: dict[tuple[Any, ...], dict[str, Any]] = {}
         by_as: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -146,6 +149,7 @@ class GeoAnalyzer(Analyzer):
             "autonomous_systems": len({(r["asn"], r["as_org"]) for r in systems if r["as_org"]}),
             "addresses": len({row["ip"] for row in addresses}),
             "geo_source": source.to_dict(),
+            "geo_tables": overrides.names,
             **scope_summary(params),
         }
         if grouped.truncated:

@@ -14,6 +14,7 @@ from analysis import geo
 from analysis.engine import FlowEngine
 from analysis.enrich import AddressInfo, Enricher
 from analysis.formats import DEFAULT_FORMAT
+from analysis.reference import parse_cidr_table
 
 WriteLog = Callable[..., str]
 HOST = "10.0.1.10"
@@ -133,3 +134,36 @@ def test_the_readme_names_the_data_its_date_and_licence() -> None:
     assert source.date is not None and f"**{source.date.isoformat()}**" in section
     assert f"pinned at {source.version}" in section
     assert "GeoLite2 End User" in section and "This product includes GeoLite2 data" in section
+
+
+def test_an_uploaded_cidr_country_asn_table_overrides_the_shipped_data(
+    loaded: FlowEngine,
+) -> None:
+    # What an admin uploads as a CIDR reference table: `cidr,country,asn,as_org`.
+    table = parse_cidr_table(
+        b"cidr,country,asn,as_org\n"
+        b"8.8.8.0/24,US,15169,Google LLC\n"
+        b"1.0.0.0/8,JP,,\n"
+        b"1.1.1.0/24,,AS13335,\n"
+    ).as_param("our-geo")
+    aws = {"name": "aws", "entries": [["9.9.9.0/24", {"provider": "AWS"}]]}  # not geo: ignored
+    result = loaded.run("geo", {"vpc_cidrs": VPC, "rank_by": "bytes", "cidr_tables": [table, aws]})
+    placed = {row["ip"]: row for row in result.table("addresses").rows}
+    assert rows_of([placed["8.8.8.8"]], "country", "asn", "as_org") == [("US", 15169, "Google LLC")]
+    assert rows_of([placed["8.8.4.4"]], "country", "asn", "as_org") == [("US", None, "GOOGLE")]
+    # The longest prefix wins; what it does not say comes from the shipped data.
+    assert rows_of([placed["1.1.1.1"]], "country", "asn", "as_org") == [
+        ("AU", 13335, "CLOUDFLARENET")
+    ]
+    assert rows_of([placed["9.9.9.9"]], "country", "as_org") == [("US", "QUAD9-AS-1")]
+    assert result.summary["geo_tables"] == ["our-geo"]
+    systems = {(row["asn"], row["as_org"]) for row in result.table("as").rows}
+    assert (15169, "Google LLC") in systems and (None, "GOOGLE") in systems
+
+
+def test_overrides_place_addresses_the_shipped_data_cannot() -> None:
+    table = {"name": "lab", "entries": [["198.51.100.0/24", {"country": "nl", "as_org": "Lab"}]]}
+    overrides = geo.Overrides([table])
+    assert overrides.apply("198.51.100.7", geo.lookup("198.51.100.7")) == ("NL", "NL", None, "Lab")
+    assert overrides.apply("198.51.101.7", None) is None
+    assert not geo.Overrides([])
