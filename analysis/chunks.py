@@ -29,6 +29,16 @@ def _new_inflater() -> Any:
 
 
 BLOCK_BYTES = 16 * 1024 * 1024
+
+
+class GzipTooLarge(ValueError):
+    """A gzip file inflates past the bound its reader was given (a gzip bomb, most likely)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"it inflates to more than {limit:,} bytes")
+        self.limit = limit
+
+
 # Bytes a fast-path line may hold: printable ASCII and the space separator.
 _ALLOWED = bytes(range(0x20, 0x7F)) + b"\n"
 # What a field byte count leaves out: digits are counted apart from every other byte.
@@ -125,19 +135,29 @@ def scan_text(
     return scan
 
 
-def _gzip_blocks(path: str) -> Iterator[bytes]:
-    """Decompress every member of a gzip file (zlib releases the GIL while inflating)."""
+def _gzip_blocks(path: str, max_bytes: int | None = None) -> Iterator[bytes]:
+    """Decompress every member of a gzip file (zlib releases the GIL while inflating), in
+    pieces of at most BLOCK_BYTES; GzipTooLarge once more than `max_bytes` came out."""
+    inflated = 0
     with open(path, "rb") as stream:
         inflater = _new_inflater()
         started = False
         while raw := stream.read(BLOCK_BYTES // 4):
-            while raw:
+            full = False  # a full piece may leave output pending with no input left
+            while raw or full:
                 started = True
-                yield inflater.decompress(raw)
-                raw = b""
+                piece = inflater.decompress(raw, BLOCK_BYTES)
+                full = len(piece) == BLOCK_BYTES
+                inflated += len(piece)
+                if max_bytes is not None and inflated > max_bytes:
+                    raise GzipTooLarge(max_bytes)
+                if piece:
+                    yield piece
                 if inflater.eof:
-                    raw, started = inflater.unused_data, False
+                    raw, started, full = inflater.unused_data, False, False
                     inflater = _new_inflater()
+                else:
+                    raw = inflater.unconsumed_tail
         if started and not inflater.eof:
             raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
@@ -174,6 +194,7 @@ def scan_gzip_file(
     path: str,
     stop: threading.Event | None = None,
     on_lines: Callable[[int], None] | None = None,
+    max_bytes: int | None = None,
 ) -> TextScan:
     """Scan the text of a gzip file (every member) as it inflates, piece by piece: the line
     a piece ends in the middle of is completed from the next piece and scanned on its own, so
@@ -186,7 +207,7 @@ def scan_gzip_file(
         total.merge(part)
         return total.plain
 
-    for piece in _gzip_blocks(path):
+    for piece in _gzip_blocks(path, max_bytes):
         if stop is not None and stop.is_set():
             total.plain, total.why_not = False, "scan stopped"
             return total

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from analysis import subscription
-from analysis.chunks import TextScan, nondigit_bytes, scan_gzip_file, scan_plain_file
+from analysis.chunks import (
+    GzipTooLarge,
+    TextScan,
+    nondigit_bytes,
+    scan_gzip_file,
+    scan_plain_file,
+)
 from analysis.formats import (
     DEFAULT_FORMAT,
     FIELDS_BY_NAME,
@@ -231,9 +237,13 @@ class FlowEngine:
         threads: int | None = None,
         temp_directory: str | None = None,
         read_only: bool = False,
+        max_gzip_ratio: float | None = None,
     ) -> None:
         self.database = database
         self.read_only = read_only
+        # A gzip text file that inflates to more than this many times its size is not loaded
+        # (recorded as unreadable): a gzip bomb stops there, not when the disk is full.
+        self.max_gzip_ratio = max_gzip_ratio
         # Clean files take DuckDB's parallel reader; tests switch it off to compare paths.
         self.fast_path = True
         # While a file loads on the fast path: the rows before it and its lines scanned so far
@@ -437,10 +447,37 @@ class FlowEngine:
         stats: LoadStats,
     ) -> None:
         """Load a text file of records, fast when it is clean, else line by line."""
+        limit = self._gzip_limit(path) if compression == "gzip" else None
+        try:
+            self._load_text_within(
+                path, compression, header_line, fmt, window, file_stats, stats, limit
+            )
+        except GzipTooLarge as error:
+            file_stats.error = (
+                f"not loaded: {error} ({self.max_gzip_ratio:g} times its compressed size), "
+                "which flow logs never need; a gzip bomb?"
+            )
+
+    def _gzip_limit(self, path: str) -> int | None:
+        if self.max_gzip_ratio is None:
+            return None
+        return int(self.max_gzip_ratio * max(os.path.getsize(path), 1))
+
+    def _load_text_within(
+        self,
+        path: str,
+        compression: str,
+        header_line: str | None,
+        fmt: FlowFormat,
+        window: TimeWindow | None,
+        file_stats: FileStats,
+        stats: LoadStats,
+        limit: int | None,
+    ) -> None:
         name = file_stats.name
         self._ensure_flows_columns(fmt)
         if self.fast_path and self._load_fast_text(
-            path, compression, header_line is not None, fmt, window, file_stats, stats
+            path, compression, header_line is not None, fmt, window, file_stats, stats, limit
         ):
             return
         self._check_cancel()
@@ -448,7 +485,7 @@ class FlowEngine:
         try:
             # The reader ends a line at any CR: a file holding CRs is loaded from a copy where
             # only LF ends a line (see analysis/sanitize.py).
-            needs_copy = has_carriage_return(path, compression)
+            needs_copy = has_carriage_return(path, compression, max_bytes=limit)
         except (OSError, EOFError, zlib.error):
             needs_copy = False  # the direct read below reports what is wrong with the file
         if not needs_copy:
@@ -464,7 +501,7 @@ class FlowEngine:
         with tempfile.TemporaryDirectory(dir=self.temp_directory) as scratch:
             clean = os.path.join(scratch, "clean.log")
             try:
-                sanitized_copy(path, clean, compression)
+                sanitized_copy(path, clean, compression, max_bytes=limit)
             except (OSError, EOFError, zlib.error) as error:
                 file_stats.error = f"cannot read {name}: {_file_error(error, path, name)}"
                 return
@@ -526,13 +563,17 @@ class FlowEngine:
         window: TimeWindow | None,
         file_stats: FileStats,
         stats: LoadStats,
+        limit: int | None = None,
     ) -> bool:
         """Load a clean text file with DuckDB's parallel reader; False (nothing loaded) when
         the file needs the exact parser. DuckDB inflates gzip for its read; ISA-L inflates it
-        again for the byte scan, on the scan's thread."""
+        again for the byte scan, on the scan's thread, and raises GzipTooLarge (the insert
+        rolled back) past `limit` inflated."""
         counts = _FastCounts()
         con = self.connection
-        scanner = scan_gzip_file if compression == "gzip" else scan_plain_file
+        scanner = (
+            partial(scan_gzip_file, max_bytes=limit) if compression == "gzip" else scan_plain_file
+        )
         self._loading_from, self._lines_scanned = self.record_count(), 0
         con.execute("BEGIN TRANSACTION")
         try:
@@ -553,7 +594,8 @@ class FlowEngine:
                     counts,
                 )
                 try:
-                    self._report_until_done(load)
+                    # A scan that finds the file inflating too far stops DuckDB's read too.
+                    self._report_until_done(load, watch=scan)
                 except BaseException:
                     if not load.done():
                         con.interrupt()  # stop the read before the rollback waits for it
@@ -561,7 +603,7 @@ class FlowEngine:
                 finally:
                     stop.set()
             con.execute("COMMIT")
-        except LoadCancelled:
+        except (LoadCancelled, GzipTooLarge):
             con.execute("ROLLBACK")
             raise
         except Exception as error:  # any doubt at all: the exact parser reads the file
@@ -578,8 +620,9 @@ class FlowEngine:
     def _note_lines_scanned(self, lines: int) -> None:
         self._lines_scanned = lines
 
-    def _report_until_done(self, load: Future[None]) -> None:
-        """Wait for `load`, reporting progress every PROGRESS_POLL_SECONDS; its error raised."""
+    def _report_until_done(self, load: Future[None], watch: Future[Any] | None = None) -> None:
+        """Wait for `load`, reporting progress every PROGRESS_POLL_SECONDS; its error raised,
+        or the GzipTooLarge of `watch` as soon as it fails with it."""
         while True:
             try:
                 load.result(timeout=PROGRESS_POLL_SECONDS)
@@ -588,6 +631,10 @@ class FlowEngine:
                 if self._file_progress is not None:
                     self._file_progress()
                 self._check_cancel()
+                if watch is not None and watch.done():
+                    error = watch.exception()
+                    if isinstance(error, GzipTooLarge):
+                        raise error from None
 
     def _fast_insert_text_file(
         self,

@@ -15,22 +15,29 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from analysis.chunks import GzipTooLarge
 from analysis.lineparse import MAX_LINE_BYTES, TOO_LONG_MARK
 
 _C1_TO_SUB = bytes(0x1A if 0x80 <= b <= 0x9F else b for b in range(256))
 _KEEP_OF_LONG_LINE = 4096
 
 
-def sanitized_copy(source: str | Path, target: str | Path, compression: str) -> None:
-    """Write a plain-text copy of `source` (gzip when `compression` is "gzip") to `target`."""
+def sanitized_copy(
+    source: str | Path, target: str | Path, compression: str, *, max_bytes: int | None = None
+) -> None:
+    """Write a plain-text copy of `source` (gzip when `compression` is "gzip") to `target`;
+    GzipTooLarge once a gzip source inflated past `max_bytes`."""
     opener = gzip.open if compression == "gzip" else open
     limit = MAX_LINE_BYTES // 2
     mark = TOO_LONG_MARK.encode("ascii")
+    gzipped = compression == "gzip"
     with opener(source, "rb") as stream, open(target, "wb") as out:
         while True:
             chunk = stream.readline(limit)
             if not chunk:
                 break
+            if gzipped and max_bytes is not None and stream.tell() > max_bytes:
+                raise GzipTooLarge(max_bytes)
             if not chunk.endswith(b"\n") and len(chunk) >= limit:
                 # Drop the rest of the over-long line, keeping its start for the sample.
                 while True:
@@ -47,11 +54,19 @@ def sanitized_copy(source: str | Path, target: str | Path, compression: str) -> 
             out.write(chunk.translate(_C1_TO_SUB))
 
 
-def has_carriage_return(path: str | Path, compression: str) -> bool:
-    """Whether the (decompressed) file holds a CR byte anywhere."""
+def has_carriage_return(
+    path: str | Path, compression: str, *, max_bytes: int | None = None
+) -> bool:
+    """Whether the (decompressed) file holds a CR byte anywhere. GzipTooLarge when a gzip file
+    inflates past `max_bytes` first (it is read whole unless a CR comes sooner, so this
+    bounds what the exact parser then inflates)."""
     opener = gzip.open if compression == "gzip" else open
+    inflated = 0
     with opener(path, "rb") as stream:
         while block := stream.read(1 << 20):
             if b"\r" in block:
                 return True
+            inflated += len(block)
+            if compression == "gzip" and max_bytes is not None and inflated > max_bytes:
+                raise GzipTooLarge(max_bytes)
     return False

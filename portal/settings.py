@@ -217,6 +217,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FLOWLOG_MAX_UPLOAD_BYTES: int = env.int("FLOWLOG_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+# While a worker reads a gzip file (an upload or an S3 object), it stops past this many times
+# the file's size inflated and records the file as not loaded. Flow logs inflate about 5x to
+# 15x (NODATA-heavy ones most); gzip bombs up to about 1000x.
+FLOWLOG_MAX_GZIP_RATIO: float = env.float("FLOWLOG_MAX_GZIP_RATIO", default=50.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Parquet uploads are bounded by their footer: rows, and bytes once uncompressed.
 FLOWLOG_MAX_PARQUET_ROWS: int = env.int("FLOWLOG_MAX_PARQUET_ROWS", default=200_000_000)

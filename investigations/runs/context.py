@@ -127,6 +127,7 @@ class RunContext:
             "memory_limit": settings.ENGINE_MEMORY_LIMIT,
             "threads": settings.ENGINE_THREADS,
             "temp_directory": str(self.scratch),
+            "max_gzip_ratio": settings.FLOWLOG_MAX_GZIP_RATIO,
         }
 
     def role(self, purpose: str) -> tuple[Any, Any]:
