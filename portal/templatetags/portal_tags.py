@@ -3,7 +3,9 @@
 from typing import Any
 
 from django import template
+from django.conf import settings
 
+from analysis import geo
 from analysis.analyzers.result import MEASURE_COLUMNS
 
 register = template.Library()
@@ -39,6 +41,19 @@ def annotation_of(value: Any, annotations: Any) -> str:
     # A known host's label is its alias: say it once.
     text = " · ".join(dict.fromkeys(str(p) for p in parts if p))
     return text or str(info.get("kind") or "")
+
+
+@register.simple_tag
+def geo_source_of(tables: Any) -> str:
+    """The offline country/AS data's name and date when any shown address carries its labels
+    (so a page without them never loads the data), else ""."""
+    if not settings.GEO_ENABLED:
+        return ""
+    for table in tables or ():
+        notes = getattr(getattr(table, "result", None), "annotations", None) or {}
+        if any(isinstance(n, dict) and n.get("as_org") for n in notes.values()):
+            return geo.source().describe()
+    return ""
 
 
 def as_text(info: dict[str, Any]) -> str:

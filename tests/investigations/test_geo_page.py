@@ -47,6 +47,7 @@ def test_a_run_places_its_external_peers_by_country_and_as(
     assert (notes["1.1.1.1"]["country"], notes["1.1.1.1"]["as_org"]) == ("AU", "CLOUDFLARENET")
     detail = client.get(reverse("investigations:run_detail", args=[run.pk])).content.decode()
     assert "CLOUDFLARENET" in detail
+    assert "MaxMind GeoLite2 Country and ASN (geoip2fast) (2024-06-18), offline" in detail
     geo_url = reverse("investigations:run_geo", args=[run.pk])
     assert geo_url in detail
 
@@ -104,6 +105,9 @@ def test_countries_new_to_the_investigation_are_named(investigation: Any, analys
     page = client_for(analyst).get(reverse("investigations:run_geo", args=[later.pk]))
     text = page.content.decode()
     assert "earlier run with this view: <strong>BR, RU</strong>" in text
+    # No address on the run page carries AS labels: no word about the data there.
+    detail = client_for(analyst).get(reverse("investigations:run_detail", args=[later.pk]))
+    assert "GeoLite2" not in detail.content.decode()
 
 
 @pytest.mark.django_db
