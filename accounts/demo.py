@@ -324,3 +324,46 @@ def _notes(endpoint_url: str, mapping: list[dict[str, str]]) -> str:
             *rows,
         ]
     )
+
+
+DEMO_HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes "
+    "start end action log-status"
+)
+
+
+def plant_records(endpoint_url: str, account: AwsAccount, records: list[str]) -> None:
+    """Deliver more flow records (default format) to the demo world on the moto server at
+    `endpoint_url`, as AWS would: into the interfaces' CloudWatch streams and as new hourly
+    objects in the S3 bucket. For `demo_incident`; never for real AWS."""
+    from accounts.models import FlowLogConfig
+
+    _ensure_dummy_credentials()
+    settings = replace(portal_aws_settings(), endpoint_url=endpoint_url)
+    session = aws.portal_session(settings)
+    logs = aws.make_client(session, "logs", DEMO_REGION, settings)
+    by_stream: dict[str, list[str]] = defaultdict(list)
+    for line in records:
+        by_stream[f"{line.split(' ')[2]}-all"].append(line)
+    for stream, lines in sorted(by_stream.items()):
+        try:
+            logs.create_log_stream(logGroupName=DEMO_LOG_GROUP, logStreamName=stream)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise
+        events = [
+            {"timestamp": _start_of(line) * 1000, "message": line}
+            for line in sorted(lines, key=_start_of)
+        ]
+        logs.put_log_events(logGroupName=DEMO_LOG_GROUP, logStreamName=stream, logEvents=events)
+    flow_log = FlowLogConfig.objects.filter(account=account, destination_type="s3").first()
+    if flow_log is not None:
+        s3 = aws.make_client(session, "s3", DEMO_REGION, settings)
+        _put_s3(
+            s3,
+            demo_bucket(account.account_id),
+            account.account_id,
+            flow_log.flow_log_id,
+            DEMO_HEADER,
+            records,
+        )

@@ -62,6 +62,9 @@ def main() -> int:
         subprocess.run(
             [python, "manage.py", "seed_demo_aws", "--endpoint-url", moto_url], env=env, check=False
         )
+        # The demo investigation watches the web instance; `manage.py demo_incident` plants an
+        # SSH brute force for the watch to alert on.
+        subprocess.run([python, "manage.py", "seed_demo_watch"], env=env, check=False)
     else:
         print("moto server did not start; the demo AWS account is unavailable.", flush=True)
     processes.append(
@@ -124,6 +127,10 @@ def main() -> int:
     for username, password, what in DEMO_LOGINS:
         print(f"    {username:<8} / {password:<13} ({what})", flush=True)
     print("\n  The demo AWS account (a local moto server) is under AWS accounts.", flush=True)
+    print(
+        "  A watch on it alerts on new incidents: `.venv/bin/python manage.py demo_incident`.",
+        flush=True,
+    )
     print("  Press Ctrl-C to stop.\n", flush=True)
 
     def stop(*_: object) -> None:
