@@ -122,14 +122,9 @@ class FlowCache:
         when the cache cannot be written."""
         self._entry(key)  # refuse a bad key before making anything
         building = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=self.root))
-        try:
+        lock = None
+        with contextlib.suppress(OSError):  # no flock here: the age rule sweeps it if need be
             lock = _lock_writer(building / _WRITER)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
-        if lock is None:  # impossible for a folder just made, unless flock is not supported
-            shutil.rmtree(building, ignore_errors=True)
-            raise OSError(f"cannot lock a new flow cache entry in {self.root}")
         return PendingFlows(self, key, building, lock)
 
     def put(self, key: str, engine: FlowEngine, stats: LoadStats) -> CachedFlows:
@@ -198,16 +193,15 @@ class FlowCache:
                 continue
             try:
                 lock = _lock_writer(folder / _WRITER, create=False)
-            except FileNotFoundError:
-                # No lock file: a writer publishing right now (it removes the file first), or
-                # one of an older version. Old enough, it is a leftover.
+            except OSError:
+                # No lock file (a writer publishing right now removes it first; one of an
+                # older version never made it) or no flock on this file system: old enough,
+                # it is a leftover.
                 with contextlib.suppress(OSError):
                     if now - folder.stat().st_mtime > self.stale_seconds:
                         shutil.rmtree(folder, ignore_errors=True)
                         continue
                     building += _size_of(folder)
-                continue
-            except OSError:
                 continue
             if lock is None:  # its writer is alive
                 with contextlib.suppress(OSError):
