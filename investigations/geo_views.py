@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
@@ -147,8 +147,8 @@ def run_geo(request: HttpRequest, pk: int) -> HttpResponse:
         )
     }
     result = found.get(ANALYSIS)
-    if result is None:
-        raise Http404("This run did not include the “Where traffic comes from” analysis.")
+    if result is None:  # say so, and how to get it, rather than a bare 404
+        return render(request, "investigations/run_geo.html", {"run": run, "missing": True})
     by = "as" if request.GET.get("by") == "as" else "country"
     addresses = _rows(found.get(ADDRESSES_RESULT))
     detail_rows = _rows(result) if by == "country" else _rows(found.get(AS_RESULT))

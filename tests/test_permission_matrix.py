@@ -873,6 +873,12 @@ ROWS: list[Row] = [
         reads_investigation(),
     ),
     page(
+        "investigations:run_geo",
+        "GET",
+        lambda w: f"/investigations/runs/{run(w)}/geo/",
+        reads_investigation(),
+    ),
+    page(
         "investigations:run_result",
         "GET",
         lambda w: f"/investigations/runs/{run(w)}/results/traffic-summary/",
