@@ -54,7 +54,20 @@ def watch_create(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"Watching {watch.name}: its first run starts shortly.")
                 return redirect(watch.get_absolute_url())
         status = 400
-    return render(request, "watches/create.html", {"run": run, "form": form}, status=status)
+    config = run.source_config or {}
+    instance = config.get("instance") or {}
+    repeats = (
+        f"account {config.get('account_id')}, instance "
+        f"{instance.get('name') or instance.get('instance_id')}, {run.get_source_display()}"
+        if instance
+        else "its uploaded files (only AWS-sourced runs can be watched)"
+    )
+    return render(
+        request,
+        "watches/create.html",
+        {"run": run, "form": form, "repeats": repeats},
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
