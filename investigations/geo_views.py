@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from investigations.access import get_run_for_user
 from investigations.choices import RunStatus
-from investigations.models import QueryRun, RunResult
+from investigations.models import QueryRun, ResultRow, RunResult
 
 ANALYSIS = "geo"
 AS_RESULT = "geo:as"
@@ -117,24 +117,27 @@ def chart_payload(rows: list[dict[str, Any]], by: str) -> dict[str, Any]:
     return {"by": by, "shown": min(len(rows), MAX_CHART_BARS), "total": len(rows), **charts}
 
 
-def new_countries(run: QueryRun, countries: Iterable[str]) -> tuple[int, list[str]]:
+def new_places(
+    run: QueryRun, countries: Iterable[str], systems: Iterable[str]
+) -> tuple[int, list[str], list[str]]:
     """How many earlier succeeded runs of the investigation have this view, and which of
-    `countries` none of them saw."""
+    `countries` and AS organisations `systems` none of them saw."""
     earlier = RunResult.objects.filter(
-        analysis=ANALYSIS,
         run__investigation_id=run.investigation_id,
         run__status=RunStatus.SUCCEEDED,
         run__created_at__lt=run.created_at,
     )
-    runs = earlier.values("run").distinct().count()
+    runs = earlier.filter(analysis=ANALYSIS).values("run").distinct().count()
     if not runs:
-        return 0, []
-    known = {
-        str(data.get("country"))
-        for data in earlier.values_list("rows__data", flat=True)
-        if isinstance(data, dict) and data.get("country")
-    }
-    return runs, sorted(set(countries) - known)
+        return 0, [], []
+
+    def seen(analysis: str, key: str) -> set[str]:
+        rows = ResultRow.objects.filter(result__in=earlier.filter(analysis=analysis))
+        return {str(v) for v in rows.values_list(f"data__{key}", flat=True).distinct() if v}
+
+    new_countries = sorted(set(countries) - seen(ANALYSIS, "country"))
+    new_systems = sorted(set(systems) - seen(ADDRESSES_RESULT, "as_org"))
+    return runs, new_countries, new_systems
 
 
 @require_GET
@@ -161,7 +164,8 @@ def run_geo(request: HttpRequest, pk: int) -> HttpResponse:
     chosen = request.GET.get("country" if by == "country" else "as", "").strip()
     picked = [a for a in addresses if chosen and _key(a, by) == chosen]
     countries = [r["country"] for r in pivot(_rows(result), (), "country") if r["country"]]
-    earlier_runs, new = new_countries(run, countries)
+    systems = [str(a["as_org"]) for a in addresses if a.get("as_org")]
+    earlier_runs, new, new_systems = new_places(run, countries, systems)
     headers = []
     for name in COLUMNS[by]:
         flip = "asc" if name == column and descending else "desc"
@@ -192,5 +196,6 @@ def run_geo(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": chart_payload(rows, by),
         "earlier_runs": earlier_runs,
         "new_countries": new,
+        "new_systems": new_systems,
     }
     return render(request, "investigations/run_geo.html", context)

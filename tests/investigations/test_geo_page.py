@@ -69,7 +69,9 @@ def test_a_run_places_its_external_peers_by_country_and_as(
     assert reverse("entity_detail", args=["8.8.4.4"]) not in by_as
 
 
-def _geo_run(investigation: Any, countries: dict[str, int]) -> QueryRun:
+def _geo_run(
+    investigation: Any, countries: dict[str, int], systems: tuple[str, ...] = ()
+) -> QueryRun:
     run = QueryRun.objects.create(
         investigation=investigation,
         requested_by=investigation.owner,
@@ -95,16 +97,36 @@ def _geo_run(investigation: Any, countries: dict[str, int]) -> QueryRun:
     ResultRow.objects.bulk_create(
         [ResultRow(result=result, position=i, data=row) for i, row in enumerate(rows)]
     )
+    if systems:
+        placed = RunResult.objects.create(
+            run=run,
+            analysis="geo:addresses",
+            title="External addresses placed",
+            columns=["ip", "country", "asn", "as_org"],
+            row_count=len(systems),
+            total_groups=len(systems),
+        )
+        ResultRow.objects.bulk_create(
+            [
+                ResultRow(
+                    result=placed,
+                    position=i,
+                    data={"ip": f"198.51.100.{i + 1}", "country": "US", "asn": None, "as_org": org},
+                )
+                for i, org in enumerate(systems)
+            ]
+        )
     return run
 
 
 @pytest.mark.django_db
 def test_countries_new_to_the_investigation_are_named(investigation: Any, analyst: Any) -> None:
-    _geo_run(investigation, {"US": 5, "DE": 1})
-    later = _geo_run(investigation, {"US": 2, "RU": 9, "BR": 1})
+    _geo_run(investigation, {"US": 5, "DE": 1}, ("GOOGLE", "AMAZON-02"))
+    later = _geo_run(investigation, {"US": 2, "RU": 9, "BR": 1}, ("GOOGLE", "RARE-NET"))
     page = client_for(analyst).get(reverse("investigations:run_geo", args=[later.pk]))
     text = page.content.decode()
     assert "earlier run with this view: <strong>BR, RU</strong>" in text
+    assert "Autonomous systems new compared with them: <strong>RARE-NET</strong>" in text
     # No address on the run page carries AS labels: no word about the data there.
     detail = client_for(analyst).get(reverse("investigations:run_detail", args=[later.pk]))
     assert "GeoLite2" not in detail.content.decode()
