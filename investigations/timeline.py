@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import CharField, Count, Max, Min, Q
+from django.db.models import CharField, Count, F, Max, Min, Q
 from django.db.models.functions import Cast
 
 from investigations.choices import (
@@ -21,7 +21,14 @@ from investigations.choices import (
     InvestigationStatus,
     severity_label,
 )
-from investigations.models import Finding, Investigation, Note, QueryRun, SuppressionRule
+from investigations.models import (
+    Finding,
+    FindingSighting,
+    Investigation,
+    Note,
+    QueryRun,
+    SuppressionRule,
+)
 from portal.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -145,27 +152,45 @@ def _runs(investigation: Investigation, take: int) -> list[TimelineEntry]:
 
 
 def _findings_raised(investigation: Investigation, take: int) -> list[TimelineEntry]:
-    """One entry per run: a run raises its findings all at once, when it finishes."""
-    groups = (
+    """One entry per run: a run raises its new findings, and sights earlier ones again, all at
+    once, when it finishes."""
+    raised = (
         Finding.objects.filter(investigation=investigation)
         .order_by()
         .values("run_id")
         .annotate(count=Count("id"), at=Min("created_at"), top=Max("severity"))
         .order_by("-at", "-run_id")[:take]
     )
+    again = (
+        FindingSighting.objects.filter(finding__investigation=investigation)
+        .exclude(finding__run_id=F("run_id"))
+        .order_by()
+        .values("run_id")
+        .annotate(count=Count("id"), at=Min("created_at"), top=Max("severity"))
+        .order_by("-at", "-run_id")[:take]
+    )
+    runs: dict[int, dict[str, Any]] = {}
+    for group in raised:
+        runs[group["run_id"]] = {**group, "again": 0}
+    for group in again:
+        entry = runs.setdefault(group["run_id"], {**group, "count": 0})
+        entry["again"] = group["count"]
+        entry["at"] = min(entry["at"], group["at"])
+        entry["top"] = max(entry["top"], group["top"])
     return [
         TimelineEntry(
             at=group["at"],
             kind="findings_raised",
-            run_id=group["run_id"],
+            run_id=run_id,
             order=4,
             details={
                 "count": group["count"],
+                "again": group["again"],
                 "top": group["top"],
                 "top_label": severity_label(float(group["top"])),
             },
         )
-        for group in groups
+        for run_id, group in runs.items()
     ]
 
 

@@ -25,6 +25,7 @@ from investigations.models import QueryRun
 from investigations.runs.submit import submit_run
 from investigations.services import RunRequestInvalid
 from investigations.watches.models import Watch, WatchRun
+from portal import audit
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,11 @@ def tick(now: datetime | None = None) -> list[int]:
         if reason:
             logger.info("Watch #%s is due but waits: %s.", pk, reason)
             continue
-        run = start_run(watch, now)
+        try:
+            run = start_run(watch, now)
+        except Exception:  # one watch's fault (say, a lost connection) must not stop the others
+            logger.exception("Watch #%s: its run could not be started; the next tick retries.", pk)
+            continue
         if run is not None:
             started.append(run.pk)
     return started
@@ -90,6 +95,9 @@ def start_run(watch: Watch, now: datetime) -> QueryRun | None:
     A run that cannot start (instance gone, access lost) leaves the window where it was, so
     the next attempt reads it; the reason is kept on the watch."""
     with transaction.atomic():
+        # The audit chain's lock before the watch's row, as every writer takes them: a run
+        # ending (which may touch this watch) holds the first and may wait for the second.
+        audit.lock_ordered_writes()
         if not claim(watch, now):
             return None
         window = next_window(watch, now)

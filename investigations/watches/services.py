@@ -177,6 +177,7 @@ def update_watch(
     if not changes:
         return watch
     with transaction.atomic():
+        audit.lock_ordered_writes()  # before the watch's row, as every writer does
         fields = [*changes, "updated_at"]
         if "interval_minutes" in changes:
             delta = timedelta(minutes=interval - changes["interval_minutes"]["from"])
@@ -219,6 +220,7 @@ def _set_paused(
     if watch.paused == paused:
         raise RunRequestInvalid(f"The watch is already {'paused' if paused else 'active'}.")
     with transaction.atomic():
+        audit.lock_ordered_writes()  # before the watch's row, as every writer does
         fields: dict[str, Any] = {"paused": paused, "updated_at": timezone.now()}
         if not paused:
             fields["next_run_at"] = timezone.now()

@@ -23,6 +23,7 @@ from investigations.watches.models import AlertKind, Watch, WatchAlert, WatchRun
 from portal.models import AuditEvent, WebhookDelivery
 from portal.webhooks import create_webhook
 from tests.concurrency import run_together
+from tests.conftest import client_for
 from tests.investigations.watch_helpers import finding, succeed
 
 pytestmark = pytest.mark.django_db
@@ -278,6 +279,8 @@ def test_new_findings_and_severity_rises_alert_sightings_do_not(
     assert {d.payload["data"]["kind"] for d in deliveries} == {"new_finding", "severity_rise"}
     entries = [e for e in investigation_timeline(investigation).entries if e.kind == "watch_alert"]
     assert len(entries) == 3 and entries[0].details["kind"] == "severity_rise"
+    page = client_for(analyst).get(investigation.get_absolute_url()).content.decode()
+    assert "alerted: New finding: SSH brute force from 198.51.100.77" in page
 
 
 def test_spikes_alert_only_above_mean_plus_k_sigma_after_three_runs(watch: Watch) -> None:
