@@ -271,3 +271,14 @@ def test_the_timeline_says_a_resolved_finding_was_seen_again(
         f"Run #{second.pk} saw finding “{scan.title}” again: it was Resolved, it is Open again"
         in text
     )
+    assert f"Run #{second.pk} saw 1 earlier finding again, highest" in text
+
+
+def test_the_timeline_counts_new_and_again_per_run(
+    two_runs: dict[str, Any], analyst: Any, investigation: Any
+) -> None:
+    page = client_for(analyst).get(f"/investigations/{investigation.pk}/").content.decode()
+    text = " ".join(re.sub(r"<[^>]+>", "", page).split())
+    first, second = two_runs["first"].pk, two_runs["second"].pk
+    assert f"Run #{first} raised 1 finding, highest" in text
+    assert f"Run #{second} raised 1 finding and saw 1 earlier one again, highest" in text
