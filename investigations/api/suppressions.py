@@ -98,7 +98,7 @@ class SuppressionRuleViewSet(
         if value == "global":
             rules = rules.filter(investigation__isnull=True)
         elif value:
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()) or len(value) > 18:
                 raise serializers.ValidationError(
                     {"investigation": "An investigation id, or `global`."}
                 )

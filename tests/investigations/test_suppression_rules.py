@@ -381,6 +381,10 @@ def test_the_api_creates_lists_and_disables_rules(analyst: Any, investigation: A
     again = client.post(f"/api/v1/suppression-rules/{created['id']}/disable/")
     assert again.status_code == 400 and "already disabled" in again.json()["detail"]
     assert client.get("/api/v1/suppression-rules/?state=active").json()["results"] == []
+    # A non-ASCII digit or an id beyond any database integer is a 400, never a server error.
+    for bad in ("²", "9" * 40, "abc"):
+        refused = client.get(f"/api/v1/suppression-rules/?investigation={bad}")
+        assert refused.status_code == 400 and "investigation" in refused.json()
 
 
 def test_the_api_names_each_bad_field(analyst: Any, investigation: Any) -> None:
