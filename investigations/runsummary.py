@@ -19,6 +19,16 @@ TOP_PEERS = 5
 ROWS_SCANNED = 200
 
 
+def run_outcome(run: QueryRun) -> str | None:
+    """How a finished run ended, as alerting wants it: `analysed`, `no_data` (succeeded
+    without analysing a record), `failed` or `cancelled`; None while it is active."""
+    if run.status == RunStatus.SUCCEEDED:
+        return "no_data" if no_data_reason(run) else "analysed"
+    if run.status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        return str(run.status)
+    return None
+
+
 def no_data_reason(run: QueryRun) -> str | None:
     """Why a finished run analysed no record, or None when it analysed some (or has not
     finished). Read from the saved load statistics."""

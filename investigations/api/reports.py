@@ -123,10 +123,10 @@ class ReportFileView(APIView):
 
     @extend_schema(
         operation_id="reports_download",
+        description="The rendered report file (404, a JSON error: no such export, or no file yet).",
         responses={
             (200, "text/markdown"): OpenApiResponse(OpenApiTypes.BINARY),
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
-            404: OpenApiResponse(description="No such export, or no file yet."),
         },
     )
     def get(self, request: Request, pk: int) -> HttpResponseBase:

@@ -26,6 +26,7 @@ from investigations.models import (
     RunResult,
 )
 from investigations.runs.request import DEFAULT_TOP_N, MAX_TOP_N, RunRequest
+from investigations.runsummary import no_data_reason, run_outcome
 from portal.api.permissions import hidden_analyses
 
 TAGS_HELP = (
@@ -140,6 +141,13 @@ class QueryRunSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
     results = serializers.SerializerMethodField()
     reference_tables = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField(
+        help_text=(
+            "How the run ended, for alerting: `analysed`, `no_data` (it succeeded but analysed "
+            "no record; `no_data_reason` says why), `failed` or `cancelled`; null while active."
+        )
+    )
+    no_data_reason = serializers.SerializerMethodField()
 
     class Meta:
         model = QueryRun
@@ -153,6 +161,8 @@ class QueryRunSerializer(serializers.ModelSerializer):
             "window_start",
             "window_end",
             "status",
+            "outcome",
+            "no_data_reason",
             "progress",
             "stage",
             "records_so_far",
@@ -171,6 +181,18 @@ class QueryRunSerializer(serializers.ModelSerializer):
             "reference_tables",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=["analysed", "no_data", "failed", "cancelled"], allow_null=True
+        )
+    )
+    def get_outcome(self, obj: QueryRun) -> str | None:
+        return run_outcome(obj)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_no_data_reason(self, obj: QueryRun) -> str | None:
+        return no_data_reason(obj)
 
     @extend_schema_field(RunReferenceSerializer(many=True))
     def get_reference_tables(self, obj: QueryRun) -> list[dict[str, Any]]:

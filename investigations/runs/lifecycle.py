@@ -19,6 +19,7 @@ from analysis.analyzers.result import AnalysisResult
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
 from investigations.runs import queue
 from investigations.runs.sightings import Sighted, store_findings
+from investigations.runsummary import no_data_reason, run_outcome
 from investigations.watches.alerts import run_ended as watch_run_ended
 from portal import audit, concurrency
 from portal.webhooks import emit
@@ -158,6 +159,9 @@ def _finish(run: QueryRun, *, findings: Sequence[Sighted] = ()) -> None:
             "run": run.pk,
             "investigation": run.investigation_id,
             "status": run.status,
+            # `no_data` when it succeeded without analysing a record (the reason says why).
+            "outcome": run_outcome(run),
+            "no_data_reason": no_data_reason(run),
             "analyses": run.analyses,
             "error": run.error or None,
             "records": {k: (run.records or {}).get(k) for k in ("total", "ok", "malformed")},

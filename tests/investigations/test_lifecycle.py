@@ -69,7 +69,7 @@ def test_a_run_failed_by_the_reaper_is_audited_and_announced(
     assert event.actor is None and "2 attempts" in event.details["error"]
     announced = _finished_events(run)
     assert len(announced) == 2  # one per listener who may see the run
-    assert announced[0]["status"] == "failed"
+    assert (announced[0]["status"], announced[0]["outcome"]) == ("failed", "failed")
     assert "worker stopped responding" in announced[0]["error"]
     assert concurrency.holders(SCOPE) == []
 
@@ -159,6 +159,19 @@ def test_a_requeued_run_is_announced_to_requeue_listeners_only(
     assert data["url"] == run.get_absolute_url()
 
 
+def test_a_run_that_analysed_no_record_is_announced_as_no_data(
+    investigation: Any, hooks: None
+) -> None:
+    from investigations.runs import lifecycle
+
+    run = _running(investigation)
+    records = {"total": 40, "ok": 0, "malformed": 40, "nodata": 0, "skipdata": 0}
+    assert lifecycle.succeed(run, results=[], records=records, data_read={"source": "file"})
+    [announced, _] = _finished_events(run)
+    assert (announced["status"], announced["outcome"]) == ("succeeded", "no_data")
+    assert "Every line was malformed: 40 of 40 lines" in announced["no_data_reason"]
+
+
 def test_a_run_failed_by_its_worker_is_audited_and_announced(
     investigation: Any, hooks: None
 ) -> None:
@@ -217,5 +230,6 @@ def test_a_succeeded_run_saves_its_results_audits_and_announces_each_finding(
     assert event.details["findings"] == 1 and event.details["results"] == {"traffic-summary": 1}
     announced = _finished_events(run)
     assert [(p["status"], p["findings"]) for p in announced] == [("succeeded", 1)] * 2
+    assert (announced[0]["outcome"], announced[0]["no_data_reason"]) == ("analysed", None)
     assert WebhookDelivery.objects.filter(event="finding.created").count() == 0  # not subscribed
     assert concurrency.holders(SCOPE) == []

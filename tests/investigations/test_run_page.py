@@ -176,6 +176,10 @@ def test_a_run_that_analysed_no_record_says_so_and_draws_no_chart(
         .content.decode()
     )
     assert "No data analysed" in listing
+    # The API (and so a SIEM) reads the same outcome, not a plain success.
+    api = client_for(analyst).get(f"/api/v1/runs/{run.pk}/").json()
+    assert (api["status"], api["outcome"]) == ("succeeded", "no_data")
+    assert reason in api["no_data_reason"]
 
 
 def test_a_refused_run_form_lists_its_errors_at_the_top(investigation: Any, analyst: Any) -> None:
