@@ -75,3 +75,22 @@ def test_demo_incident_writes_only_to_a_local_moto(db: Any) -> None:
         call_command("demo_incident", "--endpoint-url", "https://logs.us-east-1.amazonaws.com")
     with pytest.raises(CommandError, match="No demo watch"):
         call_command("demo_incident", "--endpoint-url", "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(("behind", "hurried"), [(None, True), (10, True), (0, False)])
+def test_an_incident_lands_inside_the_watchs_next_window(behind: int | None, hurried: bool) -> None:
+    from investigations.watches.demo import ATTEMPTS, brute_force
+
+    now = timezone.now()
+    ready = (now - timedelta(seconds=60)).replace(microsecond=0)
+    last = None if behind is None else ready - timedelta(seconds=behind)
+    watch = Watch(lag_seconds=60, interval_minutes=5, last_window_end=last)
+    incident = brute_force(
+        watch=watch, account_id="1", interface="eni-1", target_ip="10.0.1.10", now=now
+    )
+    starts = [int(line.split(" ")[10]) for line in incident.records]
+    assert len(starts) == ATTEMPTS and incident.hurried is hurried
+    window_start = (last or ready - timedelta(minutes=5)).timestamp()
+    # A hurried watch runs now and reads up to `ready`; else its next run reads an interval on.
+    window_end = ready if hurried else (last or ready) + timedelta(minutes=5)
+    assert all(window_start <= s and s + 1 <= window_end.timestamp() for s in starts)
