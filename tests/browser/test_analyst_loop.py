@@ -216,11 +216,8 @@ def test_a_run_over_garbage_says_no_data_analysed(
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from investigations.models import QueryRun
-
-    try:
-        from investigations.runs.submit import submit_run
-    except ImportError:  # pragma: no cover
-        from investigations.services import submit_run  # type: ignore[attr-defined,no-redef]
+    from investigations.runs.pipeline import execute
+    from investigations.runs.submit import submit_run
 
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
@@ -241,8 +238,8 @@ def test_a_run_over_garbage_says_no_data_analysed(
         parameters={},
     )
     claimed = QueryRun.claim(run.pk)
-    if claimed is not None:
-        _execute(claimed)
+    assert claimed is not None
+    execute(claimed)
     run.refresh_from_db()
     errors = _watch(page)
     _login(page, live_server.url, "alice")
@@ -256,14 +253,6 @@ def test_a_run_over_garbage_says_no_data_analysed(
         assert page.locator("#charts").count() == 0
     _shot(page, "run-no-data")
     assert errors == []
-
-
-def _execute(run: Any) -> None:
-    try:  # the run pipeline, or the module it grew out of
-        from investigations.runs.pipeline import execute
-    except ImportError:  # pragma: no cover
-        from investigations.execution import execute  # type: ignore[no-redef]
-    execute(run)
 
 
 @pytest.mark.parametrize("where", ["list", "investigation", "run", "entity"])

@@ -10,29 +10,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
+from investigations.runs import pipeline
+from investigations.runs.submit import submit_run
 from portal.sequences import next_change_number
 from tests.conftest import client_for
 from tests.flowlogs import SAMPLE_TEXT
 
 pytestmark = pytest.mark.django_db
 
-try:  # where a run is submitted (the run pipeline module, or services before it)
-    from investigations.runs.submit import submit_run
-except ImportError:  # pragma: no cover
-    from investigations.services import submit_run  # type: ignore[attr-defined,no-redef]
-
-
-def _execute(run: QueryRun) -> None:
-    try:  # the run pipeline, or the module it grew out of
-        from investigations.runs.pipeline import execute
-    except ImportError:  # pragma: no cover
-        from investigations.execution import execute  # type: ignore[no-redef]
-    execute(run)
-
-
 def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -> QueryRun:
-    from investigations.runs import pipeline
-
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
     upload = SimpleUploadedFile("sample.log", SAMPLE_TEXT.encode())
