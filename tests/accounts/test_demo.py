@@ -1,17 +1,15 @@
-"""The demo world on a real moto server (ThreadedMotoServer on a free local port)."""
+"""The demo world on a real moto server (the session's ThreadedMotoServer on a free local port)."""
 
 from __future__ import annotations
 
 import gzip
-import socket
-from collections.abc import Iterator
+import urllib.request
 from io import StringIO
 from typing import Any
 
 import boto3
 import pytest
 from django.core.management import call_command
-from moto.server import ThreadedMotoServer
 
 from accounts import services
 from accounts.demo import DEMO_ACCOUNT_NAME, DEMO_LOG_GROUP, DEMO_REGION, demo_bucket
@@ -23,14 +21,13 @@ LINES = 2000
 
 
 @pytest.fixture
-def moto_server() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def moto_server(moto_endpoint: str) -> str:
+    """The session's moto server (tests/conftest.py), emptied first: one server per test
+    process instead of one per test."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request) as response:  # noqa: S310 (the local moto server)
+        assert response.status == 200
+    return moto_endpoint
 
 
 def _client(service: str, url: str) -> Any:
