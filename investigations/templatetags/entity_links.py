@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from django import template
@@ -90,9 +91,28 @@ def entity_link(value: Any) -> SafeString:
     return _link(str(value)) if value not in (None, "") else escape("")
 
 
+# An ISO 8601 timestamp with an offset, as stored results and evidence hold them.
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def _timestamp(text: str) -> SafeString | None:
+    """A stored timestamp in the site's one format (`2026-12-03 14:05:09 UTC`), or None."""
+    if not _TIMESTAMP.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+    return format_html(
+        '<time datetime="{}">{}</time>', text, moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    )
+
+
 def format_value(value: Any, name: str = "") -> SafeString:
     if value is None:
         return escape("—")
+    if isinstance(value, str) and (moment := _timestamp(value)) is not None:
+        return moment
     if isinstance(value, bool):
         return escape("yes" if value else "no")
     if isinstance(value, int | float):

@@ -219,3 +219,18 @@ def test_addresses_in_text_link_to_their_page_and_nothing_else(
     from investigations.templatetags.entity_links import ip_links
 
     assert re.findall(r'href="/entities/([^/"]+)/"', str(ip_links(text))) == linked
+
+
+def test_result_cells_show_stored_timestamps_in_the_one_site_format() -> None:
+    from investigations.templatetags.entity_links import cell
+
+    assert str(cell("2026-12-03T10:37:36+00:00", "first_seen")) == (
+        '<time datetime="2026-12-03T10:37:36+00:00">2026-12-03 10:37:36 UTC</time>'
+    )
+    # Another offset is shown in UTC; a Z suffix and fractions are read too.
+    assert "2026-12-03 08:37:36 UTC" in str(cell("2026-12-03T10:37:36+02:00", "time"))
+    assert "2026-12-03 10:37:36 UTC" in str(cell("2026-12-03T10:37:36.250Z", "time"))
+    # Not a timestamp: left as text (a date alone, a port, an address stays a link).
+    assert str(cell("2026-12-03", "day")) == "2026-12-03"
+    assert str(cell(3389, "dstport")) == "3389"
+    assert 'href="/entities/10.0.0.5/"' in str(cell("10.0.0.5", "srcaddr"))
