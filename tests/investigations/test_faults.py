@@ -10,20 +10,12 @@ import pytest
 from django.core.files import File
 from django.urls import reverse
 
-from analysis.demo import generate
 from investigations.models import QueryRun
 from investigations.runs.reaper import reap_stale_runs
 from portal.audit_verify import verify_audit_log
 from tests.conftest import client_for, wait_for_run
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-@pytest.fixture(scope="session")
-def big_log(tmp_path_factory: Any) -> Path:
-    path = tmp_path_factory.mktemp("big") / "big.log"
-    generate(str(path), lines=1_000_000, seed=11)
-    return path
 
 
 def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:

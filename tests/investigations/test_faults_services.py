@@ -32,14 +32,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 STORAGE_KEY = re.compile(r"^[0-9a-f]{32}\.log$")
 
 
-@pytest.fixture(scope="session")
-def big_log(tmp_path_factory: Any) -> Path:
-    """Three copies of this take the worker several seconds: time to pull the rug."""
-    path = tmp_path_factory.mktemp("big") / "big.log"
-    generate(str(path), lines=1_000_000, seed=11)
-    return path
-
-
 def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
     with big_log.open("rb") as a, big_log.open("rb") as b, big_log.open("rb") as c:
         files = [File(a, name="part-1.log"), File(b, name="part-2.log"), File(c, name="part-3.log")]
