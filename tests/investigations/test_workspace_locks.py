@@ -41,7 +41,7 @@ def test_a_change_and_a_run_submission_at_once_do_not_deadlock(
     change: str, investigation: Any, analyst: Any, teammate: Any
 ) -> None:
     needs_postgresql()
-    both_started = threading.Barrier(2, timeout=10)
+    both_started = threading.Barrier(2, timeout=60)
 
     def submission() -> None:
         # What _create_run does: the audit event, then the investigation's updated_at.

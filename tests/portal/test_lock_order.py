@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_number_then_audit_and_audit_then_number_do_not_deadlock(analyst: Any) -> None:
     needs_postgresql()
-    both_inside = threading.Barrier(2, timeout=10)
+    both_inside = threading.Barrier(2, timeout=60)
 
     def finishing_run() -> None:
         with transaction.atomic():
