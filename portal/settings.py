@@ -357,7 +357,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.tasks.write_audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_SECONDS),
     },
-    "watches-tick": {"task": "watches.tick", "schedule": float(WATCH_TICK_SECONDS)},
+    # A tick that waited a minute in a busy queue is dropped: a later one covers it.
+    "watches-tick": {
+        "task": "watches.tick",
+        "schedule": float(WATCH_TICK_SECONDS),
+        "options": {"expires": max(60.0, float(WATCH_TICK_SECONDS))},
+    },
 }
 # Retention: uploaded flow-log files of finished runs are removed after this many days (their
 # name, size and SHA-256 stay on the run). 0 keeps them forever. Audit events are never pruned.
