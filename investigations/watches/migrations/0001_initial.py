@@ -6,78 +6,225 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0003_instance_subnet_ids'),
-        ('investigations', '0008_suppression_rule'),
+        ("accounts", "0003_instance_subnet_ids"),
+        ("investigations", "0008_suppression_rule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Watch',
+            name="Watch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('instance', models.CharField(help_text='The instance: id, Name tag or address, resolved at each run.', max_length=200)),
-                ('source', models.CharField(help_text='cloudwatch or s3.', max_length=16)),
-                ('flow_log_id', models.CharField(blank=True, max_length=64)),
-                ('interfaces', models.JSONField(blank=True, default=list)),
-                ('engine', models.CharField(default='auto', max_length=16)),
-                ('analyses', models.JSONField(default=list)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('interval_minutes', models.PositiveIntegerField(help_text='How often it runs.')),
-                ('k', models.FloatField(default=3.0, help_text="A spike is above mean + k·sigma of the watch's earlier runs.")),
-                ('lag_seconds', models.PositiveIntegerField(help_text='How far behind now each window ends: flow logs reach AWS minutes late.')),
-                ('next_run_at', models.DateTimeField(db_index=True)),
-                ('last_window_end', models.DateTimeField(blank=True, help_text='Where the last window ended: the next one starts here.', null=True)),
-                ('paused', models.BooleanField(default=False)),
-                ('last_error', models.TextField(blank=True, help_text='Why its last run could not start.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watches', to='accounts.awsaccount')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='watches', to=settings.AUTH_USER_MODEL)),
-                ('investigation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watches', to='investigations.investigation')),
-                ('reference_tables', models.ManyToManyField(blank=True, related_name='watches', to='investigations.referencetable')),
-                ('source_run', models.ForeignKey(blank=True, help_text='The run this watch repeats, when made from one.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='investigations.queryrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "instance",
+                    models.CharField(
+                        help_text="The instance: id, Name tag or address, resolved at each run.",
+                        max_length=200,
+                    ),
+                ),
+                ("source", models.CharField(help_text="cloudwatch or s3.", max_length=16)),
+                ("flow_log_id", models.CharField(blank=True, max_length=64)),
+                ("interfaces", models.JSONField(blank=True, default=list)),
+                ("engine", models.CharField(default="auto", max_length=16)),
+                ("analyses", models.JSONField(default=list)),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("interval_minutes", models.PositiveIntegerField(help_text="How often it runs.")),
+                (
+                    "k",
+                    models.FloatField(
+                        default=3.0,
+                        help_text="A spike is above mean + k·sigma of the watch's earlier runs.",
+                    ),
+                ),
+                (
+                    "lag_seconds",
+                    models.PositiveIntegerField(
+                        help_text="How far behind now each window ends: flow logs reach AWS minutes late."
+                    ),
+                ),
+                ("next_run_at", models.DateTimeField(db_index=True)),
+                (
+                    "last_window_end",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Where the last window ended: the next one starts here.",
+                        null=True,
+                    ),
+                ),
+                ("paused", models.BooleanField(default=False)),
+                (
+                    "last_error",
+                    models.TextField(blank=True, help_text="Why its last run could not start."),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watches",
+                        to="accounts.awsaccount",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="watches",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "investigation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watches",
+                        to="investigations.investigation",
+                    ),
+                ),
+                (
+                    "reference_tables",
+                    models.ManyToManyField(
+                        blank=True, related_name="watches", to="investigations.referencetable"
+                    ),
+                ),
+                (
+                    "source_run",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The run this watch repeats, when made from one.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="investigations.queryrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WatchAlert',
+            name="WatchAlert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('new_finding', 'New finding'), ('severity_rise', 'Severity rose'), ('rejected_spike', 'Rejected flows spiked'), ('external_bytes_spike', 'Bytes to external peers spiked'), ('coverage_gap', 'Coverage gap (SKIPDATA)')], max_length=32)),
-                ('summary', models.CharField(max_length=300)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('change_number', models.BigIntegerField(db_index=True, default=0, help_text="The run's commit-ordered change number.")),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finding', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='watch_alerts', to='investigations.finding')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watch_alerts', to='investigations.queryrun')),
-                ('watch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='watches.watch')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("new_finding", "New finding"),
+                            ("severity_rise", "Severity rose"),
+                            ("rejected_spike", "Rejected flows spiked"),
+                            ("external_bytes_spike", "Bytes to external peers spiked"),
+                            ("coverage_gap", "Coverage gap (SKIPDATA)"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("summary", models.CharField(max_length=300)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "change_number",
+                    models.BigIntegerField(
+                        db_index=True,
+                        default=0,
+                        help_text="The run's commit-ordered change number.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "finding",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="watch_alerts",
+                        to="investigations.finding",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watch_alerts",
+                        to="investigations.queryrun",
+                    ),
+                ),
+                (
+                    "watch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="watches.watch",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='WatchRun',
+            name="WatchRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('window_start', models.DateTimeField()),
-                ('window_end', models.DateTimeField()),
-                ('rejected_flows', models.BigIntegerField(blank=True, help_text='REJECT flows (traffic-summary), once it succeeded.', null=True)),
-                ('external_bytes', models.BigIntegerField(blank=True, help_text='Bytes to external peers (external-summary, outbound).', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('run', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='watch_run', to='investigations.queryrun')),
-                ('watch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watch_runs', to='watches.watch')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("window_start", models.DateTimeField()),
+                ("window_end", models.DateTimeField()),
+                (
+                    "rejected_flows",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="REJECT flows (traffic-summary), once it succeeded.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "external_bytes",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="Bytes to external peers (external-summary, outbound).",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "run",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watch_run",
+                        to="investigations.queryrun",
+                    ),
+                ),
+                (
+                    "watch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watch_runs",
+                        to="watches.watch",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-window_start', '-id'],
+                "ordering": ["-window_start", "-id"],
             },
         ),
     ]
