@@ -331,19 +331,22 @@ class Enricher:
             if info.status == "internal" or self.is_internal(info.ip)
             else ("special" if info.status == "special" else "external")
         )
-        where = geo.lookup(info.ip) if self.geo_lookup and kind == "external" else None
-        return {
+        described: dict[str, Any] = {
             "alias": alias,
             "kind": kind,
             "label": alias or info.label,
             "org": info.org,
             "network": info.network,
             "cidr": info.cidr,
-            "country": (where.country_code if where else None) or info.country,
-            "asn": where.asn if where else None,
-            "as_org": where.as_org if where else None,
+            "country": info.country,
             "status": info.status,
         }
+        if self.geo_lookup:
+            where = geo.lookup(info.ip) if kind == "external" else None
+            described["country"] = (where.country_code if where else None) or info.country
+            described["asn"] = where.asn if where else None
+            described["as_org"] = where.as_org if where else None
+        return described
 
     def annotate(self, result: AnalysisResult) -> dict[str, dict[str, Any]]:
         """Fill `result.annotations` for every address in its rows, tables and findings."""
