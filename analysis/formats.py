@@ -205,6 +205,22 @@ class FlowFormat:
         return cls.of(names, allow_unknown=allow_unknown)
 
     @classmethod
+    def from_text(cls, text: str) -> FlowFormat:
+        """A format a person typed: an AWS LogFormat (`${version} ${srcaddr} ...`) or the field
+        names as a header line lists them. Every field must be known (a typo is an error)."""
+        if "${" in text:
+            return cls.parse(text)
+        names = text.split()
+        if not names:
+            raise ValueError("empty flow log format")
+        return cls.of(names)
+
+    @property
+    def log_format(self) -> str:
+        """The format as an AWS LogFormat string."""
+        return " ".join(f"${{{name}}}" for name in self.names)
+
+    @classmethod
     def from_header(cls, header: str) -> FlowFormat:
         """Read the header line of an S3 flow log file (`version account-id ...`); a field
         not known here is kept as text (see `unknown_names`)."""

@@ -16,6 +16,7 @@ from analysis.analyzers.params import (
     DEFAULT_THRESHOLDS,
     THRESHOLD_LABELS,
 )
+from analysis.formats import FlowFormat
 from analysis.window import parse_time, utc_now
 from investigations.choices import ReferenceKind
 from investigations.models import (
@@ -191,6 +192,14 @@ class RunForm(forms.Form):
         required=False,
         help_text="VPC flow logs in the default or a custom format (header line), plain or gzip.",
     )
+    log_format = forms.CharField(
+        label="Log format",
+        required=False,
+        max_length=2000,
+        help_text="Uploads only, for files without a header line in a custom format: the "
+        "flow log's LogFormat (${version} ${srcaddr} ...) or its field names in order. Empty: "
+        "each file's header line, else the AWS default format.",
+    )
     account = forms.ModelChoiceField(
         label="AWS account",
         queryset=AwsAccount.objects.none(),
@@ -295,7 +304,16 @@ class RunForm(forms.Form):
     SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "Flow logs",
-            ("source", "log_files", "account", "instance", "flow_log_id", "interfaces", "engine"),
+            (
+                "source",
+                "log_files",
+                "log_format",
+                "account",
+                "instance",
+                "flow_log_id",
+                "interfaces",
+                "engine",
+            ),
         ),
         ("Analyses", ("analyses",)),
         ("Scope", ("target_ips", "vpc_cidrs", "port", "top_n", "rank_by")),
@@ -393,6 +411,11 @@ class RunForm(forms.Form):
         if data["source"] == "upload":
             if not data.get("log_files") and "log_files" not in self.errors:
                 self.add_error("log_files", "Upload at least one flow-log file.")
+            if (data.get("log_format") or "").strip():
+                try:
+                    FlowFormat.from_text(data["log_format"])
+                except ValueError as exc:
+                    self.add_error("log_format", str(exc))
         elif data.get("source"):
             if not data.get("account"):
                 self.add_error("account", "Pick the AWS account to read.")
@@ -474,6 +497,7 @@ class RunForm(forms.Form):
             window_start=data.get("start_time"),
             window_end=data.get("end_time"),
             reference_tables=self.reference_tables(),
+            log_format="" if aws else data.get("log_format") or "",
         )
 
 

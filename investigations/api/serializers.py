@@ -11,6 +11,7 @@ from rest_framework.reverse import reverse
 
 from accounts.models import AwsAccount
 from analysis.analyzers.params import parse_sensitive_ports, parse_thresholds
+from analysis.formats import FlowFormat
 from analysis.window import parse_time
 from investigations.choices import FindingStatus, InvestigationStatus, ReferenceKind
 from investigations.models import (
@@ -240,6 +241,14 @@ class QueryRunCreateSerializer(serializers.Serializer):
         default=list,
         help_text="Flow-log files (multipart); or give account and instance instead.",
     )
+    log_format = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Uploads only, for files without a header line in a custom format: the "
+        "LogFormat (`${version} ${srcaddr} ...`) or the field names in order.",
+    )
     account = serializers.PrimaryKeyRelatedField(
         queryset=AwsAccount.objects.none(),
         required=False,
@@ -342,7 +351,16 @@ class QueryRunCreateSerializer(serializers.Serializer):
             window_start=data.get("start_time"),
             window_end=data.get("end_time"),
             reference_tables=data.get("reference_tables") or [],
+            log_format=data.get("log_format") or "",
         )
+
+    def validate_log_format(self, value: str) -> str:
+        if value.strip():
+            try:
+                return FlowFormat.from_text(value).log_format
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+        return ""
 
     def _time(self, value: str) -> Any:
         if not value:

@@ -29,6 +29,7 @@ class RunRequest:
     reference_tables: Sequence[Any] = ()
     account: Any = None
     aws: dict[str, Any] = field(default_factory=dict)  # instance, source, flow log, interfaces
+    log_format: str = ""  # uploads only: the fields of header-less files (`${version} ...`)
 
     @classmethod
     def build(
@@ -53,6 +54,7 @@ class RunRequest:
         window_start: datetime | None = None,
         window_end: datetime | None = None,
         reference_tables: Sequence[Any] = (),
+        log_format: str = "",
     ) -> RunRequest:
         """A request from already-typed values. Targets are addresses or CIDRs (told apart
         here); `sensitive_ports`, when given, replaces the default list."""
@@ -87,6 +89,7 @@ class RunRequest:
             reference_tables=list(reference_tables),
             account=account,
             aws=aws,
+            log_format="" if account is not None else log_format.strip(),
         )
 
     def arguments(self) -> dict[str, Any]:
@@ -94,7 +97,7 @@ class RunRequest:
         source: dict[str, Any] = (
             {"account": self.account, **self.aws}
             if self.account is not None
-            else {"files": self.files}
+            else {"files": self.files, "log_format": self.log_format}
         )
         return {
             "investigation": self.investigation,

@@ -17,6 +17,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from analysis.analyzers import AnalysisParams, all_analyzers, get_analyzer
+from analysis.formats import FlowFormat
 from analysis.window import TimeWindow
 from investigations.choices import RunSource, RunStatus
 from investigations.models import Investigation, QueryRun, UploadedLog
@@ -84,6 +85,7 @@ def submit_run(
     interfaces: Sequence[str] = (),
     reference_tables: Sequence[Any] = (),
     engine: str = "auto",
+    log_format: str = "",
 ) -> QueryRun:
     """Store the uploaded files (or plan the AWS source), then in one transaction write the
     queued run and its audit event; the Celery task is queued only once that commits.
@@ -114,6 +116,15 @@ def submit_run(
         )
     elif not files:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
+    if log_format.strip():
+        if account is not None:
+            raise RunRequestInvalid(
+                "A log format is for uploaded files; an AWS flow log's own format is used."
+            )
+        try:
+            log_format = FlowFormat.from_text(log_format).log_format
+        except ValueError as exc:
+            raise RunRequestInvalid(f"Log format: {exc}.") from exc
     if engine != "auto" or aws_config is not None:
         try:
             engine = check_engine(engine, account=account, source_config=aws_config)
@@ -148,6 +159,7 @@ def submit_run(
             idempotency=idempotency,
             aws_config=aws_config,
             versions=versions,
+            log_format=log_format.strip(),
         )
     except BaseException:
         # Nothing half-kept: files stored for a run that was never written are removed. A file
@@ -184,11 +196,12 @@ def _create_run(
     idempotency: tuple[str, str] | None,
     aws_config: dict[str, Any] | None = None,
     versions: Sequence[Any] = (),
+    log_format: str = "",
 ) -> QueryRun:
     if aws_config is not None:
         source, source_config = aws_config["kind"], aws_config
     else:
-        source, source_config = RunSource.FILE, {}
+        source, source_config = RunSource.FILE, ({"log_format": log_format} if log_format else {})
 
     with transaction.atomic():
         uploads = [
@@ -291,6 +304,7 @@ def submit_run_idempotent(
                 request.get("instance"),
                 request.get("source"),
             ],
+            "log_format": (request.get("log_format") or "").strip(),
         }
     )
     existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)

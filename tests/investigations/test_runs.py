@@ -226,3 +226,54 @@ def test_the_progress_fragment_asks_htmx_to_reload_when_done(
     fragment = client.get(url, headers={"HX-Request": "true"})
     assert fragment["HX-Refresh"] == "true"
     assert b'data-status="succeeded"' in fragment.content
+
+
+CUSTOM_FIELDS = "version srcaddr dstaddr srcport dstport protocol packets bytes start end action"
+CUSTOM_LINES = (
+    "5 203.0.113.50 10.0.1.5 50001 22 6 10 600 1700000000 1700000060 REJECT\n"
+    "5 10.0.1.5 198.51.100.7 40000 443 6 30 9000 1700000060 1700000120 ACCEPT\n"
+)
+
+
+def test_header_less_uploads_in_a_custom_format_are_read_with_the_format_given(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = client_for(analyst)
+    url = reverse("investigations:run_create", args=[investigation.pk])
+    form = {"analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"}
+    # A typo in the format is refused on the form, naming the field; nothing is queued.
+    refused = client.post(
+        url,
+        {
+            **form,
+            "log_files": SimpleUploadedFile("custom.log", CUSTOM_LINES.encode()),
+            "log_format": CUSTOM_FIELDS.replace("dstport", "dst-port"),
+        },
+    )
+    assert refused.status_code == 400 and b"dst-port" in refused.content
+    assert not QueryRun.objects.exists()
+    client.post(
+        url,
+        {
+            **form,
+            "log_files": SimpleUploadedFile("custom.log", CUSTOM_LINES.encode()),
+            "log_format": CUSTOM_FIELDS,
+        },
+    )
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded", run.error
+    assert (run.records["ok"], run.records["malformed"]) == (2, 0)
+    assert run.data_read["log_format"].startswith("${version} ${srcaddr} ${dstaddr}")
+    # The API takes the same field; an unknown field is a 400 naming it.
+    api = client.post(
+        "/api/v1/runs/",
+        {
+            "investigation": investigation.pk,
+            "analyses": "traffic-summary",
+            "files": SimpleUploadedFile("custom.log", CUSTOM_LINES.encode()),
+            "log_format": "${version} ${srcaddr} ${colour}",
+        },
+    )
+    assert api.status_code == 400 and "colour" in str(api.json()["log_format"])

@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from analysis.engine import FlowEngine
+from analysis.formats import FlowFormat
 from analysis.loadstats import LoadStats
 from investigations.choices import RunSource
 from investigations.runs.context import RunContext, flow_cache
@@ -125,8 +126,12 @@ def load_uploads(
     ctx: RunContext, uploads: list[Any], engine: FlowEngine, progress: Progress
 ) -> tuple[LoadStats, dict[str, Any]]:
     progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
+    # Header-less files in a custom format: the fields the uploader named (else each file's
+    # header line, else the AWS default).
+    log_format = (ctx.run.source_config or {}).get("log_format")
     stats = engine.load_files(
         [upload.path for upload in uploads],
+        flow_format=FlowFormat.from_text(log_format) if log_format else None,
         window=ctx.window,
         progress=progress.between(*LOAD_SHARE),
         cancel=ctx.run.cancel_was_requested,
@@ -134,6 +139,7 @@ def load_uploads(
     stats = named_for_analysts(stats, uploads)
     read = {
         "source": RunSource.FILE,
+        **({"log_format": log_format} if log_format else {}),
         "files": [
             {
                 **without_path(file_stats.to_dict()),
