@@ -121,16 +121,22 @@ class DetectionsAnalyzer(Analyzer):
         # A fixed few set-based queries per detection, whatever the data: no query per
         # candidate, no loop over records. (Imported here: the catalogue imports analyzers.)
         from analysis.detections import all_detections
-        from analysis.detections.base import Context
+        from analysis.detections.base import AwsServiceRanges, Context
 
         ctx = Context(fetch, params, columns)
+        aws = AwsServiceRanges(params.cidr_tables)
         found: list[Finding] = []
         suppressed: dict[str, list[str]] = {}
+        aws_services: list[dict[str, str]] = []
         left_out = 0
         for detection in all_detections():
             for finding, touched in detection.run(ctx):
                 if not touched and params.has_target:
                     left_out += 1
+                    continue
+                service = aws.service_of(finding.peer) if detection.spares_aws_services else None
+                if service is not None:  # an AWS service: said in the summary, not a finding
+                    aws_services.append({"title": finding.title, "service": service})
                     continue
                 reason = suppressed_by(finding, params.suppressions)
                 if reason is None:
@@ -165,6 +171,7 @@ class DetectionsAnalyzer(Analyzer):
                     if params.suppressions
                     else {}
                 ),
+                **({"aws_services_left_out": aws_services} if aws else {}),
                 **target_note,
                 **scope_summary(params),
             },

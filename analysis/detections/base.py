@@ -3,6 +3,7 @@ the SQL pieces detections share: connection sides, time windows, target scoping.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,6 +82,9 @@ class Detection:
     findings: Callable[[Context, list[list[tuple[Any, ...]]]], list[tuple[Finding, bool]]]
     cases: tuple[Case, ...] = ()
     needs: Callable[[AnalysisParams], str | None] = lambda params: None
+    # A peer that is an AWS service (ip-ranges.json in a CIDR table) is no finding of this
+    # detection: a backup to S3 is not exfiltration, an agent polling its endpoint no beacon.
+    spares_aws_services: bool = False
 
     @property
     def attack(self) -> tuple[tuple[str, str], ...]:
@@ -242,3 +246,42 @@ def evidence(
         "bytes": None if size is None else int(size),
         **extra,
     }
+
+
+class AwsServiceRanges:
+    """The AWS service ranges of a run's CIDR tables (AWS's ip-ranges.json, whose entries are
+    labelled provider AWS), to name the service behind an address: a lookup per prefix
+    length, so a few dozen dictionary reads an address however many ranges there are."""
+
+    def __init__(self, cidr_tables: Iterable[dict[str, Any]]) -> None:
+        self._by_length: dict[tuple[int, int], dict[int, str]] = {}
+        for table in cidr_tables:
+            for cidr, labels in table.get("entries") or []:
+                if labels.get("provider") != "AWS":
+                    continue
+                network = ipaddress.ip_network(cidr)
+                key = (network.version, network.prefixlen)
+                service = labels.get("service") or "AWS"
+                self._by_length.setdefault(key, {})[int(network.network_address)] = service
+        # Longest prefix first: the most specific range names the service.
+        self._lengths = sorted(self._by_length, key=lambda key: -key[1])
+
+    def __bool__(self) -> bool:
+        return bool(self._by_length)
+
+    def service_of(self, address: str | None) -> str | None:
+        if not address or not self._by_length:
+            return None
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        value, bits = int(parsed), parsed.max_prefixlen
+        for version, length in self._lengths:
+            if version != parsed.version:
+                continue
+            masked = value >> (bits - length) << (bits - length) if length else 0
+            service = self._by_length[(version, length)].get(masked)
+            if service is not None:
+                return service
+        return None

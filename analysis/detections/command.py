@@ -94,6 +94,7 @@ def _beacon_findings(
 
 
 BEACONING_DETECTION = Detection(
+    spares_aws_services=True,
     id="beaconing",
     type=BEACONING,
     title="Beaconing",
@@ -212,6 +213,7 @@ def _long_findings(
 
 
 LONG_CONNECTION_DETECTION = Detection(
+    spares_aws_services=True,
     id="long-connection",
     type=LONG_CONNECTION,
     title="Long connection",

@@ -117,6 +117,7 @@ _PEERS = tuple(
     for n in range(10)
 )
 UNUSUAL_OUTBOUND_VOLUME_DETECTION = Detection(
+    spares_aws_services=True,
     id="unusual-outbound-volume",
     type=UNUSUAL_OUTBOUND_VOLUME,
     title="Unusual outbound volume",
