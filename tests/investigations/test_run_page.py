@@ -194,3 +194,27 @@ def test_a_refused_run_form_lists_its_errors_at_the_top(investigation: Any, anal
     ]
     assert 'tabindex="-1"' in html and 'href="#id_port"' in top
     assert html.index('id="error-summary"') < html.index('data-field="analyses"')
+
+
+def test_findings_spared_as_aws_services_are_named_on_the_run_page(
+    investigation: Any, analyst: Any
+) -> None:
+    run = _run(investigation)
+    RunResult.objects.create(
+        run=run,
+        analysis="detections",
+        title="Detections",
+        columns=["type", "title"],
+        summary={
+            "findings": 0,
+            "aws_services_left_out": [{"title": "6,000,000,000 bytes sent to 52.94.0.7", "service": "S3"}],
+        },
+    )  # fmt: skip
+    html = " ".join(
+        client_for(analyst)
+        .get(reverse("investigations:run_detail", args=[run.pk]))
+        .content.decode()
+        .split()
+    )
+    assert "1 finding left out because the peer is an AWS service" in html
+    assert "6,000,000,000 bytes sent to 52.94.0.7 (S3)" in html
