@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from analysis.analyzers.params import (
 )
 from analysis.formats import FlowFormat
 from analysis.window import parse_time, utc_now
-from investigations.choices import ReferenceKind
+from investigations.choices import ReferenceKind, RunSource
 from investigations.models import (
     MAX_TAGS_PER_INVESTIGATION,
     TAG_MAX_LENGTH,
@@ -199,6 +200,12 @@ class RunForm(forms.Form):
         help_text="Uploads only, for files without a header line in a custom format: the "
         "flow log's LogFormat (${version} ${srcaddr} ...) or its field names in order. Empty: "
         "each file's header line, else the AWS default format.",
+    )
+    reuse_files_of = forms.IntegerField(
+        required=False,
+        min_value=1,
+        widget=forms.HiddenInput,
+        help_text="Re-run with changes: with no new file, this run's files are read again.",
     )
     account = forms.ModelChoiceField(
         label="AWS account",
@@ -409,7 +416,11 @@ class RunForm(forms.Form):
             self.add_error("start_time", "The start is after the end.")
         data["source"] = data.get("source") or "upload"
         if data["source"] == "upload":
-            if not data.get("log_files") and "log_files" not in self.errors:
+            if (
+                not data.get("log_files")
+                and not data.get("reuse_files_of")
+                and "log_files" not in self.errors
+            ):
                 self.add_error("log_files", "Upload at least one flow-log file.")
             if (data.get("log_format") or "").strip():
                 try:
@@ -446,6 +457,9 @@ class RunForm(forms.Form):
         for name, value in (params.get("thresholds") or {}).items():
             if name in DEFAULT_THRESHOLDS:
                 initial[THRESHOLD_PREFIX + name] = _plain_number(value)
+        if run.source == RunSource.FILE and run.uploads.exists():
+            initial["reuse_files_of"] = run.pk
+            initial["log_format"] = config.get("log_format") or ""
         if config.get("account"):
             initial.update(
                 source=run.source,
@@ -473,8 +487,9 @@ class RunForm(forms.Form):
         ]
         return [table for table in chosen if table is not None]
 
-    def run_request(self, investigation: Any) -> RunRequest:
-        """The run the analyst asked for (the form checked only the shape of the input)."""
+    def run_request(self, investigation: Any, reuse_uploads: Sequence[Any] = ()) -> RunRequest:
+        """The run the analyst asked for (the form checked only the shape of the input);
+        `reuse_uploads`: an earlier run's files, read again when no new file is given."""
         data = self.cleaned_data
         aws = data["source"] != "upload"
         return RunRequest.build(
@@ -498,6 +513,7 @@ class RunForm(forms.Form):
             window_end=data.get("end_time"),
             reference_tables=self.reference_tables(),
             log_format="" if aws else data.get("log_format") or "",
+            reuse_uploads=reuse_uploads,
         )
 
 

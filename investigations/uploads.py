@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
+import shutil
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -187,3 +189,30 @@ def display_name(name: Any) -> str:
 
 def _name(upload: Any) -> str:
     return display_name(getattr(upload, "name", ""))[:100]
+
+
+@dataclass(frozen=True)
+class ReusedFile:
+    """An earlier run's uploaded file read again by a new run ("Re-run with changes")."""
+
+    name: str
+    size: int
+
+
+def relink_upload(previous: Any) -> StoredFile:
+    """A new stored copy of an earlier upload, as a hard link where the file system allows
+    (no bytes copied; removing either copy leaves the other), else a copy. The earlier file
+    must still be on disk (retention may have removed it)."""
+    source = Path(settings.UPLOAD_DIR) / previous.storage_key
+    if previous.purged_at is not None or not previous.storage_key or not source.is_file():
+        raise UploadRejected(
+            f"{previous.original_name} is no longer stored (removed by the retention policy): "
+            "upload it again."
+        )
+    key = f"{uuid.uuid4().hex}.log"
+    destination = Path(settings.UPLOAD_DIR) / key
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copyfile(source, destination)
+    return StoredFile(storage_key=key, size=previous.size, sha256=previous.sha256)

@@ -200,7 +200,9 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 run = submit_run(
                     user=request.user,
-                    **form.run_request(investigation).arguments(),
+                    **form.run_request(
+                        investigation, _reused_uploads(request, investigation, form)
+                    ).arguments(),
                     client_ip=client_ip_of(request),
                 )
             except UploadRejected as exc:
@@ -217,9 +219,34 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "investigations/run_form.html",
-        {"investigation": investigation, "form": form},
+        {
+            "investigation": investigation,
+            "form": form,
+            "reused_from": _reuse_offer(request, investigation, form),
+        },
         status=status,
     )
+
+
+def _reuse_offer(request: HttpRequest, investigation: Any, form: RunForm) -> Any:
+    """The earlier run whose files the form offers to read again, if any (shown on the form)."""
+    value = form.data.get("reuse_files_of") if form.is_bound else form.initial.get("reuse_files_of")
+    if not str(value or "").isdigit():
+        return None
+    # The investigation is one the user may write to, so its runs are theirs to see.
+    return QueryRun.objects.filter(pk=int(str(value)), investigation=investigation).first()
+
+
+def _reused_uploads(request: HttpRequest, investigation: Any, form: RunForm) -> list[Any]:
+    """ "Re-run with changes" with no new file: the uploads of the earlier run it started from
+    (a run of this investigation the user may see), read again."""
+    earlier = form.cleaned_data.get("reuse_files_of")
+    if not earlier or form.cleaned_data.get("log_files"):
+        return []
+    run = get_run_for_user(request.user, earlier)
+    if run.investigation_id != investigation.pk:
+        raise Http404("No such run in this investigation.")
+    return list(run.uploads.order_by("pk"))
 
 
 def _results_context(run_pk: int) -> list[RunResult]:

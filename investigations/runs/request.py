@@ -30,6 +30,7 @@ class RunRequest:
     account: Any = None
     aws: dict[str, Any] = field(default_factory=dict)  # instance, source, flow log, interfaces
     log_format: str = ""  # uploads only: the fields of header-less files (`${version} ...`)
+    reuse_uploads: Sequence[Any] = ()  # no new files: an earlier run's uploads, read again
 
     @classmethod
     def build(
@@ -55,6 +56,7 @@ class RunRequest:
         window_end: datetime | None = None,
         reference_tables: Sequence[Any] = (),
         log_format: str = "",
+        reuse_uploads: Sequence[Any] = (),
     ) -> RunRequest:
         """A request from already-typed values. Targets are addresses or CIDRs (told apart
         here); `sensitive_ports`, when given, replaces the default list."""
@@ -90,6 +92,7 @@ class RunRequest:
             account=account,
             aws=aws,
             log_format="" if account is not None else log_format.strip(),
+            reuse_uploads=() if account is not None or files else list(reuse_uploads),
         )
 
     def arguments(self) -> dict[str, Any]:
@@ -97,7 +100,11 @@ class RunRequest:
         source: dict[str, Any] = (
             {"account": self.account, **self.aws}
             if self.account is not None
-            else {"files": self.files, "log_format": self.log_format}
+            else {
+                "files": self.files,
+                "log_format": self.log_format,
+                "reuse_uploads": self.reuse_uploads,
+            }
         )
         return {
             "investigation": self.investigation,

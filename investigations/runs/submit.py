@@ -25,7 +25,13 @@ from investigations.reference import ReferenceUploadRejected, latest_versions, r
 from investigations.runs import lifecycle, queue
 from investigations.runs.engines.athena import check_engine
 from investigations.services import RunRequestInvalid, check_writable
-from investigations.uploads import check_upload_quota, display_name, store_upload
+from investigations.uploads import (
+    ReusedFile,
+    check_upload_quota,
+    display_name,
+    relink_upload,
+    store_upload,
+)
 from portal import audit
 from portal.idempotency import MAX_KEY_LENGTH, fingerprint, previous_object_id, remember
 
@@ -86,6 +92,7 @@ def submit_run(
     reference_tables: Sequence[Any] = (),
     engine: str = "auto",
     log_format: str = "",
+    reuse_uploads: Sequence[Any] = (),
 ) -> QueryRun:
     """Store the uploaded files (or plan the AWS source), then in one transaction write the
     queued run and its audit event; the Celery task is queued only once that commits.
@@ -114,7 +121,7 @@ def submit_run(
             flow_log_id=flow_log_id,
             interfaces=interfaces,
         )
-    elif not files:
+    elif not files and not reuse_uploads:
         raise RunRequestInvalid("Upload at least one flow-log file, or pick an AWS account.")
     if log_format.strip():
         if account is not None:
@@ -141,11 +148,16 @@ def submit_run(
     names, _checked = validate(analyses, {**parameters, **tables})
     params = AnalysisParams.from_dict(parameters).to_dict()  # already validated above
 
-    check_upload_quota(user, files)
+    # "Re-run with changes" without new files: the earlier run's files, read again.
+    reused = [] if files or account is not None else list(reuse_uploads)
+    check_upload_quota(user, [*files, *(ReusedFile(u.original_name, u.size) for u in reused)])
     stored: list[tuple[Any, Any]] = []
     try:
         for upload in files:
             stored.append((upload, store_upload(upload)))
+        for previous in reused:
+            again = ReusedFile(previous.original_name, previous.size)
+            stored.append((again, relink_upload(previous)))
         return _create_run(
             user=user,
             investigation=investigation,
@@ -305,6 +317,7 @@ def submit_run_idempotent(
                 request.get("source"),
             ],
             "log_format": (request.get("log_format") or "").strip(),
+            "reused": [u.pk for u in request.get("reuse_uploads") or ()],
         }
     )
     existing = previous_object_id(user=user, scope="runs", key=idempotency_key, print_=print_)

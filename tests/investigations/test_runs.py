@@ -277,3 +277,34 @@ def test_header_less_uploads_in_a_custom_format_are_read_with_the_format_given(
         },
     )
     assert api.status_code == 400 and "colour" in str(api.json()["log_format"])
+
+
+def test_re_run_with_changes_reads_the_earlier_runs_files_again_without_picking_them(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    from investigations.models import UploadedLog
+
+    client = client_for(analyst)
+    url = reverse("investigations:run_create", args=[investigation.pk])
+    form = {"analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"}
+    client.post(url, {**form, "log_files": sample_upload("first.log")})
+    first = wait_for_run(QueryRun.objects.get())
+    assert first.status == "succeeded", first.error
+    offered = client.get(f"{url}?from={first.pk}").content.decode()
+    assert f'name="reuse_files_of" value="{first.pk}"' in offered
+    assert f"read again the 1 file of run #{first.pk} (first.log)" in offered
+    # No file picked: the earlier run's file is read again, as a file of its own.
+    response = client.post(url, {**form, "reuse_files_of": first.pk, "top_n": 5})
+    assert response.status_code == 302
+    second = wait_for_run(QueryRun.objects.exclude(pk=first.pk).get())
+    assert second.status == "succeeded", second.error
+    assert second.records["ok"] == first.records["ok"] and second.parameters["top_n"] == 5
+    old, new = UploadedLog.objects.get(runs=first), UploadedLog.objects.get(runs=second)
+    assert (new.original_name, new.sha256) == ("first.log", old.sha256)
+    assert new.storage_key != old.storage_key
+    # Once retention removed the earlier file, the form says so and queues nothing.
+    Path(old.path).unlink()
+    refused = client.post(url, {**form, "reuse_files_of": first.pk})
+    assert refused.status_code == 400
+    assert "first.log is no longer stored" in refused.content.decode()
+    assert QueryRun.objects.count() == 2
