@@ -18,6 +18,7 @@ from tests.flowlogs import SAMPLE_TEXT
 
 pytestmark = pytest.mark.django_db
 
+
 def _executed_run(investigation: Any, user: Any, settings: Any, tmp_path: Any) -> QueryRun:
     settings.FLOW_CACHE_DIR = tmp_path / "flowcache"
     settings.WHOIS_ENABLED = False
