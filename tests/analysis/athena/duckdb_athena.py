@@ -3,6 +3,7 @@ holding the flow-log lines as Athena's table over the same files would hold them
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -61,7 +62,9 @@ class DuckDBAthena:
         self.table = table
         self.sent: list[str] = []
         self._cte = ""
-        self.connection = duckdb.connect()
+        # One thread: the tables hold a few dozen rows, and on a busy machine a pool of
+        # threads per tiny query costs more than it saves.
+        self.connection = duckdb.connect(config={"threads": 1})
         self.connection.execute(f'CREATE SCHEMA "{table.database}"')
         text = table.file_format == TEXT
         columns = [
@@ -104,19 +107,28 @@ class DuckDBAthena:
     def _local_sql(self, sql: str) -> str:
         """The query in DuckDB's dialect. Parsing 13 kB of `flows` CTE takes sqlglot a tenth of
         a second, so each distinct CTE is translated once and materialized as table `flows`;
-        the query after it is checked and translated each time."""
+        the query after it is checked and translated once per distinct text (`trino_to_duckdb`)."""
         cte, separator, query = sql.partition(_CTE_END)
         if not (separator and cte.startswith("WITH flows AS (")):
-            return sqlglot.parse_one(sql, read="trino").sql(dialect="duckdb")
+            return trino_to_duckdb(sql)
         if cte != self._cte:
-            body = cte.removeprefix("WITH flows AS (")
-            local = sqlglot.parse_one(body, read="trino").sql(dialect="duckdb")
+            local = trino_to_duckdb(cte.removeprefix("WITH flows AS ("))
             self.connection.execute(f"CREATE OR REPLACE TEMP TABLE flows AS {local}")
             self._cte = cte
-        return sqlglot.parse_one(query, read="trino").sql(dialect="duckdb")
+        return trino_to_duckdb(query)
 
 
 _CTE_END = "\n)\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def trino_to_duckdb(sql: str) -> str:
+    """Trino SQL, checked to parse as Trino, in DuckDB's dialect. The translation depends on
+    the text alone, and the pushdown tests send the same queries over tables of several
+    formats and windows: sqlglot parses each distinct text once per test process (parsing and
+    generating took most of those tests' time). The parsed tree is not kept, so the generator
+    may work on it in place instead of on a deep copy."""
+    return sqlglot.parse_one(sql, read="trino").sql(dialect="duckdb", copy=False)
 
 
 def _duckdb_type(table: AthenaTable, column: str) -> str:
