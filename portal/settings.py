@@ -252,9 +252,6 @@ WHOIS_NEGATIVE_CACHE_DAYS: int = env.int("WHOIS_NEGATIVE_CACHE_DAYS", default=1)
 # Country and AS of external addresses from offline data shipped with the geoip2fast package
 # (analysis.geo); nothing is fetched. Off: addresses show WHOIS's country only.
 GEO_ENABLED: bool = env.bool("GEO_ENABLED", default=True)
-# Country and AS of external addresses from offline data shipped with the geoip2fast package
-# (analysis.geo); nothing is fetched. Off: addresses show WHOIS's country only.
-GEO_ENABLED: bool = env.bool("GEO_ENABLED", default=True)
 
 # Flow data fetched from AWS is kept, parsed, per source and window, so another analysis of the
 # same data neither downloads nor parses again; bounded by size and age.
