@@ -201,6 +201,12 @@ class RunForm(forms.Form):
         "flow log's LogFormat (${version} ${srcaddr} ...) or its field names in order. Empty: "
         "each file's header line, else the AWS default format.",
     )
+    held_uploads = forms.CharField(
+        required=False,
+        max_length=500,
+        widget=forms.HiddenInput,
+        help_text="Files uploaded with a form that had errors, kept so they need no new pick.",
+    )
     reuse_files_of = forms.IntegerField(
         required=False,
         min_value=1,
@@ -370,7 +376,11 @@ class RunForm(forms.Form):
                 fields += [self[name] for name in self.fields if name.startswith(THRESHOLD_PREFIX)]
             shown.update(field.name for field in fields)
             sections.append((title, fields))
-        rest = [self[name] for name in self.fields if name not in shown]
+        rest = [
+            self[name]
+            for name in self.fields
+            if name not in shown and not self.fields[name].widget.is_hidden  # rendered apart
+        ]
         if rest:
             sections.append(("More", rest))
         return sections
@@ -419,6 +429,7 @@ class RunForm(forms.Form):
             if (
                 not data.get("log_files")
                 and not data.get("reuse_files_of")
+                and not data.get("held_uploads")
                 and "log_files" not in self.errors
             ):
                 self.add_error("log_files", "Upload at least one flow-log file.")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
@@ -48,6 +49,7 @@ from investigations.models import (
     ReferenceTable,
     RunResult,
     Tag,
+    UploadedLog,
 )
 from investigations.reference import (
     ReferenceUploadRejected,
@@ -72,7 +74,7 @@ from investigations.services import (
 )
 from investigations.sightings import sighted_in, with_sightings
 from investigations.timeline import investigation_timeline, timeline_limit
-from investigations.uploads import UploadRejected
+from investigations.uploads import UploadRejected, display_name, store_upload
 from portal.audit import client_ip_of
 from portal.roles import can_run_analyses
 
@@ -197,11 +199,14 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            held = _held_uploads(request, investigation, form.cleaned_data.get("held_uploads"))
+            reused = [] if form.cleaned_data.get("log_files") else held
             try:
                 run = submit_run(
                     user=request.user,
                     **form.run_request(
-                        investigation, _reused_uploads(request, investigation, form)
+                        investigation,
+                        reused or _reused_uploads(request, investigation, form),
                     ).arguments(),
                     client_ip=client_ip_of(request),
                 )
@@ -212,20 +217,80 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
                 form.add_error(None, str(exc))
                 status = 400
             else:
+                _drop_held(held)  # the run read them through links of its own
                 messages.success(request, f"Run #{run.pk} queued.")
                 return redirect(run)
         else:
             status = 400
+    held = _hold_uploads(request, investigation, form) if request.method == "POST" else []
     return render(
         request,
         "investigations/run_form.html",
         {
             "investigation": investigation,
             "form": form,
+            "held": held,
             "reused_from": _reuse_offer(request, investigation, form),
         },
         status=status,
     )
+
+
+def _held_uploads(request: HttpRequest, investigation: Any, value: Any) -> list[UploadedLog]:
+    """The files this user uploaded with an earlier, refused form of this investigation (kept,
+    not yet read by any run, not removed by retention)."""
+    ids = [int(part) for part in str(value or "").split(",") if part.strip().isdigit()]
+    if not ids:
+        return []
+    return list(
+        UploadedLog.objects.filter(
+            pk__in=ids[:50],
+            investigation=investigation,
+            uploaded_by_id=request.user.pk,
+            runs__isnull=True,
+            purged_at__isnull=True,
+        ).order_by("pk")
+    )
+
+
+def _hold_uploads(request: HttpRequest, investigation: Any, form: RunForm) -> list[UploadedLog]:
+    """A refused form loses no file: the files it carried are stored now and named in the form,
+    so the next submission reads them without a new pick. (A file refused for its content is
+    not kept: its error says why.)"""
+    held = _held_uploads(request, investigation, form.data.get("held_uploads"))
+    files = request.FILES.getlist(form.add_prefix("log_files"))
+    if files and not form.errors.get("log_files"):
+        kept: list[UploadedLog] = []
+        try:
+            for upload in files:
+                saved = store_upload(upload)
+                kept.append(
+                    UploadedLog.objects.create(
+                        investigation=investigation,
+                        uploaded_by=cast(Any, request.user),
+                        original_name=display_name(getattr(upload, "name", "")),
+                        storage_key=saved.storage_key,
+                        size=saved.size,
+                        sha256=saved.sha256,
+                    )
+                )
+        except UploadRejected as exc:
+            _drop_held(kept)
+            form.add_error("log_files", str(exc))
+        else:
+            _drop_held(held)
+            held = kept
+    if isinstance(form.data, QueryDict):  # the POST, mutable copy (lists kept)
+        data = form.data.copy()
+        data[form.add_prefix("held_uploads")] = ",".join(str(u.pk) for u in held)
+        form.data = data
+    return held
+
+
+def _drop_held(uploads: list[UploadedLog]) -> None:
+    for upload in uploads:
+        Path(upload.path).unlink(missing_ok=True)
+        upload.delete()
 
 
 def _reuse_offer(request: HttpRequest, investigation: Any, form: RunForm) -> Any:

@@ -308,3 +308,34 @@ def test_re_run_with_changes_reads_the_earlier_runs_files_again_without_picking_
     assert refused.status_code == 400
     assert "first.log is no longer stored" in refused.content.decode()
     assert QueryRun.objects.count() == 2
+
+
+def test_a_refused_form_keeps_its_file_so_the_next_try_needs_no_new_pick(
+    celery_worker_process: Any, investigation: Any, analyst: Any
+) -> None:
+    import re
+
+    from investigations.models import UploadedLog
+
+    client = client_for(analyst)
+    url = reverse("investigations:run_create", args=[investigation.pk])
+    form = {"analyses": ["traffic-summary"], "top_n": 10, "rank_by": "flows"}
+    refused = client.post(url, {**form, "port": "99999", "log_files": sample_upload("kept.log")})
+    assert refused.status_code == 400 and not QueryRun.objects.exists()
+    html = refused.content.decode()
+    assert "Kept from your last try: kept.log" in html
+    [held] = re.findall(r'name="held_uploads" value="(\d+)"', html)
+    kept = UploadedLog.objects.get(pk=held)
+    assert Path(kept.path).is_file()
+    # Fixed, and no file picked: the kept file is read; the held copy is gone afterwards.
+    client.post(url, {**form, "port": "22", "held_uploads": held})
+    run = wait_for_run(QueryRun.objects.get())
+    assert run.status == "succeeded", run.error
+    assert run.records["ok"] > 0
+    assert [u.original_name for u in run.uploads.all()] == ["kept.log"]
+    assert not UploadedLog.objects.filter(pk=held).exists() and not Path(kept.path).exists()
+    # Only a held file (uploaded by this user, read by no run yet) is taken: a run's file is not.
+    other = client.post(url, {**form, "held_uploads": str(run.uploads.get().pk)})
+    assert other.status_code == 400
+    assert "Upload at least one flow-log file" in other.content.decode()
+    assert QueryRun.objects.count() == 1
