@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.core.paginator import EmptyPage, Paginator
@@ -544,11 +545,18 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             except ValueError as exc:
                 raise serializers.ValidationError({"min_severity": "Must be a number."}) from exc
         if params.get("updated_since"):
-            since = parse_datetime(params["updated_since"])
-            if since is None:
+            try:
+                since = parse_datetime(params["updated_since"])
+                # In UTC, as the database compares it (an offset past ±14 h is no real zone).
+                offset = since.utcoffset() if since is not None else None
+                if since is None or (offset is not None and abs(offset) > timedelta(hours=14)):
+                    raise ValueError(params["updated_since"])
+                if offset is not None:
+                    since = since.astimezone(UTC)
+            except (ValueError, OverflowError) as exc:
                 raise serializers.ValidationError(
                     {"updated_since": "Must be an ISO 8601 date-time."}
-                )
+                ) from exc
             findings = findings.filter(updated_at__gt=since)
         return findings
 

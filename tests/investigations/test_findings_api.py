@@ -77,6 +77,9 @@ def test_updated_since_returns_only_later_changes(findings: list[Finding], analy
     body = client.get("/api/v1/findings/", {"updated_since": cutoff.isoformat()}).json()
     assert [f["id"] for f in body["results"]] == [findings[1].pk]
     assert client.get("/api/v1/findings/", {"updated_since": "yesterday"}).status_code == 400
+    # An offset no time zone has (PostgreSQL refuses it) is a 400, not a server error.
+    odd = client.get("/api/v1/findings/", {"updated_since": "0320-12-05T12:11:41+19:59"})
+    assert odd.status_code == 400
 
 
 def test_a_token_needs_the_findings_scope(findings: list[Finding], analyst: Any) -> None:
