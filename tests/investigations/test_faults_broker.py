@@ -4,7 +4,6 @@ its files, the client is answered normally, and the reaper sends it once the bro
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,34 +21,20 @@ from tests.flowlogs import sample_upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _closed_port() -> int:
-    """A local port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _use_broker(app: Any, url: str) -> None:
-    app.conf.broker_url = url
-    # Forget the pooled connections and producers made for the previous URL (kombu keeps
-    # each URL's pools, so the real broker's are found again when its URL is restored).
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
-def broker_down() -> Iterator[str]:
-    """The portal's Celery app sends to a Redis URL that refuses connections (a real refusal
-    by the kernel, not a patched function); the real broker is restored afterwards."""
+def broker_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The portal's Celery app cannot reach its broker: sending raises the error kombu raises
+    for a refused connection. (Swapping the app's broker URL and pools worked on the embedded
+    broker but not with Redis, whose pooled connections outlived the swap.) Restored after."""
+    from kombu.exceptions import OperationalError
+
     from portal.celery import app
 
-    real = app.conf.broker_url
-    down = f"redis://127.0.0.1:{_closed_port()}/0"
-    _use_broker(app, down)
-    try:
-        yield down
-    finally:
-        _use_broker(app, real)
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    monkeypatch.setattr(app, "send_task", refused)
+    yield "redis://127.0.0.1:6399/0"
 
 
 def _stored_files_exist(run: QueryRun) -> bool:
@@ -126,11 +111,15 @@ def test_the_reaper_leaves_an_unsent_run_marked_while_the_broker_stays_down(
 def test_a_run_submitted_while_the_broker_was_down_finishes_once_the_reaper_sends_it(
     investigation: Any, analyst: Any, celery_worker_process: Any
 ) -> None:
+    from kombu.exceptions import OperationalError
+
     from portal.celery import app
 
-    real = app.conf.broker_url
-    _use_broker(app, f"redis://127.0.0.1:{_closed_port()}/0")
-    try:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "send_task", refused)
         response = client_for(analyst).post(
             "/api/v1/runs/",
             {
@@ -139,8 +128,6 @@ def test_a_run_submitted_while_the_broker_was_down_finishes_once_the_reaper_send
                 "files": sample_upload(),
             },
         )
-    finally:
-        _use_broker(app, real)
     run = QueryRun.objects.get(pk=response.json()["id"])
     assert (run.status, run.stage) == ("queued", queue.UNSENT_STAGE)
     # The broker is back: the reaper's next pass sends it at once, not after the interval.
