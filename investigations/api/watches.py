@@ -115,7 +115,7 @@ def _id_param(request: Request, name: str) -> int | None:
     value = request.query_params.get(name, "")
     if not value:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise serializers.ValidationError({name: "A positive integer id."})
     return int(value)
 
