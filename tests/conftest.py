@@ -98,17 +98,56 @@ def _fast_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
     fast.disable()
 
 
-@pytest.hookimpl(hookwrapper=True)
+# ------------------------------------------------------- services shared by parallel processes
+# The test processes of a parallel run share one Redis (a database each) and one PostgreSQL
+# server. A test that stops such a service (marked `exclusive`) must run alone: every other test
+# holds the services lock shared, an exclusive test holds it alone. A gate taken first gives the
+# exclusive test its turn: the other processes wait at their next test instead of starving it.
+
+
+@pytest.fixture(autouse=True)
+def _shared_services(request: pytest.FixtureRequest, tmp_path_factory: Any) -> Iterator[None]:
+    import fcntl
+
+    # Under xdist the base folder is one per process, its parent one per run.
+    folder = tmp_path_factory.getbasetemp().parent
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    with (folder / "services.gate").open("a") as gate, (folder / "services.lock").open("a") as lock:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------ the worker left idle after a test
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A test that used the real worker leaves it idle before its fixtures are torn down:
     queued runs are cancelled and running ones stopped, so the database is never flushed under
-    a worker that is still writing (PostgreSQL would deadlock on the TRUNCATE)."""
-    if "celery_worker_process" in getattr(item, "fixturenames", ()):
-        _stop_active_runs()
-    yield
+    a worker that is still writing (PostgreSQL would deadlock on the TRUNCATE). A run that does
+    not stop fails this test with the worker's log, and the worker is replaced, so the next
+    tests get a worker that answers (instead of inheriting a stuck one)."""
+    problem = None
+    worker = getattr(item, "funcargs", {}).get("celery_worker_process")
+    if worker is not None:
+        problem = _stop_active_runs(worker)
+    result = yield
+    if problem:
+        raise AssertionError(problem)
+    return result
 
 
-def _stop_active_runs() -> None:
+def _stop_active_runs(worker: WorkerProcess) -> str | None:
     from investigations.choices import RunStatus
     from investigations.models import QueryRun
 
@@ -117,8 +156,21 @@ def _stop_active_runs() -> None:
     deadline = time.monotonic() + 120
     while QueryRun.objects.filter(status=RunStatus.RUNNING).exists():
         if time.monotonic() > deadline:
-            raise AssertionError("a run was still running two minutes after its test ended")
+            stuck = list(
+                QueryRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", "stage")
+            )
+            log = worker.log()[-6000:]
+            worker.kill()
+            QueryRun.objects.filter(status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED, error="stopped by the test teardown"
+            )
+            worker.start()
+            return (
+                f"runs still running two minutes after their test ended: {stuck}; "
+                f"the worker was replaced. Its log:\n{log}"
+            )
         time.sleep(0.2)
+    return None
 
 
 @pytest.fixture
@@ -369,8 +421,13 @@ def celery_worker_process(
     app.control.purge()  # nothing left over from an earlier session may reach this worker
     worker = WorkerProcess(url, moto_endpoint, fake_rdap.url)
     worker.start()
+    _WORKERS.append(worker)
     yield worker
     worker.stop()
+
+
+# The session's worker of this process, for the log a failed wait shows.
+_WORKERS: list[WorkerProcess] = []
 
 
 def wait_for_run(run: Any, *, timeout: float = 120) -> Any:
@@ -381,7 +438,8 @@ def wait_for_run(run: Any, *, timeout: float = 120) -> Any:
         if not run.is_active:
             return run
         time.sleep(0.2)
-    raise AssertionError(f"Run {run.pk} still {run.status} after {timeout}s")
+    log = _WORKERS[-1].log()[-4000:] if _WORKERS else "(no worker started in this process)"
+    raise AssertionError(f"Run {run.pk} still {run.status} after {timeout}s; worker log:\n{log}")
 
 
 @pytest.fixture(scope="session")

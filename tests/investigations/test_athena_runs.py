@@ -5,6 +5,7 @@ each query's answer is queued through its API (tests/analysis/athena/test_client
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import boto3
@@ -231,24 +232,34 @@ def test_cancelling_a_run_stops_its_athena_query(
              {"model_name": "athena::execution",
               "transition": {"progression": "manual", "times": 10**6}})  # fmt: skip
 
-    def cancel_soon() -> None:
+    athena = athena_client(moto_endpoint)
+    started_before = set(athena.list_query_executions()["QueryExecutionIds"])
+
+    def cancel_once_a_query_runs() -> None:
+        # The cancel must meet a running query: a fixed delay reached the run before its first
+        # query on a loaded machine (and before its claim, earlier), so this waits for moto to
+        # hold a query of this run first.
         try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                started = set(athena.list_query_executions()["QueryExecutionIds"])
+                if started - started_before:
+                    break
+                time.sleep(0.05)
             cancel_run(user=analyst, run=QueryRun.objects.get(pk=run.pk))
         finally:
             connection.close()
 
-    # Claim first: a cancel that reached the run while still queued would end it before any
-    # query started (on a loaded machine the timer can fire before the claim otherwise).
     claimed = QueryRun.claim(run.pk, worker="test")
     assert claimed is not None
-    timer = threading.Timer(1.0, cancel_soon)
-    timer.start()
+    canceller = threading.Thread(target=cancel_once_a_query_runs)
+    canceller.start()
     try:
         execute(claimed)
         claimed.refresh_from_db()
         run = claimed
     finally:
-        timer.join()
+        canceller.join()
         moto_api(moto_endpoint, "state-manager/unset-transition",
                  {"model_name": "athena::execution"})  # fmt: skip
 

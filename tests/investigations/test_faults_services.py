@@ -141,6 +141,7 @@ def _finish_or_reap(run: QueryRun, settings: Any, *, timeout: float) -> tuple[Qu
     return wait_for_run(run, timeout=180), True
 
 
+@pytest.mark.exclusive
 def test_runs_survive_a_redis_restart_and_the_worker_reconnects(
     celery_worker_process: Any, investigation: Any, analyst: Any, big_log: Path, settings: Any
 ) -> None:
