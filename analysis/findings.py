@@ -22,6 +22,10 @@ THREAT_INTEL_MATCH = "UnauthorizedAccess:EC2/MaliciousIPCaller.Custom"
 CRYPTO_MINING = "CryptoCurrency:EC2/BitcoinTool.B"
 DNS_OUTSIDE_RESOLVER = "Trojan:EC2/DNSDataExfiltration.Resolver"
 REJECTED_SPIKE = "Behavior:EC2/RejectedTrafficSpike"
+# Raised by a watch (its history, not one run's flows): a host's first peer in a country or
+# AS organisation.
+NEW_PEER_COUNTRY = "Behavior:EC2/NewPeerCountry"
+NEW_PEER_AS_ORG = "Behavior:EC2/NewPeerASOrganisation"
 
 FINDING_TYPES = (
     SSH_BRUTE_FORCE,
@@ -40,6 +44,8 @@ FINDING_TYPES = (
     CRYPTO_MINING,
     DNS_OUTSIDE_RESOLVER,
     REJECTED_SPIKE,
+    NEW_PEER_COUNTRY,
+    NEW_PEER_AS_ORG,
 )
 
 HIGH_SEVERITY = 7

@@ -4,6 +4,9 @@ One grouped SELECT over `flows` gives flows, packets and bytes per external addr
 packet's address where the logs have it, as external-inbound/-outbound judge it), direction
 and action; Python then places each address with the offline data of analysis.geo and adds
 them up per country and per AS. Any engine that answers the SELECT (DuckDB, Athena) can run it.
+A second grouped SELECT, by internal host and external address, gives the `hosts` table: per
+internal host, the countries and AS organisations of its peers (top_n rows), which a watch's
+new-country and rare-AS signals compare run by run.
 The run's CIDR tables with `country`/`asn`/`as_org` labels override the shipped data.
 """
 
@@ -17,7 +20,13 @@ import duckdb
 from analysis import geo
 from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
 from analysis.analyzers.external import FLOW_FIELDS, TARGET_FIELDS, direction, inbound, outbound
-from analysis.analyzers.grouped import ACTION, OutputColumn, address_text, run_grouped
+from analysis.analyzers.grouped import (
+    ACTION,
+    FIRST_SEEN,
+    OutputColumn,
+    address_text,
+    run_grouped,
+)
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult, ResultTable
 from analysis.analyzers.scope import ensure_packet_addresses, scope_summary
@@ -27,11 +36,25 @@ from analysis.analyzers.scope import ensure_packet_addresses, scope_summary
 MAX_ADDRESS_GROUPS = 200_000
 AS_TABLE = "as"
 ADDRESSES_TABLE = "addresses"
+HOSTS_TABLE = "hosts"
+HOSTS_COLUMNS = [
+    "host",
+    "country",
+    "country_name",
+    "asn",
+    "as_org",
+    "aws_service",
+    "peers",
+    "flows",
+    "packets",
+    "bytes",
+    "first_seen",
+]
 MEASURES = ("flows", "packets", "bytes")
 
 
-def _far_end(side: str, columns: Collection[str]) -> str:
-    """SQL: the external end's address on `side`, the packet's when the logs carry it."""
+def _end(side: str, columns: Collection[str]) -> str:
+    """SQL: the address on `side`, the packet's when the logs carry it."""
     packet = f"pkt_{side}_ip"
     if packet in columns:
         return f"CASE WHEN {packet} IS NOT NULL THEN {packet} ELSE {side}_ip END"
@@ -76,8 +99,8 @@ class GeoAnalyzer(Analyzer):
     ) -> AnalysisResult:
         peer = OutputColumn(
             "ip",
-            f"CASE WHEN {inbound(params, columns)} THEN {_far_end('src', columns)} "
-            f"ELSE {_far_end('dst', columns)} END",
+            f"CASE WHEN {inbound(params, columns)} THEN {_end('src', columns)} "
+            f"ELSE {_end('dst', columns)} END",
             address_text,
         )
         grouped = run_grouped(
@@ -90,6 +113,7 @@ class GeoAnalyzer(Analyzer):
         shipped = geo.lookup_many(str(row["ip"]) for row in grouped.rows if row.get("ip"))
         overrides = geo.Overrides(params.cidr_tables)
         places = {ip: overrides.apply(ip, place) for ip, place in shipped.items()}
+        hosts = self._hosts(fetch, params, columns, peer, places, overrides)
         rank = params.rank_by
         by_country: dict[tuple[Any, ...], dict[str, Any]] = {}
         by_as: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -191,5 +215,89 @@ class GeoAnalyzer(Analyzer):
                     total_groups=grouped.total_groups,
                     truncated=grouped.truncated,
                 ),
+                hosts,
             ],
+        )
+
+    def _hosts(
+        self,
+        fetch: FetchRows,
+        params: AnalysisParams,
+        columns: Collection[str],
+        peer: OutputColumn,
+        places: dict[str, geo.GeoInfo | None],
+        overrides: geo.Overrides,
+    ) -> ResultTable:
+        """Per internal host, the countries and AS organisations of its external peers (what a
+        watch's new-country and rare-AS signals compare run by run). A peer that is an AWS
+        service (the logs' pkt-*-aws-service, or the run's AWS ip-ranges tables) says which."""
+        is_inbound = inbound(params, columns)
+        host = OutputColumn(
+            "host",
+            f"CASE WHEN {is_inbound} THEN {_end('dst', columns)} ELSE {_end('src', columns)} END",
+            address_text,
+        )
+        keys = [host, peer]
+        if {"pkt_src_aws_service", "pkt_dst_aws_service"} <= set(columns):
+            keys.append(
+                OutputColumn(
+                    "aws_service",
+                    f"CASE WHEN {is_inbound} THEN pkt_src_aws_service ELSE pkt_dst_aws_service END",
+                )
+            )
+        grouped = run_grouped(
+            fetch,
+            keys=tuple(keys),
+            extras=(FIRST_SEEN,),
+            condition=f"({is_inbound} OR {outbound(params, columns)})",
+            rank="bytes",
+            limit=MAX_ADDRESS_GROUPS,
+        )
+        unplaced = {str(r["ip"]) for r in grouped.rows if r.get("ip")} - set(places)
+        for ip, place in geo.lookup_many(sorted(unplaced)).items():
+            places[ip] = overrides.apply(ip, place)
+        from analysis.detections.base import AwsServiceRanges  # imports the analyzers
+
+        aws = AwsServiceRanges(params.cidr_tables)
+        pairs: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in grouped.rows:
+            ip = str(row.get("ip"))
+            place = places.get(ip)
+            service = row.get("aws_service") or aws.service_of(ip)
+            code = place.country_code if place else None
+            asn = place.asn if place else None
+            org = place.as_org if place else None
+            group = pairs.setdefault(
+                (row["host"], code, asn, org, service),
+                {
+                    "host": row["host"],
+                    "country": code,
+                    "country_name": place.country_name if place else None,
+                    "asn": asn,
+                    "as_org": org,
+                    "aws_service": service,
+                    "_peers": set(),
+                    **dict.fromkeys(MEASURES, 0),
+                    "first_seen": None,
+                },
+            )
+            _add(group, row)
+            group["_peers"].add(ip)
+            seen = row.get("first_seen")
+            if seen is not None and (group["first_seen"] is None or seen < group["first_seen"]):
+                group["first_seen"] = seen
+        rows = []
+        for group in pairs.values():
+            peers = group.pop("_peers")
+            rows.append({**group, "peers": len(peers)})
+        rank = params.rank_by
+        rows.sort(key=lambda r: (-r[rank], -r["flows"], str(r["host"]), str(r["country"])))
+        top = params.top_n
+        return ResultTable(
+            name=HOSTS_TABLE,
+            title="Internal hosts by peer country and AS",
+            columns=HOSTS_COLUMNS,
+            rows=rows[:top],
+            total_groups=len(rows),
+            truncated=len(rows) > top or grouped.truncated,
         )

@@ -21,6 +21,7 @@ from investigations.runs import queue
 from investigations.runs.sightings import Sighted, store_findings
 from investigations.runsummary import no_data_reason, run_outcome
 from investigations.watches.alerts import run_ended as watch_run_ended
+from investigations.watches.signals import novel_peer_findings
 from portal import audit, concurrency
 from portal.webhooks import emit
 
@@ -200,8 +201,9 @@ def _finish(run: QueryRun, *, findings: Sequence[Sighted] = ()) -> None:
 
 
 def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sighted]:
-    """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings, each
-    a new finding or a sighting of one the investigation already has (by identity)."""
+    """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings (and a
+    watch's new-country and rare-AS signals), each a new finding or a sighting of one the
+    investigation already has (by identity)."""
     limit = settings.RESULT_ROW_LIMIT
     position = 0
     items: list[dict[str, Any]] = []
@@ -242,4 +244,6 @@ def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sig
                 batch_size=1000,
             )
         items.extend(data.get("findings") or [])
+    # A watch's run: its hosts' first peers in a country or AS organisation are findings too.
+    items.extend(novel_peer_findings(run, results))
     return store_findings(run, items)

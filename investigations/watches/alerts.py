@@ -3,7 +3,8 @@
 `run_ended` is called by `runs.lifecycle` inside the transaction that ends any run, so a
 watch's alerts appear with the run's results or not at all. For a run a watch started:
 - succeeded: alerts for findings new to the investigation (a new identity, not a sighting of a
-  known one), sightings whose severity rose, REJECT flows or bytes to external peers above
+  known one; `new_country` and `rare_as` for the watch's own signals, see `watches.signals`),
+  sightings whose severity rose, REJECT flows or bytes to external peers above
   mean + k·sigma of the watch's earlier runs (once it has WATCH_MIN_BASELINE_RUNS of them), and
   SKIPDATA records (intervals the flow log could not capture). Each alert is a `WatchAlert`
   row (the API's change feed), an audit event on the investigation (its timeline) and a
@@ -20,11 +21,15 @@ from typing import Any
 
 from django.conf import settings
 
+from analysis.findings import NEW_PEER_AS_ORG, NEW_PEER_COUNTRY
 from investigations.choices import RunStatus
 from investigations.models import QueryRun
 from investigations.watches.models import AlertKind, Watch, WatchAlert, WatchRun
 from portal import audit
 from portal.webhooks import emit
+
+# A new finding of the watch's own signals is an alert of its own kind.
+NEW_FINDING_KINDS = {NEW_PEER_COUNTRY: AlertKind.NEW_COUNTRY, NEW_PEER_AS_ORG: AlertKind.RARE_AS}
 
 
 def run_ended(run: QueryRun, findings: Sequence[Any] = ()) -> list[WatchAlert]:
@@ -108,14 +113,19 @@ def _finding_alerts(watch: Watch, run: QueryRun, findings: Sequence[Any]) -> lis
             "severity": float(finding.severity),
         }
         if sighted.created:
+            kind = NEW_FINDING_KINDS.get(finding.type, AlertKind.NEW_FINDING)
             alerts.append(
                 WatchAlert(
                     watch=watch,
                     run=run,
                     finding=finding,
-                    kind=AlertKind.NEW_FINDING,
-                    summary=f"New finding: {finding.title}"[:300],
-                    details=base,
+                    kind=kind,
+                    summary=(
+                        f"New finding: {finding.title}"
+                        if kind == AlertKind.NEW_FINDING
+                        else finding.title
+                    )[:300],
+                    details=base if kind == AlertKind.NEW_FINDING else {**base, **finding.evidence},
                 )
             )
         elif sighted.severity_rose:

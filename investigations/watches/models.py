@@ -110,12 +110,41 @@ class WatchRun(models.Model):
         return f"{self.watch} run #{self.run_id}"
 
 
+class PeerPlaceKind(models.TextChoices):
+    COUNTRY = "country", "Country"
+    AS_ORG = "as_org", "AS organisation"
+
+
+class WatchPeerPlace(models.Model):
+    """A country or AS organisation an internal host's external peers were in, in one of the
+    watch's runs (the first that saw it): the history its new-country and rare-AS signals
+    compare each run with."""
+
+    watch = models.ForeignKey(Watch, on_delete=models.CASCADE, related_name="peer_places")
+    host = models.CharField(max_length=45)
+    kind = models.CharField(max_length=16, choices=PeerPlaceKind.choices)
+    value = models.CharField(max_length=200, help_text="ISO country code or AS organisation.")
+    first_run = models.ForeignKey(QueryRun, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["watch", "host", "kind", "value"], name="watch_peer_place_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host} → {self.value} ({self.kind})"
+
+
 class AlertKind(models.TextChoices):
     NEW_FINDING = "new_finding", "New finding"
     SEVERITY_RISE = "severity_rise", "Severity rose"
     REJECTED_SPIKE = "rejected_spike", "Rejected flows spiked"
     EXTERNAL_BYTES_SPIKE = "external_bytes_spike", "Bytes to external peers spiked"
     COVERAGE_GAP = "coverage_gap", "Coverage gap (SKIPDATA)"
+    NEW_COUNTRY = "new_country", "Host's first peer in a country"
+    RARE_AS = "rare_as", "Host's first peer in an AS organisation"
 
 
 class WatchAlertQuerySet(models.QuerySet["WatchAlert"]):

@@ -20,8 +20,9 @@ from portal import audit
 MIN_INTERVAL_MINUTES = 1
 MAX_INTERVAL_MINUTES = 7 * 24 * 60
 MAX_K = 100.0
-# The baselines read these; a watch always runs them beside the run's own analyses.
-BASELINE_ANALYSES = ("traffic-summary", "external-summary")
+# The baselines (and the new-country and rare-AS signals, geo) read these; a watch always runs
+# them beside the run's own analyses.
+BASELINE_ANALYSES = ("traffic-summary", "external-summary", "geo")
 
 
 def check_schedule(*, interval_minutes: int, k: float) -> None:

@@ -64,18 +64,29 @@ def test_the_enricher_adds_country_and_as_to_external_addresses_only() -> None:
     assert (off["country"], off.get("as_org")) == (None, None)
 
 
+LINES = [
+    " ".join(DEFAULT_FORMAT.names),
+    flow("8.8.8.8", HOST, 53, 40000, 17, 1, 100, 0, "ACCEPT"),
+    flow("8.8.4.4", HOST, 53, 40001, 17, 1, 300, 5, "ACCEPT"),
+    flow("1.1.1.1", HOST, 40002, 22, 6, 2, 120, 10, "REJECT"),
+    flow("1.1.1.1", HOST, 40003, 22, 6, 2, 120, 20, "REJECT"),
+    flow(HOST, "9.9.9.9", 40004, 443, 6, 10, 5000, 30, "ACCEPT"),
+    flow(HOST, "10.0.2.20", 40005, 443, 6, 10, 9999, 40, "ACCEPT"),  # internal: not here
+]
+
+
 @pytest.fixture
 def loaded(engine: FlowEngine, write_log: WriteLog) -> FlowEngine:
-    lines = [
-        " ".join(DEFAULT_FORMAT.names),
-        flow("8.8.8.8", HOST, 53, 40000, 17, 1, 100, 0, "ACCEPT"),
-        flow("8.8.4.4", HOST, 53, 40001, 17, 1, 300, 5, "ACCEPT"),
-        flow("1.1.1.1", HOST, 40002, 22, 6, 2, 120, 10, "REJECT"),
-        flow("1.1.1.1", HOST, 40003, 22, 6, 2, 120, 20, "REJECT"),
-        flow(HOST, "9.9.9.9", 40004, 443, 6, 10, 5000, 30, "ACCEPT"),
-        flow(HOST, "10.0.2.20", 40005, 443, 6, 10, 9999, 40, "ACCEPT"),  # internal: not here
-    ]
-    engine.load_files([write_log(lines)])
+    engine.load_files([write_log(LINES)])
+    return engine
+
+
+@pytest.fixture
+def two_hosts(engine: FlowEngine, write_log: WriteLog) -> FlowEngine:
+    """LINES and a second internal host whose only external peer is 1.1.1.1 (outbound)."""
+    engine.load_files(
+        [write_log([*LINES, flow("10.0.3.30", "1.1.1.1", 40006, 443, 6, 3, 700, 50, "ACCEPT")])]
+    )
     return engine
 
 
@@ -110,6 +121,25 @@ def test_the_geo_analysis_adds_up_by_country_and_by_as(loaded: FlowEngine) -> No
     assert (summary["countries"], summary["autonomous_systems"], summary["addresses"]) == (2, 3, 4)
     assert summary["geo_source"]["date"] == "2024-06-18"
     assert "geo_note" not in summary
+
+
+def test_the_geo_analysis_places_each_internal_hosts_peers(two_hosts: FlowEngine) -> None:
+    aws = {"name": "aws", "entries": [["9.9.9.0/24", {"provider": "AWS", "service": "S3"}]]}
+    params = {"vpc_cidrs": VPC, "rank_by": "bytes", "cidr_tables": [aws]}
+    hosts = two_hosts.run("geo", params).table("hosts")
+    assert rows_of(
+        hosts.rows, "host", "country", "as_org", "aws_service", "peers", "flows", "bytes"
+    ) == [
+        (HOST, "US", "QUAD9-AS-1", "S3", 1, 1, 5000),
+        ("10.0.3.30", "AU", "CLOUDFLARENET", None, 1, 1, 700),
+        (HOST, "US", "GOOGLE", None, 2, 2, 400),
+        (HOST, "AU", "CLOUDFLARENET", None, 1, 2, 240),
+    ]
+    first = {(r["host"], r["as_org"]): r["first_seen"] for r in hosts.rows}
+    assert first[(HOST, "GOOGLE")] < first[(HOST, "CLOUDFLARENET")]
+    assert not hosts.truncated and hosts.total_groups == 4
+    top = two_hosts.run("geo", {**params, "top_n": 2}).table("hosts")
+    assert len(top.rows) == 2 and top.truncated and top.total_groups == 4
 
 
 def test_addresses_the_data_cannot_place_are_counted_as_unknown(

@@ -79,7 +79,7 @@ def test_an_analyst_watches_a_finished_aws_run(
     watch = services.create_watch_from_run(user=analyst, run=run, interval_minutes=60, k=3)
     assert (watch.account, watch.source, watch.source_run) == (demo_account, "s3", run)
     assert watch.instance == run.source_config["instance"]["instance_id"]
-    assert watch.analyses == ["ssh-inbound", "traffic-summary", "external-summary"]
+    assert watch.analyses == ["ssh-inbound", "traffic-summary", "external-summary", "geo"]
     assert watch.parameters["target_ips"] == run.parameters["target_ips"]
     assert watch.next_run_at <= timezone.now() and not watch.paused
     event = AuditEvent.objects.get(action="watch.created")
