@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from analysis.analyzers.result import MEASURE_COLUMNS, key_columns
 from investigations.choices import RunStatus
+from investigations.ids import parse_id
 from investigations.models import QueryRun, RunResult
 
 # Rows read per result and run: a result holds at most RESULT_ROW_LIMIT rows, and comparing
@@ -218,10 +219,7 @@ def _project(row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]:
 
 def parse_run_id(value: str | None) -> int | None:
     """A run id as given in `?with=`, or None when it is not one (never an exception)."""
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        return None
-    return int(text)
+    return parse_id(value)
 
 
 def order_runs(one: QueryRun, other: QueryRun) -> tuple[QueryRun, QueryRun]:

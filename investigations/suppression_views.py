@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from investigations.access import get_finding_for_user, get_investigation_for_user
 from investigations.forms import SuppressionRuleForm
+from investigations.ids import parse_id
 from investigations.models import Investigation, SuppressionRule
 from investigations.services import RunRequestInvalid
 from investigations.suppressions import (
@@ -37,9 +38,9 @@ def investigation_rules(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied("Your role can read these rules but not change them.")
     initial: dict[str, Any] = {}
     finding = None
-    wanted = request.GET.get("finding", "")
-    if wanted.isdigit():
-        finding = get_finding_for_user(request.user, int(wanted))
+    wanted = parse_id(request.GET.get("finding"))
+    if wanted is not None:
+        finding = get_finding_for_user(request.user, wanted)
         if finding.investigation_id != investigation.pk:
             finding = None
         else:

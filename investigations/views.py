@@ -42,6 +42,7 @@ from investigations.forms import (
     RunForm,
     TagsForm,
 )
+from investigations.ids import parse_id
 from investigations.models import (
     Finding,
     Investigation,
@@ -186,10 +187,10 @@ def investigation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def run_create(request: HttpRequest, pk: int) -> HttpResponse:
     investigation = get_rw_investigation_for_user(request.user, pk)
     initial: dict[str, Any] = {"analyses": ["all"]}
-    rerun_of = request.GET.get("from")
-    if rerun_of and rerun_of.isdigit():
+    rerun_of = parse_id(request.GET.get("from"))
+    if rerun_of is not None:
         # "Re-run with changes": the form starts from an earlier run of this investigation.
-        previous = get_run_for_user(request.user, int(rerun_of))
+        previous = get_run_for_user(request.user, rerun_of)
         if previous.investigation_id == investigation.pk:
             initial = RunForm.initial_from_run(previous)
     with contextlib.suppress(BadAddress):  # no or a bad `target`: the form as it was
@@ -239,7 +240,7 @@ def run_create(request: HttpRequest, pk: int) -> HttpResponse:
 def _held_uploads(request: HttpRequest, investigation: Any, value: Any) -> list[UploadedLog]:
     """The files this user uploaded with an earlier, refused form of this investigation (kept,
     not yet read by any run, not removed by retention)."""
-    ids = [int(part) for part in str(value or "").split(",") if part.strip().isdigit()]
+    ids = [n for n in (parse_id(part) for part in str(value or "").split(",")) if n is not None]
     if not ids:
         return []
     return list(
@@ -296,10 +297,11 @@ def _drop_held(uploads: list[UploadedLog]) -> None:
 def _reuse_offer(request: HttpRequest, investigation: Any, form: RunForm) -> Any:
     """The earlier run whose files the form offers to read again, if any (shown on the form)."""
     value = form.data.get("reuse_files_of") if form.is_bound else form.initial.get("reuse_files_of")
-    if not str(value or "").isdigit():
+    run_id = parse_id(value)
+    if run_id is None:
         return None
     # The investigation is one the user may write to, so its runs are theirs to see.
-    return QueryRun.objects.filter(pk=int(str(value)), investigation=investigation).first()
+    return QueryRun.objects.filter(pk=run_id, investigation=investigation).first()
 
 
 def _reused_uploads(request: HttpRequest, investigation: Any, form: RunForm) -> list[Any]:
@@ -760,7 +762,7 @@ def findings_triage(request: HttpRequest, pk: int) -> HttpResponse:
     """Bulk triage: the same status, assignee or comment for every selected finding."""
     investigation = get_rw_investigation_for_user(request.user, pk)
     back = _back(request, f"{investigation.get_absolute_url()}#findings")
-    wanted = {value for value in request.POST.getlist("finding") if value.isdigit()}
+    wanted = {n for n in map(parse_id, request.POST.getlist("finding")) if n is not None}
     findings = list(investigation.findings.filter(pk__in=wanted).select_related("investigation"))
     form = FindingTriageForm(request.POST, investigation=investigation)
     if len(findings) != len(wanted) or len(wanted) != len(request.POST.getlist("finding")):

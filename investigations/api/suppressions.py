@@ -12,6 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from investigations.api.params import id_param
 from investigations.models import Investigation, SuppressionRule
 from investigations.services import RunRequestInvalid
 from investigations.suppressions import SuppressionRuleInvalid, create_rule, disable_rule
@@ -98,11 +99,10 @@ class SuppressionRuleViewSet(
         if value == "global":
             rules = rules.filter(investigation__isnull=True)
         elif value:
-            if not (value.isascii() and value.isdigit()) or len(value) > 18:
-                raise serializers.ValidationError(
-                    {"investigation": "An investigation id, or `global`."}
-                )
-            rules = rules.filter(investigation_id=int(value))
+            investigation = id_param(
+                params, "investigation", message="An investigation id, or `global`."
+            )
+            rules = rules.filter(investigation_id=investigation)
         state = params.get("state", "")
         if state:
             if state not in RULE_STATES:

@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from analysis.detections.base import TACTICS
 from investigations.access import get_run_for_user
+from investigations.api.params import id_param
 from investigations.api.serializers import (
     DetectionCatalogueSerializer,
     FindingSerializer,
@@ -413,7 +414,6 @@ class RunResultViewSet(viewsets.ViewSet):
         )
 
 
-MAX_ID = 2**63 - 1  # the largest id a database integer column holds
 
 
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -517,16 +517,12 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             .order_by("updated_at", "id")
         )
         params = self.request.query_params
-        for name in ("investigation", "run"):
-            value = params.get(name)
-            if value:
-                if not (value.isascii() and value.isdigit()) or int(value) > MAX_ID:
-                    raise serializers.ValidationError({name: "Must be an integer id."})
-                findings = (
-                    sighted_in(findings, int(value))
-                    if name == "run"
-                    else findings.filter(investigation_id=int(value))
-                )
+        investigation = id_param(params, "investigation", message="Must be an integer id.")
+        if investigation is not None:
+            findings = findings.filter(investigation_id=investigation)
+        run = id_param(params, "run", message="Must be an integer id.")
+        if run is not None:
+            findings = sighted_in(findings, run)
         if params.get("type"):
             findings = findings.filter(type=params["type"])
         if params.get("identity"):

@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from investigations.api.params import id_param
 from investigations.models import Investigation, QueryRun
 from investigations.services import RunRequestInvalid
 from investigations.watches import services
@@ -111,15 +112,6 @@ def _token_id(request: Request) -> int | None:
     return request.auth.pk if isinstance(request.auth, ApiToken) else None
 
 
-def _id_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name, "")
-    if not value:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
-        raise serializers.ValidationError({name: "A positive integer id."})
-    return int(value)
-
-
 class WatchViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -146,7 +138,9 @@ class WatchViewSet(
             .order_by("name", "id")
         )
         if self.action == "list":
-            investigation = _id_param(self.request, "investigation")
+            investigation = id_param(
+                self.request.query_params, "investigation", message="A positive integer id."
+            )
             if investigation is not None:
                 watches = watches.filter(investigation_id=investigation)
         return watches
@@ -250,7 +244,7 @@ class WatchAlertViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> Any:
         alerts = WatchAlert.objects.for_user(self.request.user).select_related("watch")
         if self.action in ("list", "changes"):
-            watch = _id_param(self.request, "watch")
+            watch = id_param(self.request.query_params, "watch", message="A positive integer id.")
             if watch is not None:
                 alerts = alerts.filter(watch_id=watch)
             kind = self.request.query_params.get("kind", "")
