@@ -1649,6 +1649,15 @@ ROWS: list[Row] = [
         reads_investigation(),
         scope=NO_TOKEN,
     ),
+    # The summary page's numbers: everyone, over what they may see (managers: everything).
+    api(
+        "api:findings-summary",
+        "GET",
+        lambda w: "/api/v1/findings-summary/",
+        {**everyone(), OUTSIDER: HIDDEN},
+        scope="read:findings",
+        shows=lambda w, r: w.finding.type in [row["type"] for row in r.json()["by_type"]],
+    ),
 ]
 
 

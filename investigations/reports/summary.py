@@ -49,6 +49,8 @@ class SummaryPeriodForm(forms.Form):
             raise forms.ValidationError("The period starts after it ends.")
         if (until - since).days >= MAX_DAYS:
             raise forms.ValidationError(f"Ask for at most {MAX_DAYS} days at once.")
+        if until >= date.max:  # its end (the next midnight) is past the last datetime
+            raise forms.ValidationError("The period must end before 9999-12-31.")
         data["since"], data["until"] = since, until
         return data
 

@@ -5,7 +5,12 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import AwsAccountViewSet
-from investigations.api.reports import InvestigationReportView, ReportExportView, ReportFileView
+from investigations.api.reports import (
+    FindingsSummaryView,
+    InvestigationReportView,
+    ReportExportView,
+    ReportFileView,
+)
 from investigations.api.suppressions import SuppressionRuleViewSet
 from investigations.api.views import (
     DetectionViewSet,
@@ -52,4 +57,5 @@ urlpatterns = [
     ),
     path("reports/<int:pk>/", ReportExportView.as_view(), name="report-detail"),
     path("reports/<int:pk>/download/", ReportFileView.as_view(), name="report-download"),
+    path("findings-summary/", FindingsSummaryView.as_view(), name="findings-summary"),
 ]
