@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_line(name.replace("_", " "), [getattr(t, name) for t in timings]))
         overhead = statistics.median(t.total for t in timings)
 
+        _timed_save(analyst, investigation, small)  # warm: what a worker imports once
         seconds, tables, rows, findings = _timed_save(analyst, investigation, large)
         print(
             f"\n(b) saving every applicable analysis of {args.save_lines:,} records "

@@ -9,11 +9,12 @@ cancel won the race, say), so a second ending is impossible.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from analysis.analyzers.result import AnalysisResult
 from investigations.models import Finding, QueryRun, ResultRow, RunResult
@@ -239,11 +240,42 @@ def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sig
                 annotations=labels,
             )
             position += 1
-            ResultRow.objects.bulk_create(
-                [ResultRow(result=stored, position=i, data=row) for i, row in enumerate(kept)],
-                batch_size=1000,
-            )
+            _insert_rows(stored, kept)
         items.extend(data.get("findings") or [])
     # A watch's run: its hosts' first peers in a country or AS organisation are findings too.
     items.extend(novel_peer_findings(run, results))
     return store_findings(run, items)
+
+
+# A table's rows go to the database as one JSON array that the database splits into rows: one
+# statement instead of a model object, a JSON encoding and a parameter set per row (a run's
+# 18 analyses at their row limits save 3 to 4 times faster; bench.overhead measures it).
+_ROWS_FROM_ARRAY = {
+    "postgresql": (
+        "INSERT INTO {table} (result_id, position, data) "
+        "SELECT %s, e.ord - 1, e.value FROM jsonb_array_elements(%s::jsonb) "
+        "WITH ORDINALITY AS e(value, ord)"
+    ),
+    "sqlite": (
+        "INSERT INTO {table} (result_id, position, data) "
+        "SELECT %s, CAST(e.key AS INTEGER), e.value FROM json_each(%s) AS e"
+    ),
+}
+
+
+def _insert_rows(result: RunResult, rows: Sequence[dict[str, Any]]) -> None:
+    """`rows` stored in order as the rows of `result` (positions 0, 1, ...)."""
+    if not rows:
+        return
+    sql = _ROWS_FROM_ARRAY.get(connection.vendor)
+    if sql is None:  # another database: the ORM's way
+        ResultRow.objects.bulk_create(
+            [ResultRow(result=result, position=i, data=row) for i, row in enumerate(rows)],
+            batch_size=1000,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.format(table=connection.ops.quote_name(ResultRow._meta.db_table)),
+            [result.pk, json.dumps(list(rows))],
+        )

@@ -233,3 +233,34 @@ def test_a_succeeded_run_saves_its_results_audits_and_announces_each_finding(
     assert (announced[0]["outcome"], announced[0]["no_data_reason"]) == ("analysed", None)
     assert WebhookDelivery.objects.filter(event="finding.created").count() == 0  # not subscribed
     assert concurrency.holders(SCOPE) == []
+
+
+def test_result_rows_are_saved_in_order_exactly_as_given(investigation: Any, settings: Any) -> None:
+    """Rows go to the database as one JSON array it splits: order, positions, types, text and
+    the row limit survive exactly, on SQLite and PostgreSQL alike."""
+    from analysis.analyzers.result import AnalysisResult
+    from investigations.runs import lifecycle
+
+    settings.RESULT_ROW_LIMIT = 4
+    rows = [
+        {"peer": "2001:db8::1", "flows": 2**62, "share": 0.1, "note": None, "ports": [22, 443]},
+        {"peer": "203.0.113.9", "flows": 0, "share": 1e-9, "note": 'Zoë\'s "quoted"\ttab 🙂'},
+        {"peer": "10.0.0.1", "flows": -1, "share": 12.5, "note": "", "nested": {"a": {"b": True}}},
+        {"peer": "10.0.0.2", "flows": 7, "share": 0.0, "note": "\\backslash"},
+        {"peer": "10.0.0.3", "flows": 8, "share": 0.5, "note": "beyond the limit"},
+    ]
+    empty = AnalysisResult(
+        name="rejected", title="Rejected", columns=["peer"], rows=[], total_groups=0,
+        truncated=False,
+    )  # fmt: skip
+    result = AnalysisResult(
+        name="top-talkers", title="Top talkers", columns=list(rows[2]), rows=rows,
+        total_groups=5, truncated=False,
+    )  # fmt: skip
+    run = _running(investigation)
+    assert lifecycle.succeed(run, results=[empty, result], records={"ok": 5}, data_read={})
+    stored = run.results.get(analysis="top-talkers")
+    assert (stored.row_count, stored.truncated) == (4, True)
+    saved = list(stored.rows.order_by("position").values_list("position", "data"))
+    assert saved == list(enumerate(rows[:4]))
+    assert not run.results.get(analysis="rejected").rows.exists()
