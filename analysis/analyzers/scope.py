@@ -51,6 +51,16 @@ def is_external_packet(side: str, params: AnalysisParams, columns: Columns) -> s
     )
 
 
+def packet_address(side: str, columns: Columns) -> str:
+    """SQL: the address the packet carried on `side` ("src" or "dst"): pkt-srcaddr/pkt-dstaddr
+    where the logs have it, else (and where it is missing) srcaddr/dstaddr. A CASE, not
+    COALESCE, so that Athena can run it."""
+    logged, packet = f"{side}_ip", f"pkt_{side}_ip"
+    if packet not in columns:
+        return logged
+    return f"CASE WHEN {packet} IS NULL THEN {logged} ELSE {packet} END"
+
+
 def _address_match(column: str, params: AnalysisParams) -> list[str]:
     terms = []
     if params.target_ips:
@@ -73,6 +83,8 @@ def at_target(side: str, params: AnalysisParams, columns: Columns, *, default: s
     terms = _address_match(f"{side}_ip", params)
     if f"pkt_{side}_ip" in columns:
         terms += _address_match(f"pkt_{side}_ip", params)
+    if f"logged_{side}_ip" in columns:  # a relation whose {side}_ip is the packet's address
+        terms += _address_match(f"logged_{side}_ip", params)
     if params.target_interfaces:
         interfaces = ", ".join(sql_string(name) for name in params.target_interfaces)
         term = f"interface_id IN ({interfaces})"

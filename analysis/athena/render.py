@@ -22,7 +22,10 @@ from analysis.analyzers.reftables import RANGE_COLUMNS
 
 FLOWS = "flows"
 # Flow addresses, and the bounds of reference CIDR ranges (inline VALUES relations).
-ADDRESS_COLUMNS = frozenset({"src_ip", "dst_ip", "pkt_src_ip", "pkt_dst_ip", *RANGE_COLUMNS})
+ADDRESS_COLUMNS = frozenset(
+    {"src_ip", "dst_ip", "pkt_src_ip", "pkt_dst_ip", "logged_src_ip", "logged_dst_ip",
+     *RANGE_COLUMNS}
+)  # fmt: skip
 MAX_QUERY_BYTES = 262_144  # Athena's limit on a query string
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 # Where an address column may appear: compared, grouped, sorted, counted, picked. Anything

@@ -39,7 +39,7 @@ def _attempts(ctx: Context, port: int) -> str:
         "CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END AS acc, "
         "CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END AS rej, "
         f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 END "
-        f"AS hit FROM flows WHERE protocol = 6 AND dstport = {port} "
+        f"AS hit FROM {ctx.flows} WHERE protocol = 6 AND dstport = {port} "
         f"AND packets <= {ctx.whole('bruteforce_max_packets')} AND {ctx.initiated()} "
         "AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
         "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, b, COUNT(*) AS n FROM a "
@@ -210,7 +210,7 @@ def _exposed_sql(ctx: Context) -> list[str]:
     base = (
         f"a AS (SELECT src_ip, dst_ip, dstport, packets, bytes, start_ts, end_ts, "
         f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 "
-        f"END AS hit FROM flows WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} "
+        f"END AS hit FROM {ctx.flows} WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} "
         f"AND dstport IN ({ports}) AND action = 'ACCEPT' AND {ctx.initiated()} "
         f"AND packets > {ctx.whole('probe_max_packets')}), "
         "g AS (SELECT dst_ip, dstport, COUNT(DISTINCT src_ip) AS actors, COUNT(*) AS flows, "

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from analysis.addresses import address_value, int_to_ip
+from analysis.addresses import address_value, int_to_ip, sql_in_ips
 from analysis.analyzers.base import FetchRows
 from analysis.analyzers.params import DEFAULT_THRESHOLDS, THRESHOLD_LABELS, AnalysisParams
-from analysis.analyzers.scope import at_target, is_external, is_internal
+from analysis.analyzers.scope import at_target, is_external, is_internal, packet_address
 from analysis.findings import Finding
 
+SIDES = ("src", "dst")
 MAX_LISTED = 20  # actors or targets named in one finding's evidence (the count says how many)
+MAX_VIA = 5  # logged addresses kept for one packet address in a finding's evidence (`via`)
+MAX_VIA_LOOKUP = 1000  # named addresses looked up for `via` in one query
 
 # MITRE ATT&CK tactics and techniques the detections map to, with their names.
 TACTICS = {
@@ -96,7 +99,7 @@ class Detection:
             return []
         results = [ctx.fetch(sql) for sql in self.sql(ctx)]
         stamped = []
-        for finding, touched in self.findings(ctx, results):
+        for finding, touched in packet_views(ctx, self.findings(ctx, results)):
             stamped.append((finding.stamped(self.id, self.attack), touched))
         return stamped
 
@@ -122,17 +125,42 @@ class Detection:
 
 
 class Context:
-    """A run's view for detections: how to fetch rows, the parameters, the flows columns."""
+    """A run's view for detections: how to fetch rows, the parameters, the flows columns.
+
+    Detections read `flows` through `flows`/`flows_as`: where the logs carry pkt-srcaddr or
+    pkt-dstaddr, its `src_ip`/`dst_ip` are the packet's addresses (the logged one where the
+    packet's is missing) and `logged_src_ip`/`logged_dst_ip` the logged ones. A NAT gateway's
+    or an EKS node's interface logs its own address in srcaddr/dstaddr, so internal and
+    external, and the host or peer a finding names, are judged on the packet's address.
+    """
 
     def __init__(self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]) -> None:
         self.fetch = fetch
         self.params = params
         self.columns = set(columns)
         self.t = params.thresholds
+        self.packet_sides = tuple(side for side in SIDES if f"pkt_{side}_ip" in self.columns)
+        scoped = self.columns | {f"logged_{side}_ip" for side in self.packet_sides}
         self.touches_target = (
-            f"(({at_target('src', params, self.columns)}) OR "
-            f"({at_target('dst', params, self.columns)}))"
+            f"(({at_target('src', params, scoped)}) OR ({at_target('dst', params, scoped)}))"
         )
+        self.flows = self.flows_as("flows") if self.packet_sides else "flows"
+
+    def flows_as(self, alias: str) -> str:
+        """The flows relation detections read, named `alias` (see the class)."""
+        if not self.packet_sides:
+            return f"flows AS {alias}"
+        picks = [f'"{name}"' for name in sorted(self.columns - {"src_ip", "dst_ip"})]
+        for side in SIDES:
+            logged = f"{side}_ip"
+            if side in self.packet_sides:
+                picks += [
+                    f"{logged} AS logged_{logged}",
+                    f"{packet_address(side, self.columns)} AS {logged}",
+                ]
+            else:
+                picks.append(logged)
+        return f"(SELECT {', '.join(picks)} FROM flows) AS {alias}"
 
     def num(self, name: str) -> float:
         return float(self.t[name])
@@ -175,6 +203,73 @@ class Context:
     def bucket(seconds: float) -> str:
         step = max(int(seconds), 1)
         return f"(start - start % {step})"
+
+
+def _named(evidence: dict[str, Any]) -> set[str]:
+    """The addresses a finding's evidence names: its peer, actors and targets."""
+    named = {
+        evidence.get("peer"),
+        *(evidence.get("actors") or []),
+        *(evidence.get("targets") or []),
+    }
+    return {str(address) for address in named if address}
+
+
+def packet_views(ctx: Context, findings: list[tuple[Finding, bool]]) -> list[tuple[Finding, bool]]:
+    """Findings named by packet addresses keep the logged view too: where a named address was
+    logged as another one (pkt-srcaddr/pkt-dstaddr differing from srcaddr/dstaddr: the
+    interface of a NAT gateway or of an EKS pod's node), the evidence's `via` maps it to
+    those logged addresses (at most MAX_VIA, most records first) and the explanation says
+    so. One query per detection with findings, and only where the logs carry the fields."""
+    if not ctx.packet_sides or not findings:
+        return findings
+    named: set[str] = set()
+    for finding, _ in findings:
+        named |= _named(finding.evidence)
+    addresses = sorted(address for address in named if _is_address(address))[:MAX_VIA_LOOKUP]
+    if not addresses:
+        return findings
+    parts = [
+        f"SELECT pkt_{side}_ip AS address, {side}_ip AS logged FROM flows "
+        f"WHERE {sql_in_ips(f'pkt_{side}_ip', addresses)} AND {side}_ip IS NOT NULL "
+        f"AND pkt_{side}_ip <> {side}_ip"
+        for side in ctx.packet_sides
+    ]
+    rows = ctx.fetch(
+        f"SELECT address, logged, COUNT(*) AS n FROM ({' UNION ALL '.join(parts)}) AS v "
+        "GROUP BY address, logged ORDER BY address, n DESC, logged"
+    )
+    via: dict[str, list[str]] = {}
+    for address, logged, _count in rows:
+        listed = via.setdefault(ip(address), [])
+        if len(listed) < MAX_VIA:
+            listed.append(ip(logged))
+    out = []
+    for finding, touched in findings:
+        seen = {
+            address: via[address] for address in sorted(_named(finding.evidence)) if address in via
+        }
+        if seen:
+            said = "; ".join(
+                f"{address} via {', '.join(logged)}" for address, logged in seen.items()
+            )
+            finding = replace(
+                finding,
+                explanation=f"{finding.explanation} Packet addresses (pkt-srcaddr/pkt-dstaddr) "
+                f"are named; logged through another interface (a NAT gateway, a pod's node): "
+                f"{said}.",
+                evidence={**finding.evidence, "via": seen},
+            )
+        out.append((finding, touched))
+    return out
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def ip(value: Any) -> str:

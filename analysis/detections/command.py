@@ -50,7 +50,7 @@ def _beacon_sql(ctx: Context) -> list[str]:
     return [
         f"WITH c AS (SELECT src_ip, dst_ip, dstport, srcport, MIN(start) AS t, "
         f"SUM(bytes) AS bytes, MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, "
-        f"MAX({_hit(ctx)}) AS hit FROM flows WHERE {_outbound(ctx)} "
+        f"MAX({_hit(ctx)}) AS hit FROM {ctx.flows} WHERE {_outbound(ctx)} "
         "GROUP BY src_ip, dst_ip, dstport, srcport), "
         "d AS (SELECT src_ip, dst_ip, dstport, bytes, first_seen, last_seen, hit, "
         "t - LAG(t) OVER (PARTITION BY src_ip, dst_ip, dstport ORDER BY t) AS gap FROM c) "
@@ -172,7 +172,7 @@ def _long_sql(ctx: Context) -> list[str]:
         f"SELECT src_ip, dst_ip, srcport, dstport, MIN(start) AS opened, MAX(\"end\") AS closed, "
         "COUNT(*) AS windows, SUM(bytes), "
         f"MIN(start_ts), MAX(end_ts), MAX({_hit(ctx)}), "
-        f"CASE WHEN {ctx.internal('src_ip')} THEN 1 ELSE 0 END FROM flows "
+        f"CASE WHEN {ctx.internal('src_ip')} THEN 1 ELSE 0 END FROM {ctx.flows} "
         f"WHERE (({ctx.internal('src_ip')} AND {ctx.external('dst_ip')}) OR "
         f"({ctx.external('src_ip')} AND {ctx.internal('dst_ip')})) AND action = 'ACCEPT' "
         f"AND {ctx.initiated()} AND {ctx.not_aws_service('dst')} "
@@ -269,7 +269,7 @@ def _mining_sql(ctx: Context) -> list[str]:
     ports = ", ".join(map(str, MINING_PORTS))
     return [
         f"WITH m AS (SELECT src_ip, dst_ip, dstport, start, \"end\", bytes, start_ts, end_ts, "
-        f"{_hit(ctx)} AS hit FROM flows WHERE {_outbound(ctx)} AND dstport IN ({ports}) "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} WHERE {_outbound(ctx)} AND dstport IN ({ports}) "
         "AND protocol = 6), "
         "g AS (SELECT src_ip, COUNT(DISTINCT dst_ip) AS pools, MIN(dstport) AS port, "
         "MAX(\"end\") - MIN(start) AS seconds, COUNT(*) AS flows, SUM(bytes) AS bytes, "
@@ -359,7 +359,8 @@ def _spike_sql(ctx: Context) -> list[str]:
         f"WITH r AS (SELECT src_ip, start - start % {step} AS b, COUNT(*) AS n, "
         "COUNT(DISTINCT dstport) AS ports, COUNT(DISTINCT dst_ip) AS hosts, "
         f"MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, MAX({_hit(ctx)}) AS hit "
-        f"FROM flows WHERE {ctx.internal('src_ip')} AND action = 'REJECT' GROUP BY src_ip, b), "
+        f"FROM {ctx.flows} WHERE {ctx.internal('src_ip')} AND action = 'REJECT' "
+        "GROUP BY src_ip, b), "
         f"span AS (SELECT (MAX(start) - MIN(start)) / {step} + 1 AS windows FROM flows), "
         "s AS (SELECT src_ip, MAX(n) AS peak, SUM(n) AS total FROM r GROUP BY src_ip) "
         "SELECT r.src_ip, r.n, s.total, r.ports, r.hosts, span.windows, r.first_seen, "

@@ -33,7 +33,7 @@ def _outbound(ctx: Context) -> str:
 
 def _peers(ctx: Context) -> str:
     return (
-        f"peers AS (SELECT dst_ip, SUM(bytes) AS bytes FROM flows WHERE {_outbound(ctx)} "
+        f"peers AS (SELECT dst_ip, SUM(bytes) AS bytes FROM {ctx.flows} WHERE {_outbound(ctx)} "
         "GROUP BY dst_ip)"
     )
 
@@ -73,7 +73,7 @@ def _volume_findings(
         floor = max(floor, median + ctx.num("exfil_min_zscore") * spread)
     candidates = ctx.fetch(
         f"WITH o AS (SELECT src_ip, dst_ip, dstport, bytes, start_ts, end_ts, {_hit(ctx)} AS hit "
-        f"FROM flows WHERE {_outbound(ctx)}), "
+        f"FROM {ctx.flows} WHERE {_outbound(ctx)}), "
         f"g AS (SELECT dst_ip, SUM(bytes) AS bytes, COUNT(*) AS flows, COUNT(DISTINCT src_ip) "
         "AS sources, MIN(dstport) AS low, MAX(dstport) AS high, MIN(start_ts) AS first_seen, "
         f"MAX(end_ts) AS last_seen, MAX(hit) AS touched FROM o GROUP BY dst_ip "
@@ -167,7 +167,7 @@ UNUSUAL_OUTBOUND_VOLUME_DETECTION = Detection(
 def _dns_sql(ctx: Context) -> list[str]:
     return [
         f"WITH d AS (SELECT src_ip, dst_ip, bytes, start_ts, end_ts, {_hit(ctx)} AS hit "
-        f"FROM flows WHERE {ctx.internal('src_ip')} AND {ctx.external('dst_ip')} "
+        f"FROM {ctx.flows} WHERE {ctx.internal('src_ip')} AND {ctx.external('dst_ip')} "
         f"AND dstport = 53 AND protocol IN (6, 17) AND {ctx.initiated()} "
         f"AND {ctx.not_aws_service('dst')}), "
         "g AS (SELECT src_ip, COUNT(*) AS flows, COUNT(DISTINCT dst_ip) AS resolvers, "

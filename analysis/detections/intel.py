@@ -44,7 +44,7 @@ def _sql(ctx: Context) -> list[str]:
         f"f.end_ts, {hit} AS hit, CASE WHEN f.action = 'ACCEPT' AND {ctx.initiated()} "
         "THEN 1 ELSE 0 END AS opened, "
         "CASE WHEN f.src_ip BETWEEN ind.lo_ip AND ind.hi_ip THEN 1 ELSE 0 END AS inbound "
-        "FROM flows AS f JOIN ind ON (f.src_ip BETWEEN ind.lo_ip AND ind.hi_ip "
+        f"FROM {ctx.flows_as('f')} JOIN ind ON (f.src_ip BETWEEN ind.lo_ip AND ind.hi_ip "
         f"OR f.dst_ip BETWEEN ind.lo_ip AND ind.hi_ip) WHERE NOT ({both})), "
         "g AS (SELECT listed_ip, MIN(label) AS label, COUNT(DISTINCT ours) AS hosts, "
         "COUNT(*) AS flows, SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "

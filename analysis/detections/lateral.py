@@ -34,7 +34,7 @@ def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
 def _fan_out_sql(ctx: Context) -> list[str]:
     base = (
         f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('fanout_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
+        f"{ctx.bucket(ctx.num('fanout_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM {ctx.flows} "
         f"WHERE {ctx.internal('src_ip')} AND {ctx.internal('dst_ip')} AND dstport IN ({ADMIN}) "
         f"AND protocol = 6 AND src_ip <> dst_ip AND {ctx.initiated()}), "
         "s AS (SELECT src_ip, MAX(hosts) AS peak FROM (SELECT src_ip, b, "
@@ -122,7 +122,7 @@ INTERNAL_FAN_OUT_DETECTION = Detection(
 
 def _new_hosts_sql(ctx: Context) -> list[str]:
     brute = (
-        f"SELECT dst_ip, src_ip, MIN(start) AS since FROM flows "
+        f"SELECT dst_ip, src_ip, MIN(start) AS since FROM {ctx.flows} "
         f"WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} AND protocol = 6 "
         f"AND dstport IN (22, 3389) AND action = 'ACCEPT' AND {ctx.initiated()} "
         f"AND packets <= {ctx.whole('bruteforce_max_packets')} GROUP BY dst_ip, src_ip "
@@ -131,7 +131,8 @@ def _new_hosts_sql(ctx: Context) -> list[str]:
     # Compromise: a brute force followed by a session from the same source.
     compromised = (
         f"bf AS ({brute}), "
-        "sess AS (SELECT f.dst_ip AS src_ip, MIN(f.start) AS since FROM flows AS f JOIN bf ON "
+        "sess AS (SELECT f.dst_ip AS src_ip, MIN(f.start) AS since "
+        f"FROM {ctx.flows_as('f')} JOIN bf ON "
         "f.dst_ip = bf.dst_ip AND f.src_ip = bf.src_ip WHERE f.action = 'ACCEPT' "
         f"AND f.packets > {ctx.whole('bruteforce_max_packets')} AND f.start >= bf.since "
         "GROUP BY f.dst_ip)"
@@ -139,7 +140,7 @@ def _new_hosts_sql(ctx: Context) -> list[str]:
     if ctx.params.indicators:
         compromised += (
             f", ind AS {indicator_values(ctx.params.indicators)}, "
-            "ti AS (SELECT f.src_ip, MIN(f.start) AS since FROM flows AS f JOIN ind ON "
+            f"ti AS (SELECT f.src_ip, MIN(f.start) AS since FROM {ctx.flows_as('f')} JOIN ind ON "
             "f.dst_ip BETWEEN ind.lo_ip AND ind.hi_ip WHERE f.action = 'ACCEPT' "
             f"AND {ctx.internal('f.src_ip')} GROUP BY f.src_ip), "
             "c AS (SELECT src_ip, MIN(since) AS since FROM (SELECT src_ip, since FROM sess "
@@ -150,7 +151,7 @@ def _new_hosts_sql(ctx: Context) -> list[str]:
     return [
         f"WITH {compromised}, "
         "fl AS (SELECT src_ip, dst_ip, dstport, bytes, start, start_ts, end_ts, action, "
-        f"{_hit(ctx)} AS hit FROM flows WHERE {ctx.internal('src_ip')} "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} WHERE {ctx.internal('src_ip')} "
         f"AND {ctx.internal('dst_ip')} AND src_ip <> dst_ip AND {ctx.initiated()}), "
         "mv AS (SELECT f.src_ip, f.dst_ip, f.dstport, f.bytes, f.start_ts, f.end_ts, f.hit "
         f"FROM fl AS f JOIN c ON f.src_ip = c.src_ip WHERE f.dstport IN ({ADMIN}) "

@@ -38,7 +38,8 @@ def _scan_sql(ctx: Context) -> list[str]:
     least = ctx.whole("portscan_min_ports")
     base = (
         f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('portscan_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
+        f"{ctx.bucket(ctx.num('portscan_window_seconds'))} AS b, {_hit(ctx)} AS hit "
+        f"FROM {ctx.flows} "
         f"WHERE {ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
         "AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
         # Distinct ports are counted only in windows with enough attempts to pass at all.
@@ -159,10 +160,10 @@ def _probe_sql(ctx: Context) -> list[str]:
     )
     return [
         f"WITH p AS (SELECT src_ip, dst_ip, dstport, bytes, start_ts, end_ts, {_hit(ctx)} AS hit "
-        f"FROM flows WHERE {inbound} AND action = 'ACCEPT' AND {ctx.initiated()} "
+        f"FROM {ctx.flows} WHERE {inbound} AND action = 'ACCEPT' AND {ctx.initiated()} "
         f"AND packets <= {ctx.whole('probe_max_packets')}), "
         # Refused elsewhere: the source was refused on another sensitive port.
-        f"r AS (SELECT DISTINCT f.src_ip, f.dstport FROM flows AS f JOIN (SELECT DISTINCT "
+        f"r AS (SELECT DISTINCT f.src_ip, f.dstport FROM {ctx.flows_as('f')} JOIN (SELECT DISTINCT "
         f"src_ip FROM p) AS q ON f.src_ip = q.src_ip WHERE {external} "
         "AND f.action = 'REJECT'), "
         "rp AS (SELECT DISTINCT p.src_ip, p.dstport FROM p JOIN r ON p.src_ip = r.src_ip "
@@ -238,7 +239,7 @@ PORT_PROBE_DETECTION = Detection(
 def _sweep_sql(ctx: Context) -> list[str]:
     return [
         f"WITH a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('sweep_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM flows "
+        f"{ctx.bucket(ctx.num('sweep_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM {ctx.flows} "
         f"WHERE {ctx.internal('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
         "AND protocol IN (6, 17) AND src_ip <> dst_ip), "
         "w AS (SELECT src_ip, dstport, b, COUNT(DISTINCT dst_ip) AS hosts FROM a "
@@ -335,7 +336,7 @@ INTERNAL_SWEEP_DETECTION = Detection(
 def _noise_sql(ctx: Context) -> list[str]:
     sources = (
         f"s AS (SELECT src_ip, COUNT(*) AS n, MIN(start_ts) AS first_seen, "
-        f"MAX(end_ts) AS last_seen, MAX({_hit(ctx)}) AS touched FROM flows "
+        f"MAX(end_ts) AS last_seen, MAX({_hit(ctx)}) AS touched FROM {ctx.flows} "
         f"WHERE {ctx.external('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
         "GROUP BY src_ip HAVING SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) > 0 "
         f"AND COUNT(*) <= {ctx.whole('noise_max_attempts')})"
