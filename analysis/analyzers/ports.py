@@ -22,8 +22,9 @@ from analysis.analyzers.grouped import (
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.scope import (
     from_target,
-    is_external,
+    is_external_packet,
     is_internal,
+    packet_address,
     scope_summary,
     to_target,
     to_target_or_internal,
@@ -97,6 +98,10 @@ class TopDestinationsAnalyzer(PortAnalyzer):
         return f"dstport = {int(params.port or 0)}"
 
 
+def _packet_columns(columns: Collection[str]) -> bool:
+    return "pkt_src_ip" in columns or "pkt_dst_ip" in columns
+
+
 def _service_sql(ports: dict[int, str]) -> str:
     cases = " ".join(
         f"WHEN {port} THEN {sql_string(name)}" for port, name in sorted(ports.items()) if name
@@ -120,30 +125,48 @@ class SensitivePortsAnalyzer(GroupedAnalyzer):
     def group_keys(
         self, params: AnalysisParams, columns: Collection[str]
     ) -> tuple[OutputColumn, ...]:
+        logged = (
+            (OutputColumn("logged_peer", "logged_peer", address_text),)
+            if _packet_columns(columns)
+            else ()
+        )
         return (
             OutputColumn("direction", "direction"),
             OutputColumn("port", "port", plain_int),
             OutputColumn("service", _service_sql(params.sensitive_ports)),
             OutputColumn("peer", "peer", address_text),
+            *logged,
             ACTION,
         )
 
     def source(self, params: AnalysisParams, columns: Collection[str]) -> str:
+        """Inbound by source, outbound by destination. The peer is the packet's address where
+        the logs carry pkt-srcaddr/pkt-dstaddr (`logged_peer` keeps the logged one), and leaving
+        the internal ranges is judged on it: a NAT gateway's interface logs an instance's
+        traffic to the internet with its own address as dstaddr."""
         ports = ", ".join(str(port) for port in sorted(params.sensitive_ports))
+        external_dst = is_external_packet("dst", params, columns)
         # Without a target, outbound means leaving the internal ranges, so an internal
         # connection is counted once (as inbound to its internal destination).
         outbound = (
             from_target(params, columns)
             if params.has_target
-            else f"({is_internal('src_ip', params)} AND {is_external('dst_ip', params)})"
+            else f"({is_internal('src_ip', params)} AND {external_dst})"
         )
+        inbound = to_target_or_internal(params, columns)
+        if not params.has_target and "pkt_dst_ip" in columns:
+            inbound = f"({inbound} AND NOT {external_dst})"
         picked = "action, packets, bytes, start_ts, end_ts"
+        logged = ("src_ip AS logged_peer, ", "dst_ip AS logged_peer, ")
+        if not _packet_columns(columns):
+            logged = ("", "")
         return (
-            f"(SELECT 'inbound' AS direction, dstport AS port, src_ip AS peer, {picked} "
-            f"FROM flows WHERE dstport IN ({ports}) "
-            f"AND {to_target_or_internal(params, columns)} "
+            f"(SELECT 'inbound' AS direction, dstport AS port, "
+            f"{packet_address('src', columns)} AS peer, {logged[0]}{picked} "
+            f"FROM flows WHERE dstport IN ({ports}) AND {inbound} "
             f"UNION ALL "
-            f"SELECT 'outbound' AS direction, dstport AS port, dst_ip AS peer, {picked} "
+            f"SELECT 'outbound' AS direction, dstport AS port, "
+            f"{packet_address('dst', columns)} AS peer, {logged[1]}{picked} "
             f"FROM flows WHERE dstport IN ({ports}) AND {outbound}) AS sensitive"
         )
 

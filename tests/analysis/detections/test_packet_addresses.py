@@ -1,5 +1,5 @@
-"""Detections judge internal and external on the packet's address (pkt-srcaddr/pkt-dstaddr)
-where the logs carry it, and keep the logged address in the evidence.
+"""Detections and the sensitive-ports analysis judge internal and external on the packet's
+address (pkt-srcaddr/pkt-dstaddr) where the logs carry it, and keep the logged address too.
 
 The records follow AWS's "NAT gateway" flow log example (VPC user guide, flow log record
 examples): instance 10.0.1.5 in a private subnet reaches internet host 203.0.113.5 through
@@ -158,3 +158,38 @@ def test_the_via_lookup_renders_for_athena() -> None:
     # Without the packet fields there is nothing to look up.
     plain = Context(fetch, AnalysisParams.from_dict({}), V5_COLUMNS - {"pkt_src_ip", "pkt_dst_ip"})
     assert packet_views(plain, [(finding, True)]) == [(finding, True)] and len(sent) == 1
+
+
+def _sensitive(tmp_path: Path, name: str, text: str) -> set[tuple[Any, ...]]:
+    log = tmp_path / name
+    log.write_text(text)
+    with FlowEngine() as engine:
+        engine.load_files([str(log)])
+        result = engine.run("sensitive-ports", {})
+    return {
+        (row["direction"], row["port"], row["peer"], row.get("logged_peer"), row["flows"])
+        for row in result.rows
+    }
+
+
+def test_sensitive_ports_judge_the_packet_address(tmp_path: Path) -> None:
+    # The instance opens SSH to the internet host through the NAT gateway (three sessions).
+    records = []
+    for n in range(3):
+        start = T0 + n * 600
+        records += [
+            (_record(INSTANCE, NAT, 40000 + n, 22, 5000, start), INSTANCE, HOST),
+            (_record(NAT, HOST, 50000 + n, 22, 5000, start), NAT, HOST),
+            (_record(HOST, NAT, 22, 50000 + n, 9000, start), HOST, NAT),
+            (_record(NAT, INSTANCE, 22, 40000 + n, 9000, start), HOST, INSTANCE),
+        ]
+    # Both views: the peer is the host the packets went to; logged_peer what the NAT logged.
+    assert _sensitive(tmp_path, "nat.log", _with_packet_fields(records)) == {
+        ("outbound", 22, HOST, NAT, 3),
+        ("outbound", 22, HOST, HOST, 3),
+    }
+    # Judged on srcaddr/dstaddr alone, the instance seemed to SSH into the NAT gateway.
+    assert _sensitive(tmp_path, "logged.log", _logged_only(records)) == {
+        ("inbound", 22, INSTANCE, None, 3),
+        ("outbound", 22, HOST, None, 3),
+    }
