@@ -193,3 +193,15 @@ def test_sensitive_ports_judge_the_packet_address(tmp_path: Path) -> None:
         ("inbound", 22, INSTANCE, None, 3),
         ("outbound", 22, HOST, None, 3),
     }
+
+
+def test_only_pkt_dstaddr_is_enough(tmp_path: Path) -> None:
+    # Logs with pkt-dstaddr but not pkt-srcaddr: the destination side is judged on it.
+    lines = [line for line, _src, _dst in nat_records()]
+    dsts = [dst for _line, _src, dst in nat_records()]
+    text = "\n".join(
+        [f"{FIELDS} pkt-dstaddr", *(f"{a} {b}" for a, b in zip(lines, dsts, strict=True))]
+    )
+    beacons = _beacons(_findings(tmp_path, "dst-only.log", text + "\n"))
+    assert set(beacons) == {(INSTANCE, HOST), (NAT, HOST)}
+    assert beacons[(INSTANCE, HOST)]["evidence"]["via"] == {HOST: [NAT]}
