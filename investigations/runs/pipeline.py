@@ -93,17 +93,12 @@ def _analyse(run: QueryRun, pick: Callable[[RunContext], Engine]) -> bool:
         records = _records(stats, skipped, engine)
         read = loaded.read
         if ctx.suppression_rules:
-            read["suppression_rules"] = list(ctx.suppression_rules)
+            read.suppression_rules = list(ctx.suppression_rules)
+        read.window = ctx.window_read()
         if stats is not None:
-            read.update(
-                window=ctx.window_read(),
-                first_seen=records.get("first_seen"),
-                last_seen=records.get("last_seen"),
-            )
-        else:
-            read["window"] = ctx.window_read()
+            read.seen = (records.get("first_seen"), records.get("last_seen"))
         progress(96, "Saving results", force=True)
-        lifecycle.succeed(run, results=results, records=records, data_read=read)
+        lifecycle.succeed(run, results=results, records=records, data_read=read.to_dict())
     except BaseException as exc:
         _end_on_error(run, exc, records=None if stats is None else _records(stats, {}, None))
         if not isinstance(exc, Exception):

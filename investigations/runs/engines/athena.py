@@ -35,7 +35,7 @@ from analysis.sources.s3layout import S3Layout
 from investigations.choices import RunSource
 from investigations.models import QueryRun
 from investigations.runs.context import RunContext
-from investigations.runs.engines.base import Loaded
+from investigations.runs.engines.base import DataRead, Loaded
 from investigations.runs.progress import Progress, RunCancelled
 from portal import audit
 
@@ -173,17 +173,20 @@ class AthenaEngine:
             cancel=run.cancel_was_requested,
         )
         remote = AthenaAnalysis(client, table, ctx.window)
-        read: dict[str, Any] = {
-            "source": "athena",
-            "account": account.account_id,
-            "flow_log": flow_log.get("flow_log_id"),
-            "instance": (run.source_config.get("instance") or {}).get("instance_id"),
-            "role_session": role.session_name,
-        }
+        read = DataRead(
+            source="athena",
+            details={
+                "account": account.account_id,
+                "flow_log": flow_log.get("flow_log_id"),
+                "instance": (run.source_config.get("instance") or {}).get("instance_id"),
+                "role_session": role.session_name,
+            },
+        )
 
         def close(outcome: str) -> None:
             audit_queries(run, client, table, self.choice, outcome)
-            read.update(athena_read(client, table, self.choice))
+            read.engine = self.choice.to_dict()
+            read.athena = athena_read(client, table)
 
         progress(10, "Preparing the Athena table", force=True)
         try:
@@ -219,22 +222,19 @@ def _local_only(analyzer: Any, params: Any) -> str | None:
     return None if reason is None else f"runs only in the local engine: {reason}"
 
 
-def athena_read(client: AthenaClient, table: AthenaTable, choice: EngineChoice) -> dict[str, Any]:
+def athena_read(client: AthenaClient, table: AthenaTable) -> dict[str, Any]:
     """What the run read through Athena: its table, every query, bytes scanned and cost."""
     return {
-        "engine": choice.to_dict(),
-        "athena": {
-            "workgroup": client.settings.workgroup,
-            "database": table.database,
-            "table": table.name,
-            "location": table.location,
-            "queries": [record.to_dict() for record in client.records],
-            "query_ids": client.query_ids,
-            "bytes_scanned": client.bytes_scanned,
-            "cost_usd": client.cost_usd,
-            "cost_per_tb_usd": client.settings.cost_per_tb_usd,
-            "scan_limit_bytes": client.budget.limit,
-        },
+        "workgroup": client.settings.workgroup,
+        "database": table.database,
+        "table": table.name,
+        "location": table.location,
+        "queries": [record.to_dict() for record in client.records],
+        "query_ids": client.query_ids,
+        "bytes_scanned": client.bytes_scanned,
+        "cost_usd": client.cost_usd,
+        "cost_per_tb_usd": client.settings.cost_per_tb_usd,
+        "scan_limit_bytes": client.budget.limit,
     }
 
 
@@ -248,7 +248,11 @@ def audit_queries(
                 actor=None,
                 action="run.athena_queries",
                 target=run,
-                details={"outcome": outcome, **athena_read(client, table, choice)},
+                details={
+                    "outcome": outcome,
+                    "engine": choice.to_dict(),
+                    "athena": athena_read(client, table),
+                },
             )
     except Exception:  # the run's own outcome must still be recorded
         logger.exception("Could not audit the Athena queries of run %s", run.pk)

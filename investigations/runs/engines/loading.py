@@ -13,6 +13,7 @@ from analysis.cache import FlowCache, PendingFlows
 from analysis.engine import FlowEngine
 from analysis.loadstats import LoadStats
 from investigations.runs.context import RunContext
+from investigations.runs.engines.base import DataRead
 from investigations.runs.progress import FETCH_SHARE, PARSE_SHARE, Progress
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ READ_FILE = "read.json"  # what was read, next to a cache entry's data
 
 def fetch_and_load(
     ctx: RunContext, engine: FlowEngine, progress: Progress, part: tuple[int, int] = (0, 1)
-) -> tuple[LoadStats, dict[str, Any]]:
+) -> tuple[LoadStats, DataRead]:
     """Assume the account's role as the analyst, fetch the flow log's data for the window (or
     for one part of it: (index, count)) from CloudWatch or S3 into scratch space, and load it.
     Records exactly what was read."""
@@ -65,14 +66,16 @@ def fetch_and_load(
                 fetched.parquet_paths, window=ctx.window, cancel=run.cancel_was_requested
             )
         )
-    read = {
-        "source": config["kind"],
-        "account": ctx.account.account_id,
-        "flow_log": ctx.flow_log.get("flow_log_id"),
-        "instance": (config.get("instance") or {}).get("instance_id"),
-        "role_session": role.session_name,
-        **fetched.read,
-    }
+    read = DataRead(
+        source=config["kind"],
+        details={
+            "account": ctx.account.account_id,
+            "flow_log": ctx.flow_log.get("flow_log_id"),
+            "instance": (config.get("instance") or {}).get("instance_id"),
+            "role_session": role.session_name,
+            **fetched.read,
+        },
+    )
     return LoadStats.merge(loads), read
 
 
@@ -87,13 +90,12 @@ def start_cache_entry(cache: FlowCache, key: str, run_id: int) -> PendingFlows |
         return None
 
 
-def write_read(directory: str, read: dict[str, Any]) -> None:
-    (Path(directory) / READ_FILE).write_text(json.dumps(read, default=str))
+def write_read(directory: str, read: DataRead) -> None:
+    (Path(directory) / READ_FILE).write_text(json.dumps(read.to_dict(), default=str))
 
 
-def cached_read(directory: str) -> dict[str, Any]:
-    read: dict[str, Any] = json.loads((Path(directory) / READ_FILE).read_text())
-    return read
+def cached_read(directory: str) -> DataRead:
+    return DataRead.from_dict(json.loads((Path(directory) / READ_FILE).read_text()))
 
 
 def publish_and_open(
@@ -101,7 +103,7 @@ def publish_and_open(
     pending: PendingFlows,
     engine: FlowEngine,
     stats: LoadStats,
-    read: dict[str, Any],
+    read: DataRead,
     options: dict[str, Any],
 ) -> FlowEngine:
     """Close `engine` (loaded into `pending`'s database), publish the entry with what was
@@ -118,7 +120,7 @@ def publish_and_open(
         logger.warning("Could not publish flow cache entry %s", pending.key, exc_info=True)
         opened = FlowEngine(pending.database, read_only=True, **options)
         pending.discard()
-        read["cache"] = {"hit": False, "stored": False}
+        read.cache = {"hit": False, "stored": False}
         return opened
     pending.discard()  # left only when another run published the same data first
     try:
@@ -128,6 +130,6 @@ def publish_and_open(
             "Could not record what was read in flow cache entry %s", pending.key, exc_info=True
         )
     opened = stored.open_engine(**options)
-    read["cache"] = {"hit": False, "key": pending.key}
+    read.cache = {"hit": False, "key": pending.key}
     cache.evict(keep=pending.key)  # the open engine keeps its file even if it goes now
     return opened

@@ -20,7 +20,7 @@ from analysis.formats import FlowFormat
 from analysis.loadstats import LoadStats
 from investigations.choices import RunSource
 from investigations.runs.context import RunContext, flow_cache
-from investigations.runs.engines.base import Loaded
+from investigations.runs.engines.base import DataRead, Loaded
 from investigations.runs.engines.loading import (
     cached_read,
     fetch_and_load,
@@ -56,19 +56,19 @@ class LocalEngine:
                 cache.remove(key)  # or the new load's entry would lose to it when published
             else:
                 stats = cached.stats
-                read["cache"] = {"hit": True, "key": key, "created": cached.manifest.get("created")}
+                read.cache = {"hit": True, "key": key, "created": cached.manifest.get("created")}
         if engine is None:
             engine, stats, read = self._load(ctx, uploads, key, progress)
         progress.records = engine.records_so_far
         if self.choice is not None:
-            read["engine"] = self.choice  # Athena was considered: say why not
+            read.engine = self.choice  # Athena was considered: say why not
         return Loaded(
             source=engine, stats=stats, read=read, on_close=lambda outcome: engine.close()
         )
 
     def _load(
         self, ctx: RunContext, uploads: list[Any], key: str, progress: Progress
-    ) -> tuple[FlowEngine, LoadStats, dict[str, Any]]:
+    ) -> tuple[FlowEngine, LoadStats, DataRead]:
         # The load goes straight into the new cache entry's database file: stored compressed,
         # it needs no copy afterwards and a fraction of the memory, and is analysed faster.
         # Where the cache cannot be written, the load goes into memory and the next run loads
@@ -97,7 +97,7 @@ class LocalEngine:
                 try:
                     stored = cache.put(key, engine, stats)
                     write_read(stored.directory, read)
-                    read["cache"] = {"hit": False, "key": key}
+                    read.cache = {"hit": False, "key": key}
                 except (OSError, ValueError, duckdb.Error):
                     # A full or unwritable cache costs the next run a load, never this run its
                     # result.
@@ -124,7 +124,7 @@ def uploads_on_disk(ctx: RunContext) -> list[Any]:
 
 def load_uploads(
     ctx: RunContext, uploads: list[Any], engine: FlowEngine, progress: Progress
-) -> tuple[LoadStats, dict[str, Any]]:
+) -> tuple[LoadStats, DataRead]:
     progress(LOAD_SHARE[0], "Parsing flow logs", force=True)
     # Header-less files in a custom format: the fields the uploader named (else each file's
     # header line, else the AWS default).
@@ -137,18 +137,20 @@ def load_uploads(
         cancel=ctx.run.cancel_was_requested,
     )
     stats = named_for_analysts(stats, uploads)
-    read = {
-        "source": RunSource.FILE,
-        **({"log_format": log_format} if log_format else {}),
-        "files": [
-            {
-                **without_path(file_stats.to_dict()),
-                "name": upload.original_name,
-                "sha256": upload.sha256,
-            }
-            for upload, file_stats in zip(uploads, stats.files, strict=False)
-        ],
-    }
+    read = DataRead(
+        source=RunSource.FILE,
+        details={
+            **({"log_format": log_format} if log_format else {}),
+            "files": [
+                {
+                    **without_path(file_stats.to_dict()),
+                    "name": upload.original_name,
+                    "sha256": upload.sha256,
+                }
+                for upload, file_stats in zip(uploads, stats.files, strict=False)
+            ],
+        },
+    )
     return stats, read
 
 

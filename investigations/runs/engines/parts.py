@@ -9,8 +9,6 @@ CloudWatch events by timestamp, so every record is in exactly one part.
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 from django.db import transaction
 from django.utils import timezone
@@ -21,7 +19,7 @@ from investigations.choices import RunStatus
 from investigations.models import QueryRun
 from investigations.runs import queue
 from investigations.runs.context import RunContext, flow_cache
-from investigations.runs.engines.base import Loaded
+from investigations.runs.engines.base import DataRead, Loaded
 from investigations.runs.engines.loading import (
     cached_read,
     fetch_and_load,
@@ -112,7 +110,7 @@ class PartsEngine:
             raise
         progress.records = engine.records_so_far
         stats: list[LoadStats] = []
-        reads: list[dict[str, Any]] = []
+        reads: list[DataRead] = []
         try:
             for index in range(self.count):
                 progress.checkpoint()  # a cancelled run gathers and publishes nothing
@@ -127,7 +125,7 @@ class PartsEngine:
                 reads.append(cached_read(cached.directory))
                 cached.attach_to(engine)
                 stats.append(cached.stats)
-            merged, read = LoadStats.merge(stats), merge_reads(reads)
+            merged, read = LoadStats.merge(stats), DataRead.merge(reads)
             progress.checkpoint()
             if pending is not None:
                 engine = publish_and_open(cache, pending, engine, merged, read, options)
@@ -149,33 +147,3 @@ def _cache_error(exc: BaseException) -> OSError:
         "the flow cache, which passes each part to the analysis, cannot be written "
         f"({getattr(exc, 'strerror', None) or exc})",
     )
-
-
-_SUMMED_READ = (
-    "bytes",
-    "events",
-    "pages",
-    "calls",
-    "objects_count",
-    "selected_count",
-    "list_requests",
-    "throttle_retries",
-    "skipped_count",
-    "sdk_retries",
-)
-_LISTED_READ = ("objects", "files", "streams", "skipped")
-
-
-def merge_reads(reads: list[dict[str, Any]]) -> dict[str, Any]:
-    """What several parts read, as one record: totals add up, lists are joined in part order,
-    and each part's own record is kept under `parts`."""
-    merged = dict(reads[0]) if reads else {}
-    for name in _SUMMED_READ:
-        if any(name in read for read in reads):
-            merged[name] = sum(int(read.get(name) or 0) for read in reads)
-    for name in _LISTED_READ:
-        if any(isinstance(read.get(name), list) for read in reads):
-            merged[name] = [item for read in reads for item in (read.get(name) or [])]
-    merged.pop("shard", None)
-    merged["parts"] = reads
-    return merged
