@@ -9,6 +9,7 @@ import duckdb
 
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
+from analysis.analyzers.scope import ensure_packet_addresses
 from analysis.formats import field_named
 
 
@@ -55,7 +56,8 @@ def flow_columns(source: FlowSource) -> set[str]:
 class Analyzer:
     """One analysis over the `flows` table: a name, a description and a `run` method.
 
-    Subclasses set the class attributes and implement `analyze`; `run` first checks that the
+    Subclasses set the class attributes and implement `analyze_rows`, or override `analyze`
+    when the analysis needs steps only the local engine has; `run` first checks that the
     loaded logs have the fields the analysis needs and that the parameters give it its inputs
     (`is_applicable`). `optional_fields` are used when present (e.g. tcp-flags).
     """
@@ -70,6 +72,9 @@ class Analyzer:
     # Why only the local engine can run this analysis; empty when `analyze_rows` is its whole
     # definition, so any engine that answers SELECTs over `flows` (Athena) can run it too.
     local_only: ClassVar[str] = "it needs steps only the local DuckDB engine has"
+    # Whether the SQL matches on the integer pkt_src_ip/pkt_dst_ip columns, which a `flows`
+    # loaded by an older version lacks: `local_columns` then adds them first.
+    packet_addresses: ClassVar[bool] = False
 
     def run(self, source: FlowSource, params: AnalysisParams) -> AnalysisResult:
         connection = connection_of(source)
@@ -102,7 +107,15 @@ class Analyzer:
     def analyze(
         self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
     ) -> AnalysisResult:
-        raise NotImplementedError
+        """The analysis on the local engine: `analyze_rows` over the connection's `flows`."""
+        return self.analyze_rows(duckdb_rows(connection), params, self.local_columns(connection))
+
+    def local_columns(self, connection: duckdb.DuckDBPyConnection) -> set[str]:
+        """The flows columns `analyze` passes on (see `packet_addresses`)."""
+        columns = flow_columns(connection)
+        if self.packet_addresses:
+            columns = ensure_packet_addresses(connection, columns)
+        return columns
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]

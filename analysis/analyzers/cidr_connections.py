@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 
-from analysis.analyzers.base import FetchRows, duckdb_rows, flow_columns, register
+from analysis.analyzers.base import FetchRows, duckdb_rows, register
 from analysis.analyzers.grouped import (
     ACTION,
     FIRST_SEEN,
@@ -24,7 +24,7 @@ from analysis.analyzers.reftables import (
     load_cidr_tables,
 )
 from analysis.analyzers.result import AnalysisResult
-from analysis.analyzers.scope import ensure_packet_addresses, from_target, to_target
+from analysis.analyzers.scope import from_target, to_target
 
 KEYS = (
     OutputColumn("table", "table_name"),
@@ -93,7 +93,7 @@ class CidrConnectionsAnalyzer(GroupedAnalyzer):
     ) -> AnalysisResult:
         # Locally the tables are a temp table (quick to load however large they are).
         reference = load_cidr_tables(connection, params.cidr_tables)
-        columns = ensure_packet_addresses(connection, flow_columns(connection))
+        columns = self.local_columns(connection)
         return self.grouped_result(
             duckdb_rows(connection), params, columns, self.matched_sql(params, columns, reference)
         )

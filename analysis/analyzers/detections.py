@@ -6,9 +6,7 @@ import ipaddress
 from collections.abc import Collection
 from typing import Any
 
-import duckdb
-
-from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
+from analysis.analyzers.base import Analyzer, FetchRows, register
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 from analysis.analyzers.scope import scope_summary
@@ -109,11 +107,6 @@ class DetectionsAnalyzer(Analyzer):
                 "1,000 a query can carry inline"
             )
         return None
-
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
-    ) -> AnalysisResult:
-        return self.analyze_rows(duckdb_rows(connection), params, flow_columns(connection))
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]

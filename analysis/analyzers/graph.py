@@ -6,10 +6,8 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-import duckdb
-
 from analysis.addresses import address_value, cidr_bounds, int_to_ip
-from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
+from analysis.analyzers.base import Analyzer, FetchRows, register
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult, ResultTable
 from analysis.analyzers.scope import internal_cidrs
@@ -61,11 +59,6 @@ class GraphAnalyzer(Analyzer):
             f"ORDER BY {first} DESC, {second} DESC, source ASC, target ASC, port ASC\n"
             f"LIMIT {int(params.graph_top_k)}"
         )
-
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
-    ) -> AnalysisResult:
-        return self.analyze_rows(duckdb_rows(connection), params, flow_columns(connection))
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]

@@ -7,13 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import duckdb
-
 from analysis.addresses import address_value, int_to_ip
-from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns
+from analysis.analyzers.base import Analyzer, FetchRows
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
-from analysis.analyzers.scope import ensure_packet_addresses
 from analysis.protocols import protocol_name
 
 
@@ -180,6 +177,7 @@ class GroupedAnalyzer(Analyzer):
     extras: ClassVar[tuple[OutputColumn, ...]] = ()
     rank: ClassVar[str | None] = None
     local_only = ""
+    packet_addresses = True
 
     def condition(self, params: AnalysisParams, columns: Collection[str] = frozenset()) -> str:
         """SQL boolean over `flows` selecting the records to count."""
@@ -205,12 +203,6 @@ class GroupedAnalyzer(Analyzer):
     def summarize(self, params: AnalysisParams, columns: Collection[str]) -> dict[str, Any]:
         """Extra summary entries (scope, notes); none by default."""
         return {}
-
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
-    ) -> AnalysisResult:
-        columns = ensure_packet_addresses(connection, flow_columns(connection))
-        return self.analyze_rows(duckdb_rows(connection), params, columns)
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]

@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-import duckdb
-
 from analysis import geo
-from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, flow_columns, register
+from analysis.analyzers.base import Analyzer, FetchRows, register
 from analysis.analyzers.external import FLOW_FIELDS, TARGET_FIELDS, direction, inbound, outbound
 from analysis.analyzers.grouped import (
     ACTION,
@@ -29,7 +27,7 @@ from analysis.analyzers.grouped import (
 )
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult, ResultTable
-from analysis.analyzers.scope import ensure_packet_addresses, scope_summary
+from analysis.analyzers.scope import scope_summary
 
 # External addresses placed one by one: beyond this many (the smallest by bytes are left
 # out, and the summary says how many), the per-country totals would cost more than the query.
@@ -87,12 +85,7 @@ class GeoAnalyzer(Analyzer):
     optional_fields = TARGET_FIELDS
     local_only = ""
     order = 38
-
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
-    ) -> AnalysisResult:
-        columns = ensure_packet_addresses(connection, flow_columns(connection))
-        return self.analyze_rows(duckdb_rows(connection), params, columns)
+    packet_addresses = True
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]

@@ -7,9 +7,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
-from analysis.analyzers.base import Analyzer, FetchRows, duckdb_rows, register
+from analysis.analyzers.base import Analyzer, FetchRows, register
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 
@@ -55,11 +53,6 @@ class TimeSeriesAnalyzer(Analyzer):
             f"GROUP BY {bin_sql}, action\n"
             "ORDER BY bin ASC, action ASC"
         )
-
-    def analyze(
-        self, connection: duckdb.DuckDBPyConnection, params: AnalysisParams
-    ) -> AnalysisResult:
-        return self.analyze_rows(duckdb_rows(connection), params, ())
 
     def analyze_rows(
         self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]
