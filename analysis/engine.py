@@ -221,6 +221,21 @@ class _FastCounts:
             self.last = last
 
 
+def flows_schema(
+    connection: duckdb.DuckDBPyConnection, *, catalog: str | None = None
+) -> list[tuple[str, str]]:
+    """(name, type) of each column of `flows`, in table order: the connection's own table, or
+    the one in the attached database `catalog` (DuckDB lists every attached database's tables
+    together). Empty when there is no such table."""
+    rows = connection.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = COALESCE(?, current_database()) AND table_schema = 'main' "
+        "AND table_name = ? ORDER BY ordinal_position",
+        [catalog, FLOWS_TABLE],
+    ).fetchall()
+    return [(str(name), str(sql_type)) for name, sql_type in rows]
+
+
 class FlowEngine:
     """A DuckDB database (in memory when `database` is None) with a `flows` table.
 
@@ -316,12 +331,7 @@ class FlowEngine:
 
     def columns(self) -> list[str]:
         """Column names of `flows`, in table order."""
-        rows = self.connection.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
-            [FLOWS_TABLE],
-        ).fetchall()
-        return [row[0] for row in rows]
+        return [name for name, _ in flows_schema(self.connection)]
 
     def _ensure_flows_columns(self, flow_format: FlowFormat) -> None:
         existing = set(self.columns())
@@ -1127,15 +1137,8 @@ class FlowEngine:
         con = self.connection
         con.execute(f"ATTACH {sql_string(source)} AS {_SNAPSHOT_ALIAS} (READ_ONLY)")
         try:
-            schema = [
-                (str(name), str(sql_type))
-                for name, sql_type in con.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_catalog = ? AND table_name = ? ORDER BY ordinal_position",
-                    [_SNAPSHOT_ALIAS, FLOWS_TABLE],
-                ).fetchall()
-            ]
-            existing = dict(self._schema())
+            schema = flows_schema(con, catalog=_SNAPSHOT_ALIAS)
+            existing = dict(flows_schema(con))
             for name, sql_type in schema:
                 if name not in existing:
                     con.execute(
@@ -1158,14 +1161,6 @@ class FlowEngine:
         if not os.path.isfile(source):
             raise FileNotFoundError(f"no flows snapshot in {directory}")
         return cls(source, read_only=True, **options)
-
-    def _schema(self) -> list[tuple[str, str]]:
-        rows = self.connection.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
-            [FLOWS_TABLE],
-        ).fetchall()
-        return [(str(name), str(sql_type)) for name, sql_type in rows]
 
     # -- analysis ----------------------------------------------------------------------------
 

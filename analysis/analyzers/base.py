@@ -10,6 +10,7 @@ import duckdb
 from analysis.analyzers.params import AnalysisParams
 from analysis.analyzers.result import AnalysisResult
 from analysis.analyzers.scope import ensure_packet_addresses
+from analysis.engine import flows_schema
 from analysis.formats import field_named
 
 
@@ -42,15 +43,7 @@ def connection_of(source: FlowSource) -> duckdb.DuckDBPyConnection:
 
 def flow_columns(source: FlowSource) -> set[str]:
     """Column names of the `flows` table."""
-    return {
-        row[0]
-        for row in connection_of(source)
-        .execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'flows' AND table_schema = 'main'"
-        )
-        .fetchall()
-    }
+    return {name for name, _ in flows_schema(connection_of(source))}
 
 
 class Analyzer:
@@ -125,13 +118,7 @@ class Analyzer:
         raise NotImplementedError(f"analysis {self.name!r} runs only locally: {self.local_only}")
 
     def check_fields(self, connection: duckdb.DuckDBPyConnection) -> None:
-        present = {
-            row[0]
-            for row in connection.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_name = 'flows' AND table_schema = 'main'"
-            ).fetchall()
-        }
+        present = flow_columns(connection)
         missing = [name for name in self.required_fields if field_named(name).column not in present]
         if missing:
             raise ValueError(

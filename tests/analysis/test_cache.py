@@ -218,3 +218,26 @@ def test_folders_without_a_writer_lock_are_swept_after_the_stale_time(tmp_path: 
     os.utime(old_one, (old, old))
     cache.evict()
     assert young.exists() and not old_one.exists()
+
+
+def test_attaching_an_entry_with_more_fields_adds_them(tmp_path: Path, write_log: WriteLog) -> None:
+    """Parts of one window can carry different fields: attaching one adds those the engine's
+    table lacks (DuckDB lists the attached entry's columns next to the engine's own, which
+    must not be taken for them)."""
+    cache = FlowCache(str(tmp_path / "cache"), max_bytes=10**8, max_age_seconds=3600)
+    header = (
+        "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets "
+        "bytes start end action log-status vpc-id"
+    )
+    with FlowEngine() as engine:
+        stats = engine.load_files([write_log([header, line("192.0.2.1") + " vpc-1"])])
+        cache.put("ab12", engine, stats)
+    cached = cache.get("ab12")
+    assert cached is not None
+    with FlowEngine() as engine:
+        engine.load_files([write_log([line("198.51.100.1")])])
+        assert "vpc_id" not in engine.columns()
+        assert cached.attach_to(engine) == 1
+        assert "vpc_id" in engine.columns()
+        rows = engine.connection.execute("SELECT vpc_id FROM flows ORDER BY vpc_id").fetchall()
+        assert rows == [("vpc-1",), (None,)]
