@@ -45,10 +45,17 @@ class Timing:
 
 
 def _seed() -> tuple[Any, Any]:
-    from bench.load import seed_people
+    """An analyst of its own (a scratch database may hold an earlier bench's) and a case."""
+    import uuid
 
-    seed = seed_people(1)
-    return seed.analyst, seed.investigations[0]
+    from django.contrib.auth import get_user_model
+
+    from investigations.services import create_investigation
+    from portal.roles import role_group
+
+    analyst = get_user_model().objects.create_user(f"bench-{uuid.uuid4().hex[:8]}", password=None)
+    analyst.groups.add(role_group("analyst"))
+    return analyst, create_investigation(user=analyst, title="Fixed overhead bench")
 
 
 def _client(analyst: Any) -> Any:
