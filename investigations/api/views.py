@@ -414,8 +414,6 @@ class RunResultViewSet(viewsets.ViewSet):
         )
 
 
-
-
 class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Findings the caller can see, one per identity in an investigation (a later run that sees
     one again adds a sighting: `findings/<id>/sightings/`). Filters: `investigation`, `run`
