@@ -21,6 +21,7 @@ MEASURE_COLUMNS: frozenset[str] = frozenset(
         "established",
         "distinct_ports",
         "distinct_hosts",
+        "peers",
         "bytes_sent",
         "bytes_received",
         "accepted",
