@@ -90,7 +90,7 @@ THRESHOLD_LABELS: dict[str, str] = {
     "exfil_min_peers": "Unusual outbound volume: fewest external peers for a baseline",
     "fanout_min_hosts": "Internal fan-out: minimum internal hosts one source tries on admin "
     "ports in one window",
-    "bruteforce_window_seconds": "Brute force: the time window attempts are counted in (s)",
+    "bruteforce_window_seconds": "Brute force: the sliding window attempts are counted in (s)",
     "campaign_min_sources": "Brute-force campaign: fewest sources attacking one host in a window",
     "campaign_min_attempts_per_source": "Brute-force campaign: fewest attempts per source",
     "campaign_window_seconds": "Brute-force campaign: the time window (s)",

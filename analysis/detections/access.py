@@ -32,9 +32,10 @@ EXPOSED_PORTS = {
 
 
 def _attempts(ctx: Context, port: int) -> str:
-    """Short connection attempts to `port`, one row each, with their window."""
+    """Short connection attempts to `port`, one row each, with their campaign window; and
+    each source's peak: the most attempts it made inside any `bruteforce_window_seconds`."""
     return (
-        f"a AS (SELECT src_ip, dst_ip, {ctx.bucket(ctx.num('bruteforce_window_seconds'))} AS b, "
+        f"a AS (SELECT src_ip, dst_ip, start, "
         f"{ctx.bucket(ctx.num('campaign_window_seconds'))} AS cb, start_ts, end_ts, bytes, "
         "CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END AS acc, "
         "CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END AS rej, "
@@ -42,8 +43,9 @@ def _attempts(ctx: Context, port: int) -> str:
         f"AS hit FROM {ctx.flows} WHERE protocol = 6 AND dstport = {port} "
         f"AND packets <= {ctx.whole('bruteforce_max_packets')} AND {ctx.initiated()} "
         "AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
-        "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, b, COUNT(*) AS n FROM a "
-        "GROUP BY src_ip, b) AS per GROUP BY src_ip), "
+        "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, COUNT(*) "
+        f"{ctx.sliding(ctx.num('bruteforce_window_seconds'), 'src_ip')} AS n FROM a) AS per "
+        "GROUP BY src_ip), "
     )
 
 
@@ -133,6 +135,7 @@ def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
             f"{start + 2} {action} OK")  # fmt: skip
 
 
+_BOUNDARY = 1_700_000_400  # a multiple of 600 s: where a tumbling 10-minute window ends
 _SSH_CASES = (
     Case("one source guessing passwords", tuple(
         _line("203.0.113.5", "10.0.0.5", 40000 + n, 22, 12, 1_700_000_000 + n * 5)
@@ -140,6 +143,12 @@ _SSH_CASES = (
     Case("a campaign of 12 sources, 4 tries each", tuple(
         _line(f"198.51.100.{s}", "10.0.0.6", 40000 + n, 22, 12, 1_700_000_000 + s * 60 + n)
         for s in range(1, 13) for n in range(4)), ((SSH_BRUTE_FORCE, "198.51.100.1"),)),
+    Case("a burst across a 10-minute boundary, 15 tries on each side", tuple(
+        _line("203.0.113.7", "10.0.0.5", 40000 + n, 22, 12, _BOUNDARY - 290 + n * 20)
+        for n in range(30)), ((SSH_BRUTE_FORCE, "203.0.113.7"),)),
+    Case("a bastion's logins all working day, at most 15 in any 10 minutes", tuple(
+        _line("198.51.100.11", "10.0.0.5", 40000 + n, 22, 30, _BOUNDARY + n * 40)
+        for n in range(720))),
     Case("71 admin logins over a day are not brute force", tuple(
         _line("198.51.100.10", "10.0.0.5", 40000 + n, 22, 30, 1_700_000_000 + n * 1200)
         for n in range(71))),
@@ -170,8 +179,9 @@ SSH_BRUTE_FORCE_DETECTION = Detection(
     type=SSH_BRUTE_FORCE,
     title="SSH brute force",
     description=(
-        "Many short connection attempts to SSH (port 22) from one source inside one time "
-        "window, several per address it tried; or a campaign: many sources, each with a few "
+        "Many short connection attempts to SSH (port 22) from one source inside any window "
+        "of the configured length (sliding: a burst across a clock boundary counts whole), "
+        "several per address it tried; or a campaign: many sources, each with a few "
         "attempts on the same host inside one window, reported once with its actors. Replies "
         "from port 22 and sessions with many packets are not attempts."
     ),
@@ -190,9 +200,9 @@ RDP_BRUTE_FORCE_DETECTION = Detection(
     type=RDP_BRUTE_FORCE,
     title="RDP brute force",
     description=(
-        "Many short connection attempts to RDP (port 3389) from one source inside one time "
-        "window, or a campaign of many sources with a few attempts each on one host, as for "
-        "SSH brute force."
+        "Many short connection attempts to RDP (port 3389) from one source inside any window "
+        "of the configured length, or a campaign of many sources with a few attempts each "
+        "on one host, as for SSH brute force."
     ),
     tactics=("TA0006",),
     techniques=("T1110.001", "T1110.003"),

@@ -201,8 +201,22 @@ class Context:
 
     @staticmethod
     def bucket(seconds: float) -> str:
+        """A tumbling window: the start of the `seconds`-long bucket a record falls in."""
         step = max(int(seconds), 1)
         return f"(start - start % {step})"
+
+    @staticmethod
+    def sliding(seconds: float, partition: str) -> str:
+        """A sliding window: an aggregate's OVER clause taking, for each record, the records
+        of its `partition` that start in the `seconds` from its own start (so the largest
+        value over the records is the peak inside any window of that length, and at least
+        the peak of any tumbling bucket: a burst across a bucket boundary is not split).
+        A RANGE frame with a numeric offset, which DuckDB and Athena (Trino) both run."""
+        step = max(int(seconds), 1)
+        return (
+            f"OVER (PARTITION BY {partition} ORDER BY start "
+            f"RANGE BETWEEN CURRENT ROW AND {step - 1} FOLLOWING)"
+        )
 
 
 def _named(evidence: dict[str, Any]) -> set[str]:
