@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Any
 
 IPV4_MAPPED_BASE = 0xFFFF << 32
 _IPV4_MAPPED_TOP = IPV4_MAPPED_BASE + 0xFFFF_FFFF
@@ -26,6 +27,17 @@ def parse_ip(value: str) -> IPAddress:
         return ipaddress.ip_address(value.strip())
     except ValueError:
         raise ValueError(f"not an IP address: {value!r}") from None
+
+
+def is_ip(value: Any) -> bool:
+    """Whether `value` is text naming one IPv4 or IPv6 address (nothing else is)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_cidr(value: str) -> IPNetwork:

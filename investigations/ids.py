@@ -17,9 +17,3 @@ def parse_id(value: Any) -> int | None:
         return None
     number = int(text)
     return number if number <= MAX_ID else None
-
-
-def parse_ids(values: Any) -> list[int] | None:
-    """Every value as an id, or None when any of them is not one."""
-    ids = [parse_id(value) for value in values]
-    return None if any(number is None for number in ids) else [n for n in ids if n is not None]

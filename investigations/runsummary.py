@@ -3,13 +3,12 @@ saved run (stats, findings, stored results) so any run, old or new, gets one."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db.models import Count
 from django.urls import reverse
 
+from analysis.addresses import is_ip
 from investigations.choices import RunStatus, severity_label
 from investigations.models import Finding, QueryRun, RunResult
 from investigations.sightings import sighted_in
@@ -88,16 +87,6 @@ class RunSummary:
     next_steps: list[NextStep] = field(default_factory=list)
 
 
-def _is_address(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
 def top_external_peers(run: QueryRun, limit: int = TOP_PEERS) -> list[Peer]:
     """External addresses by bytes, from the stored tables: every address cell whose
     enrichment says `external`, with the largest byte count a row gives it (rows of one
@@ -116,7 +105,7 @@ def top_external_peers(run: QueryRun, limit: int = TOP_PEERS) -> list[Peer]:
                 continue
             for column in columns:
                 value = data.get(column)
-                info = notes.get(value) if _is_address(value) else None
+                info = notes.get(value) if is_ip(value) else None
                 if isinstance(info, dict) and info.get("kind") == "external":
                     best[value] = max(best.get(value, 0), int(size))
                     labels[value] = str(info.get("org") or info.get("label") or "")
@@ -130,7 +119,7 @@ def _finding_addresses(finding: Finding) -> tuple[str | None, str | None]:
     peer = evidence.get("peer")
     targets = evidence.get("targets") or []
     target = targets[0] if isinstance(targets, list) and targets else None
-    return (peer if _is_address(peer) else None, target if _is_address(target) else None)
+    return (peer if is_ip(peer) else None, target if is_ip(target) else None)
 
 
 def run_summary(run: QueryRun, *, can_write: bool) -> RunSummary:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from analysis.addresses import address_value, int_to_ip, sql_in_ips
+from analysis.addresses import address_value, int_to_ip, is_ip, sql_in_ips
 from analysis.analyzers.base import FetchRows
 from analysis.analyzers.params import DEFAULT_THRESHOLDS, THRESHOLD_LABELS, AnalysisParams
 from analysis.analyzers.scope import at_target, is_external, is_internal, packet_address
@@ -240,7 +240,7 @@ def packet_views(ctx: Context, findings: list[tuple[Finding, bool]]) -> list[tup
     named: set[str] = set()
     for finding, _ in findings:
         named |= _named(finding.evidence)
-    addresses = sorted(address for address in named if _is_address(address))[:MAX_VIA_LOOKUP]
+    addresses = sorted(address for address in named if is_ip(address))[:MAX_VIA_LOOKUP]
     if not addresses:
         return findings
     parts = [
@@ -276,14 +276,6 @@ def packet_views(ctx: Context, findings: list[tuple[Finding, bool]]) -> list[tup
             )
         out.append((finding, touched))
     return out
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def ip(value: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from investigations.ids import MAX_ID, parse_id, parse_ids
+from investigations.ids import MAX_ID, parse_id
 from tests.conftest import client_for
 
 NOT_IDS = ["²", "١٢", "9" * 40, str(MAX_ID + 1), "-1", "1e3", "abc", " "]
@@ -21,11 +21,6 @@ NOT_IDS = ["²", "١٢", "9" * 40, str(MAX_ID + 1), "-1", "1e3", "abc", " "]
 )
 def test_an_id_is_a_plain_number_a_database_can_hold(given: Any, expected: int | None) -> None:
     assert parse_id(given) == expected
-
-
-def test_a_list_of_ids_is_refused_whole_when_one_is_not_an_id() -> None:
-    assert parse_ids(["1", "2"]) == [1, 2]
-    assert parse_ids(["1", "²"]) is None
 
 
 @pytest.mark.django_db
