@@ -4,9 +4,9 @@ the SQL pieces detections share: connection sides, time windows, target scoping.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from analysis.addresses import address_value, int_to_ip, is_ip, sql_in_ips
@@ -218,6 +218,71 @@ class Context:
             f"RANGE BETWEEN CURRENT ROW AND {step - 1} FOLLOWING)"
         )
 
+    @staticmethod
+    def sliding_distinct(
+        name: str, source: str, keys: Sequence[str], target: str, seconds: float, least: int
+    ) -> str:
+        """CTEs (each followed by a comma) ending in `name`: for each group of `keys` in the
+        `source` records with at least `least` distinct `target`s inside some window of
+        `seconds` (sliding: starts at most `seconds` - 1 apart, as `sliding` counts), the
+        columns `keys`, `peak` (the most distinct targets inside any such window), `peak_at` (the
+        start of the attempt that first reached the peak: the peak window is the records
+        starting in `peak_at` - `seconds` + 1 .. `peak_at`) and `busy` (for how many seconds the
+        trailing window held at least `least` distinct targets).
+
+        A distinct count over a sliding frame is not in what DuckDB and Athena (Trino) both
+        run, so it is counted as presence intervals: an attempt of a (group, target) more
+        than `seconds` after the previous one starts an interval, which ends `seconds` after
+        the last attempt of its chain; the distinct targets in the trailing window at time t
+        are the intervals covering t, a running sum of +1 at each start and -1 at each end
+        (net per instant, so an interval ending as another starts is not counted twice).
+        Cheap first: any such window lies inside two consecutive tumbling buckets of
+        `seconds`, so only the records of bucket pairs holding at least `least` distinct
+        targets between them can reach it (the counts there are exact; elsewhere they stay
+        below `least`), and those records are reduced to one row per (group, target, start)
+        before any window function."""
+        step = max(int(seconds), 1)
+        cols = ", ".join(keys)
+        on = " AND ".join(f"s.{key} = k.{key}" for key in keys)
+        pair = " AND ".join(f"y.{key} = x.{key}" for key in keys)
+        s_cols = ", ".join(f"s.{key}" for key in keys)
+        x_cols = ", ".join(f"x.{key}" for key in keys)
+        chain = f"PARTITION BY {cols}, target ORDER BY start"
+        return (
+            f"{name}_b AS (SELECT {cols}, b, COUNT(DISTINCT target) AS n FROM (SELECT {cols}, "
+            f"{target} AS target, start - start % {step} AS b FROM {source}) AS s "
+            f"GROUP BY {cols}, b), "
+            f"{name}_p AS (SELECT {x_cols}, x.b FROM {name}_b AS x LEFT JOIN {name}_b AS y "
+            f"ON {pair} AND y.b = x.b + {step} WHERE x.n + COALESCE(y.n, 0) >= {least}), "
+            f"{name}_k AS (SELECT DISTINCT {cols}, b FROM (SELECT {cols}, b FROM {name}_p "
+            f"UNION ALL SELECT {cols}, b + {step} AS b FROM {name}_p) AS u), "
+            f"{name}_d AS (SELECT DISTINCT {s_cols}, s.{target} AS target, s.start "
+            f"FROM {source} AS s JOIN {name}_k AS k ON {on} "
+            f"AND s.start - s.start % {step} = k.b), "
+            f"{name}_c AS (SELECT {cols}, start, LAG(start) OVER ({chain}) AS prev, "
+            f"LEAD(start) OVER ({chain}) AS next FROM {name}_d), "
+            f"{name}_e AS (SELECT {cols}, start AS t, 1 AS delta FROM {name}_c "
+            f"WHERE prev IS NULL OR start - prev > {step} "
+            f"UNION ALL SELECT {cols}, start + {step} AS t, -1 AS delta FROM {name}_c "
+            f"WHERE next IS NULL OR next - start > {step}), "
+            f"{name}_r AS (SELECT {cols}, t, SUM(delta) OVER (PARTITION BY {cols} ORDER BY t "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS live, "
+            f"LEAD(t) OVER (PARTITION BY {cols} ORDER BY t) AS next_t FROM (SELECT {cols}, t, "
+            f"SUM(delta) AS delta FROM {name}_e GROUP BY {cols}, t) AS n), "
+            f"{name}_q AS (SELECT {cols}, t, live, ROW_NUMBER() OVER (PARTITION BY {cols} "
+            f"ORDER BY live DESC, t) AS rn, SUM(CASE WHEN live >= {least} THEN next_t - t "
+            f"ELSE 0 END) OVER (PARTITION BY {cols}) AS busy FROM {name}_r), "
+            f"{name} AS (SELECT {cols}, live AS peak, t AS peak_at, busy FROM {name}_q "
+            f"WHERE rn = 1 AND live >= {least}), "
+        )
+
+    @staticmethod
+    def in_peak(alias: str, peak: str, seconds: float) -> str:
+        """A condition: the `alias` record starts inside the peak window of `peak` (a
+        `sliding_distinct` CTE's row)."""
+        step = max(int(seconds), 1)
+        return f"({alias}.start > {peak}.peak_at - {step} AND {alias}.start <= {peak}.peak_at)"
+
 
 def _named(evidence: dict[str, Any]) -> set[str]:
     """The addresses a finding's evidence names: its peer, actors and targets."""
@@ -309,6 +374,18 @@ def listed_sql(
         f"SELECT g.*, t.listed FROM {groups} AS g LEFT JOIN tops AS t ON {join_on} "
         f"AND t.rn <= {MAX_LISTED} ORDER BY {part}, t.rn"
     )
+
+
+def peak_window(first: Any, last: Any) -> dict[str, str | None]:
+    """The first and last seen of a finding's peak window, as evidence (ISO 8601, UTC)."""
+    return {"first_seen": iso(when(first)), "last_seen": iso(when(last))}
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat()
 
 
 def when(value: Any) -> datetime | None:

@@ -14,6 +14,7 @@ from analysis.detections.base import (
     grouped,
     ip,
     listed_sql,
+    peak_window,
 )
 from analysis.detections.intel import indicator_values
 from analysis.findings import INTERNAL_FAN_OUT, NEW_INTERNAL_ADMIN, Finding
@@ -31,20 +32,29 @@ def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
             f"{start + 2} {action} OK")  # fmt: skip
 
 
+_HOUR = 1_700_002_800  # a multiple of 3600 s: where a tumbling one-hour window ends
+
+
 def _fan_out_sql(ctx: Context) -> list[str]:
+    window = ctx.num("fanout_window_seconds")
+    in_peak = ctx.in_peak("a", "s", window)
     base = (
-        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('fanout_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM {ctx.flows} "
+        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start, start_ts, end_ts, "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} "
         f"WHERE {ctx.internal('src_ip')} AND {ctx.internal('dst_ip')} AND dstport IN ({ADMIN}) "
         f"AND protocol = 6 AND src_ip <> dst_ip AND {ctx.initiated()}), "
-        "s AS (SELECT src_ip, MAX(hosts) AS peak FROM (SELECT src_ip, b, "
-        "COUNT(DISTINCT dst_ip) AS hosts FROM a GROUP BY src_ip, b) AS w GROUP BY src_ip "
-        f"HAVING MAX(hosts) >= {ctx.whole('fanout_min_hosts')}), "
-        "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dst_ip) AS hosts, COUNT(*) AS flows, "
+        # The most hosts one source tried inside any window (sliding).
+        + ctx.sliding_distinct(
+            "s", "a", ["src_ip"], "dst_ip", window, ctx.whole("fanout_min_hosts")
+        )
+        + "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dst_ip) AS hosts, COUNT(*) AS flows, "
         "SUM(CASE WHEN a.action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
         "SUM(CASE WHEN a.action = 'REJECT' THEN 1 ELSE 0 END) AS rejected, "
         "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
-        "MAX(a.hit) AS touched FROM a JOIN s ON a.src_ip = s.src_ip GROUP BY a.src_ip, s.peak), "
+        f"MIN(CASE WHEN {in_peak} THEN a.start_ts END) AS peak_first, "
+        f"MAX(CASE WHEN {in_peak} THEN a.end_ts END) AS peak_last, "
+        "MAX(a.hit) AS touched FROM a JOIN s ON a.src_ip = s.src_ip "
+        "GROUP BY a.src_ip, s.peak, s.peak_at), "
     )
     ports = (
         f"WITH {base}o AS (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN s ON "
@@ -60,9 +70,10 @@ def _fan_out_findings(
     used: dict[str, list[int]] = {}
     for src, port in port_rows:
         used.setdefault(ip(src), []).append(int(port))
+    window = ctx.whole("fanout_window_seconds")
     out = []
     for key, targets in grouped(rows).items():
-        src, peak, hosts, flows, acc, rej, size, first, last, touched = key
+        src, peak, hosts, flows, acc, rej, size, first, last, peak_first, peak_last, touched = key
         peer = ip(src)
         ports = used.get(peer, [])
         out.append((Finding(
@@ -71,11 +82,13 @@ def _fan_out_findings(
             explanation=(
                 f"Internal host {peer} opened {flows} connections to ports "
                 f"{', '.join(map(str, ports))} of {hosts} internal addresses, up to {peak} hosts "
-                f"in one window ({acc} accepted): lateral movement or internal scanning."
+                f"inside one {window}-second window, sliding ({acc} accepted): lateral movement "
+                "or internal scanning."
             ),
             evidence=evidence(peer=peer, targets=targets, target_count=hosts, ports=ports,
                               flows=flows, accepted=acc, rejected=rej, size=size or 0,
-                              peak_hosts_per_window=int(peak)),
+                              peak_hosts_per_window=int(peak),
+                              peak_window=peak_window(peak_first, peak_last)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -87,8 +100,9 @@ INTERNAL_FAN_OUT_DETECTION = Detection(
     title="Internal fan-out on admin ports",
     description=(
         "An internal source opening connections to admin ports (SSH, RPC, NetBIOS, SMB, RDP, "
-        "WinRM) of many internal hosts inside one time window. A bastion reaching a few hosts "
-        "per session over a day stays below it."
+        "WinRM) of many internal hosts inside any window of the configured length (sliding: "
+        "a fan-out across a clock boundary counts whole). A bastion reaching a few hosts per "
+        "session over a day stays below it."
     ),
     tactics=("TA0008",),
     techniques=("T1021",),
@@ -108,6 +122,14 @@ INTERNAL_FAN_OUT_DETECTION = Detection(
                 for port in (445, 3389)
             ),
             ((INTERNAL_FAN_OUT, "10.0.2.16"),),
+        ),
+        Case(
+            "SMB on 15 hosts either side of an hour's boundary",
+            tuple(
+                _line("10.0.2.18", f"10.0.6.{n}", 50000 + n, 445, 2, _HOUR - 870 + n * 60, "REJECT")
+                for n in range(30)
+            ),
+            ((INTERNAL_FAN_OUT, "10.0.2.18"),),
         ),
         Case(
             "a bastion reaching 2 hosts an hour",

@@ -14,6 +14,7 @@ from analysis.detections.base import (
     grouped,
     ip,
     listed_sql,
+    peak_window,
 )
 from analysis.findings import (
     BACKGROUND_SCANNING,
@@ -34,31 +35,32 @@ def _line(src: str, dst: str, sport: int, dport: int, packets: int, start: int,
             f"{start + 2} {action} OK")  # fmt: skip
 
 
+_BOUNDARY = 1_700_000_400  # a multiple of 600 s: where a tumbling 10-minute window ends
+
+
 def _scan_sql(ctx: Context) -> list[str]:
     least = ctx.whole("portscan_min_ports")
+    window = ctx.num("portscan_window_seconds")
     base = (
-        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('portscan_window_seconds'))} AS b, {_hit(ctx)} AS hit "
-        f"FROM {ctx.flows} "
+        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start, start_ts, end_ts, "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} "
         f"WHERE {ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
         "AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
-        # Distinct ports are counted only in windows with enough attempts to pass at all.
-        f"busy AS (SELECT src_ip, b FROM a GROUP BY src_ip, b HAVING COUNT(*) >= {least}), "
-        "s AS (SELECT src_ip, MAX(ports) AS peak FROM (SELECT a.src_ip, a.b, "
-        "COUNT(DISTINCT a.dstport) AS ports FROM a JOIN busy ON a.src_ip = busy.src_ip "
-        "AND a.b = busy.b GROUP BY a.src_ip, a.b) AS w GROUP BY src_ip "
-        f"HAVING MAX(ports) >= {least}), "
-        "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dstport) AS ports, "
+        # The most distinct ports inside any window (sliding), for sources with enough.
+        + ctx.sliding_distinct("s", "a", ["src_ip"], "dstport", window, least)
+        + "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dstport) AS ports, "
         "COUNT(DISTINCT a.dst_ip) AS targets, COUNT(*) AS flows, "
         "SUM(CASE WHEN a.action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
         "SUM(CASE WHEN a.action = 'REJECT' THEN 1 ELSE 0 END) AS rejected, "
         "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
+        f"MIN(CASE WHEN {ctx.in_peak('a', 's', window)} THEN a.start_ts END) AS peak_first, "
+        f"MAX(CASE WHEN {ctx.in_peak('a', 's', window)} THEN a.end_ts END) AS peak_last, "
         f"MAX(a.hit) AS touched, CASE WHEN {ctx.internal('a.src_ip')} THEN 1 ELSE 0 END "
-        "AS inside FROM a JOIN s ON a.src_ip = s.src_ip GROUP BY a.src_ip, s.peak), "
+        "AS inside FROM a JOIN s ON a.src_ip = s.src_ip GROUP BY a.src_ip, s.peak, s.peak_at), "
     )
     # One query, so the windows are counted once: the scanners with their listed targets
     # (kind 0), then the ports each had accepted (kind 1, at most 50 a scanner).
-    nulls = ", ".join(["NULL"] * 11)
+    nulls = ", ".join(["NULL"] * 13)
     return [
         f"WITH {base}o AS (SELECT src_ip, dstport, ROW_NUMBER() OVER (PARTITION BY src_ip "
         "ORDER BY dstport) AS rn FROM (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN g ON "
@@ -84,9 +86,11 @@ def _scan_findings(
             opened.setdefault(ip(figures[0]), []).append(int(port))
         else:
             rows.append((*figures, listed))
+    window = ctx.whole("portscan_window_seconds")
     out = []
     for key, targets in grouped(rows).items():
-        src, peak, ports, count, flows, acc, rej, size, first, last, touched, inside = key
+        src, peak, ports, count, flows, acc, rej, size, first, last, *peak_seen = key
+        peak_first, peak_last, touched, inside = peak_seen
         peer = ip(src)
         found = opened.get(peer, [])
         severity = 6 if inside else (5 if found else 3)
@@ -95,12 +99,14 @@ def _scan_findings(
             title=f"Port scan from {peer}: {ports} ports on {count} address(es)",
             explanation=(
                 f"{peer} tried {ports} distinct destination ports in {flows} connection attempts "
-                f"(up to {peak} in one window; {rej} rejected); accepted on {len(found)} port(s)."
+                f"(up to {peak} inside one {window}-second window, sliding; {rej} rejected); "
+                f"accepted on {len(found)} port(s)."
                 + (" The scanner is an internal host." if inside else "")
             ),
             evidence=evidence(peer=peer, targets=targets, target_count=count, ports=found,
                               flows=flows, accepted=acc, rejected=rej, size=size or 0,
-                              distinct_ports=int(ports), peak_ports_per_window=int(peak)),
+                              distinct_ports=int(ports), peak_ports_per_window=int(peak),
+                              peak_window=peak_window(peak_first, peak_last)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -111,7 +117,8 @@ PORT_SCAN_DETECTION = Detection(
     type=PORT_SCAN,
     title="Port scan",
     description=(
-        "One source trying many distinct destination ports inside one time window. Only the "
+        "One source trying many distinct destination ports inside any window of the "
+        "configured length (sliding: a scan across a clock boundary counts whole). Only the "
         "opening side of a conversation counts (tcp-flags SYN without ACK when the logs have "
         "them; otherwise not a lower port answering an ephemeral one), so a database or cache "
         "answering its clients' ephemeral ports is not scanning them."
@@ -139,6 +146,22 @@ PORT_SCAN_DETECTION = Detection(
                 _line("10.0.0.30", "10.0.0.20", port, 40000 + n, 20, 1_700_000_000 + n, "ACCEPT")
                 for n in range(60)
                 for port in (5432, 6379, 8080)
+            ),
+        ),
+        Case(
+            "a scan across a 10-minute boundary, 15 ports on each side",
+            tuple(
+                _line("198.51.100.24", "10.0.0.5", 50000, port, 1, _BOUNDARY - 290 + port * 20)
+                for port in range(30)
+            ),
+            ((PORT_SCAN, "198.51.100.24"),),
+        ),
+        Case(
+            "the same 10 ports tried again and again are 10 ports",
+            tuple(
+                _line("198.51.100.25", "10.0.0.5", 50000, port, 1, 1_700_000_000 + n * 10 + port)
+                for n in range(20)
+                for port in range(10)
             ),
         ),
         Case(
@@ -237,30 +260,33 @@ PORT_PROBE_DETECTION = Detection(
 
 
 def _sweep_sql(ctx: Context) -> list[str]:
+    window = ctx.num("sweep_window_seconds")
+    least = ctx.whole("sweep_min_hosts")
+    routine = ctx.whole("sweep_max_windows") * max(int(window), 1)
     return [
-        f"WITH a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start_ts, end_ts, "
-        f"{ctx.bucket(ctx.num('sweep_window_seconds'))} AS b, {_hit(ctx)} AS hit FROM {ctx.flows} "
+        f"WITH a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start, start_ts, end_ts, "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} "
         f"WHERE {ctx.internal('src_ip')} AND {ctx.internal('dst_ip')} AND {ctx.initiated()} "
         "AND protocol IN (6, 17) AND src_ip <> dst_ip), "
-        "w AS (SELECT src_ip, dstport, b, COUNT(DISTINCT dst_ip) AS hosts FROM a "
-        "GROUP BY src_ip, dstport, b), "
-        "sp AS (SELECT src_ip, b, COUNT(*) AS ports FROM w GROUP BY src_ip, b), "
-        "wide AS (SELECT src_ip, dstport, b FROM w "
-        f"WHERE hosts >= {ctx.whole('sweep_min_hosts')}), "
-        "rec AS (SELECT src_ip, dstport FROM wide GROUP BY src_ip, dstport "
-        f"HAVING COUNT(*) <= {ctx.whole('sweep_max_windows')}), "
-        "hits AS (SELECT wide.src_ip, wide.dstport, wide.b FROM wide JOIN rec ON "
-        "wide.src_ip = rec.src_ip AND wide.dstport = rec.dstport JOIN sp ON "
-        "wide.src_ip = sp.src_ip AND wide.b = sp.b "
-        f"WHERE sp.ports <= {ctx.whole('sweep_max_ports')}), "
-        "s AS (SELECT a.* FROM a JOIN hits ON a.src_ip = hits.src_ip AND a.dstport = hits.dstport "
-        "AND a.b = hits.b), "
+        # The most hosts one source tried on one port inside any window (sliding) ...
+        + ctx.sliding_distinct("w", "a", ["src_ip", "dstport"], "dst_ip", window, least)
+        # ... unless it keeps sweeping that port for longer than sweep_max_windows windows
+        # (monitoring, inventory) ...
+        + f"rec AS (SELECT src_ip, dstport, peak, peak_at FROM w WHERE busy <= {routine}), "
+        # ... or tries more ports than sweep_max_ports in that window (a port scan).
+        "pp AS (SELECT rec.src_ip, rec.dstport FROM rec JOIN a ON a.src_ip = rec.src_ip "
+        f"AND {ctx.in_peak('a', 'rec', window)} GROUP BY rec.src_ip, rec.dstport "
+        f"HAVING COUNT(DISTINCT a.dstport) <= {ctx.whole('sweep_max_ports')}), "
+        "hits AS (SELECT rec.* FROM rec JOIN pp ON rec.src_ip = pp.src_ip "
+        "AND rec.dstport = pp.dstport), "
+        "s AS (SELECT a.*, hits.peak FROM a JOIN hits ON a.src_ip = hits.src_ip "
+        f"AND a.dstport = hits.dstport AND {ctx.in_peak('a', 'hits', window)}), "
         "g AS (SELECT src_ip, COUNT(DISTINCT dst_ip) AS hosts, MIN(dstport) AS low, "
         "MAX(dstport) AS high, COUNT(*) AS flows, "
         "SUM(CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END) AS accepted, "
         "SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) AS rejected, SUM(bytes) AS bytes, "
-        "MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, MAX(hit) AS touched "
-        "FROM s GROUP BY src_ip), "
+        "MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, MAX(hit) AS touched, "
+        "MAX(peak) AS peak FROM s GROUP BY src_ip), "
         + listed_sql("s", "g", ["src_ip"], "dst_ip")
     ]  # fmt: skip
 
@@ -268,9 +294,10 @@ def _sweep_sql(ctx: Context) -> list[str]:
 def _sweep_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
+    window = ctx.whole("sweep_window_seconds")
     out = []
     for key, targets in grouped(results[0]).items():
-        src, hosts, low, high, flows, acc, rej, size, first, last, touched = key
+        src, hosts, low, high, flows, acc, rej, size, first, last, touched, peak = key
         peer = ip(src)
         ports = sorted({int(low), int(high)})
         out.append((Finding(
@@ -278,11 +305,14 @@ def _sweep_findings(
             title=f"{peer} swept port {'/'.join(map(str, ports))} of {hosts} internal hosts",
             explanation=(
                 f"Internal host {peer} tried port {'/'.join(map(str, ports))} on {hosts} internal "
-                f"addresses within one window ({acc} accepted, {rej} rejected), something it "
-                "does not do routinely: discovery before lateral movement."
+                f"addresses within {window} seconds (up to {peak} on one port; {acc} accepted, "
+                f"{rej} rejected), something it does not do routinely: discovery before "
+                "lateral movement."
             ),
             evidence=evidence(peer=peer, targets=targets, target_count=hosts, ports=ports,
-                              flows=flows, accepted=acc, rejected=rej, size=size or 0),
+                              flows=flows, accepted=acc, rejected=rej, size=size or 0,
+                              peak_hosts_per_window=int(peak),
+                              peak_window=peak_window(first, last)),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
@@ -293,9 +323,10 @@ INTERNAL_SWEEP_DETECTION = Detection(
     type=INTERNAL_SWEEP,
     title="Internal sweep",
     description=(
-        "One internal source trying one port (or a few) on many internal hosts inside one "
-        "time window. A source that sweeps the same port in many windows (monitoring, "
-        "inventory) is doing its job and is left out; one trying many ports is a port scan."
+        "One internal source trying one port (or a few) on many internal hosts inside any "
+        "window of the configured length (sliding). A source that keeps sweeping the same "
+        "port for longer than a few windows (monitoring, inventory, health checks) is doing "
+        "its job and is left out; one trying many ports in that window is a port scan."
     ),
     tactics=("TA0007",),
     techniques=("T1046",),
@@ -312,6 +343,14 @@ INTERNAL_SWEEP_DETECTION = Detection(
                 for n in range(1, 41)
             ),
             ((INTERNAL_SWEEP, "10.0.2.15"),),
+        ),
+        Case(
+            "a sweep across a 10-minute boundary, about 20 hosts on each side",
+            tuple(
+                _line("10.0.2.17", f"10.0.7.{n}", 50000 + n, 6379, 1, _BOUNDARY - 195 + n * 10)
+                for n in range(1, 41)
+            ),
+            ((INTERNAL_SWEEP, "10.0.2.17"),),
         ),
         Case(
             "monitoring polling 40 hosts every 10 minutes",
