@@ -258,6 +258,7 @@ class Enricher:
         max_workers: int = 8,
         deadline: float = 10.0,
         geo_lookup: bool = False,
+        geo_database: geo.AsDatabase | None = None,
     ) -> None:
         self.cache: WhoisCache = cache if cache is not None else MemoryWhoisCache()
         self.client = client
@@ -268,6 +269,9 @@ class Enricher:
         self.deadline = deadline
         # Country and AS of external addresses from the shipped offline data (analysis.geo).
         self.geo_lookup = geo_lookup
+        # An uploaded AS database, whose AS number, organisation and country win.
+        self.geo_database = geo_database
+        self._places: dict[str, geo.GeoInfo | None] = {}
 
     def is_internal(self, ip: str) -> bool:
         value = ip_to_int(ip)
@@ -342,15 +346,24 @@ class Enricher:
             "status": info.status,
         }
         if self.geo_lookup:
-            where = geo.lookup(info.ip) if kind == "external" else None
+            where = (
+                (self._places[info.ip] if info.ip in self._places else geo.lookup(info.ip))
+                if kind == "external"
+                else None
+            )
             described["country"] = (where.country_code if where else None) or info.country
             described["asn"] = where.asn if where else None
             described["as_org"] = where.as_org if where else None
+            if where is not None and where.asn is not None and self.geo_database is not None:
+                described["as_source"] = self.geo_database.source.describe()
         return described
 
     def annotate(self, result: AnalysisResult) -> dict[str, dict[str, Any]]:
         """Fill `result.annotations` for every address in its rows, tables and findings."""
         infos = self.lookup_many(result_addresses(result))
+        if self.geo_lookup and self.geo_database is not None:
+            # One set-based lookup in the uploaded AS database for all of them.
+            self._places = geo.lookup_many(infos, self.geo_database)
         result.annotations = {ip: self.describe(info) for ip, info in infos.items()}
         return result.annotations
 

@@ -6,20 +6,32 @@ here downloads or updates it. It is loaded once per process, on the first lookup
 second and 100 MB), so runs that show no external address never pay for it.
 
 GeoLite2 ASN data carries the AS organisation and the routed prefix but, in this packaging,
-not the AS number: `asn` is None unless the data gives one.
+not the AS number: `asn` is None unless the data gives one. An admin-uploaded AS database
+(`AsDatabase`: iptoasn.com ip2asn or GeoLite2-ASN CSV, read by analysis.reference) gives AS
+numbers: it is stored as sorted integer ranges in a Parquet file and joined set-based (a DuckDB
+ASOF join), and its number, organisation and country win over the shipped data's.
 """
 
 from __future__ import annotations
 
+import csv
 import ipaddress
+import json
+import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any, NamedTuple
+
+import duckdb
+
+from analysis.addresses import ip_to_int
+from analysis.reference import AsDatabaseFile
 
 PACKAGE = "geoip2fast"
 DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
@@ -134,9 +146,179 @@ def lookup(ip: str) -> GeoInfo | None:
     )
 
 
-def lookup_many(ips: Iterable[str]) -> dict[str, GeoInfo | None]:
-    """`lookup` for each distinct address."""
-    return {ip: lookup(ip) for ip in dict.fromkeys(ips)}
+def lookup_many(
+    ips: Iterable[str],
+    database: AsDatabase | None = None,
+    *,
+    values: Mapping[str, int] | None = None,
+) -> dict[str, GeoInfo | None]:
+    """`lookup` for each distinct address; with an uploaded AS `database`, its AS number,
+    organisation and country win where it has the address (one set-based join for all).
+    `values` may give the addresses' integers (analysis.addresses), as the flows hold them."""
+    distinct = list(dict.fromkeys(ips))
+    shipped = {ip: lookup(ip) for ip in distinct}
+    if database is None:
+        return shipped
+    if values is None:
+        values = {}
+        for ip in distinct:
+            address = _public(ip)
+            if address is not None:
+                values[ip] = ip_to_int(address)
+    return database.place({ip: values[ip] for ip in distinct if ip in values}, shipped)
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    """ISO code -> English name, from the shipped data's list."""
+    _load()
+    from geoip2fast import geoip2fast as package
+
+    names = {}
+    for item in getattr(package, "mainListNamesCountry", []):
+        code, _, name = str(item).partition(":")
+        if len(code) == 2 and code.isalpha():
+            names[code] = name
+    return names
+
+
+AS_DATABASE_LICENCES = {
+    "ip2asn": "iptoasn.com data, public domain under the Open Data Commons Public Domain "
+    "Dedication and License (PDDL) v1.0",
+    "geolite2-asn-csv": "GeoLite2 data by MaxMind (https://www.maxmind.com), under the "
+    "GeoLite2 End User License Agreement (attribution, CC BY-SA 4.0 terms)",
+}
+AS_DATABASE_NAMES = {
+    "ip2asn": "iptoasn.com ip2asn",
+    "geolite2-asn-csv": "MaxMind GeoLite2 ASN (CSV)",
+}
+_databases_lock = threading.Lock()
+_databases: dict[str, AsDatabase] = {}
+_connection: duckdb.DuckDBPyConnection | None = None
+
+
+def write_as_database(parsed: AsDatabaseFile, folder: Path, key: str, *, made: date) -> Path:
+    """Store `parsed` as `<folder>/<key>.parquet` (ranges sorted by their start) with a JSON
+    sidecar naming the data and its date; returns the Parquet file's path. Idempotent: the same
+    key (the file's hash) is the same content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{key}.parquet"
+    source = GeoSource(
+        name=AS_DATABASE_NAMES[parsed.file_format],
+        version=parsed.file_format,
+        date=parsed.made.date() if parsed.made else made,
+        licence=AS_DATABASE_LICENCES[parsed.file_format],
+    )
+    sidecar = target.with_suffix(".json")
+    staging = folder / f".{key}.{os.getpid()}.csv"
+    try:
+        with staging.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            for item in parsed.ranges:
+                writer.writerow((item.lo, item.hi, item.asn, item.as_org, item.country or ""))
+        partial = folder / f".{key}.{os.getpid()}.parquet"
+        with duckdb.connect() as connection:
+            connection.execute(
+                f"COPY (SELECT CAST(lo AS UHUGEINT) AS lo, CAST(hi AS UHUGEINT) AS hi, "
+                f"CAST(asn AS UBIGINT) AS asn, as_org, NULLIF(country, '') AS country "
+                f"FROM read_csv(?, header = false, quote = '\"', "
+                f"columns = {{'lo': 'VARCHAR', 'hi': 'VARCHAR', 'asn': 'VARCHAR', "
+                f"'as_org': 'VARCHAR', 'country': 'VARCHAR'}}) ORDER BY lo) "
+                f"TO '{partial}' (FORMAT parquet)",
+                [str(staging)],
+            )
+        os.replace(partial, target)
+    finally:
+        staging.unlink(missing_ok=True)
+    sidecar.write_text(
+        json.dumps({**source.to_dict(), "ranges": len(parsed.ranges)}), encoding="utf-8"
+    )
+    return target
+
+
+class AsDatabase:
+    """An uploaded AS database, loaded once per process into an in-memory DuckDB table."""
+
+    def __init__(self, path: Path, source: GeoSource, table: str) -> None:
+        self.path = path
+        self.source = source
+        self.table = table
+
+    @classmethod
+    def open(cls, path: str | Path) -> AsDatabase:
+        """The database stored at `path` (write_as_database), kept for the process's life;
+        GeoDataMissing when the file is gone."""
+        global _connection
+        key = str(path)
+        with _databases_lock:
+            found = _databases.get(key)
+            if found is not None:
+                return found
+            target = Path(path)
+            source = cls.read_source(target)
+            if _connection is None:
+                _connection = duckdb.connect()
+            table = f"as_ranges_{len(_databases)}"
+            _connection.execute(
+                f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?) ORDER BY lo", [key]
+            )
+            found = _databases[key] = cls(target, source, table)
+            return found
+
+    @staticmethod
+    def read_source(path: Path) -> GeoSource:
+        """The data's name, format, date and licence, from the file's JSON sidecar."""
+        sidecar = path.with_suffix(".json")
+        if not path.exists() or not sidecar.exists():
+            raise GeoDataMissing(f"the AS database file {path} is missing")
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        return GeoSource(
+            name=str(meta["name"]),
+            version=str(meta.get("version") or ""),
+            date=date.fromisoformat(meta["date"]) if meta.get("date") else None,
+            licence=str(meta.get("licence") or ""),
+        )
+
+    def lookup_values(self, values: Iterable[int]) -> dict[int, tuple[int, str, str | None]]:
+        """(AS number, organisation, country) of each address value the data has, in one
+        ASOF join of the distinct values against the sorted ranges."""
+        wanted = [str(value) for value in set(values)]
+        if not wanted:
+            return {}
+        assert _connection is not None
+        with _databases_lock:
+            cursor = _connection.cursor()
+        try:
+            rows = cursor.execute(
+                f"WITH wanted AS (SELECT CAST(UNNEST(?::VARCHAR[]) AS UHUGEINT) AS value) "
+                f"SELECT CAST(wanted.value AS VARCHAR), ranges.asn, ranges.as_org, "
+                f"ranges.country FROM wanted ASOF JOIN {self.table} AS ranges "
+                f"ON wanted.value >= ranges.lo WHERE wanted.value <= ranges.hi",
+                [wanted],
+            ).fetchall()
+        finally:
+            cursor.close()
+        return {int(value): (int(asn), str(org), country) for value, asn, org, country in rows}
+
+    def place(
+        self, values: Mapping[str, int], shipped: Mapping[str, GeoInfo | None]
+    ) -> dict[str, GeoInfo | None]:
+        """`shipped` (address -> place) with this database's fields where it has the
+        address's value (`values`: address -> integer)."""
+        found = self.lookup_values(values.values())
+        names = _country_names() if found else {}
+        placed = dict(shipped)
+        for ip, value in values.items():
+            hit = found.get(value)
+            if hit is None:
+                continue
+            asn, org, code = hit
+            before = shipped.get(ip)
+            if code is None and before is not None:
+                code = before.country_code
+            name = names.get(code or "", code) if code else None
+            placed[ip] = GeoInfo(country_code=code, country_name=name, asn=asn, as_org=org)
+        return placed
 
 
 OVERRIDE_LABELS = ("country", "country_name", "asn", "as_org")

@@ -1,16 +1,21 @@
-"""Reference tables from files: port lookup tags, CIDR tables (AWS, geofeed, CSV, JSON), hosts."""
+"""Reference tables from files: port lookup tags, CIDR tables (AWS, geofeed, CSV, JSON), hosts,
+AS databases (iptoasn.com ip2asn, GeoLite2-ASN CSV)."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
-from analysis.addresses import parse_cidr, parse_ip
+from analysis.addresses import cidr_bounds, int_to_ip, ip_to_int, parse_cidr, parse_ip
 from analysis.protocols import PROTOCOL_NUMBERS
 
 CIDR_KINDS = ("aws-ip-ranges", "geofeed", "csv", "subnets-json")
@@ -521,3 +526,163 @@ def parse_indicators(
     if len(unique) > _MAX_INDICATORS:
         raise ReferenceTableError(None, f"more than {_MAX_INDICATORS:,} indicators")
     return list(unique.values())
+
+
+# AS databases: which addresses belong to which autonomous system (number, organisation,
+# country). Admins upload one; it is read here, checked row by row, and handed on as sorted,
+# non-overlapping integer ranges (analysis.geo stores and joins them).
+AS_DATABASE_FORMATS = ("ip2asn", "geolite2-asn-csv")
+MAX_AS_DATABASE_TEXT = 400 * 1024 * 1024  # decompressed; ip2asn-combined.tsv is about 40 MB
+_GEOLITE2_ASN_HEADER = ["network", "autonomous_system_number", "autonomous_system_organization"]
+_IP2ASN_NO_COUNTRY = {"", "None", "Unknown", "ZZ"}
+
+
+@dataclass(frozen=True)
+class AsRange:
+    """Addresses lo..hi (integers of analysis.addresses' shared space) belong to AS `asn`."""
+
+    lo: int
+    hi: int
+    asn: int
+    as_org: str
+    country: str | None
+
+
+@dataclass
+class AsDatabaseFile:
+    """An AS database read from a file: its format and its ranges, sorted by `lo`."""
+
+    file_format: str
+    ranges: list[AsRange]
+    # When the data was made, if the file says (a gzip member's modification time).
+    made: datetime | None = None
+
+
+def _gunzip(data: bytes) -> tuple[bytes, datetime | None]:
+    """The content of a gzip file (bounded) and its member's modification time, if set."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data, None
+    mtime = int.from_bytes(data[4:8], "little")
+    made = datetime.fromtimestamp(mtime, tz=UTC) if mtime else None
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as member:
+            text = member.read(MAX_AS_DATABASE_TEXT + 1)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ReferenceTableError(None, f"not a readable gzip file ({error})") from None
+    if len(text) > MAX_AS_DATABASE_TEXT:
+        raise ReferenceTableError(
+            None, f"the file is larger than {MAX_AS_DATABASE_TEXT:,} bytes uncompressed"
+        )
+    return text, made
+
+
+def _as_number(value: str, line: int) -> int:
+    text = value.strip().upper().removeprefix("AS")
+    if not text.isdigit() or int(text) >= 2**32:
+        raise ReferenceTableError(line, f"AS number must be a number below 2^32, got {value!r}")
+    return int(text)
+
+
+def _range_end(value: str, line: int, where: str) -> int:
+    try:
+        return ip_to_int(parse_ip(value))
+    except ValueError as error:
+        raise ReferenceTableError(line, f"{where}: {error}") from None
+
+
+def _parse_ip2asn(text: str) -> list[AsRange]:
+    """iptoasn.com's ip2asn-v4/-v6/-combined.tsv: range_start, range_end, AS_number,
+    country_code, AS_description, tab-separated. AS 0 ("Not routed") ranges are left out."""
+    ranges: list[AsRange] = []
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        fields = raw.split("\t")
+        if len(fields) != 5:
+            raise ReferenceTableError(
+                line,
+                "expected 5 tab-separated fields (range_start, range_end, AS_number, "
+                f"country_code, AS_description), found {len(fields)}",
+            )
+        lo = _range_end(fields[0], line, "range_start")
+        hi = _range_end(fields[1], line, "range_end")
+        if (":" in fields[0]) != (":" in fields[1]):
+            raise ReferenceTableError(line, "range_start and range_end are of different families")
+        if hi < lo:
+            raise ReferenceTableError(line, "range_end is below range_start")
+        number = _as_number(fields[2], line)
+        country = fields[3].strip()
+        if country not in _IP2ASN_NO_COUNTRY and not _COUNTRY_RE.fullmatch(country):
+            raise ReferenceTableError(line, f"country must be a 2-letter code, got {country!r}")
+        if number == 0:
+            continue
+        ranges.append(
+            AsRange(
+                lo,
+                hi,
+                number,
+                fields[4].strip()[:MAX_LABEL_LENGTH],
+                None if country in _IP2ASN_NO_COUNTRY else country.upper(),
+            )
+        )
+    return ranges
+
+
+def _parse_geolite2_asn(text: str) -> list[AsRange]:
+    """MaxMind GeoLite2-ASN-Blocks-IPv4/IPv6.csv: network, autonomous_system_number,
+    autonomous_system_organization (a header first). It has no country."""
+    ranges: list[AsRange] = []
+    for line, fields in _csv_rows(text):
+        if not ranges and [f.lower() for f in fields] == _GEOLITE2_ASN_HEADER:
+            continue
+        if len(fields) != 3:
+            raise ReferenceTableError(
+                line,
+                "expected 3 fields (network, autonomous_system_number, "
+                f"autonomous_system_organization), found {len(fields)}",
+            )
+        try:
+            lo, hi = cidr_bounds(parse_cidr(fields[0]))
+        except ValueError as error:
+            raise ReferenceTableError(line, str(error)) from None
+        ranges.append(
+            AsRange(lo, hi, _as_number(fields[1], line), fields[2][:MAX_LABEL_LENGTH], None)
+        )
+    return ranges
+
+
+def detect_as_database_format(text: str) -> str:
+    """geolite2-asn-csv by its header, ip2asn by its tabs."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    header = [field.strip().lower() for field in first.split(",")]
+    if header == _GEOLITE2_ASN_HEADER:
+        return "geolite2-asn-csv"
+    if "\t" in first:
+        return "ip2asn"
+    raise ReferenceTableError(
+        1,
+        "neither an iptoasn.com ip2asn TSV (range_start<TAB>range_end<TAB>AS_number<TAB>"
+        "country_code<TAB>AS_description) nor a GeoLite2-ASN CSV (header "
+        f"{','.join(_GEOLITE2_ASN_HEADER)})",
+    )
+
+
+def parse_as_database(data: bytes) -> AsDatabaseFile:
+    """An AS database file, optionally gzipped: iptoasn.com ip2asn TSV (v4, v6 or combined)
+    or a MaxMind GeoLite2-ASN CSV. Every row is checked (a bad one raises naming its line);
+    overlapping ranges are refused too, so an address has one AS."""
+    raw, made = _gunzip(data)
+    text = _text(raw)
+    file_format = detect_as_database_format(text)
+    parser = _parse_ip2asn if file_format == "ip2asn" else _parse_geolite2_asn
+    ranges = sorted(parser(text), key=lambda r: r.lo)
+    for before, after in pairwise(ranges):
+        if after.lo <= before.hi:
+            raise ReferenceTableError(
+                None,
+                f"ranges overlap: {int_to_ip(after.lo)} (AS{after.asn}) lies inside "
+                f"{int_to_ip(before.lo)}-{int_to_ip(before.hi)} (AS{before.asn})",
+            )
+    if not ranges:
+        raise ReferenceTableError(None, "the file holds no routed ranges")
+    return AsDatabaseFile(file_format, ranges, made)

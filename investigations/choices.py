@@ -63,3 +63,4 @@ class ReferenceKind(models.TextChoices):
     LOOKUP = "lookup", "Lookup table (port/protocol → tag)"
     CIDR = "cidr", "CIDR table (ranges → labels)"
     KNOWN_HOSTS = "known_hosts", "Known hosts (IP → alias)"
+    AS_DATABASE = "as_database", "AS database (ranges → AS number, organisation, country)"

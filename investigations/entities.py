@@ -27,6 +27,7 @@ from investigations.models import (
     RunResult,
     WhoisRecord,
 )
+from investigations.reference import open_as_database
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,8 @@ def _place(report: EntityReport, special: str | None) -> None:
     """Country and AS of a public address from the shipped offline data (analysis.geo)."""
     if special or not settings.GEO_ENABLED:
         return
-    place = geo.lookup(report.address)
+    database = open_as_database()
+    place = geo.lookup_many([report.address], database)[report.address]
     if place is None:
         return
     if place.country_code:
@@ -297,6 +299,8 @@ def _place(report: EntityReport, special: str | None) -> None:
         number = f"AS{place.asn} " if place.asn else ""
         report.labels.append(Label("autonomous system", f"{number}{place.as_org}"))
     report.geo_source = geo.source().describe()
+    if database is not None and place.asn is not None:
+        report.geo_source = f"{database.source.describe()} and {report.geo_source}"
 
 
 def _same(text: Any, address: str) -> bool:

@@ -601,7 +601,8 @@ class ReferenceUploadForm(forms.Form):
     file = forms.FileField(
         help_text="Lookup: CSV dstport,protocol,tag. CIDR: AWS "
         "ip-ranges.json, RFC 8805 geofeed, CSV cidr,label,… or "
-        '{"subnets": [...]} JSON. Known hosts: CSV ip,alias.'
+        '{"subnets": [...]} JSON. Known hosts: CSV ip,alias. AS database (admins): '
+        "iptoasn.com ip2asn-v4/-v6/-combined.tsv or MaxMind GeoLite2-ASN CSV, gzipped or not."
     )
 
 

@@ -638,6 +638,8 @@ def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if latest is not None:
         data = latest.data
         items = list(data.items()) if isinstance(data, dict) else data
+        if table.kind == ReferenceKind.AS_DATABASE:
+            items = list(data.get("preview") or []) if isinstance(data, dict) else []
         for item in items[:PREVIEW_ROWS]:
             if table.kind == ReferenceKind.CIDR:
                 cidr, labels = item
@@ -648,6 +650,7 @@ def reference_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ReferenceKind.LOOKUP: ["dstport", "protocol", "tag"],
         ReferenceKind.CIDR: ["cidr", "labels"],
         ReferenceKind.KNOWN_HOSTS: ["ip", "alias"],
+        ReferenceKind.AS_DATABASE: ["range", "AS number", "organisation", "country"],
     }[ReferenceKind(table.kind)]
     used_by = (
         QueryRun.objects.for_user(request.user)

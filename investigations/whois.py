@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analysis.enrich import UNKNOWN, AddressInfo, Enricher, RdapClient
 from investigations.models import WhoisRecord
+from investigations.reference import open_as_database
 
 
 class DatabaseWhoisCache:
@@ -86,4 +87,5 @@ def enricher_for(params: Any) -> Enricher:
         max_lookups=settings.WHOIS_MAX_LOOKUPS,
         deadline=settings.WHOIS_DEADLINE_SECONDS,
         geo_lookup=settings.GEO_ENABLED,
+        geo_database=open_as_database() if settings.GEO_ENABLED else None,
     )

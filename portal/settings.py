@@ -252,6 +252,9 @@ WHOIS_NEGATIVE_CACHE_DAYS: int = env.int("WHOIS_NEGATIVE_CACHE_DAYS", default=1)
 # Country and AS of external addresses from offline data shipped with the geoip2fast package
 # (analysis.geo); nothing is fetched. Off: addresses show WHOIS's country only.
 GEO_ENABLED: bool = env.bool("GEO_ENABLED", default=True)
+# Where an admin-uploaded AS database (a reference table of kind "AS database") is kept as
+# sorted ranges, one Parquet file per version; web and workers must share it (like uploads).
+GEO_DIR = DATA_DIR / "geo"
 
 # Flow data fetched from AWS is kept, parsed, per source and window, so another analysis of the
 # same data neither downloads nor parses again; bounded by size and age.

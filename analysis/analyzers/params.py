@@ -384,6 +384,9 @@ class AnalysisParams:
             raise ValueError(
                 f"graph_top_k must be between 1 and {MAX_GRAPH_EDGES}, got {self.graph_top_k}"
             )
+    # An uploaded AS database's ranges file (analysis.geo.write_as_database), or "": the geo
+    # analysis places addresses with it first. The portal sets it; a user never types it.
+    as_database: str = ""
         self.lookup_table = _lookup_rows(self.lookup_table)
         self.cidr_tables = _cidr_tables(self.cidr_tables)
         self.known_hosts = _known_hosts(self.known_hosts)
@@ -455,3 +458,4 @@ class AnalysisParams:
             if getattr(self, item.name) == getattr(defaults, item.name):
                 del data[item.name]
         return data
+            as_database=str(data.get("as_database") or ""),

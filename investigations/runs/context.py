@@ -14,7 +14,7 @@ from analysis.cache import FlowCache, cache_key
 from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import QueryRun
-from investigations.reference import reference_params
+from investigations.reference import as_database_path, reference_params
 from investigations.suppressions import rules_for_run
 
 
@@ -43,6 +43,8 @@ class RunContext:
         params = AnalysisParams.from_dict(
             {
                 **run.parameters,
+                # The site's AS database, unless the run links a version of it already.
+                "as_database": as_database_path(),
                 **reference_params(versions),
                 **({"suppressions": suppressions} if suppressions else {}),
             }

@@ -46,14 +46,22 @@ def annotation_of(value: Any, annotations: Any) -> str:
 @register.simple_tag
 def geo_source_of(tables: Any) -> str:
     """The offline country/AS data's name and date when any shown address carries its labels
-    (so a page without them never loads the data), else ""."""
+    (so a page without them never loads the data), else ""; an uploaded AS database that
+    placed some of them is named first."""
     if not settings.GEO_ENABLED:
         return ""
+    placed = False
+    uploaded: dict[str, None] = {}
     for table in tables or ():
         notes = getattr(getattr(table, "result", None), "annotations", None) or {}
-        if any(isinstance(n, dict) and n.get("as_org") for n in notes.values()):
-            return geo.source().describe()
-    return ""
+        for note in notes.values():
+            if isinstance(note, dict) and note.get("as_org"):
+                placed = True
+                if note.get("as_source"):
+                    uploaded[str(note["as_source"])] = None
+    if not placed:
+        return ""
+    return " and ".join([*uploaded, geo.source().describe()])
 
 
 def as_text(info: dict[str, Any]) -> str:
