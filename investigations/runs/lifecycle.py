@@ -52,12 +52,14 @@ def succeed(
     results: Sequence[AnalysisResult],
     records: dict[str, Any],
     data_read: dict[str, Any],
+    signal_results: Sequence[AnalysisResult] = (),
 ) -> bool:
     """All result tables, findings and the succeeded status in one transaction: a run's results
-    appear complete or not at all."""
+    appear complete or not at all. `signal_results` feed a watch's signals and are not stored
+    (see watches.signals.signal_analyses)."""
     with transaction.atomic():
         audit.lock_ordered_writes()
-        sighted = _store_results(run, results)
+        sighted = _store_results(run, results, signal_results)
         if not run.mark_succeeded(records=records, data_read=data_read):
             # Cancelled or failed meanwhile: drop everything written above.
             transaction.set_rollback(True)
@@ -201,7 +203,11 @@ def _finish(run: QueryRun, *, findings: Sequence[Sighted] = ()) -> None:
     release_slot(run)
 
 
-def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sighted]:
+def _store_results(
+    run: QueryRun,
+    results: Sequence[AnalysisResult],
+    signal_results: Sequence[AnalysisResult] = (),
+) -> list[Sighted]:
     """Each result's tables and rows (up to RESULT_ROW_LIMIT a table) and its findings (and a
     watch's new-country and rare-AS signals), each a new finding or a sighting of one the
     investigation already has (by identity)."""
@@ -243,7 +249,7 @@ def _store_results(run: QueryRun, results: Sequence[AnalysisResult]) -> list[Sig
             _insert_rows(stored, kept)
         items.extend(data.get("findings") or [])
     # A watch's run: its hosts' first peers in a country or AS organisation are findings too.
-    items.extend(novel_peer_findings(run, results))
+    items.extend(novel_peer_findings(run, [*results, *signal_results]))
     return store_findings(run, items)
 
 

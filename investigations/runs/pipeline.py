@@ -28,6 +28,7 @@ from investigations.runs import engines, lifecycle
 from investigations.runs.context import RunContext
 from investigations.runs.engines import Engine, Loaded, PartsEngine
 from investigations.runs.progress import Heartbeat, PartProgress, Progress, RunCancelled
+from investigations.watches.signals import signal_analyses
 from investigations.whois import enricher_for
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ def _analyse(run: QueryRun, pick: Callable[[RunContext], Engine]) -> bool:
                 _refuse_when_nothing_was_readable(stats)
             progress.checkpoint()
             results, skipped = _run_analyses(ctx, loaded, progress)
+            signal_results = _run_signal_analyses(ctx, loaded, results)
         records = _records(stats, skipped, engine)
         read = loaded.read
         if ctx.suppression_rules:
@@ -98,7 +100,13 @@ def _analyse(run: QueryRun, pick: Callable[[RunContext], Engine]) -> bool:
         if stats is not None:
             read.seen = (records.get("first_seen"), records.get("last_seen"))
         progress(96, "Saving results", force=True)
-        lifecycle.succeed(run, results=results, records=records, data_read=read.to_dict())
+        lifecycle.succeed(
+            run,
+            results=results,
+            records=records,
+            data_read=read.to_dict(),
+            signal_results=signal_results,
+        )
     except BaseException as exc:
         _end_on_error(run, exc, records=None if stats is None else _records(stats, {}, None))
         if not isinstance(exc, Exception):
@@ -139,6 +147,21 @@ def _run_analyses(
         results.append(result)
         progress.checkpoint()
     return results, skipped
+
+
+def _run_signal_analyses(
+    ctx: RunContext, loaded: Loaded, results: list[AnalysisResult]
+) -> list[AnalysisResult]:
+    """What a watch's signals need that the run's own analyses did not compute (geo for a
+    watch made before it existed): run, not shown, not enriched, skipped when it cannot run."""
+    columns = loaded.source.columns()
+    extra = []
+    for name in signal_analyses(ctx.run, [result.name for result in results]):
+        analyzer = get_analyzer(name)
+        runnable = analyzer.is_applicable(ctx.params, columns) is None
+        if runnable and loaded.refuses(analyzer, ctx.params) is None:
+            extra.append(loaded.source.run(name, ctx.params))
+    return extra
 
 
 def plan_analyses(

@@ -3,10 +3,12 @@
 Called by `runs.lifecycle` while it stores a run's results, inside the transaction that ends
 the run, so the signals are findings like any detection's (stable identity: seen again later,
 one is a sighting) and `watches.alerts` raises a `new_country` or `rare_as` alert for each new
-one. Only for a watch's run that ran the geo analysis: its `hosts` table gives, per internal
-host, the countries and AS organisations of its external peers. Each (host, country) and
+one. Only for a watch's run: the geo analysis's `hosts` table gives, per internal host, the
+countries and AS organisations of its external peers. A watch whose analyses lack geo (one made
+before geo existed) still has its runs compute it, for these signals only (`signal_analyses`):
+what the analyst chose to see is unchanged, the table is not stored. Each (host, country) and
 (host, AS organisation) pair is kept in `WatchPeerPlace`, the watch's history; a pair not in it
-is a signal once the watch has an earlier run with that table (its first run only records).
+is a signal once an earlier run of the watch recorded places (its first such run only records).
 
 Quiet by design: peers that are AWS services (the logs' pkt-*-aws-service or the run's AWS
 ip-ranges tables) and addresses the geo data cannot place are left out, and at most
@@ -17,7 +19,7 @@ an AS is its organisation's name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,16 +100,29 @@ def _pairs(table: ResultTable) -> dict[tuple[str, str, str], _Pair]:
     return pairs
 
 
+def signal_analyses(run: QueryRun, chosen: Collection[str]) -> list[str]:
+    """The analyses a run computes for the watch's signals beyond the `chosen` ones it shows:
+    geo, for a watch's run that does not show it; none for other runs."""
+    if GEO in chosen or "all" in chosen:
+        return []
+    if not WatchRun.objects.filter(run=run).exists():
+        return []
+    return [GEO]
+
+
 def _has_history(watch_run: WatchRun) -> bool:
-    """An earlier succeeded run of the watch stored a hosts table to compare with."""
+    """An earlier succeeded run of the watch stored a hosts table, or recorded peer places
+    (a run that computed geo only for the signals), to compare with."""
     earlier = WatchRun.objects.filter(
         watch_id=watch_run.watch_id,
         run__status=RunStatus.SUCCEEDED,
         window_end__lte=watch_run.window_start,
     ).exclude(pk=watch_run.pk)
-    return RunResult.objects.filter(
-        run__in=earlier.values("run"), analysis=f"{GEO}:{HOSTS_TABLE}"
-    ).exists()
+    runs = earlier.values("run")
+    return (
+        WatchPeerPlace.objects.filter(watch_id=watch_run.watch_id, first_run__in=runs).exists()
+        or RunResult.objects.filter(run__in=runs, analysis=f"{GEO}:{HOSTS_TABLE}").exists()
+    )
 
 
 def novel_peer_findings(run: QueryRun, results: Sequence[AnalysisResult]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ finding and an alert once the watch has history, never again for the same pair."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.utils import timezone
 from analysis.engine import FlowEngine
 from analysis.findings import NEW_PEER_AS_ORG, NEW_PEER_COUNTRY
 from analysis.formats import DEFAULT_FORMAT
-from investigations.models import Finding, FindingSighting, QueryRun
+from investigations.models import Finding, FindingSighting, QueryRun, RunResult
 from investigations.runs import lifecycle
 from investigations.timeline import investigation_timeline
 from investigations.watches import schedule, services, signals
@@ -22,6 +22,7 @@ from investigations.watches.models import AlertKind, Watch, WatchAlert, WatchPee
 from portal.models import WebhookDelivery
 from portal.webhooks import create_webhook
 from tests.analysis.flowlines import flow
+from tests.conftest import wait_for_run
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,11 @@ class Runs:
         self.start = timezone.now()
         self.count = 0
 
-    def next(self, *lines: str, cidr_tables: list[dict[str, Any]] | None = None) -> QueryRun:
+    def next(
+        self, *lines: str, cidr_tables: list[dict[str, Any]] | None = None, shown: bool = True
+    ) -> QueryRun:
+        """`shown=False`: geo computed for the signals only, as the pipeline does for a watch
+        whose analyses lack it."""
         started = schedule.tick(self.start + timedelta(minutes=15 * self.count))
         assert len(started) == 1, started
         self.count += 1
@@ -77,7 +82,13 @@ class Runs:
             )
         claimed = QueryRun.claim(started[0])
         assert claimed is not None
-        assert lifecycle.succeed(claimed, results=[geo], records={"total": 1}, data_read={})
+        assert lifecycle.succeed(
+            claimed,
+            results=[geo] if shown else [],
+            records={"total": 1},
+            data_read={},
+            signal_results=[] if shown else [geo],
+        )
         claimed.refresh_from_db()
         return claimed
 
@@ -203,3 +214,93 @@ def test_at_most_a_few_signals_a_run_the_largest_first(runs: Runs) -> None:
     assert {f.evidence["new_pairs_not_raised"] for f in Finding.objects.all()} == {3}
     # Those left out are still history: the next run does not raise them.
     assert _alerts(runs.next(GOOGLE, *lines, cidr_tables=[places])) == []
+
+
+def _made_before_geo(watch: Watch) -> Watch:
+    """The watch as one made before geo existed stored it: its analyses without geo."""
+    analyses = [name for name in watch.analyses if name != "geo"]
+    Watch.objects.filter(pk=watch.pk).update(analyses=analyses)
+    watch.refresh_from_db()
+    return watch
+
+
+def test_a_watch_made_before_geo_raises_the_signals_without_showing_geo(
+    runs: Runs, watch: Watch
+) -> None:
+    _made_before_geo(watch)
+    first = runs.next(GOOGLE, shown=False)
+    assert "geo" not in first.analyses  # what the analyst chose to see is unchanged
+    assert signals.signal_analyses(first, first.analyses) == ["geo"]
+    assert _alerts(first) == []  # its first run with places only records them
+    assert set(WatchPeerPlace.objects.values_list("kind", "value")) == {
+        ("country", "US"),
+        ("as_org", "GOOGLE"),
+    }
+    second = runs.next(GOOGLE, CLOUDFLARE, shown=False)
+    assert [kind for kind, _ in _alerts(second)] == [AlertKind.NEW_COUNTRY, AlertKind.RARE_AS]
+    assert not RunResult.objects.filter(analysis__startswith="geo").exists()
+
+
+def test_runs_that_show_geo_or_belong_to_no_watch_compute_nothing_more(
+    runs: Runs, investigation: Any, analyst: Any
+) -> None:
+    run = runs.next(GOOGLE)
+    assert signals.signal_analyses(run, run.analyses) == []
+    assert signals.signal_analyses(run, ["all"]) == []
+    alone = QueryRun.objects.create(
+        investigation=investigation, requested_by=analyst, analyses=["detections"]
+    )
+    assert signals.signal_analyses(alone, alone.analyses) == []
+
+
+def _plant_external_peers(moto_url: str, watch: Watch, now: datetime) -> None:
+    """The web instance reaching Google's and Cloudflare's resolvers inside the watch's next
+    window (the demo's own recent traffic may have no external peer)."""
+    import boto3
+
+    from accounts.demo import DEMO_LOG_GROUP, DEMO_REGION
+    from accounts.models import Instance
+
+    window = schedule.next_window(watch, now)
+    assert window is not None
+    web = Instance.objects.get(account=watch.account, name="web")
+    at = int(window.end.timestamp()) - 60
+    lines = [
+        f"2 {watch.account.account_id} {web.interfaces[0]} {web.private_ips[0]} {peer} "
+        f"{40000 + n} 443 6 4 900 {at + n} {at + n + 1} ACCEPT OK"
+        for n, peer in enumerate(("8.8.8.8", "1.1.1.1"))
+    ]
+    logs = boto3.client(
+        "logs",
+        endpoint_url=moto_url,
+        region_name=DEMO_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    logs.put_log_events(
+        logGroupName=DEMO_LOG_GROUP,
+        logStreamName=f"{web.interfaces[0]}-all",
+        logEvents=[{"timestamp": (at + n) * 1000, "message": line} for n, line in enumerate(lines)],
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_a_worker_computes_geo_for_an_old_watchs_signals(
+    celery_worker_process: Any, watch: Watch, moto_endpoint: str, settings: Any
+) -> None:
+    settings.RUN_PART_SECONDS = 7 * 86400
+    _made_before_geo(watch)
+    now = timezone.now()
+    _plant_external_peers(moto_endpoint, watch, now)
+    started = schedule.tick(now)
+    assert len(started) == 1
+    run = wait_for_run(QueryRun.objects.get(pk=started[0]), timeout=180)
+    assert run.status == "succeeded", run.error + celery_worker_process.log()[-3000:]
+    assert "geo" not in run.analyses
+    assert not run.results.filter(analysis__startswith="geo").exists()
+    # The run's external peers were placed and recorded as the watch's history.
+    recorded = set(
+        WatchPeerPlace.objects.filter(watch=watch, first_run=run).values_list("kind", "value")
+    )
+    assert {("country", "US"), ("as_org", "GOOGLE"), ("as_org", "CLOUDFLARENET")} <= recorded
