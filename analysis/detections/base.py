@@ -239,8 +239,9 @@ class Context:
         Cheap first: any such window lies inside two consecutive tumbling buckets of
         `seconds`, so only the records of bucket pairs holding at least `least` distinct
         targets between them can reach it (the counts there are exact; elsewhere they stay
-        below `least`), and those records are reduced to one row per (group, target, start)
-        before any window function."""
+        below `least`), only groups with a bucket holding half of it can have such a pair,
+        and those records are reduced to one row per (group, target, start) before any
+        window function."""
         step = max(int(seconds), 1)
         cols = ", ".join(keys)
         on = " AND ".join(f"s.{key} = k.{key}" for key in keys)
@@ -252,7 +253,11 @@ class Context:
             f"{name}_b AS (SELECT {cols}, b, COUNT(DISTINCT target) AS n FROM (SELECT {cols}, "
             f"{target} AS target, start - start % {step} AS b FROM {source}) AS s "
             f"GROUP BY {cols}, b), "
-            f"{name}_p AS (SELECT {x_cols}, x.b FROM {name}_b AS x LEFT JOIN {name}_b AS y "
+            # A pair reaching `least` has a bucket with half of it: only those groups pair up.
+            f"{name}_h AS (SELECT DISTINCT {cols} FROM {name}_b WHERE n >= {(least + 1) // 2}), "
+            f"{name}_x AS (SELECT {s_cols}, s.b, s.n FROM {name}_b AS s JOIN {name}_h AS k "
+            f"ON {on}), "
+            f"{name}_p AS (SELECT {x_cols}, x.b FROM {name}_x AS x LEFT JOIN {name}_x AS y "
             f"ON {pair} AND y.b = x.b + {step} WHERE x.n + COALESCE(y.n, 0) >= {least}), "
             f"{name}_k AS (SELECT DISTINCT {cols}, b FROM (SELECT {cols}, b FROM {name}_p "
             f"UNION ALL SELECT {cols}, b + {step} AS b FROM {name}_p) AS u), "
