@@ -102,6 +102,8 @@ def quality(workdir: Path, seed: int) -> None:
         print(f"  benign {kind!r} drew: {', '.join(types)}")
     for rule in result.summary.get("suppressed") or []:
         print(f"  suppressed by rule {rule['reason']!r}: {rule['count']} finding(s)")
+    for spared in result.summary.get("recurring_left_out") or []:
+        print(f"  recurring, left out: {spared['title']} ({spared['days']} days)")
 
 
 def speed(workdir: Path, lines: int) -> None:

@@ -77,6 +77,7 @@ SCANNER = "198.51.100.23"
 MYSQL_PROBER = "80.82.77.139"
 PG_INTRUDER = "23.94.5.5"
 EXFIL_PEER = "185.220.101.7"
+PARTNER = "93.184.216.34"  # receives the API host's nightly report export, every night
 C2 = "91.219.236.18"
 LONG_PEER = "45.77.1.1"
 INTEL_ADDRESS = "194.165.16.11"
@@ -228,6 +229,12 @@ BENIGN = [
     Activity("bastion", "bastion admin sessions over a day", False, (ADMIN, BASTION)),
     Activity("ci", "CI pulling over SSH on a schedule, deploying over SSH", False, (CI, GITHUB)),
     Activity("backup", "nightly backup to S3", False, (DB, *S3_ADDRESSES)),
+    Activity(
+        "partner",
+        "nightly 1.2 GB export to a partner, every night of the week before and the day",
+        False,
+        (PARTNER,),
+    ),
     Activity("aws-apis", "AWS API and update traffic", False, (*AWS_API, *UPDATES)),
     Activity("noise", "internet background noise", False, ()),
     Activity("vuln-scanner", "authorised vulnerability scanner", False, (VULN_SCANNER,)),
@@ -848,6 +855,27 @@ def _attacks(w: Writer, rng: random.Random) -> None:
         )
 
 
+def _partner(w: Writer, rng: random.Random) -> None:
+    """The API host's nightly export to a partner at about 01:00: 4 transfers of 300 MB on
+    the day and on each of the 6 nights before it (the only records before the day), a
+    recurring destination that unusual outbound volume must leave out, though it gets more
+    bytes than the exfiltration."""
+    for night in range(-6, 1):
+        base = DAY_START + night * DAY + 3600 + rng.randrange(600)
+        for index in range(4):
+            w.connection(
+                "partner",
+                API,
+                PARTNER,
+                443,
+                base + index * 240 + rng.randrange(30),
+                duration=200,
+                packets=220_000,
+                size=300_000_000,
+                reply_size=1_000_000,
+            )
+
+
 def generate_day(path: Path | str, *, seed: int = 15) -> Scenario:
     """Write the labelled day to `path` (gzip when it ends in .gz)."""
     rng = random.Random(seed)
@@ -857,6 +885,7 @@ def generate_day(path: Path | str, *, seed: int = 15) -> Scenario:
         writer = Writer(out, rng)
         _benign(writer, rng)
         _attacks(writer, rng)
+        _partner(writer, rng)
         writer.flush()
     return Scenario(
         path=str(path),

@@ -71,6 +71,21 @@ def _row(finding: Finding) -> dict[str, Any]:
     }
 
 
+def _recurring(finding: Finding) -> dict[str, Any]:
+    """A candidate left out as recurring (a destination its hosts reach day after day, or
+    reached in earlier runs), as the summary names it."""
+    evidence = finding.evidence
+    return {
+        "title": finding.title,
+        "detection_id": finding.detection_id,
+        "peer": finding.peer,
+        "hosts": list(evidence.get("targets") or []),
+        "bytes": evidence.get("bytes"),
+        "days": evidence.get("recurring_days"),
+        "seen_in_earlier_runs": bool(evidence.get("seen_in_earlier_runs")),
+    }
+
+
 @register
 class DetectionsAnalyzer(Analyzer):
     name = "detections"
@@ -121,6 +136,7 @@ class DetectionsAnalyzer(Analyzer):
         found: list[Finding] = []
         suppressed: dict[str, list[str]] = {}
         aws_services: list[dict[str, str]] = []
+        recurring: list[dict[str, Any]] = []
         left_out = 0
         for detection in all_detections():
             for finding, touched in detection.run(ctx):
@@ -130,6 +146,9 @@ class DetectionsAnalyzer(Analyzer):
                 service = aws.service_of(finding.peer) if detection.spares_aws_services else None
                 if service is not None:  # an AWS service: said in the summary, not a finding
                     aws_services.append({"title": finding.title, "service": service})
+                    continue
+                if finding.evidence.get("recurring"):  # expected: said in the summary
+                    recurring.append(_recurring(finding))
                     continue
                 reason = suppressed_by(finding, params.suppressions)
                 if reason is None:
@@ -165,6 +184,7 @@ class DetectionsAnalyzer(Analyzer):
                     else {}
                 ),
                 **({"aws_services_left_out": aws_services} if aws else {}),
+                **({"recurring_left_out": recurring} if recurring else {}),
                 **target_note,
                 **scope_summary(params),
             },

@@ -48,6 +48,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "exfil_min_ratio": 50,  # ... and at least this many times the median peer
     "exfil_min_zscore": 10,  # ... and this robust z-score (median / MAD)
     "exfil_min_peers": 5,  # fewer external peers than this: no baseline, no finding
+    "exfil_recurring_days": 3,  # a host reaching a peer on this many days: recurring
+    "exfil_recurring_max_ratio": 10,  # ... unless its busiest day is this many times the rest
     "fanout_min_hosts": 20,  # distinct internal hosts one internal source tries on admin ports
     "bruteforce_window_seconds": 600,
     "campaign_min_sources": 10,
@@ -88,6 +90,10 @@ THRESHOLD_LABELS: dict[str, str] = {
     "exfil_min_ratio": "Unusual outbound volume: minimum multiple of the median peer's bytes",
     "exfil_min_zscore": "Unusual outbound volume: minimum robust z-score (median / MAD)",
     "exfil_min_peers": "Unusual outbound volume: fewest external peers for a baseline",
+    "exfil_recurring_days": "Unusual outbound volume: distinct days (UTC) a host reached a "
+    "peer in the window for the pair to be recurring, not flagged (at least 2)",
+    "exfil_recurring_max_ratio": "Unusual outbound volume: a recurring pair's busiest day "
+    "above this multiple of its other days' average is unusual again",
     "fanout_min_hosts": "Internal fan-out: minimum internal hosts one source tries on admin "
     "ports in one window",
     "bruteforce_window_seconds": "Brute force: the sliding window attempts are counted in (s)",
@@ -307,6 +313,24 @@ def _indicators(value: Any) -> list[tuple[str, str, float | None, str]]:
     return rows
 
 
+MAX_RECURRING_PAIRS = 5000  # (host, peer) pairs from earlier runs one run carries inline
+
+
+def _pairs(value: Any) -> list[tuple[str, str]]:
+    """[(host, peer)] addresses, each checked, in order without repeats (at most
+    MAX_RECURRING_PAIRS: the first ones, which the portal gives most recent first)."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ValueError("recurring_pairs must be a list of (host, peer) addresses")
+    pairs: dict[tuple[str, str], None] = {}
+    for item in value:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise ValueError(f"recurring_pairs rows are (host, peer), got {item!r}")
+        pairs[(str(parse_ip(str(item[0]))), str(parse_ip(str(item[1]))))] = None
+    return list(pairs)[:MAX_RECURRING_PAIRS]
+
+
 def _suppressions(value: Any) -> list[dict[str, str]]:
     """[{"detection": id or "*", "actor": cidr or "", "target": cidr or "", "reason": text}]:
     findings a rule matches are listed apart, not dropped (see detections)."""
@@ -349,6 +373,9 @@ class AnalysisParams:
     sensitive_ports: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_SENSITIVE_PORTS))
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     time_bin_seconds: int | None = None
+    # (host, peer) pairs seen in earlier runs of the same investigation: recurring
+    # destinations for unusual outbound volume. The portal sets them from those runs.
+    recurring_pairs: list[tuple[str, str]] = field(default_factory=list)
     graph_min_flows: int = 1
     graph_top_k: int = 200
     graph_pseudonyms: bool = False
@@ -357,6 +384,9 @@ class AnalysisParams:
     known_hosts: dict[str, str] = field(default_factory=dict)
     indicators: list[tuple[str, str, float | None, str]] = field(default_factory=list)
     suppressions: list[dict[str, str]] = field(default_factory=list)
+    # An uploaded AS database's ranges file (analysis.geo.write_as_database), or "": the geo
+    # analysis places addresses with it first. The portal sets it; a user never types it.
+    as_database: str = ""
 
     def __post_init__(self) -> None:
         self.target_ips = [str(parse_ip(ip)) for ip in self.target_ips]
@@ -376,6 +406,7 @@ class AnalysisParams:
             )
         self.sensitive_ports = parse_sensitive_ports(self.sensitive_ports)
         self.thresholds = parse_thresholds(self.thresholds)
+        self.recurring_pairs = _pairs(self.recurring_pairs)
         if self.time_bin_seconds is not None and self.time_bin_seconds < MIN_TIME_BIN_SECONDS:
             raise ValueError(f"time_bin_seconds must be at least 1, got {self.time_bin_seconds}")
         if self.graph_min_flows < 1:
@@ -384,9 +415,6 @@ class AnalysisParams:
             raise ValueError(
                 f"graph_top_k must be between 1 and {MAX_GRAPH_EDGES}, got {self.graph_top_k}"
             )
-    # An uploaded AS database's ranges file (analysis.geo.write_as_database), or "": the geo
-    # analysis places addresses with it first. The portal sets it; a user never types it.
-    as_database: str = ""
         self.lookup_table = _lookup_rows(self.lookup_table)
         self.cidr_tables = _cidr_tables(self.cidr_tables)
         self.known_hosts = _known_hosts(self.known_hosts)
@@ -424,6 +452,7 @@ class AnalysisParams:
             sensitive_ports=parse_sensitive_ports(data.get("sensitive_ports")),
             thresholds=parse_thresholds(data.get("thresholds")),
             time_bin_seconds=_as_int(data.get("time_bin_seconds"), "time_bin_seconds"),
+            recurring_pairs=_pairs(data.get("recurring_pairs")),
             graph_min_flows=1 if graph_min_flows is None else graph_min_flows,
             graph_top_k=200 if graph_top_k is None else graph_top_k,
             graph_pseudonyms=_as_bool(data.get("graph_pseudonyms"), "graph_pseudonyms"),
@@ -432,6 +461,7 @@ class AnalysisParams:
             known_hosts=_known_hosts(data.get("known_hosts")),
             indicators=_indicators(data.get("indicators")),
             suppressions=_suppressions(data.get("suppressions")),
+            as_database=str(data.get("as_database") or ""),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,6 +474,7 @@ class AnalysisParams:
         data["sensitive_ports"] = {str(port): name for port, name in self.sensitive_ports.items()}
         data["lookup_table"] = [list(row) for row in self.lookup_table]
         data["indicators"] = [list(row) for row in self.indicators]
+        data["recurring_pairs"] = [list(row) for row in self.recurring_pairs]
         data["cidr_tables"] = [
             {
                 "name": table["name"],
@@ -458,4 +489,3 @@ class AnalysisParams:
             if getattr(self, item.name) == getattr(defaults, item.name):
                 del data[item.name]
         return data
-            as_database=str(data.get("as_database") or ""),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.addresses import ip_to_int, sql_int
 from analysis.detections.base import (
     Case,
     Context,
@@ -71,21 +72,40 @@ def _volume_findings(
     floor = max(ctx.num("exfil_min_bytes"), ctx.num("exfil_min_ratio") * median)
     if spread > 0:
         floor = max(floor, median + ctx.num("exfil_min_zscore") * spread)
-    candidates = ctx.fetch(
-        f"WITH o AS (SELECT src_ip, dst_ip, dstport, bytes, start_ts, end_ts, {_hit(ctx)} AS hit "
-        f"FROM {ctx.flows} WHERE {_outbound(ctx)}), "
-        f"g AS (SELECT dst_ip, SUM(bytes) AS bytes, COUNT(*) AS flows, COUNT(DISTINCT src_ip) "
-        "AS sources, MIN(dstport) AS low, MAX(dstport) AS high, MIN(start_ts) AS first_seen, "
-        f"MAX(end_ts) AS last_seen, MAX(hit) AS touched FROM o GROUP BY dst_ip "
-        f"HAVING SUM(bytes) >= {int(floor)}), "
-        + listed_sql("o", "g", ["dst_ip"], "src_ip", order="SUM(b.bytes) DESC")
-    )
+    candidates = ctx.fetch(candidates_sql(ctx, floor))
     out = []
     for key, sources in grouped(candidates).items():
-        dst, size, flows, count_sources, low, high, first, last, touched = key
+        dst, recurring, size, flows, count_sources, low, high, first, last, touched, *seen = key
+        days, earlier = int(seen[0]), bool(seen[1])
         peer, size = ip(dst), int(size)
         zscore = (size - median) / spread if spread > 0 else None
         ratio = size / median if median > 0 else None
+        figures: dict[str, Any] = {
+            "median_peer_bytes": median,
+            "ratio_to_median": None if ratio is None else round(ratio, 1),
+            "robust_zscore": None if zscore is None else round(zscore, 1),
+            "external_peers": count,
+        }
+        ports = sorted({int(low), int(high)})
+        if recurring:
+            # Expected: said in the run's summary (recurring_left_out), not a finding.
+            out.append((Finding(
+                type=UNUSUAL_OUTBOUND_VOLUME, severity=2,
+                title=f"{size:,} bytes sent to {peer}, a recurring destination",
+                explanation=(
+                    f"{peer} received {size:,} bytes from {count_sources} internal address(es) "
+                    + ("that reached it in earlier runs of the investigation"
+                       if earlier else f"that reached it on {days} days of the window")
+                    + ", no day far above its own others: recurring, expected traffic."
+                ),
+                evidence=evidence(peer=peer, targets=sources, target_count=count_sources,
+                                  ports=ports, flows=flows, accepted=flows, rejected=0,
+                                  size=size, recurring=True, recurring_days=days,
+                                  seen_in_earlier_runs=earlier,
+                                  **figures),
+                first_seen=first, last_seen=last,
+            ), bool(touched)))  # fmt: skip
+            continue
         out.append((Finding(
             type=UNUSUAL_OUTBOUND_VOLUME, severity=8,
             title=f"{size:,} bytes sent to {peer}",
@@ -93,17 +113,67 @@ def _volume_findings(
                 f"{peer} received {size:,} bytes from {count_sources} internal address(es) on "
                 "connections they opened, "
                 + (f"{ratio:,.0f} times the median external peer" if ratio else "")
-                + f" ({median:,.0f} bytes over {count} peers; AWS services left out)."
+                + f" ({median:,.0f} bytes over {count} peers; AWS services and recurring "
+                "destinations left out)."
             ),
             evidence=evidence(peer=peer, targets=sources, target_count=count_sources,
-                              ports=sorted({int(low), int(high)}), flows=flows, accepted=flows,
-                              rejected=0, size=size, median_peer_bytes=median,
-                              ratio_to_median=None if ratio is None else round(ratio, 1),
-                              robust_zscore=None if zscore is None else round(zscore, 1),
-                              external_peers=count),
+                              ports=ports, flows=flows, accepted=flows, rejected=0, size=size,
+                              **figures),
             first_seen=first, last_seen=last,
         ), bool(touched)))  # fmt: skip
     return out
+
+
+def candidates_sql(ctx: Context, floor: float) -> str:
+    """The peers receiving at least `floor` bytes, apart for (host, peer) pairs that are new
+    or rare (recurring 0) and pairs that recur (recurring 1, with the most days one of them
+    was seen on): a pair recurs when the host reached the peer on at least
+    `exfil_recurring_days` distinct days (UTC) of the window, or in an earlier run (the
+    run's `recurring_pairs`), and its busiest day is at most `exfil_recurring_max_ratio`
+    times the average of its other days (a jump above the host's own history is unusual)."""
+    day = 86_400
+    least = max(ctx.whole("exfil_recurring_days"), 2)
+    jump = ctx.num("exfil_recurring_max_ratio")
+    earlier = ""
+    if ctx.params.recurring_pairs:
+        earlier = (
+            "UNION ALL SELECT e.src_ip, e.dst_ip, e.days, 1 AS earlier FROM pr AS e "
+            f"JOIN {pair_values(ctx.params.recurring_pairs)} AS k ON e.src_ip = k.src_ip "
+            "AND e.dst_ip = k.dst_ip "
+        )
+    return (
+        f"WITH o AS (SELECT src_ip, dst_ip, dstport, bytes, start, start_ts, end_ts, "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} WHERE {_outbound(ctx)}), "
+        # Big peers first: only their pairs need a history.
+        f"big AS (SELECT dst_ip FROM o GROUP BY dst_ip HAVING SUM(bytes) >= {int(floor)}), "
+        "pd AS (SELECT o.src_ip, o.dst_ip, o.start - o.start % "
+        f"{day} AS day, SUM(o.bytes) AS bytes FROM o JOIN big ON o.dst_ip = big.dst_ip "
+        f"GROUP BY o.src_ip, o.dst_ip, o.start - o.start % {day}), "
+        "pr AS (SELECT src_ip, dst_ip, COUNT(*) AS days, SUM(bytes) AS bytes, "
+        "MAX(bytes) AS peak FROM pd GROUP BY src_ip, dst_ip), "
+        "rp AS (SELECT src_ip, dst_ip, MAX(days) AS days, MAX(earlier) AS earlier FROM "
+        "(SELECT src_ip, dst_ip, days, 0 AS earlier FROM pr "
+        f"WHERE days >= {least} AND peak * (days - 1) <= {jump} * (bytes - peak) "
+        f"{earlier}) AS r GROUP BY src_ip, dst_ip), "
+        "ob AS (SELECT o.*, CASE WHEN rp.src_ip IS NULL THEN 0 ELSE 1 END AS recurring, "
+        "COALESCE(rp.days, 0) AS days, COALESCE(rp.earlier, 0) AS earlier FROM o "
+        "JOIN big ON o.dst_ip = big.dst_ip "
+        "LEFT JOIN rp ON o.src_ip = rp.src_ip AND o.dst_ip = rp.dst_ip), "
+        "g AS (SELECT dst_ip, recurring, SUM(bytes) AS bytes, COUNT(*) AS flows, "
+        "COUNT(DISTINCT src_ip) AS sources, MIN(dstport) AS low, MAX(dstport) AS high, "
+        "MIN(start_ts) AS first_seen, MAX(end_ts) AS last_seen, MAX(hit) AS touched, "
+        "MAX(days) AS days, MAX(earlier) AS earlier FROM ob GROUP BY dst_ip, recurring "
+        f"HAVING SUM(bytes) >= {int(floor)}), "
+        + listed_sql("ob", "g", ["dst_ip", "recurring"], "src_ip", order="SUM(b.bytes) DESC")
+    )
+
+
+def pair_values(pairs: list[tuple[str, str]]) -> str:
+    """(host, peer) address pairs as an inline VALUES relation (src_ip, dst_ip)."""
+    rows = ", ".join(
+        f"({sql_int(ip_to_int(host))}, {sql_int(ip_to_int(peer))})" for host, peer in pairs
+    )
+    return f"(SELECT * FROM (VALUES {rows}) AS pairs(src_ip, dst_ip))"
 
 
 def _line(src: str, dst: str, sport: int, dport: int, size: int, start: int,
@@ -112,10 +182,15 @@ def _line(src: str, dst: str, sport: int, dport: int, size: int, start: int,
             f"{start} {start + 60} ACCEPT OK")  # fmt: skip
 
 
+_NIGHT = 1_700_006_400  # 00:00 UTC, 2023-11-15
 _PEERS = tuple(
     _line("10.0.2.20", f"52.94.{n}.1", 40000 + n, 443, 50_000 + n * 1000, 1_700_000_000 + n)
     for n in range(10)
 )
+_VOLUME_PARAMETERS = (
+    "exfil_min_bytes", "exfil_min_ratio", "exfil_min_zscore", "exfil_min_peers",
+    "exfil_recurring_days", "exfil_recurring_max_ratio",
+)  # fmt: skip
 UNUSUAL_OUTBOUND_VOLUME_DETECTION = Detection(
     spares_aws_services=True,
     id="unusual-outbound-volume",
@@ -125,13 +200,16 @@ UNUSUAL_OUTBOUND_VOLUME_DETECTION = Detection(
         "One outside peer receiving far more bytes from our hosts, on connections they "
         "opened, than the typical outside peer (median and median absolute deviation over "
         "all peers). Replies to inbound sessions and traffic to AWS services "
-        "(pkt-dst-aws-service) are left out: a backup to S3 is not exfiltration."
+        "(pkt-dst-aws-service) are left out: a backup to S3 is not exfiltration. So are "
+        "recurring destinations: a peer the same host reached on several days of the window "
+        "(or in earlier runs of the investigation) with no day far above its others, such as "
+        "a nightly transfer to a partner; the run's summary names them."
     ),
     tactics=("TA0010",),
     techniques=("T1030", "T1048"),
     severity=8,
     severity_rises="Always 8 (high).",
-    parameters=("exfil_min_bytes", "exfil_min_ratio", "exfil_min_zscore", "exfil_min_peers"),
+    parameters=_VOLUME_PARAMETERS,
     sql=_volume_sql,
     findings=_volume_findings,
     cases=(
@@ -147,6 +225,54 @@ UNUSUAL_OUTBOUND_VOLUME_DETECTION = Detection(
                 ),
             ),
             ((UNUSUAL_OUTBOUND_VOLUME, "185.220.101.7"),),
+        ),
+        Case(
+            "a nightly 1.2 GB transfer to a partner, every day of a week",
+            (
+                *_PEERS,
+                *(
+                    _line(
+                        "10.0.2.30",
+                        "93.184.216.34",
+                        41000 + n,
+                        443,
+                        300_000_000,
+                        _NIGHT + day * 86_400 + n * 240,
+                    )
+                    for day in range(7)
+                    for n in range(4)
+                ),
+            ),
+        ),
+        Case(
+            "the usual partner getting 60 times its usual day",
+            (
+                *_PEERS,
+                *(
+                    _line(
+                        "10.0.2.30",
+                        "93.184.216.34",
+                        41000 + n,
+                        443,
+                        25_000_000,
+                        _NIGHT + day * 86_400 + n * 240,
+                    )
+                    for day in range(6)
+                    for n in range(4)
+                ),
+                *(
+                    _line(
+                        "10.0.2.30",
+                        "93.184.216.34",
+                        42000 + n,
+                        443,
+                        500_000_000,
+                        _NIGHT + 6 * 86_400 + n * 240,
+                    )
+                    for n in range(12)
+                ),
+            ),
+            ((UNUSUAL_OUTBOUND_VOLUME, "93.184.216.34"),),
         ),
         Case(
             "an admin downloading from the bastion is a reply",
