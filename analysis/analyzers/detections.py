@@ -137,6 +137,7 @@ class DetectionsAnalyzer(Analyzer):
         suppressed: dict[str, list[str]] = {}
         aws_services: list[dict[str, str]] = []
         recurring: list[dict[str, Any]] = []
+        pairs: dict[tuple[str, str], None] = {}
         left_out = 0
         for detection in all_detections():
             for finding, touched in detection.run(ctx):
@@ -147,6 +148,9 @@ class DetectionsAnalyzer(Analyzer):
                 if service is not None:  # an AWS service: said in the summary, not a finding
                     aws_services.append({"title": finding.title, "service": service})
                     continue
+                if detection.id == "unusual-outbound-volume" and finding.peer:
+                    for host in finding.evidence.get("targets") or []:
+                        pairs[(str(host), finding.peer)] = None
                 if finding.evidence.get("recurring"):  # expected: said in the summary
                     recurring.append(_recurring(finding))
                     continue
@@ -185,6 +189,9 @@ class DetectionsAnalyzer(Analyzer):
                 ),
                 **({"aws_services_left_out": aws_services} if aws else {}),
                 **({"recurring_left_out": recurring} if recurring else {}),
+                # The (host, peer) pairs with outbound volume enough to be judged, flagged or
+                # recurring: a later run over a later window takes them as recurring.
+                **({"outbound_pairs": [list(pair) for pair in pairs]} if pairs else {}),
                 **target_note,
                 **scope_summary(params),
             },

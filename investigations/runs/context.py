@@ -15,6 +15,7 @@ from analysis.window import TimeWindow
 from investigations.choices import RunSource
 from investigations.models import QueryRun
 from investigations.reference import as_database_path, reference_params
+from investigations.runs.recurring import earlier_outbound_pairs
 from investigations.suppressions import rules_for_run
 
 
@@ -40,9 +41,12 @@ class RunContext:
             *(run.parameters.get("suppressions") or []),
             *(rule.as_engine_rule() for rule in rules),
         ]
+        # Pairs the hosts reached in the investigation's earlier windows: recurring.
+        recurring = earlier_outbound_pairs(run)
         params = AnalysisParams.from_dict(
             {
                 **run.parameters,
+                **({"recurring_pairs": recurring} if recurring else {}),
                 # The site's AS database, unless the run links a version of it already.
                 "as_database": as_database_path(),
                 **reference_params(versions),

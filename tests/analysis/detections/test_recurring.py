@@ -174,3 +174,19 @@ def test_the_candidates_query_with_earlier_pairs_renders_for_athena() -> None:
     rendered = render(candidates_sql(ctx, 1e8), "SELECT * FROM flowlogs.t")
     assert sqlglot.parse_one(rendered, read="trino") is not None
     assert "UHUGEINT" not in rendered.upper() and "AS pairs(src_ip, dst_ip)" in rendered
+
+
+def test_a_run_records_its_pairs_for_the_next_window(tmp_path: Path) -> None:
+    # Monday's window: the partner's first night is new, so flagged, and its pair recorded ...
+    found, monday = _run([*_peers(), *_nightly(1, 1_500_000_000)], tmp_path)
+    assert [f["evidence"]["peer"] for f in found] == [PARTNER]
+    assert monday["outbound_pairs"] == [[REPORTS, PARTNER]]
+    # ... Tuesday's window, given Monday's pairs, takes the partner as recurring; the
+    # exfiltration to a new destination that night is still a finding.
+    tuesday = [*_peers(), *_nightly(1, 1_500_000_000), *_exfiltration()]
+    found, summary = _run(tuesday, tmp_path, recurring_pairs=monday["outbound_pairs"])
+    assert [f["evidence"]["peer"] for f in found] == [DROP]
+    assert [(e["peer"], e["seen_in_earlier_runs"]) for e in summary["recurring_left_out"]] == [
+        (PARTNER, True)
+    ]
+    assert sorted(summary["outbound_pairs"]) == [[THIEF, DROP], [REPORTS, PARTNER]]
