@@ -313,7 +313,8 @@ def _indicators(value: Any) -> list[tuple[str, str, float | None, str]]:
     return rows
 
 
-MAX_RECURRING_PAIRS = 5000  # (host, peer) pairs from earlier runs one run carries inline
+# (host, peer) pairs from earlier runs one run carries inline, in Athena queries too.
+MAX_RECURRING_PAIRS = 1000
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:
