@@ -250,20 +250,21 @@ class Context:
         x_cols = ", ".join(f"x.{key}" for key in keys)
         chain = f"PARTITION BY {cols}, target ORDER BY start"
         return (
-            f"{name}_b AS (SELECT {cols}, b, COUNT(DISTINCT target) AS n FROM (SELECT {cols}, "
-            f"{target} AS target, start - start % {step} AS b FROM {source}) AS s "
+            # A pair reaching `least` has a bucket with half of it (as many records at least):
+            # only those groups count distinct targets per bucket and pair their buckets up.
+            f"{name}_h AS (SELECT DISTINCT {cols} FROM (SELECT {cols}, COUNT(*) AS n "
+            f"FROM {source} GROUP BY {cols}, start - start % {step}) AS c "
+            f"WHERE n >= {(least + 1) // 2}), "
+            f"{name}_u AS (SELECT DISTINCT {s_cols}, s.{target} AS target, s.start, "
+            f"s.start - s.start % {step} AS b FROM {source} AS s JOIN {name}_h AS k ON {on}), "
+            f"{name}_x AS (SELECT {cols}, b, COUNT(DISTINCT target) AS n FROM {name}_u "
             f"GROUP BY {cols}, b), "
-            # A pair reaching `least` has a bucket with half of it: only those groups pair up.
-            f"{name}_h AS (SELECT DISTINCT {cols} FROM {name}_b WHERE n >= {(least + 1) // 2}), "
-            f"{name}_x AS (SELECT {s_cols}, s.b, s.n FROM {name}_b AS s JOIN {name}_h AS k "
-            f"ON {on}), "
             f"{name}_p AS (SELECT {x_cols}, x.b FROM {name}_x AS x LEFT JOIN {name}_x AS y "
             f"ON {pair} AND y.b = x.b + {step} WHERE x.n + COALESCE(y.n, 0) >= {least}), "
             f"{name}_k AS (SELECT DISTINCT {cols}, b FROM (SELECT {cols}, b FROM {name}_p "
             f"UNION ALL SELECT {cols}, b + {step} AS b FROM {name}_p) AS u), "
-            f"{name}_d AS (SELECT DISTINCT {s_cols}, s.{target} AS target, s.start "
-            f"FROM {source} AS s JOIN {name}_k AS k ON {on} "
-            f"AND s.start - s.start % {step} = k.b), "
+            f"{name}_d AS (SELECT {s_cols}, s.target, s.start FROM {name}_u AS s "
+            f"JOIN {name}_k AS k ON {on} AND s.b = k.b), "
             f"{name}_c AS (SELECT {cols}, start, LAG(start) OVER ({chain}) AS prev, "
             f"LEAD(start) OVER ({chain}) AS next FROM {name}_d), "
             f"{name}_e AS (SELECT {cols}, start AS t, 1 AS delta FROM {name}_c "
