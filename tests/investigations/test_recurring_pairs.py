@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from investigations.models import QueryRun, RunResult
 from investigations.runs.context import RunContext
 from investigations.runs.recurring import earlier_outbound_pairs
+from tests.conftest import client_for
 from tests.factories import InvestigationFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +69,29 @@ def test_a_run_without_a_window_has_no_earlier_pairs(investigation: Any) -> None
     upload = _run(investigation, None, status="queued")
     assert earlier_outbound_pairs(upload) == []
     assert RunContext.for_run(upload).params.recurring_pairs == []
+
+
+def test_recurring_candidates_are_named_on_the_run_page(investigation: Any, analyst: Any) -> None:
+    run = _run(investigation, MONDAY)
+    RunResult.objects.create(
+        run=run,
+        analysis="detections",
+        title="Detections",
+        columns=["type", "title"],
+        summary={
+            "findings": 0,
+            "recurring_left_out": [
+                {"title": "8,400,000,000 bytes sent to 93.184.216.34, a recurring destination",
+                 "peer": "93.184.216.34", "hosts": ["10.0.2.30"], "bytes": 8_400_000_000,
+                 "days": 7, "seen_in_earlier_runs": False},
+                {"title": "900,000,000 bytes sent to 1.2.3.4, a recurring destination",
+                 "peer": "1.2.3.4", "hosts": ["10.0.2.31"], "bytes": 900_000_000,
+                 "days": 1, "seen_in_earlier_runs": True},
+            ],
+        },
+    )  # fmt: skip
+    page = client_for(analyst).get(reverse("investigations:run_detail", args=[run.pk]))
+    html = " ".join(page.content.decode().split())
+    assert "2 candidates left out as recurring destinations" in html
+    assert "8,400,000,000 bytes sent to 93.184.216.34, a recurring destination (7 days)" in html
+    assert "900,000,000 bytes sent to 1.2.3.4, a recurring destination (earlier runs)" in html
