@@ -194,6 +194,14 @@ AS_DATABASE_NAMES = {
 }
 _databases_lock = threading.Lock()
 _databases: dict[str, AsDatabase] = {}
+# The ASOF join's keys: DuckDB joins 64-bit integers fast and 128-bit ones very slowly, so a
+# range is searched by (family, 64-bit key): IPv4 (and the rest of ::/64) by its value, IPv6 by
+# its first 64 bits (routed prefixes are /64 or shorter); lo/hi then check the exact value.
+_SEARCH_KEYS = (
+    "CAST(CASE WHEN {value} < CAST(18446744073709551616 AS UHUGEINT) THEN 4 ELSE 6 END "
+    "AS UTINYINT) AS family, CAST(CASE WHEN {value} < CAST(18446744073709551616 AS UHUGEINT) "
+    "THEN {value} ELSE {value} >> 64 END AS UBIGINT) AS search"
+)
 _connection: duckdb.DuckDBPyConnection | None = None
 
 
@@ -219,11 +227,13 @@ def write_as_database(parsed: AsDatabaseFile, folder: Path, key: str, *, made: d
         partial = folder / f".{key}.{os.getpid()}.parquet"
         with duckdb.connect() as connection:
             connection.execute(
-                f"COPY (SELECT CAST(lo AS UHUGEINT) AS lo, CAST(hi AS UHUGEINT) AS hi, "
+                # Parquet has no 128-bit integer (DuckDB would write a DOUBLE and lose IPv6
+                # precision): the bounds are kept as their decimal text, cast when loaded.
+                f"COPY (SELECT lo, hi, "
                 f"CAST(asn AS UBIGINT) AS asn, as_org, NULLIF(country, '') AS country "
                 f"FROM read_csv(?, header = false, quote = '\"', "
                 f"columns = {{'lo': 'VARCHAR', 'hi': 'VARCHAR', 'asn': 'VARCHAR', "
-                f"'as_org': 'VARCHAR', 'country': 'VARCHAR'}}) ORDER BY lo) "
+                f"'as_org': 'VARCHAR', 'country': 'VARCHAR'}})) "
                 f"TO '{partial}' (FORMAT parquet)",
                 [str(staging)],
             )
@@ -258,9 +268,16 @@ class AsDatabase:
             source = cls.read_source(target)
             if _connection is None:
                 _connection = duckdb.connect()
+                # Small probe sets would otherwise take a nested-loop ASOF join: a scan of
+                # every range per address (seconds for a hundred addresses).
+                _connection.execute("SET asof_loop_join_threshold = 0")
             table = f"as_ranges_{len(_databases)}"
             _connection.execute(
-                f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?) ORDER BY lo", [key]
+                f"CREATE TABLE {table} AS SELECT {_SEARCH_KEYS.format(value='lo')}, lo, hi, "
+                f"asn, as_org, country FROM (SELECT CAST(lo AS UHUGEINT) AS lo, "
+                f"CAST(hi AS UHUGEINT) AS hi, asn, as_org, country FROM read_parquet(?)) "
+                f"ORDER BY family, search",
+                [key],
             )
             found = _databases[key] = cls(target, source, table)
             return found
@@ -289,11 +306,16 @@ class AsDatabase:
         with _databases_lock:
             cursor = _connection.cursor()
         try:
+            # Small probe sets would otherwise take a nested-loop ASOF join: a scan of every
+            # range per address (seconds for a hundred addresses). The setting is a session's.
+            cursor.execute("SET asof_loop_join_threshold = 0")
             rows = cursor.execute(
-                f"WITH wanted AS (SELECT CAST(UNNEST(?::VARCHAR[]) AS UHUGEINT) AS value) "
+                f"WITH wanted AS (SELECT value, {_SEARCH_KEYS.format(value='value')} FROM "
+                f"(SELECT CAST(UNNEST(?::VARCHAR[]) AS UHUGEINT) AS value)) "
                 f"SELECT CAST(wanted.value AS VARCHAR), ranges.asn, ranges.as_org, "
                 f"ranges.country FROM wanted ASOF JOIN {self.table} AS ranges "
-                f"ON wanted.value >= ranges.lo WHERE wanted.value <= ranges.hi",
+                f"ON wanted.family = ranges.family AND wanted.search >= ranges.search "
+                f"WHERE wanted.value BETWEEN ranges.lo AND ranges.hi",
                 [wanted],
             ).fetchall()
         finally:

@@ -91,6 +91,10 @@ def test_the_stored_ranges_place_addresses_in_one_join(tmp_path: Path) -> None:
     assert placed["185.199.108.127"] == ("NL", "The Netherlands", 64500, "EXAMPLE-NET")
     assert placed["185.199.108.128"].asn is None  # past the range's end: the shipped data
     assert placed["2001:4860:4860::8888"] == ("US", "United States", 15169, "GOOGLE")
+    # IPv6 bounds are exact (128-bit), to the last address of the range and not one past it.
+    edges = geo.lookup_many(["2001:4860:ffff:ffff:ffff:ffff:ffff:ffff", "2001:4861::"], database)
+    assert edges["2001:4860:ffff:ffff:ffff:ffff:ffff:ffff"].asn == 15169
+    assert edges["2001:4861::"] is None or edges["2001:4861::"].asn is None
     # Opened again: the same loaded table, not a second copy.
     assert geo.AsDatabase.open(database.path) is database
 
