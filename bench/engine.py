@@ -216,7 +216,9 @@ def cached_open_and_one(cached: CachedFlows, memory_limit: str, spill: str) -> N
         engine.run("traffic-summary", {})
 
 
-def run(lines: int, memory_limit: str, exact: bool, detail: bool) -> dict[str, dict[str, float]]:
+def run(
+    lines: int, memory_limit: str, exact: bool, detail: bool, repeat: int
+) -> dict[str, dict[str, float]]:
     """Per kind (plain, gzip): the in-process detail (with `detail`), then the side by side
     runs each in a process of its own. Returns the figures the targets are judged on."""
     figures: dict[str, dict[str, float]] = {}
@@ -234,20 +236,37 @@ def run(lines: int, memory_limit: str, exact: bool, detail: bool) -> dict[str, d
             # The load is timed from the page cache, not against the new file's write-back.
             os.sync()
             print(f"  file size {path.stat().st_size / 1e6:,.1f} MB")
-            figures[kind] = side_by_side(path, compressed, lines, memory_limit)
+            figures[kind] = side_by_side(path, compressed, lines, memory_limit, repeat)
             if detail:
                 figures[kind].update(in_process(path, lines, memory_limit, exact, spill, folder))
     return figures
 
 
-def side_by_side(path: Path, compressed: bool, lines: int, memory_limit: str) -> dict[str, float]:
+def side_by_side(
+    path: Path, compressed: bool, lines: int, memory_limit: str, repeat: int
+) -> dict[str, float]:
     """The naive baseline, the unvalidated DuckDB peer and ours (a portal run: load into a new
     cache entry, then the 8 core analyses, then all), each in a process of its own."""
     print("  each in a process of its own:", flush=True)
     naive_s, naive_mb = naive_in_own_process(path, compressed, lines)
-    peer_s, peer_mb = peer_in_own_process(path, lines)
-    ours = ours_in_own_process(path, lines, memory_limit)
-    core_s, all_s = ours["load"] + ours["core"], ours["load"] + ours["all"]
+    # The peer and ours take turns, `repeat` times each: on a shared box the load of the
+    # moment moves a single run by half; the fastest of each is compared, and the largest
+    # peak RSS.
+    peer_s, peer_mb = float("inf"), 0.0
+    ours: dict[str, float] = {}
+    core_s = all_s = float("inf")
+    for _ in range(repeat):
+        seconds, mb = peer_in_own_process(path, lines)
+        peer_s, peer_mb = min(peer_s, seconds), max(peer_mb, mb)
+        run = ours_in_own_process(path, lines, memory_limit)
+        if run["load"] + run["core"] < core_s:
+            core_s, ours["load"] = run["load"] + run["core"], run["load"]
+        all_s = min(all_s, run["load"] + run["all"])
+        ours["count"] = run["count"]
+        ours["core_mb"] = max(ours.get("core_mb", 0.0), run["core_mb"])
+        ours["all_mb"] = max(ours.get("all_mb", 0.0), run["all_mb"])
+    if repeat > 1:
+        print(f"  fastest of {repeat} runs each, largest peak RSS:")
     print(f"  {'':<44} {'wall s':>10} {'peak RSS MB':>26}")
     for label, seconds, mb in (
         (f"naive python, {len(CORE)} core analyses", naive_s, naive_mb),
@@ -505,6 +524,12 @@ def main() -> None:
     parser.add_argument("--peer-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ours-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of the peer and of ours each (in turns; the fastest counts)",
+    )
+    parser.add_argument(
         "--side-by-side-only",
         action="store_true",
         help="only the naive, peer and ours runs, each in its own process (no per-step detail)",
@@ -523,7 +548,9 @@ def main() -> None:
         ours_only(args.ours_only, args.lines, args.memory_limit)
         return
     check_peer()
-    figures = run(args.lines, args.memory_limit, args.exact, not args.side_by_side_only)
+    figures = run(
+        args.lines, args.memory_limit, args.exact, not args.side_by_side_only, args.repeat
+    )
     rss_mb = None
     if args.rss_lines:
         peaks = []
