@@ -20,6 +20,7 @@ from analysis.analyzers.params import MAX_TOP_N
 from analysis.analyzers.time_series import MAX_BINS, auto_bin_seconds, iso_epoch
 from analysis.engine import FlowEngine
 from analysis.formats import FIELDS_BY_NAME, FieldKind
+from analysis.lineparse import sql_string
 from analysis.protocols import protocol_name
 
 # The private ranges of analysis.analyzers.scope.PRIVATE_CIDRS, written over address text as
@@ -61,7 +62,8 @@ def load(connection: duckdb.DuckDBPyConnection, path: str) -> None:
         for name in names
     )
     connection.execute(
-        f"CREATE TABLE flows AS SELECT * FROM read_csv('{path}', delim = ' ', header = true, "
+        f"CREATE TABLE flows AS SELECT * FROM read_csv({sql_string(path)}, delim = ' ', "
+        "header = true, "
         f"nullstr = '-', columns = {{{columns}}})"
     )
     connection.execute(INTERNAL_MACRO)
@@ -177,18 +179,15 @@ def run(path: str, top_n: int = 100) -> dict[str, Any]:
 
 
 def _peer_groups(rows: list[tuple[Any, ...]], keys: int, protocol_at: int | None = None) -> set:
-    """(keys..., flows, packets, bytes[, extras...]) per group, first/last seen as ISO times."""
+    """(keys..., flows, packets, bytes, extras...) per group, the protocol (at `protocol_at`)
+    named as the engine names it."""
     out = set()
     for row in rows:
         values = list(row[:-4])  # the last four are grouped_sql's totals
         if protocol_at is not None:
             values[protocol_at] = protocol_name(values[protocol_at])
-        out.add(tuple(_plain(value) for value in values))
+        out.add(tuple(values))
     return out
-
-
-def _plain(value: Any) -> Any:
-    return int(value) if isinstance(value, int) else value
 
 
 def _engine_groups(rows: list[dict[str, Any]], columns: list[str], seen: bool) -> set:
