@@ -98,6 +98,23 @@ def _fast_password_hashing(request: pytest.FixtureRequest) -> Iterator[None]:
     fast.disable()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_found_on_request(request: pytest.FixtureRequest) -> Iterator[None]:
+    """WhiteNoise indexes every static file (stat, headers, dates) when its middleware starts,
+    and each test client starts the middleware anew: about 50 ms a client, thousands of
+    clients. In tests it looks a file up when one is asked for (its autorefresh mode), which
+    serves the same files; production settings, and the deployment tests, keep the index."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        yield
+        return
+    from django.test import override_settings
+
+    lazy = override_settings(WHITENOISE_AUTOREFRESH=True)
+    lazy.enable()
+    yield
+    lazy.disable()
+
+
 # ------------------------------------------------------- services shared by parallel processes
 # The test processes of a parallel run share one Redis (a database each) and one PostgreSQL
 # server. A test that stops such a service (marked `exclusive`) must run alone: every other test

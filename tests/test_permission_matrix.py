@@ -7,6 +7,7 @@ writes, that the change happened when allowed and did not happen when refused.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from tests.conftest import client_for
+from tests.conftest import EXAMPLE_PUBLIC_ADDRESS, client_for
 from tests.factories import PASSWORD
 from tests.flowlogs import sample_upload
 
@@ -108,12 +109,55 @@ def _create_token(username: str, name: str, scopes: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
-    """Five users a cell: PBKDF2 would spend most of this module's time hashing passwords."""
+    """Cells that log in or change a password: PBKDF2 would spend most of their time hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="module")
+def _world_once(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
+    """The world, built once per test process inside a transaction that is rolled back when
+    the module's cells are done. Each cell runs in a savepoint within it (pytest-django's `db`
+    nests its atomic block, as Django's TestCase does over setUpTestData), so every cell sees
+    the world exactly as built and nothing a cell changes reaches the next."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    from portal import outbound
+    from tests.factories import InvestigationFactory, UserFactory
+
+    md5 = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=md5):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            analyst = UserFactory(username="alice", role="analyst")
+            teammate = UserFactory(username="bob", role="analyst")
+            outsider = UserFactory(username="mallory", role="analyst")
+            manager = UserFactory(username="maggie", role="manager")
+            admin_user = UserFactory(username="root", role="admin")
+            investigation = InvestigationFactory(owner=analyst, title="Web tier brute force")
+            investigation.members.add(teammate)
+            with pytest.MonkeyPatch.context() as patch:  # as `_loopback_only` does for cells
+                patch.setattr(outbound, "resolve", lambda host, port: [EXAMPLE_PUBLIC_ADDRESS])
+                built = _build_world(
+                    analyst, teammate, outsider, manager, admin_user, investigation
+                )
+            for actor in (*OWNER_TOKENS, MANAGER_AUDIT_TOKEN, ALL_SCOPES_TOKEN):
+                built.key(actor)  # every token made now: one made in a cell is rolled back
+            yield built
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
 @pytest.fixture
-def world(
+def world(_world_once: World, db: Any) -> World:
+    """The world for one cell: its own copy of the objects, so a cell that reloads or changes
+    one in memory leaves the next cell's untouched."""
+    return copy.deepcopy(_world_once)
+
+
+def _build_world(
     analyst: Any, teammate: Any, outsider: Any, manager: Any, admin_user: Any, investigation: Any
 ) -> World:
     from accounts.models import AwsAccount
