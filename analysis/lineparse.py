@@ -60,11 +60,8 @@ CREATE OR REPLACE TEMP MACRO flowlog_v6_groups(t) AS (
   CASE WHEN t = '' THEN 0 ELSE length(t) - length(replace(t, ':', '')) + 1 END
 );
 CREATE OR REPLACE TEMP MACRO flowlog_v6_pad(t) AS (
-  CASE WHEN t = '' THEN '' ELSE concat_ws('',
-    lpad(string_split(t, ':')[1], 4, '0'), lpad(string_split(t, ':')[2], 4, '0'),
-    lpad(string_split(t, ':')[3], 4, '0'), lpad(string_split(t, ':')[4], 4, '0'),
-    lpad(string_split(t, ':')[5], 4, '0'), lpad(string_split(t, ':')[6], 4, '0'),
-    lpad(string_split(t, ':')[7], 4, '0'), lpad(string_split(t, ':')[8], 4, '0')) END
+  replace(regexp_replace(regexp_replace(t, '([0-9a-f]+)', '000\\1', 'g'),
+                         '0*([0-9a-f]{{4}})', '\\1', 'g'), ':', '')
 );
 CREATE OR REPLACE TEMP MACRO flowlog_v6_hex_of(l, r) AS (
   flowlog_v6_pad(l)
@@ -72,16 +69,13 @@ CREATE OR REPLACE TEMP MACRO flowlog_v6_hex_of(l, r) AS (
   || flowlog_v6_pad(r)
 );
 CREATE OR REPLACE TEMP MACRO flowlog_v6_hex(s) AS (
-  CASE WHEN NOT regexp_full_match(s, '{_IPV6_RE}') THEN NULL
-       WHEN strpos(s, '::') > 0 THEN
-         flowlog_v6_hex_of(split_part(s, '::', 1), split_part(s, '::', 2))
-       ELSE flowlog_v6_hex_of(s, '')
+  -- Without a '::', split_part gives the whole text and then ''.
+  CASE WHEN regexp_full_match(s, '{_IPV6_RE}') THEN
+    flowlog_v6_hex_of(split_part(s, '::', 1), split_part(s, '::', 2))
   END
 );
 CREATE OR REPLACE TEMP MACRO flowlog_hex_int(h) AS (
-  CAST(CAST('0x' || substr(h, 1, 16) AS UBIGINT) AS UHUGEINT)
-    * CAST(18446744073709551616 AS UHUGEINT)
-  + CAST(CAST('0x' || substr(h, 17, 16) AS UBIGINT) AS UHUGEINT)
+  CAST('0x' || h AS UHUGEINT)
 );
 CREATE OR REPLACE TEMP MACRO flowlog_ip_int(s) AS (
   CASE WHEN s IS NULL THEN NULL

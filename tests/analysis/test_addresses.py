@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.addresses import (
     IPV4_MAPPED_BASE,
@@ -121,3 +125,28 @@ def test_sql_address_parsing_matches_python() -> None:
         assert result[ip] == ip_to_int(ip), ip
     for ip in bad:
         assert result[ip] is None, ip
+
+
+@st.composite
+def _ipv6_texts(draw: st.DrawFn) -> str:
+    """An IPv6 address written any way a log may write it: compressed, exploded, without
+    leading zeros but no '::', in upper or mixed case."""
+    address = draw(st.ip_addresses(v=6))
+    exploded = address.exploded
+    groups = ":".join(part.lstrip("0") or "0" for part in exploded.split(":"))
+    text = draw(st.sampled_from([address.compressed, exploded, groups]))
+    if "." in text:  # an embedded IPv4 form is not how flow logs write addresses
+        text = exploded
+    return draw(st.sampled_from([text, text.upper(), text.swapcase()]))
+
+
+_SQL = duckdb.connect()
+_SQL.execute(MACROS_SQL)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ipv6_texts(), min_size=1, max_size=20))
+def test_sql_ipv6_parsing_matches_python_for_any_address(texts: list[str]) -> None:
+    rows = _SQL.execute("SELECT s, flowlog_ip_int(s) FROM unnest(?) AS t(s)", [texts]).fetchall()
+    for text, value in rows:
+        assert value == int(ipaddress.IPv6Address(text)) == ip_to_int(text), text
