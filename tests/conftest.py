@@ -153,15 +153,29 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     queued runs are cancelled and running ones stopped, so the database is never flushed under
     a worker that is still writing (PostgreSQL would deadlock on the TRUNCATE). A run that does
     not stop fails this test with the worker's log, and the worker is replaced, so the next
-    tests get a worker that answers (instead of inheriting a stuck one)."""
+    tests get a worker that answers (instead of inheriting a stuck one). A transactional test
+    that did not ask for the worker gets the same when this process has one running: a run it
+    queued (a watch tick, say) is committed, and that worker takes it."""
     problem = None
-    worker = getattr(item, "funcargs", {}).get("celery_worker_process")
+    funcargs = getattr(item, "funcargs", {})
+    worker = funcargs.get("celery_worker_process")
+    if worker is None and _WORKERS and _transactional(item):
+        worker = _WORKERS[-1]
     if worker is not None:
         problem = _stop_active_runs(worker)
     result = yield
     if problem:
         raise AssertionError(problem)
     return result
+
+
+def _transactional(item: pytest.Item) -> bool:
+    """Whether the test commits to the database (its changes are seen by other processes)."""
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and (marker.kwargs.get("transaction") or marker.args[:1] == (True,)):
+        return True
+    names = getattr(item, "fixturenames", ())
+    return "transactional_db" in names or "live_server" in names
 
 
 def _stop_active_runs(worker: WorkerProcess) -> str | None:
