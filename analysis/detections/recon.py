@@ -380,23 +380,26 @@ def _noise_sql(ctx: Context) -> list[str]:
         "GROUP BY src_ip HAVING SUM(CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END) > 0 "
         f"AND COUNT(*) <= {ctx.whole('noise_max_attempts')})"
     )
+    # One pass over the records: the totals ride along on the busiest sources' rows.
     return [
-        f"WITH {sources} SELECT COUNT(*), SUM(n), MIN(first_seen), MAX(last_seen), "
-        "MAX(touched) FROM s",
-        f"WITH {sources} SELECT src_ip FROM s ORDER BY n DESC, src_ip LIMIT {MAX_LISTED}",
+        f"WITH {sources}, r AS (SELECT src_ip, ROW_NUMBER() OVER (ORDER BY n DESC, src_ip) "
+        "AS rn, COUNT(*) OVER () AS sources, SUM(n) OVER () AS flows, MIN(first_seen) OVER () "
+        "AS first_seen, MAX(last_seen) OVER () AS last_seen, MAX(touched) OVER () AS touched "
+        "FROM s) SELECT sources, flows, first_seen, last_seen, touched, src_ip FROM r "
+        f"WHERE rn <= {MAX_LISTED} ORDER BY rn"
     ]
 
 
 def _noise_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
-    summary, top = results
-    if not summary or summary[0][0] is None:
+    [top] = results
+    if not top:
         return []
-    count, flows, first, last, touched = summary[0]
+    count, flows, first, last, touched = top[0][:5]
     if int(count) < ctx.whole("noise_min_sources"):
         return []
-    actors = [ip(row[0]) for row in top]
+    actors = [ip(row[5]) for row in top]
     return [(Finding(
         type=BACKGROUND_SCANNING, severity=2,
         title=f"Internet background noise: {count} sources, {flows} refused attempts",
