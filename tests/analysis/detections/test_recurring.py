@@ -14,15 +14,13 @@ import pytest
 import sqlglot
 
 from analysis.analyzers import AnalysisParams
-from analysis.athena.pushdown import AthenaAnalysis
 from analysis.athena.render import render
 from analysis.detections.base import Context
 from analysis.detections.exfiltration import candidates_sql
 from analysis.engine import FlowEngine
 from analysis.findings import UNUSUAL_OUTBOUND_VOLUME
 from analysis.formats import DEFAULT_FORMAT
-from tests.analysis.athena.duckdb_athena import DuckDBAthena
-from tests.analysis.athena.test_pushdown import NOW, WriteLog, athena_table
+from tests.analysis.athena.test_pushdown import WriteLog, both_engines
 
 NIGHT = 1_700_006_400  # 2023-11-15T00:00:00Z
 DAY = 86_400
@@ -153,12 +151,10 @@ def test_athena_spares_them_as_the_local_engine_does(write_log: WriteLog) -> Non
     lines = [*_peers(), *_nightly(7), *_exfiltration()]
     for raw in ({}, {"recurring_pairs": [[THIEF, DROP]]}):
         params = AnalysisParams.from_dict(raw)
-        with FlowEngine() as engine:
-            engine.load_files([write_log(lines)], flow_format=DEFAULT_FORMAT)
-            local = engine.run("detections", params)
-        table = athena_table(DEFAULT_FORMAT)
-        athena = DuckDBAthena(table, lines)
-        pushed = AthenaAnalysis(athena, table, None, now=NOW).run("detections", params)
+        engines = both_engines(write_log, lines, DEFAULT_FORMAT, None)
+        with engines.local:
+            local = engines.local.run("detections", params)
+        pushed = engines.remote.run("detections", params)
         assert pushed.to_dict() == local.to_dict()
         peers = {entry["peer"] for entry in pushed.summary["recurring_left_out"]}
         assert peers == ({PARTNER, DROP} if raw else {PARTNER})

@@ -12,12 +12,10 @@ from typing import Any
 
 from analysis.analyzers import AnalysisParams
 from analysis.analyzers.params import DEFAULT_THRESHOLDS
-from analysis.athena.pushdown import AthenaAnalysis
 from analysis.engine import FlowEngine
 from analysis.findings import INTERNAL_FAN_OUT, INTERNAL_SWEEP, PORT_SCAN
 from analysis.formats import DEFAULT_FORMAT
-from tests.analysis.athena.duckdb_athena import DuckDBAthena
-from tests.analysis.athena.test_pushdown import NOW, WriteLog, athena_table
+from tests.analysis.athena.test_pushdown import WriteLog, both_engines
 
 SCAN_WINDOW = int(DEFAULT_THRESHOLDS["portscan_window_seconds"])
 SCAN_PORTS = int(DEFAULT_THRESHOLDS["portscan_min_ports"])
@@ -156,14 +154,13 @@ def test_athena_finds_them_as_the_local_engine_does(write_log: WriteLog) -> None
           for n in range(40)),
     ]  # fmt: skip
     params = AnalysisParams.from_dict({})
-    with FlowEngine() as engine:
-        engine.load_files([write_log(lines)], flow_format=DEFAULT_FORMAT)
-        local = engine.run("detections", params)
-    table = athena_table(DEFAULT_FORMAT)
-    athena = DuckDBAthena(table, lines)
-    pushed = AthenaAnalysis(athena, table, None, now=NOW).run("detections", params)
+    engines = both_engines(write_log, lines, DEFAULT_FORMAT, None)
+    with engines.local:
+        local = engines.local.run("detections", params)
+    pushed = engines.remote.run("detections", params)
     assert pushed.to_dict() == local.to_dict()
-    assert any("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW" in sql for sql in athena.sent)
+    sent = engines.athena.sent
+    assert any("ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW" in sql for sql in sent)
     found = {
         (f["detection_id"], f["evidence"]["peer"])
         for f in pushed.findings

@@ -11,12 +11,10 @@ from typing import Any
 
 from analysis.analyzers import AnalysisParams
 from analysis.analyzers.params import DEFAULT_THRESHOLDS
-from analysis.athena.pushdown import AthenaAnalysis
 from analysis.engine import FlowEngine
 from analysis.findings import SSH_BRUTE_FORCE
 from analysis.formats import DEFAULT_FORMAT
-from tests.analysis.athena.duckdb_athena import DuckDBAthena
-from tests.analysis.athena.test_pushdown import NOW, WriteLog, athena_table
+from tests.analysis.athena.test_pushdown import WriteLog, both_engines
 
 WINDOW = int(DEFAULT_THRESHOLDS["bruteforce_window_seconds"])
 MIN_ATTEMPTS = int(DEFAULT_THRESHOLDS["bruteforce_min_attempts"])
@@ -87,14 +85,12 @@ def test_logins_spread_over_a_day_are_no_brute_force(tmp_path: Path) -> None:
 def test_athena_finds_the_burst_as_the_local_engine_does(write_log: WriteLog) -> None:
     lines = [*_burst(), *(_attempt(BASTION_ADMIN, n, BOUNDARY + n * 40) for n in range(50))]
     params = AnalysisParams.from_dict({})
-    with FlowEngine() as engine:
-        engine.load_files([write_log(lines)], flow_format=DEFAULT_FORMAT)
-        local = engine.run("detections", params)
-    table = athena_table(DEFAULT_FORMAT)
-    athena = DuckDBAthena(table, lines)
-    pushed = AthenaAnalysis(athena, table, None, now=NOW).run("detections", params)
+    engines = both_engines(write_log, lines, DEFAULT_FORMAT, None)
+    with engines.local:
+        local = engines.local.run("detections", params)
+    pushed = engines.remote.run("detections", params)
     assert pushed.to_dict() == local.to_dict()
-    assert any("RANGE BETWEEN CURRENT ROW AND 599 FOLLOWING" in sql for sql in athena.sent)
+    assert any("RANGE BETWEEN CURRENT ROW AND 599 FOLLOWING" in sql for sql in engines.athena.sent)
     found = [f for f in pushed.findings if f["detection_id"] == "ssh-brute-force"]
     assert [(f["evidence"]["peer"], f["evidence"]["peak_per_window"]) for f in found] == [
         (ATTACKER, 30)
