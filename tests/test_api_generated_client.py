@@ -11,14 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from io import StringIO
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 
+from tests.conftest import api_token
 from tests.flowlogs import T0
 
 PACKAGE = "flowportal_client"
@@ -83,18 +82,8 @@ def _models() -> Any:
 
 
 def _token(user: Any) -> str:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        "generated-client",
-        "--scopes",
-        "read:investigations,write:investigations,write:runs,read:findings",
-        stdout=out,
-    )
-    return out.getvalue().strip()
+    scopes = "read:investigations,write:investigations,write:runs,read:findings"
+    return api_token(user, scopes, "generated-client")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
-from tests.conftest import EXAMPLE_PUBLIC_ADDRESS, client_for
+from tests.conftest import EXAMPLE_PUBLIC_ADDRESS, api_token, client_for
 from tests.factories import PASSWORD
 from tests.flowlogs import sample_upload
 
@@ -93,18 +92,8 @@ class World:
                 user, scopes = self.users[OWNER], ",".join(SCOPES)
             else:
                 user, scopes = self.users[OWNER], actor.removeprefix("token[").removesuffix("]")
-            self.keys[actor] = _create_token(user.username, f"matrix-{len(self.keys)}", scopes)
+            self.keys[actor] = api_token(user, scopes, f"matrix-{len(self.keys)}")
         return self.keys[actor]
-
-
-def _create_token(username: str, name: str, scopes: str) -> str:
-    from io import StringIO
-
-    out = StringIO()
-    call_command(
-        "create_api_token", "--user", username, "--name", name, "--scopes", scopes, stdout=out
-    )
-    return out.getvalue().strip()
 
 
 @pytest.fixture(autouse=True)

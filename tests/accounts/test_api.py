@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import AwsAccount, Instance
 from portal.models import AuditEvent
 from tests.accounts.conftest import REGION, build_world
-from tests.conftest import client_for
+from tests.conftest import api_token, client_for
 
 
 def _token(user: Any, scopes: str) -> str:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        f"t-{scopes}",
-        "--scopes",
-        scopes,
-        stdout=out,
-    )
-    return out.getvalue().strip()
+    return api_token(user, scopes, f"t-{scopes}")
 
 
 @pytest.mark.django_db

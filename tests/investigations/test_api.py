@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 
 from investigations.models import QueryRun
 from portal.models import ApiToken, AuditEvent
-from tests.conftest import wait_for_run
+from tests.conftest import api_token, wait_for_run
 from tests.flowlogs import sample_upload
 
 
 def _token(user: Any, scopes: str) -> str:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        f"siem-{scopes}",
-        "--scopes",
-        scopes,
-        stdout=out,
-    )
-    return out.getvalue().strip()
+    return api_token(user, scopes, f"siem-{scopes}")
 
 
 @pytest.mark.django_db

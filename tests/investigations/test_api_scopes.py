@@ -4,12 +4,12 @@ endpoints (results, one result in any format, run detail, compare), not only
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
+
+from tests.conftest import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -17,11 +17,7 @@ FINDING_TITLE = "SSH brute force from 185.220.101.7"
 
 
 def _token(user: Any, name: str, scopes: str) -> Client:
-    out = StringIO()
-    call_command(
-        "create_api_token", "--user", user.username, "--name", name, "--scopes", scopes, stdout=out
-    )
-    return Client(HTTP_AUTHORIZATION=f"Bearer {out.getvalue().strip()}")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token(user, scopes, name)}")
 
 
 def _run(investigation: Any, analyst: Any) -> Any:

@@ -5,17 +5,15 @@ number, organisation and country from it, naming the data and its date."""
 from __future__ import annotations
 
 import gzip
-from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
 from investigations.models import QueryRun, ReferenceTable, ReferenceTableVersion
-from tests.conftest import client_for, wait_for_run
+from tests.conftest import api_token, client_for, wait_for_run
 from tests.flowlogs import SAMPLE_TEXT
 
 # Organisation names and countries the shipped data does not have, so the page can only show
@@ -42,18 +40,7 @@ def _upload(client: Any, data: bytes, name: str = "AS numbers", filename: str = 
 
 
 def _token(user: Any) -> str:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        "siem",
-        "--scopes",
-        "read:investigations",
-        stdout=out,
-    )
-    return out.getvalue().strip()
+    return api_token(user, "read:investigations", "siem")
 
 
 @pytest.mark.django_db(transaction=True)

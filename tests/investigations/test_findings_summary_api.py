@@ -6,16 +6,14 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from investigations.services import triage_findings
-from tests.conftest import client_for
+from tests.conftest import api_token, client_for
 from tests.factories import InvestigationFactory
 from tests.investigations.test_reports_summary import _finding
 
@@ -40,18 +38,7 @@ def findings(investigation: Any, analyst: Any, outsider: Any) -> None:
 
 
 def _token(user: Any, scopes: str) -> Client:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        scopes,
-        "--scopes",
-        scopes,
-        stdout=out,
-    )
-    return Client(HTTP_AUTHORIZATION=f"Bearer {out.getvalue().strip()}")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {api_token(user, scopes, scopes)}")
 
 
 def _by_type(body: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -5,33 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from io import StringIO
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
-from django.core.management import call_command
 from django.test import Client
 
 from portal.models import ApiToken
+from tests.conftest import api_token
 
 pytestmark = pytest.mark.django_db
 
 
 def _token(user: Any, name: str) -> str:
-    out = StringIO()
-    call_command(
-        "create_api_token",
-        "--user",
-        user.username,
-        "--name",
-        name,
-        "--scopes",
-        "read:investigations",
-        stdout=out,
-    )
-    return out.getvalue().strip()
+    return api_token(user, "read:investigations", name)
 
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(analyst: Any, settings: Any) -> None:
