@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import brotli
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +88,15 @@ def test_the_web_command_serves_health_with_production_settings(tmp_path: Path) 
                 time.sleep(0.2)
         assert body == b'{"status": "ok"}'
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/css/portal.css") as r:
-            assert b"--accent" in r.read()
+            plain = r.read()
+            assert b"--accent" in plain
+        # collectstatic wrote brotli copies (portal.staticfiles) that WhiteNoise serves.
+        ask_br = urllib.request.Request(
+            f"http://127.0.0.1:{port}/static/css/portal.css", headers={"Accept-Encoding": "br"}
+        )
+        with urllib.request.urlopen(ask_br) as r:  # noqa: S310 (the http:// request above)
+            assert r.headers["Content-Encoding"] == "br"
+            assert brotli.decompress(r.read()) == plain
     finally:
         web.terminate()
         try:
