@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.detections.base import (
+    MAX_LISTED,
     Case,
     Context,
     Detection,
@@ -33,7 +34,15 @@ EXPOSED_PORTS = {
 
 def _attempts(ctx: Context, port: int) -> str:
     """Short connection attempts to `port`, one row each, with their campaign window; and
-    each source's peak: the most attempts it made inside any `bruteforce_window_seconds`."""
+    the peak of each source that can reach `bruteforce_min_attempts`: the most attempts it
+    made inside any `bruteforce_window_seconds` (sliding).
+
+    Cheap first: any such window lies inside two consecutive tumbling buckets of its length,
+    so a source reaching the least has a bucket holding half of it, and only those sources'
+    attempts go through the window function (every other source's peak is below the least,
+    and it has no `rate` row)."""
+    window = ctx.num("bruteforce_window_seconds")
+    least = ctx.whole("bruteforce_min_attempts")
     return (
         f"a AS (SELECT src_ip, dst_ip, start, "
         f"{ctx.bucket(ctx.num('campaign_window_seconds'))} AS cb, start_ts, end_ts, bytes, "
@@ -43,49 +52,64 @@ def _attempts(ctx: Context, port: int) -> str:
         f"AS hit FROM {ctx.flows} WHERE protocol = 6 AND dstport = {port} "
         f"AND packets <= {ctx.whole('bruteforce_max_packets')} AND {ctx.initiated()} "
         "AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
-        "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, COUNT(*) "
-        f"{ctx.sliding(ctx.num('bruteforce_window_seconds'), 'src_ip')} AS n FROM a) AS per "
-        "GROUP BY src_ip), "
+        + ctx.busy_groups("busy", "a", ["src_ip"], window, least)
+        + "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, COUNT(*) "
+        f"{ctx.sliding(window, 'src_ip')} AS n FROM a WHERE src_ip IN (SELECT src_ip FROM busy)) "
+        "AS per GROUP BY src_ip), "
     )
 
 
 def _brute_force_sql(port: int) -> Any:
     def sql(ctx: Context) -> list[str]:
+        least = ctx.whole("bruteforce_min_attempts")
         figures = (
             "COUNT(*) AS flows, SUM(a.acc) AS accepted, SUM(a.rej) AS rejected, "
             "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
             "MAX(a.hit) AS touched"
         )
-        single = (
+        # One query, so the attempts are gathered and their windows counted once: the
+        # single sources with their listed targets (kind 0), then the campaigns with their
+        # listed sources (kind 1, the sources below the single-source least).
+        return [
             f"WITH {_attempts(ctx, port)}"
             f"g AS (SELECT a.src_ip, r.peak, COUNT(DISTINCT a.dst_ip) AS targets, {figures} "
-            "FROM a JOIN rate AS r ON a.src_ip = r.src_ip "
-            f"WHERE r.peak >= {ctx.whole('bruteforce_min_attempts')} GROUP BY a.src_ip, r.peak "
-            f"HAVING COUNT(*) >= {ctx.num('bruteforce_min_per_target')} "
-            "* COUNT(DISTINCT a.dst_ip)), " + listed_sql("a", "g", ["src_ip"], "dst_ip")
-        )
-        campaign = (
-            f"WITH {_attempts(ctx, port)}"
-            "ps AS (SELECT a.dst_ip, a.cb, a.src_ip FROM a JOIN rate AS r ON a.src_ip = r.src_ip "
-            f"WHERE r.peak < {ctx.whole('bruteforce_min_attempts')} GROUP BY a.dst_ip, a.cb, "
-            f"a.src_ip HAVING COUNT(*) >= {ctx.whole('campaign_min_attempts_per_source')}), "
+            f"FROM a JOIN rate AS r ON a.src_ip = r.src_ip WHERE r.peak >= {least} "
+            f"GROUP BY a.src_ip, r.peak HAVING COUNT(*) >= "
+            f"{ctx.num('bruteforce_min_per_target')} * COUNT(DISTINCT a.dst_ip)), "
+            "ps AS (SELECT a.dst_ip, a.cb, a.src_ip FROM a LEFT JOIN rate AS r "
+            f"ON a.src_ip = r.src_ip WHERE r.peak IS NULL OR r.peak < {least} "
+            "GROUP BY a.dst_ip, a.cb, a.src_ip "
+            f"HAVING COUNT(*) >= {ctx.whole('campaign_min_attempts_per_source')}), "
             "pc AS (SELECT dst_ip, cb FROM ps GROUP BY dst_ip, cb "
             f"HAVING COUNT(*) >= {ctx.whole('campaign_min_sources')}), "
             "m AS (SELECT DISTINCT ps.dst_ip, ps.src_ip FROM ps JOIN pc ON ps.dst_ip = pc.dst_ip "
             "AND ps.cb = pc.cb), "
             "c AS (SELECT a.* FROM a JOIN m ON a.dst_ip = m.dst_ip AND a.src_ip = m.src_ip), "
-            f"g AS (SELECT c.dst_ip, COUNT(DISTINCT c.src_ip) AS actors, "
+            f"cg AS (SELECT c.dst_ip, COUNT(DISTINCT c.src_ip) AS actors, "
             f"{figures.replace('a.', 'c.')} FROM c AS c GROUP BY c.dst_ip), "
-            + listed_sql("c", "g", ["dst_ip"], "src_ip")
-        )
-        return [single, campaign]
+            "tops AS (SELECT g.src_ip, b.dst_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+            "g.src_ip ORDER BY COUNT(*) DESC, b.dst_ip) AS rn FROM a AS b JOIN g ON "
+            "b.src_ip = g.src_ip GROUP BY g.src_ip, b.dst_ip), "
+            "ctops AS (SELECT g.dst_ip, b.src_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+            "g.dst_ip ORDER BY COUNT(*) DESC, b.src_ip) AS rn FROM c AS b JOIN cg AS g ON "
+            "b.dst_ip = g.dst_ip GROUP BY g.dst_ip, b.src_ip) "
+            "SELECT 0 AS kind, g.src_ip AS ip, g.peak, g.targets AS n, g.flows, g.accepted, "
+            "g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, t.listed, t.rn FROM g "
+            f"LEFT JOIN tops AS t ON t.src_ip = g.src_ip AND t.rn <= {MAX_LISTED} "
+            "UNION ALL SELECT 1 AS kind, g.dst_ip AS ip, NULL AS peak, g.actors AS n, g.flows, "
+            "g.accepted, g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, t.listed, "
+            "t.rn FROM cg AS g LEFT JOIN ctops AS t ON t.dst_ip = g.dst_ip "
+            f"AND t.rn <= {MAX_LISTED} ORDER BY kind, ip, rn"
+        ]
 
     return sql
 
 
 def _brute_force_findings(kind: str, service: str, port: int) -> Any:
     def findings(ctx: Context, results: list[list[tuple[Any, ...]]]) -> list[tuple[Finding, bool]]:
-        single, campaign = results
+        [combined] = results
+        single = [row[1:-1] for row in combined if not row[0]]
+        campaign = [row[1:2] + row[3:-1] for row in combined if row[0]]  # no peak
         out = []
         for (src, peak, count, flows, acc, rej, size, first, last, touched), targets in grouped(
             single

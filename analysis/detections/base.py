@@ -252,10 +252,8 @@ class Context:
         return (
             # A pair reaching `least` has a bucket with half of it (as many records at least):
             # only those groups count distinct targets per bucket and pair their buckets up.
-            f"{name}_h AS (SELECT DISTINCT {cols} FROM (SELECT {cols}, COUNT(*) AS n "
-            f"FROM {source} GROUP BY {cols}, start - start % {step}) AS c "
-            f"WHERE n >= {(least + 1) // 2}), "
-            f"{name}_u AS (SELECT DISTINCT {s_cols}, s.{target} AS target, s.start, "
+            Context.busy_groups(f"{name}_h", source, keys, seconds, least)
+            + f"{name}_u AS (SELECT DISTINCT {s_cols}, s.{target} AS target, s.start, "
             f"s.start - s.start % {step} AS b FROM {source} AS s JOIN {name}_h AS k ON {on}), "
             f"{name}_x AS (SELECT {cols}, b, COUNT(DISTINCT target) AS n FROM {name}_u "
             f"GROUP BY {cols}, b), "
@@ -280,6 +278,21 @@ class Context:
             f"ELSE 0 END) OVER (PARTITION BY {cols}) AS busy FROM {name}_r), "
             f"{name} AS (SELECT {cols}, live AS peak, t AS peak_at, busy FROM {name}_q "
             f"WHERE rn = 1 AND live >= {least}), "
+        )
+
+    @staticmethod
+    def busy_groups(name: str, source: str, keys: Sequence[str], seconds: float, least: int) -> str:
+        """A CTE (followed by a comma) `name`: the groups of `keys` among the `source` records
+        (a relation with `keys` and `start`) with a tumbling bucket of `seconds` holding at
+        least half of `least` records. Only they can reach `least` inside a sliding window of
+        `seconds` (such a window lies inside two consecutive buckets), so a detection can
+        narrow its records to them before anything costlier, as `sliding_distinct` does."""
+        step = max(int(seconds), 1)
+        cols = ", ".join(keys)
+        return (
+            f"{name} AS (SELECT DISTINCT {cols} FROM (SELECT {cols}, COUNT(*) AS n "
+            f"FROM {source} GROUP BY {cols}, start - start % {step}) AS c "
+            f"WHERE n >= {(least + 1) // 2}), "
         )
 
     @staticmethod
