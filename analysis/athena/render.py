@@ -153,9 +153,9 @@ def to_trino(sql: str) -> str:
     """Analyzer SQL (DuckDB dialect, over `flows`) as Trino SQL over hex address columns.
 
     The translation depends on the text alone, and sqlglot takes 20 to 60 ms to parse and write
-    one detection query: a run of the catalogue sends the same texts for every part of a long
-    window and every later run with the same parameters, so each distinct text is translated
-    once per process (a refusal, NotRenderable, is not kept and is worked out again)."""
+    one detection query: a worker renders the same texts again for every later run with the
+    same parameters (and the pushdown tests for every format and window), so each distinct
+    text is translated once per process (a refusal, NotRenderable, is not kept)."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except SqlglotError as error:
