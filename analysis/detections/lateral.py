@@ -7,6 +7,7 @@ from typing import Any
 
 from analysis.analyzers.params import DEFAULT_ADMIN_PORTS
 from analysis.detections.base import (
+    MAX_LISTED,
     Case,
     Context,
     Detection,
@@ -56,20 +57,33 @@ def _fan_out_sql(ctx: Context) -> list[str]:
         "MAX(a.hit) AS touched FROM a JOIN s ON a.src_ip = s.src_ip "
         "GROUP BY a.src_ip, s.peak, s.peak_at), "
     )
-    ports = (
-        f"WITH {base}o AS (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN s ON "
-        "a.src_ip = s.src_ip) SELECT src_ip, dstport FROM o ORDER BY src_ip, dstport"
-    )
-    return ["WITH " + base + listed_sql("a", "g", ["src_ip"], "dst_ip"), ports]
+    # One query, so the windows are counted once: the sources with their listed targets
+    # (kind 0), then the admin ports each tried (kind 1).
+    nulls = ", ".join(["NULL"] * 11)
+    return [
+        f"WITH {base}o AS (SELECT DISTINCT a.src_ip, a.dstport FROM a JOIN g ON "
+        "a.src_ip = g.src_ip), "
+        "tops AS (SELECT g.src_ip, b.dst_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+        "g.src_ip ORDER BY COUNT(*) DESC, b.dst_ip) AS rn FROM a AS b JOIN g ON "
+        "b.src_ip = g.src_ip GROUP BY g.src_ip, b.dst_ip) "
+        "SELECT 0 AS kind, g.*, t.listed, NULL AS port, t.rn FROM g LEFT JOIN tops AS t "
+        f"ON t.src_ip = g.src_ip AND t.rn <= {MAX_LISTED} "
+        f"UNION ALL SELECT 1 AS kind, o.src_ip, {nulls}, NULL, o.dstport, o.dstport FROM o "
+        "ORDER BY kind, src_ip, rn"
+    ]
 
 
 def _fan_out_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
-    rows, port_rows = results
+    [combined] = results
     used: dict[str, list[int]] = {}
-    for src, port in port_rows:
-        used.setdefault(ip(src), []).append(int(port))
+    rows = []
+    for kind, *figures, listed, port, _rank in combined:
+        if kind:
+            used.setdefault(ip(figures[0]), []).append(int(port))
+        else:
+            rows.append((*figures, listed))
     window = ctx.whole("fanout_window_seconds")
     out = []
     for key, targets in grouped(rows).items():
@@ -172,9 +186,11 @@ def _new_hosts_sql(ctx: Context) -> list[str]:
         compromised += ", c AS (SELECT src_ip, since FROM sess)"
     return [
         f"WITH {compromised}, "
+        # Only the compromised hosts' internal connections matter.
         "fl AS (SELECT src_ip, dst_ip, dstport, bytes, start, start_ts, end_ts, action, "
         f"{_hit(ctx)} AS hit FROM {ctx.flows} WHERE {ctx.internal('src_ip')} "
-        f"AND {ctx.internal('dst_ip')} AND src_ip <> dst_ip AND {ctx.initiated()}), "
+        f"AND {ctx.internal('dst_ip')} AND src_ip <> dst_ip AND {ctx.initiated()} "
+        "AND src_ip IN (SELECT src_ip FROM c)), "
         "mv AS (SELECT f.src_ip, f.dst_ip, f.dstport, f.bytes, f.start_ts, f.end_ts, f.hit "
         f"FROM fl AS f JOIN c ON f.src_ip = c.src_ip WHERE f.dstport IN ({ADMIN}) "
         "AND f.action = 'ACCEPT' AND f.start >= c.since), "

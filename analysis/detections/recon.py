@@ -41,11 +41,23 @@ _BOUNDARY = 1_700_000_400  # a multiple of 600 s: where a tumbling 10-minute win
 def _scan_sql(ctx: Context) -> list[str]:
     least = ctx.whole("portscan_min_ports")
     window = ctx.num("portscan_window_seconds")
+    attempts = (
+        f"{ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
+        "AND dst_ip IS NOT NULL AND src_ip <> dst_ip"
+    )
     base = (
-        f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start, start_ts, end_ts, "
-        f"{_hit(ctx)} AS hit FROM {ctx.flows} "
-        f"WHERE {ctx.initiated()} AND protocol IN (6, 17) AND src_ip IS NOT NULL "
-        "AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
+        # Only sources with a bucket of attempts enough to reach the least can: counted over
+        # two columns of every attempt, so that only those sources' records are kept whole.
+        ctx.busy_groups(
+            "busy",
+            f"(SELECT src_ip, start FROM {ctx.flows} WHERE {attempts}) AS r",
+            ["src_ip"],
+            window,
+            least,
+        )
+        + f"a AS (SELECT src_ip, dst_ip, dstport, action, bytes, start, start_ts, end_ts, "
+        f"{_hit(ctx)} AS hit FROM {ctx.flows} WHERE {attempts} "
+        "AND src_ip IN (SELECT src_ip FROM busy)), "
         # The most distinct ports inside any window (sliding), for sources with enough.
         + ctx.sliding_distinct("s", "a", ["src_ip"], "dstport", window, least)
         + "g AS (SELECT a.src_ip, s.peak, COUNT(DISTINCT a.dstport) AS ports, "
