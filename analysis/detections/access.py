@@ -32,10 +32,13 @@ EXPOSED_PORTS = {
 }  # fmt: skip
 
 
-def _attempts(ctx: Context, port: int) -> str:
-    """Short connection attempts to `port`, one row each, with their campaign window; and
-    the peak of each source that can reach `bruteforce_min_attempts`: the most attempts it
-    made inside any `bruteforce_window_seconds` (sliding).
+BRUTE_FORCE_PORTS = (22, 3389)  # SSH, RDP: one query gathers both detections' attempts
+
+
+def _attempts(ctx: Context) -> str:
+    """Short connection attempts to SSH and RDP, one row each, with their port and campaign
+    window; and the peak of each (source, port) that can reach `bruteforce_min_attempts`:
+    the most attempts it made inside any `bruteforce_window_seconds` (sliding).
 
     Cheap first: any such window lies inside two consecutive tumbling buckets of its length,
     so a source reaching the least has a bucket holding half of it, and only those sources'
@@ -43,73 +46,75 @@ def _attempts(ctx: Context, port: int) -> str:
     and it has no `rate` row)."""
     window = ctx.num("bruteforce_window_seconds")
     least = ctx.whole("bruteforce_min_attempts")
+    ports = ", ".join(str(port) for port in BRUTE_FORCE_PORTS)
     return (
-        f"a AS (SELECT src_ip, dst_ip, start, "
+        f"a AS (SELECT dstport AS port, src_ip, dst_ip, start, "
         f"{ctx.bucket(ctx.num('campaign_window_seconds'))} AS cb, start_ts, end_ts, bytes, "
         "CASE WHEN action = 'ACCEPT' THEN 1 ELSE 0 END AS acc, "
         "CASE WHEN action = 'REJECT' THEN 1 ELSE 0 END AS rej, "
         f"CASE WHEN {ctx.touches_target if ctx.params.has_target else 'TRUE'} THEN 1 ELSE 0 END "
-        f"AS hit FROM {ctx.flows} WHERE protocol = 6 AND dstport = {port} "
+        f"AS hit FROM {ctx.flows} WHERE protocol = 6 AND dstport IN ({ports}) "
         f"AND packets <= {ctx.whole('bruteforce_max_packets')} AND {ctx.initiated()} "
         "AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND src_ip <> dst_ip), "
-        + ctx.busy_groups("busy", "a", ["src_ip"], window, least)
-        + "rate AS (SELECT src_ip, MAX(n) AS peak FROM (SELECT src_ip, COUNT(*) "
-        f"{ctx.sliding(window, 'src_ip')} AS n FROM a WHERE src_ip IN (SELECT src_ip FROM busy)) "
-        "AS per GROUP BY src_ip), "
+        + ctx.busy_groups("busy", "a", ["port", "src_ip"], window, least)
+        + "rate AS (SELECT port, src_ip, MAX(n) AS peak FROM (SELECT a.port, a.src_ip, COUNT(*) "
+        f"{ctx.sliding(window, 'a.port, a.src_ip')} AS n FROM a JOIN busy "
+        "ON a.port = busy.port AND a.src_ip = busy.src_ip) AS per GROUP BY port, src_ip), "
     )
 
 
-def _brute_force_sql(port: int) -> Any:
-    def sql(ctx: Context) -> list[str]:
-        least = ctx.whole("bruteforce_min_attempts")
-        figures = (
-            "COUNT(*) AS flows, SUM(a.acc) AS accepted, SUM(a.rej) AS rejected, "
-            "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
-            "MAX(a.hit) AS touched"
-        )
-        # One query, so the attempts are gathered and their windows counted once: the
-        # single sources with their listed targets (kind 0), then the campaigns with their
-        # listed sources (kind 1, the sources below the single-source least).
-        return [
-            f"WITH {_attempts(ctx, port)}"
-            f"g AS (SELECT a.src_ip, r.peak, COUNT(DISTINCT a.dst_ip) AS targets, {figures} "
-            f"FROM a JOIN rate AS r ON a.src_ip = r.src_ip WHERE r.peak >= {least} "
-            f"GROUP BY a.src_ip, r.peak HAVING COUNT(*) >= "
-            f"{ctx.num('bruteforce_min_per_target')} * COUNT(DISTINCT a.dst_ip)), "
-            "ps AS (SELECT a.dst_ip, a.cb, a.src_ip FROM a LEFT JOIN rate AS r "
-            f"ON a.src_ip = r.src_ip WHERE r.peak IS NULL OR r.peak < {least} "
-            "GROUP BY a.dst_ip, a.cb, a.src_ip "
-            f"HAVING COUNT(*) >= {ctx.whole('campaign_min_attempts_per_source')}), "
-            "pc AS (SELECT dst_ip, cb FROM ps GROUP BY dst_ip, cb "
-            f"HAVING COUNT(*) >= {ctx.whole('campaign_min_sources')}), "
-            "m AS (SELECT DISTINCT ps.dst_ip, ps.src_ip FROM ps JOIN pc ON ps.dst_ip = pc.dst_ip "
-            "AND ps.cb = pc.cb), "
-            "c AS (SELECT a.* FROM a JOIN m ON a.dst_ip = m.dst_ip AND a.src_ip = m.src_ip), "
-            f"cg AS (SELECT c.dst_ip, COUNT(DISTINCT c.src_ip) AS actors, "
-            f"{figures.replace('a.', 'c.')} FROM c AS c GROUP BY c.dst_ip), "
-            "tops AS (SELECT g.src_ip, b.dst_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
-            "g.src_ip ORDER BY COUNT(*) DESC, b.dst_ip) AS rn FROM a AS b JOIN g ON "
-            "b.src_ip = g.src_ip GROUP BY g.src_ip, b.dst_ip), "
-            "ctops AS (SELECT g.dst_ip, b.src_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
-            "g.dst_ip ORDER BY COUNT(*) DESC, b.src_ip) AS rn FROM c AS b JOIN cg AS g ON "
-            "b.dst_ip = g.dst_ip GROUP BY g.dst_ip, b.src_ip) "
-            "SELECT 0 AS kind, g.src_ip AS ip, g.peak, g.targets AS n, g.flows, g.accepted, "
-            "g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, t.listed, t.rn FROM g "
-            f"LEFT JOIN tops AS t ON t.src_ip = g.src_ip AND t.rn <= {MAX_LISTED} "
-            "UNION ALL SELECT 1 AS kind, g.dst_ip AS ip, NULL AS peak, g.actors AS n, g.flows, "
-            "g.accepted, g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, t.listed, "
-            "t.rn FROM cg AS g LEFT JOIN ctops AS t ON t.dst_ip = g.dst_ip "
-            f"AND t.rn <= {MAX_LISTED} ORDER BY kind, ip, rn"
-        ]
-
-    return sql
+def _brute_force_sql(ctx: Context) -> list[str]:
+    """One query for SSH and RDP brute force alike (the same text, so a run sends it once:
+    see Context.fetch): the attempts are gathered and their windows counted once. Its rows:
+    per port, the single sources with their listed targets (kind 0), then the campaigns
+    with their listed sources (kind 1, of the sources below the single-source least)."""
+    least = ctx.whole("bruteforce_min_attempts")
+    figures = (
+        "COUNT(*) AS flows, SUM(a.acc) AS accepted, SUM(a.rej) AS rejected, "
+        "SUM(a.bytes) AS bytes, MIN(a.start_ts) AS first_seen, MAX(a.end_ts) AS last_seen, "
+        "MAX(a.hit) AS touched"
+    )
+    return [
+        f"WITH {_attempts(ctx)}"
+        f"g AS (SELECT a.port, a.src_ip, r.peak, COUNT(DISTINCT a.dst_ip) AS targets, {figures} "
+        "FROM a JOIN rate AS r ON a.port = r.port AND a.src_ip = r.src_ip "
+        f"WHERE r.peak >= {least} GROUP BY a.port, a.src_ip, r.peak HAVING COUNT(*) >= "
+        f"{ctx.num('bruteforce_min_per_target')} * COUNT(DISTINCT a.dst_ip)), "
+        "ps AS (SELECT a.port, a.dst_ip, a.cb, a.src_ip FROM a LEFT JOIN rate AS r "
+        f"ON a.port = r.port AND a.src_ip = r.src_ip WHERE r.peak IS NULL OR r.peak < {least} "
+        "GROUP BY a.port, a.dst_ip, a.cb, a.src_ip "
+        f"HAVING COUNT(*) >= {ctx.whole('campaign_min_attempts_per_source')}), "
+        "pc AS (SELECT port, dst_ip, cb FROM ps GROUP BY port, dst_ip, cb "
+        f"HAVING COUNT(*) >= {ctx.whole('campaign_min_sources')}), "
+        "m AS (SELECT DISTINCT ps.port, ps.dst_ip, ps.src_ip FROM ps JOIN pc "
+        "ON ps.port = pc.port AND ps.dst_ip = pc.dst_ip AND ps.cb = pc.cb), "
+        "c AS (SELECT a.* FROM a JOIN m ON a.port = m.port AND a.dst_ip = m.dst_ip "
+        "AND a.src_ip = m.src_ip), "
+        f"cg AS (SELECT c.port, c.dst_ip, COUNT(DISTINCT c.src_ip) AS actors, "
+        f"{figures.replace('a.', 'c.')} FROM c AS c GROUP BY c.port, c.dst_ip), "
+        "tops AS (SELECT g.port, g.src_ip, b.dst_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+        "g.port, g.src_ip ORDER BY COUNT(*) DESC, b.dst_ip) AS rn FROM a AS b JOIN g ON "
+        "b.port = g.port AND b.src_ip = g.src_ip GROUP BY g.port, g.src_ip, b.dst_ip), "
+        "ctops AS (SELECT g.port, g.dst_ip, b.src_ip AS listed, ROW_NUMBER() OVER (PARTITION BY "
+        "g.port, g.dst_ip ORDER BY COUNT(*) DESC, b.src_ip) AS rn FROM c AS b JOIN cg AS g ON "
+        "b.port = g.port AND b.dst_ip = g.dst_ip GROUP BY g.port, g.dst_ip, b.src_ip) "
+        "SELECT g.port, 0 AS kind, g.src_ip AS ip, g.peak, g.targets AS n, g.flows, g.accepted, "
+        "g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, t.listed, t.rn FROM g "
+        "LEFT JOIN tops AS t ON t.port = g.port AND t.src_ip = g.src_ip "
+        f"AND t.rn <= {MAX_LISTED} "
+        "UNION ALL SELECT g.port, 1 AS kind, g.dst_ip AS ip, NULL AS peak, g.actors AS n, "
+        "g.flows, g.accepted, g.rejected, g.bytes, g.first_seen, g.last_seen, g.touched, "
+        "t.listed, t.rn FROM cg AS g LEFT JOIN ctops AS t ON t.port = g.port "
+        f"AND t.dst_ip = g.dst_ip AND t.rn <= {MAX_LISTED} ORDER BY port, kind, ip, rn"
+    ]
 
 
 def _brute_force_findings(kind: str, service: str, port: int) -> Any:
     def findings(ctx: Context, results: list[list[tuple[Any, ...]]]) -> list[tuple[Finding, bool]]:
         [combined] = results
-        single = [row[1:-1] for row in combined if not row[0]]
-        campaign = [row[1:2] + row[3:-1] for row in combined if row[0]]  # no peak
+        mine = [row[1:] for row in combined if row[0] == port]  # the port's rows, then kind
+        single = [row[1:-1] for row in mine if not row[0]]
+        campaign = [row[1:2] + row[3:-1] for row in mine if row[0]]  # no peak
         out = []
         for (src, peak, count, flows, acc, rej, size, first, last, touched), targets in grouped(
             single
@@ -214,7 +219,7 @@ SSH_BRUTE_FORCE_DETECTION = Detection(
     severity=4,
     severity_rises="4 when every attempt was refused; 7 when the service accepted them.",
     parameters=_BRUTE_PARAMETERS,
-    sql=_brute_force_sql(22),
+    sql=_brute_force_sql,
     findings=_brute_force_findings(SSH_BRUTE_FORCE, "SSH", 22),
     cases=_SSH_CASES,
 )
@@ -233,7 +238,7 @@ RDP_BRUTE_FORCE_DETECTION = Detection(
     severity=4,
     severity_rises="4 when every attempt was refused; 7 when the service accepted them.",
     parameters=_BRUTE_PARAMETERS,
-    sql=_brute_force_sql(3389),
+    sql=_brute_force_sql,
     findings=_brute_force_findings(RDP_BRUTE_FORCE, "RDP", 3389),
     cases=_RDP_CASES,
 )

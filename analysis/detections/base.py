@@ -135,7 +135,8 @@ class Context:
     """
 
     def __init__(self, fetch: FetchRows, params: AnalysisParams, columns: Collection[str]) -> None:
-        self.fetch = fetch
+        self._fetch = fetch
+        self._fetched: dict[str, list[tuple[Any, ...]]] = {}
         self.params = params
         self.columns = set(columns)
         self.t = params.thresholds
@@ -145,6 +146,15 @@ class Context:
             f"(({at_target('src', params, scoped)}) OR ({at_target('dst', params, scoped)}))"
         )
         self.flows = self.flows_as("flows") if self.packet_sides else "flows"
+
+    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
+        """The rows of `sql`, fetched once in a run: detections that gather the same records
+        the same way (SSH and RDP brute force) send one identical query, each reading its own
+        rows of it."""
+        rows = self._fetched.get(sql)
+        if rows is None:
+            rows = self._fetched[sql] = self._fetch(sql)
+        return rows
 
     def flows_as(self, alias: str) -> str:
         """The flows relation detections read, named `alias` (see the class)."""
