@@ -135,7 +135,7 @@ def scan_text(
     return scan
 
 
-def _gzip_blocks(path: str, max_bytes: int | None = None) -> Iterator[bytes]:
+def gzip_blocks(path: str, max_bytes: int | None = None) -> Iterator[bytes]:
     """Decompress every member of a gzip file (zlib releases the GIL while inflating), in
     pieces of at most BLOCK_BYTES; GzipTooLarge once more than `max_bytes` came out."""
     inflated = 0
@@ -207,7 +207,7 @@ def scan_gzip_file(
         total.merge(part)
         return total.plain
 
-    for piece in _gzip_blocks(path, max_bytes):
+    for piece in gzip_blocks(path, max_bytes):
         if stop is not None and stop.is_set():
             total.plain, total.why_not = False, "scan stopped"
             return total

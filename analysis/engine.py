@@ -78,6 +78,19 @@ _SNAPSHOT_ALIAS = "flow_snapshot"
 _PARSED = "_parsed"
 _FAST_ADDRESSES = "_fast_addresses"
 _FAST_SURVEY = "_fast_survey"
+_ARROW_SOURCE = "_arrow_source"
+
+
+def _parsed_gzip(path: str, fmt: FlowFormat, header: bool, stop: threading.Event) -> Any:
+    """A gzip file to be read through pyarrow (analysis.arrowread), or None without pyarrow or
+    for a one-field format (the fast path refuses those)."""
+    if len(fmt) < 2:
+        return None
+    try:
+        from analysis import arrowread
+    except ImportError:  # pragma: no cover - pyarrow is a declared dependency
+        return None
+    return arrowread.ParsedGzip(path, fmt, skip_header=header, stop=stop)
 
 
 def _epoch_to_datetime(value: int | None) -> datetime | None:
@@ -578,24 +591,58 @@ class FlowEngine:
         stats: LoadStats,
         limit: int | None = None,
     ) -> bool:
-        """Load a clean text file with DuckDB's parallel reader; False (nothing loaded) when
-        the file needs the exact parser. DuckDB inflates gzip for its read; ISA-L inflates it
-        again for the byte scan, on the scan's thread, and raises GzipTooLarge (the insert
-        rolled back) past `limit` inflated."""
+        """Load a clean text file with DuckDB's parallel reader (plain) or pyarrow's parser
+        (gzip, see analysis.arrowread); False (nothing loaded) when the file needs the exact
+        parser. ISA-L inflates gzip on the scan's thread, once for the scan and pyarrow (or,
+        without pyarrow, for the scan while DuckDB inflates it for its read), and raises
+        GzipTooLarge (the insert rolled back) past `limit` inflated."""
+        con = self.connection
+        stop = threading.Event()
+        scanner: Callable[[], TextScan]
+        source_sql = None
+        parsed = _parsed_gzip(path, fmt, header, stop) if compression == "gzip" else None
+        if parsed is not None:
+            # gzip: inflated once, scanned and parsed by pyarrow on the scan's thread, read
+            # by DuckDB as an Arrow stream (analysis.arrowread).
+            con.register(_ARROW_SOURCE, parsed.reader())
+            source_sql = f"SELECT * FROM {_ARROW_SOURCE}"
+            scanner = partial(parsed.scan, self._note_lines_scanned, limit)
+        elif compression == "gzip":
+            scanner = partial(scan_gzip_file, path, stop, self._note_lines_scanned, limit)
+        else:
+            scanner = partial(scan_plain_file, path, stop, self._note_lines_scanned)
+        try:
+            return self._load_fast_text_scanned(
+                path, compression, header, fmt, window, file_stats, stats, scanner, source_sql, stop
+            )
+        finally:
+            if parsed is not None:
+                con.unregister(_ARROW_SOURCE)
+
+    def _load_fast_text_scanned(
+        self,
+        path: str,
+        compression: str,
+        header: bool,
+        fmt: FlowFormat,
+        window: TimeWindow | None,
+        file_stats: FileStats,
+        stats: LoadStats,
+        scanner: Callable[[], TextScan],
+        source_sql: str | None,
+        stop: threading.Event,
+    ) -> bool:
         counts = _FastCounts()
         con = self.connection
-        scanner = (
-            partial(scan_gzip_file, max_bytes=limit) if compression == "gzip" else scan_plain_file
-        )
         self._loading_from, self._lines_scanned = self.record_count(), 0
+        scan: Future[TextScan] | None = None
         con.execute("BEGIN TRANSACTION")
         try:
             # The byte scan (Python, holding the GIL; ISA-L inflating gzip for it) runs while
             # DuckDB reads the file (its threads need no GIL); the rows are committed only
             # once the scan vouches for them. This thread reports progress meanwhile.
-            stop = threading.Event()
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="flow-load") as pool:
-                scan = pool.submit(scanner, path, stop, self._note_lines_scanned)
+                scan = pool.submit(scanner)
                 load = pool.submit(
                     self._fast_insert_text_file,
                     path,
@@ -605,6 +652,7 @@ class FlowEngine:
                     fmt,
                     window,
                     counts,
+                    source_sql,
                 )
                 try:
                     # A scan that finds the file inflating too far stops DuckDB's read too.
@@ -621,6 +669,9 @@ class FlowEngine:
             raise
         except Exception as error:  # any doubt at all: the exact parser reads the file
             con.execute("ROLLBACK")
+            too_large = scan.exception() if scan is not None and scan.done() else None
+            if isinstance(too_large, GzipTooLarge):  # the Arrow stream failed with it first
+                raise too_large from None
             failure = storage_failure(error)
             if failure is not None:  # the exact parser would need the same space
                 raise failure from error
@@ -658,17 +709,19 @@ class FlowEngine:
         fmt: FlowFormat,
         window: TimeWindow | None,
         counts: _FastCounts,
+        source_sql: str | None = None,
     ) -> None:
         """One DuckDB pass inserts the good rows; the byte scan (`scan_of()`, which may still
         be running while DuckDB reads) vouches for them and its NODATA/SKIPDATA lines give
         the other counts. Raises NeedsExactParser unless every line is accounted for; the
-        caller rolls the insert back then."""
+        caller rolls the insert back then. The rows come from DuckDB's reader, or from
+        `source_sql` (the same columns, the header already left out)."""
         if len(fmt) < 2:
             raise NeedsExactParser("a format of one field")
         con = self.connection
         mark_row = con.execute(f"SELECT coalesce(max(rowid) + 1, 0) FROM {FLOWS_TABLE}").fetchone()
         mark = int(mark_row[0]) if mark_row else 0
-        read_sql = fast_read_sql(
+        read_sql = source_sql or fast_read_sql(
             path, fmt, skip_header=skip_header, compression=compression, typed_integers=True
         )
         rows_sql = fast_rows_sql(
