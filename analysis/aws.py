@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -74,7 +75,7 @@ def known_regions() -> list[str]:
     names = set(AWS_REGIONS)
     # The shipped list is enough when botocore has no endpoint data.
     with contextlib.suppress(Exception):
-        names.update(boto3.Session().get_available_regions("ec2"))
+        names.update(new_session().get_available_regions("ec2"))
     return sorted(names)  # callers must not change the cached list
 
 
@@ -128,10 +129,31 @@ class AwsError(Exception):
         return cls(type(exc).__name__, str(exc), operation=operation)
 
 
+_loader_lock = threading.Lock()
+_loader: Any = None
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 session sharing one loader of botocore's service models with every other.
+
+    Each new botocore session otherwise reads and parses the service's JSON model again when
+    it makes its first client: 0.08 to 0.27 s for EC2, S3 or CloudWatch Logs, against about
+    0.015 s from the shared loader, and every assumed role, discovery and run makes sessions.
+    The models are read-only data; the loader is the first session's (its data path kept)."""
+    global _loader
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+    return boto3.Session(botocore_session=core, **kwargs)
+
+
 def portal_session(aws: AwsSettings) -> boto3.Session:
     """The portal's own identity: a named profile if configured, else the default chain
     (environment, instance or task role, SSO...). No keys are stored by the portal."""
-    return boto3.Session(profile_name=aws.profile) if aws.profile else boto3.Session()
+    return new_session(profile_name=aws.profile) if aws.profile else new_session()
 
 
 def make_client(session: boto3.Session, service: str, region: str, aws: AwsSettings) -> Any:
@@ -223,7 +245,7 @@ def assume_role(
 def _role_session(
     credentials: _Credentials, role_arn: str, session_name: str, *, from_cache: bool
 ) -> RoleSession:
-    session = boto3.Session(
+    session = new_session(
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,

@@ -16,6 +16,9 @@ import pytest
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM must be allowed there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# moto builds ~1,300 default AMIs for every region's EC2 back end it starts (0.3 s each, about
+# 10 s of the account tests); the tests launch instances from an AMI id of their own.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT = 90
