@@ -19,8 +19,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 
 def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
-    with big_log.open("rb") as a, big_log.open("rb") as b, big_log.open("rb") as c:
-        files = [File(a, name="part-1.log"), File(b, name="part-2.log"), File(c, name="part-3.log")]
+    # One copy of the million lines: its load takes the worker a second or more, time enough
+    # to pull the rug (three copies made the re-run after it three times as long).
+    with big_log.open("rb") as a:
+        files = [File(a, name="part-1.log")]
         client.post(
             reverse("investigations:run_create", args=[investigation.pk]),
             {
@@ -61,7 +63,7 @@ def test_a_run_whose_worker_is_killed_finishes_on_a_new_worker(
     run = wait_for_run(run, timeout=180)
     assert run.status == "succeeded", run.error
     assert run.attempts == 2
-    assert run.records["ok"] == 3 * 999_992
+    assert run.records["ok"] == 999_992
     assert run.results.count() == 2
     assert verify_audit_log().intact
 
@@ -87,5 +89,5 @@ def test_a_run_whose_database_connection_drops_still_finishes(
     # why. Never left running. With attempts to spare, it must be the former.
     assert run.status == "succeeded", run.error
     assert run.attempts == 2
-    assert run.records["ok"] == 3 * 999_992
+    assert run.records["ok"] == 999_992
     assert verify_audit_log().intact

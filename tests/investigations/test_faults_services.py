@@ -33,8 +33,10 @@ STORAGE_KEY = re.compile(r"^[0-9a-f]{32}\.log$")
 
 
 def _submit_big_run(client: Any, investigation: Any, big_log: Path) -> QueryRun:
-    with big_log.open("rb") as a, big_log.open("rb") as b, big_log.open("rb") as c:
-        files = [File(a, name="part-1.log"), File(b, name="part-2.log"), File(c, name="part-3.log")]
+    # One copy of the million lines: its load takes the worker a second or more, time enough
+    # to pull the rug (three copies made the re-run after it three times as long).
+    with big_log.open("rb") as a:
+        files = [File(a, name="part-1.log")]
         response = client.post(
             reverse("investigations:run_create", args=[investigation.pk]),
             {
@@ -162,7 +164,7 @@ def test_runs_survive_a_redis_restart_and_the_worker_reconnects(
         # Never left running: finished, or failed saying why.
         assert running.status in ("succeeded", "failed"), running.status
         if running.status == "succeeded":
-            assert running.records["ok"] == 3 * 999_992
+            assert running.records["ok"] == 999_992
             assert running.results.count() == 2
         else:
             assert running.error.strip(), "a failed run must say why"
