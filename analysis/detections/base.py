@@ -156,10 +156,15 @@ class Context:
             rows = self._fetched[sql] = self._fetch(sql)
         return rows
 
-    def flows_as(self, alias: str) -> str:
-        """The flows relation detections read, named `alias` (see the class)."""
+    def flows_as(self, alias: str, where: str = "") -> str:
+        """The flows relation detections read, named `alias` (see the class); with `where`,
+        only its records meeting that test of the logged columns (not src_ip or dst_ip),
+        tested first: a selective test then spares most records the packet addresses'
+        expressions and the tests on them (DuckDB evaluates the outer WHERE's terms in
+        an order of its own)."""
+        narrowed = f" WHERE {where}" if where else ""
         if not self.packet_sides:
-            return f"flows AS {alias}"
+            return f"(SELECT * FROM flows{narrowed}) AS {alias}" if where else f"flows AS {alias}"
         picks = [f'"{name}"' for name in sorted(self.columns - {"src_ip", "dst_ip"})]
         for side in SIDES:
             logged = f"{side}_ip"
@@ -170,7 +175,7 @@ class Context:
                 ]
             else:
                 picks.append(logged)
-        return f"(SELECT {', '.join(picks)} FROM flows) AS {alias}"
+        return f"(SELECT {', '.join(picks)} FROM flows{narrowed}) AS {alias}"
 
     def num(self, name: str) -> float:
         return float(self.t[name])

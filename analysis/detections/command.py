@@ -168,17 +168,19 @@ BEACONING_DETECTION = Detection(
 
 
 def _long_sql(ctx: Context) -> list[str]:
+    middle = f'"end" - start >= {MIDDLE_SECONDS}'
     return [
         f"SELECT src_ip, dst_ip, srcport, dstport, MIN(start) AS opened, MAX(\"end\") AS closed, "
         "COUNT(*) AS windows, SUM(bytes), "
         f"MIN(start_ts), MAX(end_ts), MAX({_hit(ctx)}), "
-        f"CASE WHEN {ctx.internal('src_ip')} THEN 1 ELSE 0 END FROM {ctx.flows} "
+        f"CASE WHEN {ctx.internal('src_ip')} THEN 1 ELSE 0 END "
+        # A connection open across windows fills its middle windows: records of at least
+        # most of a minute (the shortest aggregation interval) are its middle. Few records
+        # are: tested first.
+        f"FROM {ctx.flows_as('flows', where=middle)} "
         f"WHERE (({ctx.internal('src_ip')} AND {ctx.external('dst_ip')}) OR "
         f"({ctx.external('src_ip')} AND {ctx.internal('dst_ip')})) AND action = 'ACCEPT' "
         f"AND {ctx.initiated()} AND {ctx.not_aws_service('dst')} "
-        # A connection open across windows fills its middle windows: records of at least
-        # most of a minute (the shortest aggregation interval) are its middle.
-        f"AND \"end\" - start >= {MIDDLE_SECONDS} "
         "GROUP BY src_ip, dst_ip, srcport, dstport, protocol "
         f"HAVING MAX(\"end\") - MIN(start) >= {ctx.num('longconn_min_hours')} * 3600 "
         # Consecutive windows: a source port reused hours apart is two connections.
