@@ -27,12 +27,13 @@ SUMMARY_COLUMNS = [
     ("total_packets", "bigint"), ("total_bytes", "bigint"),
 ]  # fmt: skip
 ATTACKER, WEB_HEX = "00000000000000000000ffffcb007132", "00000000000000000000ffff0a00010a"
-# The SSH brute-force detection's one query: per source its figures, then one target a row.
+# The SSH and RDP brute-force detections' one query: per port, the single sources (kind 0)
+# and the campaigns (kind 1) with their figures, one listed address a row.
 BRUTE_COLUMNS = [
-    ("src_ip", "varchar"), ("peak", "bigint"), ("targets", "bigint"), ("flows", "bigint"),
-    ("accepted", "bigint"), ("rejected", "bigint"), ("bytes", "bigint"),
-    ("first_seen", "timestamp"), ("last_seen", "timestamp"), ("touched", "integer"),
-    ("listed", "varchar"),
+    ("port", "integer"), ("kind", "integer"), ("ip", "varchar"), ("peak", "bigint"),
+    ("n", "bigint"), ("flows", "bigint"), ("accepted", "bigint"), ("rejected", "bigint"),
+    ("bytes", "bigint"), ("first_seen", "timestamp"), ("last_seen", "timestamp"),
+    ("touched", "integer"), ("listed", "varchar"), ("rn", "bigint"),
 ]  # fmt: skip
 SUMMARY_ROWS = [
     ["6", "ACCEPT", "40", "400", "40000", "2", "50", "460", "41000"],
@@ -100,8 +101,8 @@ def test_an_analyst_forced_athena_run_records_queries_bytes_and_cost(
     # detections: SSH brute force finds one source, involving the run's target (the web
     # instance), its one target listed; every other query is empty.
     queue_result(moto_endpoint, BRUTE_COLUMNS, [
-        [ATTACKER, "30", "1", "30", "0", "30", "1800", "2024-05-01 10:00:00.000",
-         "2024-05-01 10:05:00.000", "1", WEB_HEX],
+        ["22", "0", ATTACKER, "30", "1", "30", "0", "30", "1800", "2024-05-01 10:00:00.000",
+         "2024-05-01 10:05:00.000", "1", WEB_HEX, "1"],
     ])  # fmt: skip
 
     run = run_now(run)
