@@ -22,8 +22,6 @@ from tests.analysis.test_loader import (
     without_methods,
 )
 
-pytest.importorskip("pyarrow")
-
 
 def gzip_methods(write_log: WriteLog, cases: dict[str, list[str]]) -> dict[str, str]:
     """Each case's lines as a gzip file of its own, loaded both ways: the two loads agree on
