@@ -24,13 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT = 90
 
 
-def _flush_by_delete() -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete(request: pytest.FixtureRequest) -> None:
     """Transactional tests empty every table after each test (Django's `flush`). On PostgreSQL
     that is one TRUNCATE of all 49 tables, which makes a new file for each: the flush took
     0.36 s a test on this box, with DELETE 0.15 s (most of it the content types and
     permissions post_migrate puts back). Django's foreign keys are DEFERRABLE INITIALLY
     DEFERRED and flush runs in one transaction, so the order does not matter; a flush that
     must reset sequences keeps Django's TRUNCATE."""
+    if not request.config.pluginmanager.hasplugin("django"):  # `-p no:django`: engine tests
+        return
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     truncate = DatabaseOperations.sql_flush
@@ -52,9 +55,6 @@ def _flush_by_delete() -> None:
         ]
 
     DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
-
-
-_flush_by_delete()
 
 
 @pytest.fixture(autouse=True)
