@@ -392,6 +392,22 @@ def grouped(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[str]]
     return groups
 
 
+def with_ports(
+    combined: Iterable[tuple[Any, ...]],
+) -> tuple[list[tuple[Any, ...]], dict[str, list[int]]]:
+    """A query giving its findings' rows (kind 0: the figures, then one listed address) and
+    each source's ports (kind 1: the source first, the port second to last) in one result:
+    the rows for `grouped`, and the ports by source address, in row order."""
+    rows: list[tuple[Any, ...]] = []
+    ports: dict[str, list[int]] = {}
+    for kind, *figures, listed, port, _rank in combined:
+        if kind:
+            ports.setdefault(ip(figures[0]), []).append(int(port))
+        else:
+            rows.append((*figures, listed))
+    return rows, ports
+
+
 def listed_sql(
     base: str, groups: str, keys: Iterable[str], listed: str, order: str = "COUNT(*) DESC"
 ) -> str:

@@ -16,6 +16,7 @@ from analysis.detections.base import (
     ip,
     listed_sql,
     peak_window,
+    with_ports,
 )
 from analysis.detections.intel import indicator_values
 from analysis.findings import INTERNAL_FAN_OUT, NEW_INTERNAL_ADMIN, Finding
@@ -77,13 +78,7 @@ def _fan_out_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
     [combined] = results
-    used: dict[str, list[int]] = {}
-    rows = []
-    for kind, *figures, listed, port, _rank in combined:
-        if kind:
-            used.setdefault(ip(figures[0]), []).append(int(port))
-        else:
-            rows.append((*figures, listed))
+    rows, used = with_ports(combined)
     window = ctx.whole("fanout_window_seconds")
     out = []
     for key, targets in grouped(rows).items():

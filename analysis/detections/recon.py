@@ -15,6 +15,7 @@ from analysis.detections.base import (
     ip,
     listed_sql,
     peak_window,
+    with_ports,
 )
 from analysis.findings import (
     BACKGROUND_SCANNING,
@@ -91,13 +92,7 @@ def _scan_findings(
     ctx: Context, results: list[list[tuple[Any, ...]]]
 ) -> list[tuple[Finding, bool]]:
     [combined] = results
-    opened: dict[str, list[int]] = {}
-    rows = []
-    for kind, *figures, listed, port, _rank in combined:
-        if kind:
-            opened.setdefault(ip(figures[0]), []).append(int(port))
-        else:
-            rows.append((*figures, listed))
+    rows, opened = with_ports(combined)
     window = ctx.whole("portscan_window_seconds")
     out = []
     for key, targets in grouped(rows).items():
