@@ -283,21 +283,28 @@ def without_methods(stats: dict[str, object]) -> dict[str, object]:
     return {**stats, "files": files}
 
 
-def test_clean_files_take_the_fast_path_with_the_exact_results(
-    write_log: WriteLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Small blocks, so both files are scanned in many pieces (lines cut across pieces).
-    monkeypatch.setattr(chunks, "BLOCK_BYTES", 700)
+def clean_lines(count: int, skipdata: tuple[int, int], nodata: tuple[int, int]) -> list[str]:
+    """A header and `count` clean lines: SKIPDATA where n % skipdata[0] == skipdata[1], NODATA
+    where n % nodata[0] == nodata[1], else records, every tenth over IPv6."""
     lines = [HEADER]
-    for n in range(300):
-        if n % 37 == 5:
+    for n in range(count):
+        if n % skipdata[0] == skipdata[1]:
             lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - SKIPDATA")
-        elif n % 41 == 7:
+        elif n % nodata[0] == nodata[1]:
             lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - NODATA")
         elif n % 10 == 3:
             lines.append(ok_line(src=f"2001:db8::{n:x}", start=T0 + n, end=T0 + n + 5))
         else:
             lines.append(ok_line(src=f"198.51.{n % 256}.{n % 7}", start=T0 + n, end=T0 + n + 5))
+    return lines
+
+
+def test_clean_files_take_the_fast_path_with_the_exact_results(
+    write_log: WriteLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small blocks, so both files are scanned in many pieces (lines cut across pieces).
+    monkeypatch.setattr(chunks, "BLOCK_BYTES", 700)
+    lines = clean_lines(300, skipdata=(37, 5), nodata=(41, 7))
     paths = [write_log(lines, name="clean.log"), write_log(lines, gz=True, name="clean.log.gz")]
     window = TimeWindow(datetime.fromtimestamp(T0 + 50, UTC), datetime.fromtimestamp(T0 + 200, UTC))
     for chosen in (None, window):

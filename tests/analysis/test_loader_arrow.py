@@ -16,7 +16,7 @@ from tests.analysis.test_loader import (
     HEADER,
     LENIENT_ADDRESSES,
     LENIENT_INTEGERS,
-    T0,
+    clean_lines,
     load_both_ways,
     ok_line,
     without_methods,
@@ -87,16 +87,7 @@ def test_clean_gzip_over_many_pieces_takes_the_arrow_path(
         return parsed
 
     monkeypatch.setattr(engine_module, "_parsed_gzip", spy)
-    lines = [HEADER]
-    for n in range(400):
-        if n % 53 == 9:
-            lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - SKIPDATA")
-        elif n % 47 == 3:
-            lines.append(f"2 123456789012 eni-{n} - - - - - - - {T0 + n} {T0 + n + 60} - NODATA")
-        elif n % 10 == 3:
-            lines.append(ok_line(src=f"2001:db8::{n:x}", start=T0 + n, end=T0 + n + 5))
-        else:
-            lines.append(ok_line(src=f"198.51.{n % 256}.{n % 7}", start=T0 + n, end=T0 + n + 5))
+    lines = clean_lines(400, skipdata=(53, 9), nodata=(47, 3))
     path = write_log(lines, gz=True)
     fast_stats, exact_stats, fast_rows, exact_rows = load_both_ways([path])
     assert used == [True]
